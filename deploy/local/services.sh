@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Private Postgres and Redis for development and tests, installed from Debian's packages when
+# missing and kept under target/local/<profile>/ (ignored by git).
+#
+#   deploy/local/services.sh start|stop|status|env [run|test]
+#
+# Profiles use ports of their own so `make test` never touches the data of `make run`:
+#   run:  Postgres 55432, Redis 56379 (data kept between runs)
+#   test: Postgres 55433, Redis 56380 (recreated empty by every start)
+set -euo pipefail
+
+cmd=${1:-status}
+profile=${2:-run}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+case "$profile" in
+  run) pg_port=${CRM_PG_PORT:-55432}; redis_port=${CRM_REDIS_PORT:-56379} ;;
+  test) pg_port=${CRM_PG_PORT:-55433}; redis_port=${CRM_REDIS_PORT:-56380} ;;
+  *) echo "unknown profile: $profile (run or test)" >&2; exit 2 ;;
+esac
+base="$top/target/local/$profile"
+pgdata="$base/pg"
+redisdir="$base/redis"
+
+log() { echo "[local:$profile] $*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    log "need root to run: $*"; return 1; fi
+}
+
+pg_bin() {
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/pg_ctl" ] && { echo "$dir"; return 0; }
+  done
+  return 1
+}
+
+install_missing() {
+  local pkgs=()
+  pg_bin >/dev/null || pkgs+=(postgresql postgresql-contrib)
+  command -v redis-server >/dev/null || pkgs+=(redis-server)
+  if [ ${#pkgs[@]} -gt 0 ]; then
+    log "installing ${pkgs[*]} from Debian's packages"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    # policy-rc.d keeps the packages from starting system-wide servers of their own.
+    as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+    as_root rm -f /usr/sbin/policy-rc.d
+  fi
+}
+
+# Postgres refuses to run as root: run its commands as the postgres OS user then.
+pg_user() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_start() {
+  local bin; bin=$(pg_bin)
+  if [ "$profile" = test ] && [ -d "$pgdata" ]; then pg_stop; rm -rf "$pgdata"; fi
+  mkdir -p "$base"
+  if [ ! -s "$pgdata/PG_VERSION" ]; then
+    mkdir -p "$pgdata"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$pgdata"
+    chmod 700 "$pgdata"
+    log "creating a cluster in $pgdata"
+    pg_user "$bin/initdb" -D "$pgdata" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    {
+      echo "listen_addresses = '127.0.0.1'"
+      echo "port = $pg_port"
+      echo "unix_socket_directories = '$pgdata'"
+      echo "max_connections = 400"
+      echo "shared_buffers = 256MB"
+      if [ "$profile" = test ]; then
+        echo "fsync = off"; echo "synchronous_commit = off"; echo "full_page_writes = off"
+      fi
+    } | pg_user tee -a "$pgdata/postgresql.conf" >/dev/null
+  fi
+  if pg_user "$bin/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
+    log "postgres already running on $pg_port"
+  else
+    pg_user "$bin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 start >/dev/null
+    log "postgres running on 127.0.0.1:$pg_port"
+  fi
+}
+
+pg_stop() {
+  local bin; bin=$(pg_bin) || return 0
+  if [ -d "$pgdata" ] && pg_user "$bin/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
+    pg_user "$bin/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null
+    log "postgres stopped"
+  fi
+}
+
+redis_start() {
+  if [ "$profile" = test ]; then redis_stop; rm -rf "$redisdir"; fi
+  mkdir -p "$redisdir"
+  if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+    log "redis already running on $redis_port"; return 0
+  fi
+  local persist=(--appendonly yes)
+  [ "$profile" = test ] && persist=(--appendonly no --save '')
+  redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$redisdir" --daemonize yes \
+    --pidfile "$redisdir/redis.pid" --logfile "$redisdir/redis.log" "${persist[@]}"
+  for _ in $(seq 1 100); do
+    redis-cli -p "$redis_port" ping >/dev/null 2>&1 && { log "redis running on 127.0.0.1:$redis_port"; return 0; }
+    sleep 0.1
+  done
+  log "redis did not start; see $redisdir/redis.log"; return 1
+}
+
+redis_stop() {
+  if command -v redis-cli >/dev/null && redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+    redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+    log "redis stopped"
+  fi
+}
+
+print_env() {
+  echo "export CRM__DATABASE__URL=postgres://postgres@127.0.0.1:$pg_port/crm"
+  echo "export CRM__REDIS__URL=redis://127.0.0.1:$redis_port"
+}
+
+case "$cmd" in
+  start)
+    install_missing
+    pg_start
+    redis_start
+    # the database the platform runs in (tests make their own, one per test)
+    pg_user "$(pg_bin)/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -qtAc \
+      "SELECT 1 FROM pg_database WHERE datname = 'crm'" | grep -q 1 ||
+      pg_user "$(pg_bin)/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -qc "CREATE DATABASE crm" ;;
+  stop) pg_stop; redis_stop ;;
+  status)
+    pg_user "$(pg_bin)/pg_ctl" -D "$pgdata" status || true
+    redis-cli -p "$redis_port" ping || true ;;
+  env) print_env ;;
+  *) echo "usage: $0 start|stop|status|env [run|test]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,21 @@
+//! The platform's gRPC contracts, re-exported by package: `crm_proto::customers::v1`.
+
+/// The encoded file descriptor set of every contract (with its imports), for reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/crm_descriptor.bin"));
+
+/// `crm.common.v1`: types shared by every service.
+pub mod common {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("crm.common.v1");
+    }
+}
+
+/// `crm.customers.v1`: the customers service.
+pub mod customers {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("crm.customers.v1");
+    }
+}

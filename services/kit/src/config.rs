@@ -1,0 +1,129 @@
+//! Configuration: the embedded defaults, then an optional file, then `CRM__…` environment
+//! variables (`CRM__DATABASE__URL`, `CRM__SERVICES__CUSTOMERS__LISTEN`). Every key is documented
+//! in `docs/configuration.md`.
+
+use std::{collections::BTreeMap, path::Path};
+
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("defaults.toml");
+
+/// Every setting of the platform.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Postgres connection.
+    pub database: DatabaseSettings,
+    /// Redis connection.
+    pub redis: RedisSettings,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
+    /// gRPC server behaviour common to every service.
+    pub server: ServerSettings,
+    /// Where each service listens and how others reach it, by service name.
+    pub services: BTreeMap<String, ServiceEndpoint>,
+    /// List pagination.
+    pub paging: PagingSettings,
+}
+
+/// Postgres connection settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// Connection URL; each service works in its own schema of this database.
+    pub url: String,
+    /// Pool size per service.
+    pub max_connections: u32,
+    /// How long a call waits for a pooled connection.
+    pub acquire_timeout_ms: u64,
+}
+
+/// Redis connection settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    /// Connection URL.
+    pub url: String,
+    /// Prepended to every key (tests give each test its own).
+    pub key_prefix: String,
+}
+
+/// Logging and tracing settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    /// `text` or `json`.
+    pub log_format: String,
+    /// A `tracing` env-filter directive, e.g. `info,crm_customers=debug`.
+    pub log_filter: String,
+    /// OTLP/gRPC collector endpoint (e.g. `http://otel-collector:4317`); empty disables export.
+    pub otlp_endpoint: String,
+}
+
+/// gRPC server settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// How long shutdown waits for in-flight calls.
+    pub shutdown_grace_ms: u64,
+    /// The largest request message accepted.
+    pub max_message_bytes: usize,
+}
+
+/// Where one service listens and how the others reach it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceEndpoint {
+    /// The socket address to bind, e.g. `0.0.0.0:50051`; port 0 picks a free port.
+    pub listen: String,
+    /// The URL other services and the gateway use to call it.
+    pub url: String,
+}
+
+/// Pagination settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PagingSettings {
+    /// Page size when a request gives 0.
+    pub default_page_size: u32,
+    /// The largest page size a request may ask for.
+    pub max_page_size: u32,
+    /// Key that authenticates page tokens, so clients cannot forge them.
+    pub token_key: String,
+}
+
+impl Settings {
+    /// Loads the defaults, then `file` if given, then the `CRM__` environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_with(file, &[])
+    }
+
+    /// Like [`Settings::load`], with explicit overrides applied last (`("database.url", v)`).
+    pub fn load_with(file: Option<&Path>, overrides: &[(&str, String)]) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("CRM").prefix_separator("__").separator("__"),
+        );
+        for (key, value) in overrides {
+            builder = builder.set_override(*key, value.clone())?;
+        }
+        Ok(builder.build()?.try_deserialize()?)
+    }
+
+    /// The endpoint of `service`, or an error naming it.
+    pub fn endpoint(&self, service: &str) -> anyhow::Result<&ServiceEndpoint> {
+        self.services
+            .get(service)
+            .ok_or_else(|| anyhow::anyhow!("no [services.{service}] in the configuration"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_overrides_win() {
+        let s = Settings::load_with(None, &[("redis.key_prefix", "t1:".into())]).unwrap();
+        assert_eq!(s.redis.key_prefix, "t1:");
+        assert_eq!(s.endpoint("customers").unwrap().listen, "127.0.0.1:50052");
+        assert!(s.endpoint("nope").is_err());
+    }
+}

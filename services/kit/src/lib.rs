@@ -1,0 +1,20 @@
+//! The shared runtime of every service, written once: configuration, telemetry, Postgres pools
+//! and migrations, the error → gRPC status mapping, health and reflection, pagination,
+//! request-id idempotency, the clock, graceful shutdown and the test harness.
+
+pub mod clock;
+pub mod config;
+pub mod context;
+pub mod db;
+pub mod error;
+pub mod idempotency;
+pub mod paging;
+pub mod server;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use clock::Clock;
+pub use config::Settings;
+pub use error::{Error, Result, Violations};
+pub use tokio_util::sync::CancellationToken;

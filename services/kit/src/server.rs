@@ -1,0 +1,109 @@
+//! Serving one service: its routes plus grpc.health.v1 and server reflection (v1 and v1alpha),
+//! the tracing span of every call, and graceful shutdown.
+
+use std::{net::SocketAddr, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::{
+    server::NamedService,
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
+};
+use tonic_health::ServingStatus;
+
+use crate::{config::ServerSettings, telemetry};
+
+/// Binds a listener; port 0 picks a free port (see [`TcpListener::local_addr`]).
+pub async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    Ok(listener)
+}
+
+/// The gRPC name of a generated server type, e.g. `crm.customers.v1.CustomerService`.
+pub fn service_name<S: NamedService>(_: &S) -> &'static str {
+    S::NAME
+}
+
+/// Serves `routes` (whose gRPC services are `names`) on `listener` with health and reflection,
+/// until `shutdown` is cancelled. On shutdown it reports NOT_SERVING, stops accepting, and gives
+/// in-flight calls up to `server.shutdown_grace_ms` to finish.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    names: &[&'static str],
+    settings: &ServerSettings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr: SocketAddr = listener.local_addr()?;
+    let (reporter, health) = tonic_health::server::health_reporter();
+    for name in names {
+        reporter.set_service_status(*name, ServingStatus::Serving).await;
+    }
+    let mut v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crm_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health");
+    let mut v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crm_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health");
+    for name in names {
+        v1 = v1.with_service_name(*name);
+        v1alpha = v1alpha.with_service_name(*name);
+    }
+    let routes = routes
+        .add_service(health)
+        .add_service(v1.build_v1()?)
+        .add_service(v1alpha.build_v1alpha()?);
+
+    tracing::info!(%addr, services = ?names, "serving");
+    let grace = Duration::from_millis(settings.shutdown_grace_ms);
+    let stopping = shutdown.clone();
+    let owned = names.to_vec();
+    let signal = async move {
+        stopping.cancelled().await;
+        for name in owned {
+            reporter.set_service_status(name, ServingStatus::NotServing).await;
+        }
+        tracing::info!(%addr, "shutting down: finishing in-flight calls");
+    };
+    let server = Server::builder()
+        .trace_fn(telemetry::server_span)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal);
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result?,
+        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(%addr, "grace period over: dropping the remaining calls");
+        }
+    }
+    tracing::info!(%addr, "stopped");
+    Ok(())
+}
+
+/// A token cancelled on SIGINT or SIGTERM (what Kubernetes sends before it kills a pod).
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("install SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("stop signal received");
+        trigger.cancel();
+    });
+    token
+}

@@ -1,0 +1,124 @@
+//! Logs and traces: `tracing` everywhere, exported over OTLP when an endpoint is configured,
+//! and the W3C trace context taken from and put into gRPC metadata.
+
+use std::sync::OnceLock;
+
+use opentelemetry::{
+    propagation::{Extractor, Injector, TextMapPropagator},
+    trace::{TraceContextExt, TracerProvider as _},
+};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+
+use crate::config::TelemetrySettings;
+
+static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+/// Flushes pending spans when dropped; keep it alive for the life of the process.
+#[must_use = "dropping the guard flushes and stops trace export"]
+pub struct Guard(());
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(provider) = PROVIDER.get() {
+            let _ = provider.force_flush();
+        }
+    }
+}
+
+/// Installs the global subscriber once per process: a formatter writing to `writer` (stderr in
+/// production; tests pass their own), the env filter, and the OpenTelemetry layer.
+pub fn init<W>(service: &str, settings: &TelemetrySettings, writer: W) -> anyhow::Result<Guard>
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(Resource::builder().with_service_name(format!("crm-{service}")).build());
+    if !settings.otlp_endpoint.is_empty() {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(settings.otlp_endpoint.clone())
+            .build()?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    let tracer = provider.tracer("crm");
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
+    let filter = EnvFilter::try_new(&settings.log_filter)?;
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer).with_target(true);
+    let fmt = match settings.log_format.as_str() {
+        "json" => fmt.json().with_current_span(true).boxed(),
+        "text" => fmt.boxed(),
+        other => anyhow::bail!("telemetry.log_format must be text or json, not {other}"),
+    };
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .try_init()
+        .is_ok();
+    if installed {
+        let _ = PROVIDER.set(provider);
+    }
+    Ok(Guard(()))
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
+
+impl Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+            tonic::metadata::MetadataValue::try_from(value.as_str()),
+        ) {
+            self.0.insert(key, value);
+        }
+    }
+}
+
+/// The span of one incoming gRPC call, a child of the caller's W3C `traceparent` when the
+/// request carries one. Used as the server's `trace_fn`.
+pub fn server_span(request: &http::Request<()>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "grpc.request",
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.method = %request.uri().path(),
+    );
+    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+    span
+}
+
+/// Puts the current span's trace context into outgoing metadata (use as a client interceptor).
+pub fn inject_trace_context(
+    mut request: tonic::Request<()>,
+) -> Result<tonic::Request<()>, tonic::Status> {
+    let context = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&context, &mut MetadataInjector(request.metadata_mut()));
+    Ok(request)
+}
+
+/// The trace id of the current span as 32 hex digits, or `None` outside a traced span.
+pub fn current_trace_id() -> Option<String> {
+    let context = tracing::Span::current().context();
+    let span_context = context.span().span_context().clone();
+    span_context.is_valid().then(|| span_context.trace_id().to_string())
+}

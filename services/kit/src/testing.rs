@@ -1,0 +1,84 @@
+//! The test harness: each test gets a database of its own in the test Postgres and a Redis key
+//! prefix of its own, so tests run in parallel. `make test` starts the private servers and sets
+//! `CRM_TEST_DATABASE_URL` / `CRM_TEST_REDIS_URL`; the defaults match its ports.
+
+use std::{future::Future, time::Duration};
+
+use sqlx::{Connection, PgConnection};
+
+use crate::config::Settings;
+
+const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:55433/postgres";
+const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:56380";
+
+/// The isolated environment of one test.
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    /// Settings pointing at the test's own database and key prefix, every service on port 0.
+    pub settings: Settings,
+    /// The name of the test's database.
+    pub database: String,
+}
+
+/// Creates a fresh database and key prefix for one test and settings that use them.
+pub async fn test_env() -> TestEnv {
+    let admin_url = std::env::var("CRM_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
+    let redis_url = std::env::var("CRM_TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.into());
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let database = format!("crm_test_{id}");
+    let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+        panic!("cannot reach the test Postgres at {admin_url} ({e}); run `make test`, or start it with `deploy/local/services.sh start test`")
+    });
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let url = replace_database(&admin_url, &database);
+    let mut overrides = vec![
+        ("database.url", url),
+        ("database.max_connections", "5".to_string()),
+        ("redis.url", redis_url),
+        ("redis.key_prefix", format!("test:{id}:")),
+        ("telemetry.log_filter", "warn".to_string()),
+    ];
+    for service in ["gateway", "customers", "pipeline", "tickets", "complaints", "repairs", "notifications"] {
+        overrides.push((Box::leak(format!("services.{service}.listen").into_boxed_str()), "127.0.0.1:0".into()));
+    }
+    let settings = Settings::load_with(None, &overrides).expect("test settings");
+    TestEnv { settings, database }
+}
+
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    match query {
+        Some(q) => format!("{base}/{database}?{q}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// Waits until `condition` returns true, polling every 20 ms, and panics with `what` after
+/// `deadline`. Use it instead of sleeping.
+pub async fn wait_until<F, Fut>(what: &str, deadline: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_is_replaced() {
+        assert_eq!(super::replace_database("postgres://u@h:1/postgres", "x"), "postgres://u@h:1/x");
+        assert_eq!(super::replace_database("postgres://u@h:1/p?sslmode=disable", "x"), "postgres://u@h:1/x?sslmode=disable");
+    }
+}
