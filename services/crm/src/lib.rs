@@ -1,1 +1,80 @@
+//! The one binary's library: start any set of services in one process, migrate them, load
+//! demo data. `main.rs` is only the command line.
 
+pub mod demo;
+
+use std::{collections::BTreeMap, net::SocketAddr};
+
+use anyhow::Context;
+use crm_kit::{CancellationToken, Clock, Settings};
+use tokio::task::JoinSet;
+
+/// Every service this build contains, in start order.
+pub const SERVICES: &[&str] = &[crm_customers::NAME];
+
+/// Expands `all` and checks the names.
+pub fn resolve(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
+    if names.is_empty() || names.iter().any(|n| n == "all") {
+        return Ok(SERVICES.to_vec());
+    }
+    names
+        .iter()
+        .map(|n| {
+            SERVICES
+                .iter()
+                .copied()
+                .find(|s| s == n)
+                .with_context(|| format!("unknown service {n:?}; this build has: {}", SERVICES.join(", ")))
+        })
+        .collect()
+}
+
+/// Applies the migrations of `services`.
+pub async fn migrate(settings: &Settings, services: &[&str]) -> anyhow::Result<()> {
+    for service in services {
+        match *service {
+            crm_customers::NAME => crm_customers::migrate(settings).await?,
+            other => anyhow::bail!("no migrations for {other}"),
+        }
+    }
+    Ok(())
+}
+
+/// Services running in this process.
+pub struct Platform {
+    /// Where each one listens.
+    pub addrs: BTreeMap<&'static str, SocketAddr>,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Platform {
+    /// Binds and starts `services`, each on its own port; they stop when `shutdown` is cancelled.
+    pub async fn start(settings: &Settings, services: &[&'static str], clock: Clock, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let mut addrs = BTreeMap::new();
+        let mut tasks = JoinSet::new();
+        for service in services {
+            match *service {
+                crm_customers::NAME => {
+                    let app = crm_customers::Application::build(settings, clock.clone()).await?;
+                    addrs.insert(crm_customers::NAME, app.local_addr());
+                    tasks.spawn(app.run_until_stopped(shutdown.clone()));
+                }
+                other => anyhow::bail!("unknown service {other}"),
+            }
+        }
+        Ok(Self { addrs, tasks })
+    }
+
+    /// The address of `service`.
+    pub fn addr(&self, service: &str) -> SocketAddr {
+        self.addrs[service]
+    }
+
+    /// Waits for every service to stop; the first failure stops the wait with its error.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        while let Some(result) = self.tasks.join_next().await {
+            result.context("service task panicked")??;
+        }
+        Ok(())
+    }
+}

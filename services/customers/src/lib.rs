@@ -1,1 +1,70 @@
+//! The customers service (C-1, C-4, C-5, C-6, C-10): customer records with contacts, maturity
+//! stages with their history, tech-support partners with approval of changes, the
+//! communication log with overdue reminders, and search.
+//!
+//! `api` translates gRPC, `service` holds the use cases and transactions, `domain` the rules,
+//! `store` the SQL.
 
+pub mod api;
+pub mod domain;
+pub mod service;
+pub mod store;
+
+use std::net::SocketAddr;
+
+use crm_kit::{CancellationToken, Clock, Settings, paging::Pager, server};
+use crm_proto::customers::v1::customer_service_server::CustomerServiceServer;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+pub use service::Customers;
+
+/// The service's name: its schema, its `[services.*]` key and its `crm serve` argument.
+pub const NAME: &str = "customers";
+
+/// The service's migrations, embedded.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/customers");
+
+/// Applies the service's migrations in its schema.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let pool = crm_kit::db::connect(&settings.database, NAME).await?;
+    crm_kit::db::migrate(&pool, NAME, &MIGRATOR).await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// The customers server, bound and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    customers: Customers,
+    settings: Settings,
+}
+
+impl Application {
+    /// Connects to the database and binds `[services.customers] listen` (port 0 picks one).
+    pub async fn build(settings: &Settings, clock: Clock) -> anyhow::Result<Self> {
+        let pool = crm_kit::db::connect(&settings.database, NAME).await?;
+        let customers = Customers::new(pool, clock, Pager::new(&settings.paging));
+        let listener = server::bind(&settings.endpoint(NAME)?.listen).await?;
+        Ok(Self { listener, customers, settings: settings.clone() })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// The service state, for tests and tools.
+    pub fn customers(&self) -> &Customers {
+        &self.customers
+    }
+
+    /// Serves until `shutdown` is cancelled, then finishes in-flight calls.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let svc = CustomerServiceServer::new(self.customers)
+            .max_decoding_message_size(self.settings.server.max_message_bytes);
+        let name = server::service_name(&svc);
+        server::serve(self.listener, Routes::new(svc), &[name], &self.settings.server, shutdown).await
+    }
+}

@@ -141,6 +141,15 @@ impl Error {
         Self::FailedPrecondition { reason, message: message.into() }
     }
 
+    /// The name of the unique / foreign-key / check constraint a database error violated, so
+    /// callers map violations by constraint name rather than by parsing messages.
+    pub fn violated_constraint(&self) -> Option<&str> {
+        match self {
+            Self::Database(sqlx::Error::Database(db)) => db.constraint(),
+            _ => None,
+        }
+    }
+
     /// The gRPC code of this error.
     pub fn code(&self) -> Code {
         match self {

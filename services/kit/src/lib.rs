@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod convert;
 pub mod db;
 pub mod error;
 pub mod idempotency;

@@ -1,0 +1,612 @@
+//! The customers service's rules: validated inputs, normalisation for search, the maturity-stage
+//! machine (C-4) and the partner-change rules (C-5). No I/O here.
+
+use crm_kit::{Error, Violations, convert};
+use crm_proto::customers::v1::{
+    self as pb, CommunicationKind, CreditRating, InvalidReason, SourceChannel, Stage, Tier, Validity,
+};
+use time::{Date, OffsetDateTime};
+use unicode_normalization::UnicodeNormalization;
+
+/// The fields UpdateCustomer may name in its mask.
+pub const UPDATABLE_FIELDS: &[&str] = &[
+    "display_name",
+    "industry",
+    "region",
+    "address",
+    "source_channel",
+    "contacts",
+    "tags",
+    "owner_id",
+    "tier",
+    "credit_rating",
+    "blacklisted",
+    "blacklist_reason",
+    "validity",
+    "invalid_reason",
+];
+
+const MAX_CONTACTS: usize = 50;
+const MAX_TAGS: usize = 30;
+
+/// A name, region or other text as it is compared: NFKC (full-width letters and digits become
+/// half-width), lowercase, whitespace removed.
+pub fn name_key(s: &str) -> String {
+    s.nfkc().flat_map(char::to_lowercase).filter(|c| !c.is_whitespace()).collect()
+}
+
+/// A phone number as it is compared: its digits in Chinese national form. `+86` / `0086`
+/// numbers lose the country code (mobiles) or gain the trunk `0` (landlines: `+86 20 …` is
+/// `020…`); other international numbers keep the `00` form (`+1 415 …` is `001415…`).
+pub fn phone_key(s: &str) -> String {
+    let s: String = s.nfkc().collect();
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    let international = s.trim_start().starts_with('+') || digits.starts_with("00");
+    if !international {
+        return match digits.strip_prefix("86") {
+            Some(rest) if rest.len() == 11 && rest.starts_with('1') => rest.to_string(),
+            _ => digits,
+        };
+    }
+    let number = digits.strip_prefix("00").unwrap_or(&digits);
+    match number.strip_prefix("86") {
+        Some(rest) if rest.len() == 11 && rest.starts_with('1') => rest.to_string(),
+        Some(rest) if !rest.is_empty() => format!("0{}", rest.trim_start_matches('0')),
+        _ => format!("00{number}"),
+    }
+}
+
+fn text(v: &mut Violations, field: &str, value: &str, min: usize, max: usize) -> String {
+    let value = value.trim();
+    let n = value.chars().count();
+    if n < min {
+        v.add(field, "is required");
+    } else if n > max {
+        v.add(field, format!("must be at most {max} characters"));
+    } else if value.chars().any(char::is_control) {
+        v.add(field, "must not contain control characters");
+    }
+    value.to_string()
+}
+
+fn known<E>(v: &mut Violations, field: &str, value: i32, required: bool) -> Option<E>
+where
+    E: TryFrom<i32>,
+{
+    match E::try_from(value) {
+        Ok(e) if !(required && value == 0) => Some(e),
+        Ok(_) => {
+            v.add(field, "is required");
+            None
+        }
+        Err(_) => {
+            v.add(field, format!("unknown value {value}"));
+            None
+        }
+    }
+}
+
+/// A contact, validated and with its comparison keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactFields {
+    /// Full name.
+    pub name: String,
+    /// Phone as entered.
+    pub phone: String,
+    /// Digits of the phone.
+    pub phone_key: String,
+    /// E-mail address.
+    pub email: String,
+    /// Role at the customer.
+    pub role: String,
+}
+
+impl ContactFields {
+    fn parse(v: &mut Violations, field: &str, c: &pb::Contact) -> Self {
+        let name = text(v, &format!("{field}.name"), &c.name, 1, 100);
+        let phone = text(v, &format!("{field}.phone"), &c.phone, 0, 40);
+        let phone_key = phone_key(&phone);
+        if !phone.is_empty() && !(5..=20).contains(&phone_key.len()) {
+            v.add(format!("{field}.phone"), "must have 5 to 20 digits");
+        }
+        let email = text(v, &format!("{field}.email"), &c.email, 0, 200);
+        if !email.is_empty() && !looks_like_email(&email) {
+            v.add(format!("{field}.email"), "is not an e-mail address");
+        }
+        let role = text(v, &format!("{field}.role"), &c.role, 0, 100);
+        if phone.is_empty() && email.is_empty() {
+            v.add(format!("{field}.phone"), "a contact needs a phone or an e-mail address");
+        }
+        Self { name, phone, phone_key, email, role }
+    }
+
+    /// The contact as its protobuf message.
+    pub fn to_proto(&self) -> pb::Contact {
+        pb::Contact {
+            name: self.name.clone(),
+            phone: self.phone.clone(),
+            email: self.email.clone(),
+            role: self.role.clone(),
+        }
+    }
+}
+
+fn looks_like_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !s.chars().any(char::is_whitespace)
+                && !domain.contains('@')
+        }
+        None => false,
+    }
+}
+
+/// The client-writable fields of a customer, validated: once a value exists, it is valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerFields {
+    /// Organisation name.
+    pub display_name: String,
+    /// Normalised name for search.
+    pub name_key: String,
+    /// Industry.
+    pub industry: String,
+    /// Sales region.
+    pub region: String,
+    /// Postal address.
+    pub address: String,
+    /// How the customer came to us.
+    pub source_channel: SourceChannel,
+    /// People at the customer.
+    pub contacts: Vec<ContactFields>,
+    /// Tags, trimmed and without duplicates.
+    pub tags: Vec<String>,
+    /// Owning sales rep.
+    pub owner_id: String,
+    /// Tier.
+    pub tier: Tier,
+    /// Credit rating.
+    pub credit_rating: CreditRating,
+    /// Blacklisted or not.
+    pub blacklisted: bool,
+    /// Why blacklisted.
+    pub blacklist_reason: String,
+    /// Whether the data is usable.
+    pub validity: Validity,
+    /// Why not.
+    pub invalid_reason: InvalidReason,
+}
+
+impl CustomerFields {
+    /// Validates the client-writable fields of `c`; violations are named `{prefix}.{field}`.
+    pub fn parse(prefix: &str, c: &pb::Customer) -> Result<Self, Error> {
+        let mut v = Violations::new();
+        let f = |name: &str| format!("{prefix}.{name}");
+        let display_name = text(&mut v, &f("display_name"), &c.display_name, 1, 200);
+        let industry = text(&mut v, &f("industry"), &c.industry, 0, 100);
+        let region = text(&mut v, &f("region"), &c.region, 1, 64);
+        let address = text(&mut v, &f("address"), &c.address, 0, 500);
+        let source_channel = known(&mut v, &f("source_channel"), c.source_channel, false);
+        if c.contacts.len() > MAX_CONTACTS {
+            v.add(f("contacts"), format!("at most {MAX_CONTACTS} contacts"));
+        }
+        let contacts = c
+            .contacts
+            .iter()
+            .enumerate()
+            .map(|(i, contact)| ContactFields::parse(&mut v, &format!("{}[{i}]", f("contacts")), contact))
+            .collect();
+        if c.tags.len() > MAX_TAGS {
+            v.add(f("tags"), format!("at most {MAX_TAGS} tags"));
+        }
+        let mut tags: Vec<String> = Vec::new();
+        for (i, tag) in c.tags.iter().enumerate() {
+            let tag = text(&mut v, &format!("{}[{i}]", f("tags")), tag, 1, 40);
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        let owner_id = text(&mut v, &f("owner_id"), &c.owner_id, 0, 100);
+        let tier = known(&mut v, &f("tier"), c.tier, false);
+        let credit_rating = known(&mut v, &f("credit_rating"), c.credit_rating, false);
+        let blacklist_reason = text(&mut v, &f("blacklist_reason"), &c.blacklist_reason, 0, 1000);
+        if c.blacklisted && blacklist_reason.is_empty() {
+            v.add(f("blacklist_reason"), "is required when the customer is blacklisted");
+        }
+        if !c.blacklisted && !blacklist_reason.is_empty() {
+            v.add(f("blacklist_reason"), "must be empty when the customer is not blacklisted");
+        }
+        let validity: Option<Validity> = known(&mut v, &f("validity"), c.validity, false);
+        let invalid_reason: Option<InvalidReason> = known(&mut v, &f("invalid_reason"), c.invalid_reason, false);
+        if let (Some(validity), Some(reason)) = (validity, invalid_reason) {
+            let invalid = validity == Validity::Invalid;
+            let has_reason = reason != InvalidReason::Unspecified;
+            if invalid && !has_reason {
+                v.add(f("invalid_reason"), "is required when validity is INVALID");
+            } else if !invalid && has_reason {
+                v.add(f("invalid_reason"), "must be unspecified unless validity is INVALID");
+            }
+        }
+        v.finish()?;
+        Ok(Self {
+            name_key: name_key(&display_name),
+            display_name,
+            industry,
+            region,
+            address,
+            source_channel: source_channel.expect("checked"),
+            contacts,
+            tags,
+            owner_id,
+            tier: tier.expect("checked"),
+            credit_rating: credit_rating.expect("checked"),
+            blacklisted: c.blacklisted,
+            blacklist_reason,
+            validity: validity.expect("checked"),
+            invalid_reason: invalid_reason.expect("checked"),
+        })
+    }
+}
+
+/// Copies the fields named by `paths` from `patch` into `current` (both as stored protobuf),
+/// rejecting unknown and output-only paths. An empty mask is an error: the caller must say
+/// what to change.
+pub fn apply_mask(current: &mut pb::Customer, patch: &pb::Customer, paths: &[String]) -> Result<(), Error> {
+    let mut v = Violations::new();
+    if paths.is_empty() {
+        v.add("update_mask", "is required: name the fields to change");
+    }
+    for path in paths {
+        match path.as_str() {
+            "display_name" => current.display_name.clone_from(&patch.display_name),
+            "industry" => current.industry.clone_from(&patch.industry),
+            "region" => current.region.clone_from(&patch.region),
+            "address" => current.address.clone_from(&patch.address),
+            "source_channel" => current.source_channel = patch.source_channel,
+            "contacts" => current.contacts.clone_from(&patch.contacts),
+            "tags" => current.tags.clone_from(&patch.tags),
+            "owner_id" => current.owner_id.clone_from(&patch.owner_id),
+            "tier" => current.tier = patch.tier,
+            "credit_rating" => current.credit_rating = patch.credit_rating,
+            "blacklisted" => current.blacklisted = patch.blacklisted,
+            "blacklist_reason" => current.blacklist_reason.clone_from(&patch.blacklist_reason),
+            "validity" => current.validity = patch.validity,
+            "invalid_reason" => current.invalid_reason = patch.invalid_reason,
+            "stage" => v.add("update_mask", "stage changes through ChangeCustomerStage"),
+            "tech_partner_id" => v.add("update_mask", "the partner changes through RequestPartnerChange"),
+            other => v.add("update_mask", format!("{other:?} is not an updatable field; updatable: {}", UPDATABLE_FIELDS.join(", "))),
+        }
+    }
+    v.finish()
+}
+
+/// Whether the maturity stages allow moving `from` → `to` (C-4). Stages move forward through
+/// initial contact → potential → target → trial → signed, may skip ahead, and may fall back to
+/// non-target or an earlier stage while unsigned (non-target customers stay in contact and can
+/// come back). Nothing returns to initial contact, and a signed customer stays signed.
+pub fn check_stage_change(from: Stage, to: Stage) -> Result<(), Error> {
+    use Stage::*;
+    let allowed = match (from, to) {
+        (_, Unspecified) | (Unspecified, _) => false,
+        (a, b) if a == b => false,
+        (_, InitialContact) => false,
+        (Signed, _) => false,
+        // everything else among the unsigned stages is allowed
+        _ => true,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::precondition(
+            "STAGE_TRANSITION_FORBIDDEN",
+            format!("a customer cannot move from {} to {}", from.as_str_name(), to.as_str_name()),
+        ))
+    }
+}
+
+/// A validated stage change request.
+#[derive(Debug, Clone)]
+pub struct StageChangeInput {
+    /// The customer.
+    pub customer_id: uuid::Uuid,
+    /// The target stage.
+    pub stage: Stage,
+    /// Why.
+    pub reason: String,
+    /// Expected version; 0 skips the check.
+    pub version: i64,
+}
+
+impl StageChangeInput {
+    /// Validates a ChangeCustomerStage request.
+    pub fn parse(r: &pb::ChangeCustomerStageRequest) -> Result<Self, Error> {
+        let mut v = Violations::new();
+        let customer_id = v.check("customer_id", parse_id(&r.customer_id));
+        let stage = known(&mut v, "stage", r.stage, true);
+        let reason = text(&mut v, "reason", &r.reason, 1, 1000);
+        if r.version < 0 {
+            v.add("version", "must not be negative");
+        }
+        v.finish()?;
+        Ok(Self { customer_id: customer_id.expect("checked"), stage: stage.expect("checked"), reason, version: r.version })
+    }
+}
+
+/// A validated partner request.
+#[derive(Debug, Clone)]
+pub struct PartnerRequestInput {
+    /// The customer.
+    pub customer_id: uuid::Uuid,
+    /// The partner asked for.
+    pub proposed_partner_id: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl PartnerRequestInput {
+    /// Validates a RequestPartnerChange request.
+    pub fn parse(r: &pb::RequestPartnerChangeRequest) -> Result<Self, Error> {
+        let mut v = Violations::new();
+        let customer_id = v.check("customer_id", parse_id(&r.customer_id));
+        let proposed_partner_id = text(&mut v, "proposed_partner_id", &r.proposed_partner_id, 1, 100);
+        let reason = text(&mut v, "reason", &r.reason, 1, 1000);
+        v.finish()?;
+        Ok(Self { customer_id: customer_id.expect("checked"), proposed_partner_id, reason })
+    }
+}
+
+/// What the partner request does, given the customer's partner now (C-5): the first partner is
+/// set at once; a change waits for approval; asking for the partner it already has is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartnerDecision {
+    /// No partner yet: set it now.
+    SetInitial,
+    /// A different partner: a pending request.
+    AwaitApproval,
+}
+
+/// Decides how a partner request proceeds.
+pub fn decide_partner_request(current: &str, proposed: &str) -> Result<PartnerDecision, Error> {
+    if current.is_empty() {
+        Ok(PartnerDecision::SetInitial)
+    } else if current == proposed {
+        Err(Error::precondition("PARTNER_UNCHANGED", format!("{proposed} is already the customer's partner")))
+    } else {
+        Ok(PartnerDecision::AwaitApproval)
+    }
+}
+
+/// A validated decision on a partner-change request.
+#[derive(Debug, Clone)]
+pub struct PartnerDecisionInput {
+    /// The request.
+    pub id: uuid::Uuid,
+    /// The decider's comment.
+    pub reason: String,
+}
+
+impl PartnerDecisionInput {
+    /// Validates an approval (comment optional) or rejection (comment required).
+    pub fn parse(id: &str, reason: &str, reason_required: bool) -> Result<Self, Error> {
+        let mut v = Violations::new();
+        let id = v.check("id", parse_id(id));
+        let reason = text(&mut v, "reason", reason, usize::from(reason_required), 1000);
+        v.finish()?;
+        Ok(Self { id: id.expect("checked"), reason })
+    }
+}
+
+/// A validated communication record.
+#[derive(Debug, Clone)]
+pub struct CommunicationInput {
+    /// The customer.
+    pub customer_id: uuid::Uuid,
+    /// How.
+    pub kind: CommunicationKind,
+    /// When; `None` means now.
+    pub occur_time: Option<OffsetDateTime>,
+    /// What was talked about.
+    pub summary: String,
+    /// Needs heard.
+    pub needs: String,
+    /// Concerns raised.
+    pub concerns: String,
+    /// When to contact next.
+    pub next_contact_date: Date,
+    /// Care-plan step.
+    pub care_plan_step: String,
+}
+
+impl CommunicationInput {
+    /// Validates a CreateCommunication request.
+    pub fn parse(r: &pb::CreateCommunicationRequest) -> Result<Self, Error> {
+        let mut v = Violations::new();
+        let customer_id = v.check("customer_id", parse_id(&r.customer_id));
+        let default = pb::Communication::default();
+        let c = r.communication.as_ref().unwrap_or(&default);
+        if r.communication.is_none() {
+            v.add("communication", "is required");
+        }
+        let kind = known(&mut v, "communication.kind", c.kind, true);
+        let occur_time = c
+            .occur_time
+            .as_ref()
+            .and_then(|t| v.check("communication.occur_time", convert::from_timestamp(t)));
+        let summary = text(&mut v, "communication.summary", &c.summary, 1, 4000);
+        let needs = text(&mut v, "communication.needs", &c.needs, 0, 4000);
+        let concerns = text(&mut v, "communication.concerns", &c.concerns, 0, 4000);
+        let next_contact_date = match &c.next_contact_date {
+            Some(d) => v.check("communication.next_contact_date", convert::from_date(d)),
+            None => {
+                v.add("communication.next_contact_date", "is required");
+                None
+            }
+        };
+        let care_plan_step = text(&mut v, "communication.care_plan_step", &c.care_plan_step, 0, 200);
+        v.finish()?;
+        Ok(Self {
+            customer_id: customer_id.expect("checked"),
+            kind: kind.expect("checked"),
+            occur_time,
+            summary,
+            needs,
+            concerns,
+            next_contact_date: next_contact_date.expect("checked"),
+            care_plan_step,
+        })
+    }
+}
+
+/// Validated search criteria (C-10).
+#[derive(Debug, Clone, Default)]
+pub struct CustomerQuery {
+    /// Normalised name fragment.
+    pub name_contains: Option<String>,
+    /// Phone digits.
+    pub phone_key: Option<String>,
+    /// Exact region.
+    pub region: Option<String>,
+    /// Exact owner.
+    pub owner_id: Option<String>,
+    /// Tier.
+    pub tier: Option<Tier>,
+    /// Stage.
+    pub stage: Option<Stage>,
+    /// Tag.
+    pub tag: Option<String>,
+}
+
+impl CustomerQuery {
+    /// Validates a filter; empty criteria match everything.
+    pub fn parse(f: Option<&pb::CustomerFilter>) -> Result<Self, Error> {
+        let default = pb::CustomerFilter::default();
+        let f = f.unwrap_or(&default);
+        let mut v = Violations::new();
+        let opt = |s: String| (!s.is_empty()).then_some(s);
+        let name = text(&mut v, "filter.name_contains", &f.name_contains, 0, 200);
+        let phone = text(&mut v, "filter.phone", &f.phone, 0, 40);
+        let phone_key = phone_key(&phone);
+        if !phone.is_empty() && phone_key.is_empty() {
+            v.add("filter.phone", "must contain digits");
+        }
+        let region = text(&mut v, "filter.region", &f.region, 0, 64);
+        let owner_id = text(&mut v, "filter.owner_id", &f.owner_id, 0, 100);
+        let tag = text(&mut v, "filter.tag", &f.tag, 0, 40);
+        let tier: Option<Tier> = known(&mut v, "filter.tier", f.tier, false);
+        let stage: Option<Stage> = known(&mut v, "filter.stage", f.stage, false);
+        v.finish()?;
+        Ok(Self {
+            name_contains: opt(name_key(&name)),
+            phone_key: opt(phone_key),
+            region: opt(region),
+            owner_id: opt(owner_id),
+            tier: tier.filter(|t| *t != Tier::Unspecified),
+            stage: stage.filter(|s| *s != Stage::Unspecified),
+            tag: opt(tag),
+        })
+    }
+
+    /// A stable rendering, to bind page tokens to this query.
+    pub fn fingerprint(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+/// Parses a resource id.
+pub fn parse_id(id: &str) -> Result<uuid::Uuid, String> {
+    if id.is_empty() {
+        return Err("is required".into());
+    }
+    uuid::Uuid::parse_str(id).map_err(|_| "is not a valid id".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn customer() -> pb::Customer {
+        pb::Customer {
+            display_name: "上海精工电子有限公司".into(),
+            region: "华东".into(),
+            contacts: vec![pb::Contact { name: "王晓明".into(), phone: "+86 138-0013-8000".into(), ..Default::default() }],
+            tags: vec!["制造".into(), "制造".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn keys_normalise_width_case_space_and_country_code() {
+        assert_eq!(name_key("ＡＢＣ  Tech Co"), "abctechco");
+        assert_eq!(phone_key("+86 138-0013-8000"), "13800138000");
+        assert_eq!(phone_key("0086 13800138000"), "13800138000");
+        assert_eq!(phone_key("010-8888 6666"), "01088886666");
+        assert_eq!(phone_key("+86 (20) 3888 9999"), "02038889999");
+        assert_eq!(phone_key("8613800138000"), "13800138000");
+        assert_eq!(phone_key("+1 415 555 0100"), phone_key("001 415 555 0100"));
+    }
+
+    #[test]
+    fn a_valid_customer_parses_and_dedupes_tags() {
+        let f = CustomerFields::parse("customer", &customer()).unwrap();
+        assert_eq!(f.tags, ["制造"]);
+        assert_eq!(f.contacts[0].phone_key, "13800138000");
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let mut c = customer();
+        c.display_name = " ".into();
+        c.region.clear();
+        c.blacklisted = true;
+        c.validity = Validity::Invalid as i32;
+        c.contacts[0].email = "not-an-email".into();
+        c.tier = 99;
+        let Err(Error::InvalidArgument(v)) = CustomerFields::parse("customer", &c) else { panic!("expected invalid") };
+        let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "customer.display_name",
+                "customer.region",
+                "customer.contacts[0].email",
+                "customer.tier",
+                "customer.blacklist_reason",
+                "customer.invalid_reason"
+            ]
+        );
+    }
+
+    #[test]
+    fn stage_rules() {
+        use Stage::*;
+        assert!(check_stage_change(InitialContact, Potential).is_ok());
+        assert!(check_stage_change(InitialContact, NonTarget).is_ok());
+        assert!(check_stage_change(NonTarget, Potential).is_ok());
+        assert!(check_stage_change(Target, Signed).is_ok());
+        assert!(check_stage_change(Trial, NonTarget).is_ok());
+        assert!(check_stage_change(Potential, InitialContact).is_err());
+        assert!(check_stage_change(Signed, Trial).is_err());
+        assert!(check_stage_change(Trial, Trial).is_err());
+    }
+
+    #[test]
+    fn partner_rules() {
+        assert_eq!(decide_partner_request("", "u1").unwrap(), PartnerDecision::SetInitial);
+        assert_eq!(decide_partner_request("u1", "u2").unwrap(), PartnerDecision::AwaitApproval);
+        assert!(decide_partner_request("u1", "u1").is_err());
+    }
+
+    #[test]
+    fn mask_rejects_unknown_and_output_only_paths() {
+        let mut current = customer();
+        let patch = pb::Customer { industry: "energy".into(), ..Default::default() };
+        apply_mask(&mut current, &patch, &["industry".into()]).unwrap();
+        assert_eq!(current.industry, "energy");
+        assert!(apply_mask(&mut current, &patch, &["stage".into()]).is_err());
+        assert!(apply_mask(&mut current, &patch, &["nope".into()]).is_err());
+        assert!(apply_mask(&mut current, &patch, &[]).is_err());
+    }
+}

@@ -1,0 +1,591 @@
+//! Storage of the customers service: plain SQL over its own schema. Functions take a
+//! connection so the service layer decides what commits together.
+
+use crm_kit::{Result, convert};
+use crm_proto::customers::v1::{self as pb, PartnerChangeState, Stage};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::domain::{CommunicationInput, CustomerFields, CustomerQuery};
+
+const CUSTOMER_COLUMNS: &str = "id, display_name, industry, region, address, source_channel, tags, owner_id, \
+     tech_partner_id, tier, stage, credit_rating, blacklisted, blacklist_reason, validity, invalid_reason, \
+     next_contact_date, version, create_time, created_by, update_time, updated_by";
+
+#[derive(sqlx::FromRow)]
+struct CustomerRow {
+    id: Uuid,
+    display_name: String,
+    industry: String,
+    region: String,
+    address: String,
+    source_channel: String,
+    tags: Vec<String>,
+    owner_id: String,
+    tech_partner_id: String,
+    tier: String,
+    stage: String,
+    credit_rating: String,
+    blacklisted: bool,
+    blacklist_reason: String,
+    validity: String,
+    invalid_reason: String,
+    next_contact_date: Option<Date>,
+    version: i64,
+    create_time: OffsetDateTime,
+    created_by: String,
+    update_time: OffsetDateTime,
+    updated_by: String,
+}
+
+fn enum_value<E: Into<i32>>(parsed: Option<E>) -> i32 {
+    parsed.map_or(0, Into::into)
+}
+
+impl CustomerRow {
+    fn into_proto(self, contacts: Vec<pb::Contact>) -> pb::Customer {
+        pb::Customer {
+            id: self.id.to_string(),
+            display_name: self.display_name,
+            industry: self.industry,
+            region: self.region,
+            address: self.address,
+            source_channel: enum_value(pb::SourceChannel::from_str_name(&self.source_channel)),
+            contacts,
+            tags: self.tags,
+            owner_id: self.owner_id,
+            tech_partner_id: self.tech_partner_id,
+            tier: enum_value(pb::Tier::from_str_name(&self.tier)),
+            stage: enum_value(pb::Stage::from_str_name(&self.stage)),
+            credit_rating: enum_value(pb::CreditRating::from_str_name(&self.credit_rating)),
+            blacklisted: self.blacklisted,
+            blacklist_reason: self.blacklist_reason,
+            validity: enum_value(pb::Validity::from_str_name(&self.validity)),
+            invalid_reason: enum_value(pb::InvalidReason::from_str_name(&self.invalid_reason)),
+            next_contact_date: self.next_contact_date.map(convert::date),
+            version: self.version,
+            created: Some(convert::stamp(self.create_time, &self.created_by)),
+            updated: Some(convert::stamp(self.update_time, &self.updated_by)),
+        }
+    }
+}
+
+/// Inserts a new customer in `stage` with version 1.
+pub async fn insert_customer(
+    tx: &mut PgConnection,
+    id: Uuid,
+    f: &CustomerFields,
+    stage: Stage,
+    now: OffsetDateTime,
+    actor: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO customers (id, display_name, name_key, industry, region, address, source_channel, tags, \
+         owner_id, tech_partner_id, tier, stage, credit_rating, blacklisted, blacklist_reason, validity, \
+         invalid_reason, version, create_time, created_by, update_time, updated_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10, $11, $12, $13, $14, $15, $16, 1, $17, $18, $17, $18)",
+    )
+    .bind(id)
+    .bind(&f.display_name)
+    .bind(&f.name_key)
+    .bind(&f.industry)
+    .bind(&f.region)
+    .bind(&f.address)
+    .bind(f.source_channel.as_str_name())
+    .bind(&f.tags)
+    .bind(&f.owner_id)
+    .bind(f.tier.as_str_name())
+    .bind(stage.as_str_name())
+    .bind(f.credit_rating.as_str_name())
+    .bind(f.blacklisted)
+    .bind(&f.blacklist_reason)
+    .bind(f.validity.as_str_name())
+    .bind(f.invalid_reason.as_str_name())
+    .bind(now)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    replace_contacts(tx, id, f).await
+}
+
+async fn replace_contacts(tx: &mut PgConnection, id: Uuid, f: &CustomerFields) -> Result<()> {
+    sqlx::query("DELETE FROM contacts WHERE customer_id = $1").bind(id).execute(&mut *tx).await?;
+    if f.contacts.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::<Postgres>::new(
+        "INSERT INTO contacts (customer_id, position, name, phone, phone_key, email, email_key, role) ",
+    );
+    q.push_values(f.contacts.iter().enumerate(), |mut b, (i, c)| {
+        b.push_bind(id)
+            .push_bind(i as i32)
+            .push_bind(&c.name)
+            .push_bind(&c.phone)
+            .push_bind(&c.phone_key)
+            .push_bind(&c.email)
+            .push_bind(c.email.to_lowercase())
+            .push_bind(&c.role);
+    });
+    q.build().execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// Overwrites the client-writable fields and bumps the version.
+pub async fn update_customer(
+    tx: &mut PgConnection,
+    id: Uuid,
+    f: &CustomerFields,
+    now: OffsetDateTime,
+    actor: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE customers SET display_name = $2, name_key = $3, industry = $4, region = $5, address = $6, \
+         source_channel = $7, tags = $8, owner_id = $9, tier = $10, credit_rating = $11, blacklisted = $12, \
+         blacklist_reason = $13, validity = $14, invalid_reason = $15, version = version + 1, \
+         update_time = $16, updated_by = $17 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&f.display_name)
+    .bind(&f.name_key)
+    .bind(&f.industry)
+    .bind(&f.region)
+    .bind(&f.address)
+    .bind(f.source_channel.as_str_name())
+    .bind(&f.tags)
+    .bind(&f.owner_id)
+    .bind(f.tier.as_str_name())
+    .bind(f.credit_rating.as_str_name())
+    .bind(f.blacklisted)
+    .bind(&f.blacklist_reason)
+    .bind(f.validity.as_str_name())
+    .bind(f.invalid_reason.as_str_name())
+    .bind(now)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    replace_contacts(tx, id, f).await
+}
+
+/// Marks a customer deleted and bumps its version.
+pub async fn soft_delete(tx: &mut PgConnection, id: Uuid, now: OffsetDateTime, actor: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE customers SET delete_time = $2, deleted_by = $3, version = version + 1, update_time = $2, \
+         updated_by = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Sets the stage and bumps the version.
+pub async fn set_stage(tx: &mut PgConnection, id: Uuid, stage: Stage, now: OffsetDateTime, actor: &str) -> Result<()> {
+    sqlx::query("UPDATE customers SET stage = $2, version = version + 1, update_time = $3, updated_by = $4 WHERE id = $1")
+        .bind(id)
+        .bind(stage.as_str_name())
+        .bind(now)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Sets the tech-support partner and bumps the version.
+pub async fn set_partner(tx: &mut PgConnection, id: Uuid, partner: &str, now: OffsetDateTime, actor: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE customers SET tech_partner_id = $2, version = version + 1, update_time = $3, updated_by = $4 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(partner)
+    .bind(now)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// One live (not deleted) customer; `lock` takes a row lock for the rest of the transaction.
+pub async fn get_customer(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<pb::Customer>> {
+    let sql = format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1 AND delete_time IS NULL{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let row: Option<CustomerRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await?;
+    match row {
+        None => Ok(None),
+        Some(row) => Ok(with_contacts(conn, vec![row]).await?.pop()),
+    }
+}
+
+async fn with_contacts(conn: &mut PgConnection, rows: Vec<CustomerRow>) -> Result<Vec<pb::Customer>> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let contacts: Vec<(Uuid, String, String, String, String)> = sqlx::query_as(
+        "SELECT customer_id, name, phone, email, role FROM contacts WHERE customer_id = ANY($1) \
+         ORDER BY customer_id, position",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut by_customer: std::collections::HashMap<Uuid, Vec<pb::Contact>> = std::collections::HashMap::new();
+    for (customer_id, name, phone, email, role) in contacts {
+        by_customer.entry(customer_id).or_default().push(pb::Contact { name, phone, email, role });
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let contacts = by_customer.remove(&row.id).unwrap_or_default();
+            row.into_proto(contacts)
+        })
+        .collect())
+}
+
+/// Live customers matching `q`, in id (creation) order after `after`, at most `limit`.
+pub async fn list_customers(
+    conn: &mut PgConnection,
+    q: &CustomerQuery,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<pb::Customer>> {
+    let mut b = QueryBuilder::<Postgres>::new(format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE delete_time IS NULL"));
+    if let Some(name) = &q.name_contains {
+        b.push(" AND name_key LIKE ").push_bind(format!("%{}%", escape_like(name))).push(" ESCAPE '\\'");
+    }
+    if let Some(phone) = &q.phone_key {
+        b.push(" AND id IN (SELECT customer_id FROM contacts WHERE phone_key = ").push_bind(phone.clone()).push(")");
+    }
+    if let Some(region) = &q.region {
+        b.push(" AND region = ").push_bind(region.clone());
+    }
+    if let Some(owner) = &q.owner_id {
+        b.push(" AND owner_id = ").push_bind(owner.clone());
+    }
+    if let Some(tier) = q.tier {
+        b.push(" AND tier = ").push_bind(tier.as_str_name());
+    }
+    if let Some(stage) = q.stage {
+        b.push(" AND stage = ").push_bind(stage.as_str_name());
+    }
+    if let Some(tag) = &q.tag {
+        b.push(" AND tags @> ARRAY[").push_bind(tag.clone()).push("]::text[]");
+    }
+    if let Some(after) = after {
+        b.push(" AND id > ").push_bind(after);
+    }
+    b.push(" ORDER BY id LIMIT ").push_bind(limit);
+    let rows: Vec<CustomerRow> = b.build_query_as().fetch_all(&mut *conn).await?;
+    with_contacts(conn, rows).await
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// Live customers of `owner` whose next contact date is before `today`, most overdue first.
+pub async fn list_overdue(
+    conn: &mut PgConnection,
+    owner: &str,
+    today: Date,
+    after: Option<(Date, Uuid)>,
+    limit: i64,
+) -> Result<Vec<pb::Customer>> {
+    let sql = format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE delete_time IS NULL AND owner_id = $1 \
+         AND next_contact_date IS NOT NULL AND next_contact_date < $2 \
+         AND ($3::date IS NULL OR (next_contact_date, id) > ($3, $4)) \
+         ORDER BY next_contact_date, id LIMIT $5"
+    );
+    let rows: Vec<CustomerRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(owner)
+        .bind(today)
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    with_contacts(conn, rows).await
+}
+
+/// Records a stage change.
+pub async fn insert_stage_change(tx: &mut PgConnection, c: &pb::StageChange, id: Uuid, customer: Uuid, now: OffsetDateTime) -> Result<()> {
+    let actor = c.changed.as_ref().map(|s| s.actor.as_str()).unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO stage_changes (id, customer_id, from_stage, to_stage, reason, actor, change_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(customer)
+    .bind(c.from_stage().as_str_name())
+    .bind(c.to_stage().as_str_name())
+    .bind(&c.reason)
+    .bind(actor)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Stage changes of a customer after `after`, oldest first.
+pub async fn list_stage_changes(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<pb::StageChange>> {
+    let rows: Vec<(Uuid, Uuid, String, String, String, String, OffsetDateTime)> = sqlx::query_as(
+        "SELECT id, customer_id, from_stage, to_stage, reason, actor, change_time FROM stage_changes \
+         WHERE customer_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+    )
+    .bind(customer)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, customer_id, from, to, reason, actor, at)| pb::StageChange {
+            id: id.to_string(),
+            customer_id: customer_id.to_string(),
+            from_stage: enum_value(Stage::from_str_name(&from)),
+            to_stage: enum_value(Stage::from_str_name(&to)),
+            reason,
+            changed: Some(convert::stamp(at, &actor)),
+        })
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct PartnerChangeRow {
+    id: Uuid,
+    customer_id: Uuid,
+    current_partner_id: String,
+    proposed_partner_id: String,
+    reason: String,
+    state: String,
+    requested_by: String,
+    request_time: OffsetDateTime,
+    decided_by: Option<String>,
+    decision_time: Option<OffsetDateTime>,
+    decision_reason: String,
+}
+
+impl From<PartnerChangeRow> for pb::PartnerChange {
+    fn from(r: PartnerChangeRow) -> Self {
+        Self {
+            id: r.id.to_string(),
+            customer_id: r.customer_id.to_string(),
+            current_partner_id: r.current_partner_id,
+            proposed_partner_id: r.proposed_partner_id,
+            reason: r.reason,
+            state: enum_value(PartnerChangeState::from_str_name(&r.state)),
+            requested: Some(convert::stamp(r.request_time, &r.requested_by)),
+            decided: match (r.decision_time, r.decided_by) {
+                (Some(at), Some(by)) => Some(convert::stamp(at, &by)),
+                _ => None,
+            },
+            decision_reason: r.decision_reason,
+        }
+    }
+}
+
+const PARTNER_COLUMNS: &str = "id, customer_id, current_partner_id, proposed_partner_id, reason, state, requested_by, \
+     request_time, decided_by, decision_time, decision_reason";
+
+/// A new partner-change request, pending or (for the first partner) already decided.
+pub struct NewPartnerChange<'a> {
+    /// Its id.
+    pub id: Uuid,
+    /// The customer.
+    pub customer_id: Uuid,
+    /// The partner now.
+    pub current: &'a str,
+    /// The partner asked for.
+    pub proposed: &'a str,
+    /// Why.
+    pub reason: &'a str,
+    /// PENDING or INITIAL.
+    pub state: PartnerChangeState,
+    /// Who asked.
+    pub actor: &'a str,
+    /// When.
+    pub now: OffsetDateTime,
+}
+
+/// Inserts a partner-change request. A second pending request for a customer violates
+/// `partner_changes_one_pending`.
+pub async fn insert_partner_change(tx: &mut PgConnection, c: &NewPartnerChange<'_>) -> Result<pb::PartnerChange> {
+    let decided = c.state != PartnerChangeState::Pending;
+    let sql = format!(
+        "INSERT INTO partner_changes (id, customer_id, current_partner_id, proposed_partner_id, reason, state, \
+         requested_by, request_time, decided_by, decision_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN $7 END, CASE WHEN $9 THEN $8 END) \
+         RETURNING {PARTNER_COLUMNS}"
+    );
+    let row: PartnerChangeRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(c.id)
+        .bind(c.customer_id)
+        .bind(c.current)
+        .bind(c.proposed)
+        .bind(c.reason)
+        .bind(c.state.as_str_name())
+        .bind(c.actor)
+        .bind(c.now)
+        .bind(decided)
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(row.into())
+}
+
+/// One partner-change request, locked for the rest of the transaction.
+pub async fn lock_partner_change(tx: &mut PgConnection, id: Uuid) -> Result<Option<pb::PartnerChange>> {
+    let sql = format!("SELECT {PARTNER_COLUMNS} FROM partner_changes WHERE id = $1 FOR UPDATE");
+    let row: Option<PartnerChangeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *tx).await?;
+    Ok(row.map(Into::into))
+}
+
+/// Records the decision on a pending request.
+pub async fn decide_partner_change(
+    tx: &mut PgConnection,
+    id: Uuid,
+    state: PartnerChangeState,
+    reason: &str,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<pb::PartnerChange> {
+    let sql = format!(
+        "UPDATE partner_changes SET state = $2, decision_reason = $3, decided_by = $4, decision_time = $5 \
+         WHERE id = $1 RETURNING {PARTNER_COLUMNS}"
+    );
+    let row: PartnerChangeRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(state.as_str_name())
+        .bind(reason)
+        .bind(actor)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(row.into())
+}
+
+/// Partner-change requests, optionally of one customer and in one state, oldest first.
+pub async fn list_partner_changes(
+    conn: &mut PgConnection,
+    customer: Option<Uuid>,
+    state: Option<PartnerChangeState>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<pb::PartnerChange>> {
+    let sql = format!(
+        "SELECT {PARTNER_COLUMNS} FROM partner_changes WHERE ($1::uuid IS NULL OR customer_id = $1) \
+         AND ($2::text IS NULL OR state = $2) AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4"
+    );
+    let rows: Vec<PartnerChangeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(customer)
+        .bind(state.map(|s| s.as_str_name()))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Records a communication and makes the next contact date of the customer's latest
+/// communication its next contact date; bumps the customer's version.
+pub async fn insert_communication(
+    tx: &mut PgConnection,
+    id: Uuid,
+    c: &CommunicationInput,
+    occur_time: OffsetDateTime,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<pb::Communication> {
+    sqlx::query(
+        "INSERT INTO communications (id, customer_id, kind, occur_time, summary, needs, concerns, \
+         next_contact_date, care_plan_step, created_by, create_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(id)
+    .bind(c.customer_id)
+    .bind(c.kind.as_str_name())
+    .bind(occur_time)
+    .bind(&c.summary)
+    .bind(&c.needs)
+    .bind(&c.concerns)
+    .bind(c.next_contact_date)
+    .bind(&c.care_plan_step)
+    .bind(actor)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE customers SET next_contact_date = (SELECT next_contact_date FROM communications \
+         WHERE customer_id = $1 ORDER BY occur_time DESC, id DESC LIMIT 1), \
+         version = version + 1, update_time = $2, updated_by = $3 WHERE id = $1",
+    )
+    .bind(c.customer_id)
+    .bind(now)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(pb::Communication {
+        id: id.to_string(),
+        customer_id: c.customer_id.to_string(),
+        kind: c.kind.into(),
+        occur_time: Some(convert::timestamp(occur_time)),
+        summary: c.summary.clone(),
+        needs: c.needs.clone(),
+        concerns: c.concerns.clone(),
+        next_contact_date: Some(convert::date(c.next_contact_date)),
+        care_plan_step: c.care_plan_step.clone(),
+        created: Some(convert::stamp(now, actor)),
+    })
+}
+
+/// A customer's communications, newest first, after the key `(occur_time, id)`.
+pub async fn list_communications(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    after: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> Result<Vec<pb::Communication>> {
+    type Row = (Uuid, Uuid, String, OffsetDateTime, String, String, String, Date, String, String, OffsetDateTime);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, customer_id, kind, occur_time, summary, needs, concerns, next_contact_date, care_plan_step, \
+         created_by, create_time FROM communications WHERE customer_id = $1 \
+         AND ($2::timestamptz IS NULL OR (occur_time, id) < ($2, $3)) \
+         ORDER BY occur_time DESC, id DESC LIMIT $4",
+    )
+    .bind(customer)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, customer_id, kind, occur, summary, needs, concerns, next, step, by, at)| pb::Communication {
+            id: id.to_string(),
+            customer_id: customer_id.to_string(),
+            kind: enum_value(pb::CommunicationKind::from_str_name(&kind)),
+            occur_time: Some(convert::timestamp(occur)),
+            summary,
+            needs,
+            concerns,
+            next_contact_date: Some(convert::date(next)),
+            care_plan_step: step,
+            created: Some(convert::stamp(at, &by)),
+        })
+        .collect())
+}
+
+/// Whether a customer row exists, deleted or not (to tell NOT_FOUND from a bad id).
+pub async fn customer_exists(conn: &mut PgConnection, id: Uuid) -> Result<bool> {
+    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND delete_time IS NULL)")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?)
+}
