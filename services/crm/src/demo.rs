@@ -24,22 +24,214 @@ struct Demo {
 }
 
 const CUSTOMERS: &[Demo] = &[
-    Demo { name: "上海精工电子有限公司", industry: "electronics", region: "华东", contact: "王晓明", phone: "+86 138 0013 8000", email: "wangxm@jinggong.example.cn", tier: Tier::Vip, stage: Stage::Signed, owner: "rep.zhang", partner: "ts.li", tags: &["制造", "参考客户"] },
-    Demo { name: "杭州云帆软件股份有限公司", industry: "software", region: "华东", contact: "陈丽", phone: "0571-8765 4321", email: "chenli@yunfan.example.cn", tier: Tier::Core, stage: Stage::Trial, owner: "rep.zhang", partner: "ts.li", tags: &["软件"] },
-    Demo { name: "南京长江物流集团", industry: "logistics", region: "华东", contact: "刘强", phone: "139 5100 2233", email: "liuq@cjwl.example.cn", tier: Tier::Potential, stage: Stage::Target, owner: "rep.wu", partner: "", tags: &["物流"] },
-    Demo { name: "苏州工业园区医疗器械有限公司", industry: "medical", region: "华东", contact: "赵敏", phone: "0512-6666 8888", email: "zhaomin@szmed.example.cn", tier: Tier::Ordinary, stage: Stage::InitialContact, owner: "rep.wu", partner: "", tags: &["医疗"] },
-    Demo { name: "北京华夏能源科技有限公司", industry: "energy", region: "华北", contact: "孙伟", phone: "010-8888 6666", email: "sunwei@hxny.example.cn", tier: Tier::Vip, stage: Stage::Signed, owner: "rep.zhao", partner: "ts.wang", tags: &["能源", "战略客户"] },
-    Demo { name: "天津港湾机械制造厂", industry: "machinery", region: "华北", contact: "周杰", phone: "022-2345 6789", email: "zhoujie@gwjx.example.cn", tier: Tier::Core, stage: Stage::Potential, owner: "rep.zhao", partner: "ts.wang", tags: &["制造"] },
-    Demo { name: "石家庄康宁医药连锁", industry: "retail", region: "华北", contact: "吴芳", phone: "137 3111 0000", email: "wufang@kangning.example.cn", tier: Tier::Ordinary, stage: Stage::NonTarget, owner: "rep.zhao", partner: "", tags: &["零售"] },
-    Demo { name: "深圳前海智能硬件有限公司", industry: "electronics", region: "华南", contact: "郑海", phone: "+86 135 1234 5678", email: "zhenghai@qhzn.example.cn", tier: Tier::Vip, stage: Stage::Trial, owner: "rep.huang", partner: "ts.chen", tags: &["硬件", "参考客户"] },
-    Demo { name: "广州南方家电集团", industry: "appliances", region: "华南", contact: "冯军", phone: "020-3888 9999", email: "fengjun@nfjd.example.cn", tier: Tier::Core, stage: Stage::Signed, owner: "rep.huang", partner: "ts.chen", tags: &["家电"] },
-    Demo { name: "Pearl River Trading Co., Ltd.", industry: "trading", region: "华南", contact: "Emily Chen", phone: "+86 20 8123 4567", email: "emily.chen@pearlriver.example.com", tier: Tier::Potential, stage: Stage::Potential, owner: "rep.huang", partner: "", tags: &["外贸"] },
-    Demo { name: "成都天府信息技术有限公司", industry: "software", region: "西南", contact: "何静", phone: "028-8555 1234", email: "hejing@tfxx.example.cn", tier: Tier::Core, stage: Stage::Target, owner: "rep.luo", partner: "ts.zhou", tags: &["软件", "政府"] },
-    Demo { name: "重庆山城汽车零部件有限公司", industry: "automotive", region: "西南", contact: "罗斌", phone: "023-6789 0000", email: "luobin@scqc.example.cn", tier: Tier::Ordinary, stage: Stage::InitialContact, owner: "rep.luo", partner: "", tags: &["汽车"] },
-    Demo { name: "Northwind Medical Systems Inc.", industry: "medical", region: "north-america", contact: "James Miller", phone: "+1 415 555 0100", email: "j.miller@northwind.example.com", tier: Tier::Vip, stage: Stage::Signed, owner: "rep.smith", partner: "ts.jones", tags: &["medical", "reference"] },
-    Demo { name: "Contoso Retail Group", industry: "retail", region: "north-america", contact: "Sarah Johnson", phone: "+1 212 555 0199", email: "sarah.johnson@contoso.example.com", tier: Tier::Ordinary, stage: Stage::Potential, owner: "rep.smith", partner: "", tags: &["retail"] },
-    Demo { name: "Fabrikam Industrial GmbH", industry: "machinery", region: "europe", contact: "Lukas Schneider", phone: "+49 89 5555 0123", email: "l.schneider@fabrikam.example.de", tier: Tier::Core, stage: Stage::Trial, owner: "rep.muller", partner: "ts.jones", tags: &["manufacturing"] },
-    Demo { name: "Adventure Works Logistics Ltd", industry: "logistics", region: "europe", contact: "Olivia Brown", phone: "+44 20 7946 0958", email: "olivia.brown@adventureworks.example.co.uk", tier: Tier::Potential, stage: Stage::NonTarget, owner: "rep.muller", partner: "", tags: &["logistics"] },
+    Demo {
+        name: "上海精工电子有限公司",
+        industry: "electronics",
+        region: "华东",
+        contact: "王晓明",
+        phone: "+86 138 0013 8000",
+        email: "wangxm@jinggong.example.cn",
+        tier: Tier::Vip,
+        stage: Stage::Signed,
+        owner: "rep.zhang",
+        partner: "ts.li",
+        tags: &["制造", "参考客户"],
+    },
+    Demo {
+        name: "杭州云帆软件股份有限公司",
+        industry: "software",
+        region: "华东",
+        contact: "陈丽",
+        phone: "0571-8765 4321",
+        email: "chenli@yunfan.example.cn",
+        tier: Tier::Core,
+        stage: Stage::Trial,
+        owner: "rep.zhang",
+        partner: "ts.li",
+        tags: &["软件"],
+    },
+    Demo {
+        name: "南京长江物流集团",
+        industry: "logistics",
+        region: "华东",
+        contact: "刘强",
+        phone: "139 5100 2233",
+        email: "liuq@cjwl.example.cn",
+        tier: Tier::Potential,
+        stage: Stage::Target,
+        owner: "rep.wu",
+        partner: "",
+        tags: &["物流"],
+    },
+    Demo {
+        name: "苏州工业园区医疗器械有限公司",
+        industry: "medical",
+        region: "华东",
+        contact: "赵敏",
+        phone: "0512-6666 8888",
+        email: "zhaomin@szmed.example.cn",
+        tier: Tier::Ordinary,
+        stage: Stage::InitialContact,
+        owner: "rep.wu",
+        partner: "",
+        tags: &["医疗"],
+    },
+    Demo {
+        name: "北京华夏能源科技有限公司",
+        industry: "energy",
+        region: "华北",
+        contact: "孙伟",
+        phone: "010-8888 6666",
+        email: "sunwei@hxny.example.cn",
+        tier: Tier::Vip,
+        stage: Stage::Signed,
+        owner: "rep.zhao",
+        partner: "ts.wang",
+        tags: &["能源", "战略客户"],
+    },
+    Demo {
+        name: "天津港湾机械制造厂",
+        industry: "machinery",
+        region: "华北",
+        contact: "周杰",
+        phone: "022-2345 6789",
+        email: "zhoujie@gwjx.example.cn",
+        tier: Tier::Core,
+        stage: Stage::Potential,
+        owner: "rep.zhao",
+        partner: "ts.wang",
+        tags: &["制造"],
+    },
+    Demo {
+        name: "石家庄康宁医药连锁",
+        industry: "retail",
+        region: "华北",
+        contact: "吴芳",
+        phone: "137 3111 0000",
+        email: "wufang@kangning.example.cn",
+        tier: Tier::Ordinary,
+        stage: Stage::NonTarget,
+        owner: "rep.zhao",
+        partner: "",
+        tags: &["零售"],
+    },
+    Demo {
+        name: "深圳前海智能硬件有限公司",
+        industry: "electronics",
+        region: "华南",
+        contact: "郑海",
+        phone: "+86 135 1234 5678",
+        email: "zhenghai@qhzn.example.cn",
+        tier: Tier::Vip,
+        stage: Stage::Trial,
+        owner: "rep.huang",
+        partner: "ts.chen",
+        tags: &["硬件", "参考客户"],
+    },
+    Demo {
+        name: "广州南方家电集团",
+        industry: "appliances",
+        region: "华南",
+        contact: "冯军",
+        phone: "020-3888 9999",
+        email: "fengjun@nfjd.example.cn",
+        tier: Tier::Core,
+        stage: Stage::Signed,
+        owner: "rep.huang",
+        partner: "ts.chen",
+        tags: &["家电"],
+    },
+    Demo {
+        name: "Pearl River Trading Co., Ltd.",
+        industry: "trading",
+        region: "华南",
+        contact: "Emily Chen",
+        phone: "+86 20 8123 4567",
+        email: "emily.chen@pearlriver.example.com",
+        tier: Tier::Potential,
+        stage: Stage::Potential,
+        owner: "rep.huang",
+        partner: "",
+        tags: &["外贸"],
+    },
+    Demo {
+        name: "成都天府信息技术有限公司",
+        industry: "software",
+        region: "西南",
+        contact: "何静",
+        phone: "028-8555 1234",
+        email: "hejing@tfxx.example.cn",
+        tier: Tier::Core,
+        stage: Stage::Target,
+        owner: "rep.luo",
+        partner: "ts.zhou",
+        tags: &["软件", "政府"],
+    },
+    Demo {
+        name: "重庆山城汽车零部件有限公司",
+        industry: "automotive",
+        region: "西南",
+        contact: "罗斌",
+        phone: "023-6789 0000",
+        email: "luobin@scqc.example.cn",
+        tier: Tier::Ordinary,
+        stage: Stage::InitialContact,
+        owner: "rep.luo",
+        partner: "",
+        tags: &["汽车"],
+    },
+    Demo {
+        name: "Northwind Medical Systems Inc.",
+        industry: "medical",
+        region: "north-america",
+        contact: "James Miller",
+        phone: "+1 415 555 0100",
+        email: "j.miller@northwind.example.com",
+        tier: Tier::Vip,
+        stage: Stage::Signed,
+        owner: "rep.smith",
+        partner: "ts.jones",
+        tags: &["medical", "reference"],
+    },
+    Demo {
+        name: "Contoso Retail Group",
+        industry: "retail",
+        region: "north-america",
+        contact: "Sarah Johnson",
+        phone: "+1 212 555 0199",
+        email: "sarah.johnson@contoso.example.com",
+        tier: Tier::Ordinary,
+        stage: Stage::Potential,
+        owner: "rep.smith",
+        partner: "",
+        tags: &["retail"],
+    },
+    Demo {
+        name: "Fabrikam Industrial GmbH",
+        industry: "machinery",
+        region: "europe",
+        contact: "Lukas Schneider",
+        phone: "+49 89 5555 0123",
+        email: "l.schneider@fabrikam.example.de",
+        tier: Tier::Core,
+        stage: Stage::Trial,
+        owner: "rep.muller",
+        partner: "ts.jones",
+        tags: &["manufacturing"],
+    },
+    Demo {
+        name: "Adventure Works Logistics Ltd",
+        industry: "logistics",
+        region: "europe",
+        contact: "Olivia Brown",
+        phone: "+44 20 7946 0958",
+        email: "olivia.brown@adventureworks.example.co.uk",
+        tier: Tier::Potential,
+        stage: Stage::NonTarget,
+        owner: "rep.muller",
+        partner: "",
+        tags: &["logistics"],
+    },
 ];
 
 /// The stage path from initial contact to `to`.
@@ -67,18 +259,40 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
             industry: d.industry.into(),
             region: d.region.into(),
             address: String::new(),
-            source_channel: if i % 3 == 0 { SourceChannel::Exhibition } else { SourceChannel::Import }.into(),
-            contacts: vec![pb::Contact { name: d.contact.into(), phone: d.phone.into(), email: d.email.into(), role: "IT".into() }],
+            source_channel: if i % 3 == 0 {
+                SourceChannel::Exhibition
+            } else {
+                SourceChannel::Import
+            }
+            .into(),
+            contacts: vec![pb::Contact {
+                name: d.contact.into(),
+                phone: d.phone.into(),
+                email: d.email.into(),
+                role: "IT".into(),
+            }],
             tags: d.tags.iter().map(|t| t.to_string()).collect(),
             owner_id: d.owner.into(),
             tier: d.tier.into(),
             credit_rating: [CreditRating::A, CreditRating::B, CreditRating::C][i % 3].into(),
             ..Default::default()
         };
-        let request = pb::CreateCustomerRequest { request_id: format!("demo-customer-{i}"), customer: Some(customer) };
-        let fields = domain::CustomerFields::parse("customer", request.customer.as_ref().expect("set"))?;
-        let key = RequestKey::new("crm.customers.v1.CustomerService/CreateCustomer", &request.request_id, &request)?;
-        let created = service.create(key, fields, "demo").await?.customer.expect("created");
+        let request = pb::CreateCustomerRequest {
+            request_id: format!("demo-customer-{i}"),
+            customer: Some(customer),
+        };
+        let fields =
+            domain::CustomerFields::parse("customer", request.customer.as_ref().expect("set"))?;
+        let key = RequestKey::new(
+            "crm.customers.v1.CustomerService/CreateCustomer",
+            &request.request_id,
+            &request,
+        )?;
+        let created = service
+            .create(key, fields, "demo")
+            .await?
+            .customer
+            .expect("created");
         for (step, stage) in path_to(d.stage).iter().enumerate() {
             let r = pb::ChangeCustomerStageRequest {
                 request_id: format!("demo-stage-{i}-{step}"),
@@ -87,8 +301,14 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
                 reason: "demo history".into(),
                 version: 0,
             };
-            let key = RequestKey::new("crm.customers.v1.CustomerService/ChangeCustomerStage", &r.request_id, &r)?;
-            service.change_stage(key, domain::StageChangeInput::parse(&r)?, d.owner).await?;
+            let key = RequestKey::new(
+                "crm.customers.v1.CustomerService/ChangeCustomerStage",
+                &r.request_id,
+                &r,
+            )?;
+            service
+                .change_stage(key, domain::StageChangeInput::parse(&r)?, d.owner)
+                .await?;
         }
         if !d.partner.is_empty() {
             let r = pb::RequestPartnerChangeRequest {
@@ -97,8 +317,14 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
                 proposed_partner_id: d.partner.into(),
                 reason: "first technical support request".into(),
             };
-            let key = RequestKey::new("crm.customers.v1.CustomerService/RequestPartnerChange", &r.request_id, &r)?;
-            service.request_partner(key, domain::PartnerRequestInput::parse(&r)?, d.owner).await?;
+            let key = RequestKey::new(
+                "crm.customers.v1.CustomerService/RequestPartnerChange",
+                &r.request_id,
+                &r,
+            )?;
+            service
+                .request_partner(key, domain::PartnerRequestInput::parse(&r)?, d.owner)
+                .await?;
         }
         // every third customer is overdue for its next contact
         let next = today + time::Duration::days(if i % 3 == 0 { -3 } else { 14 });
@@ -110,13 +336,23 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
                 summary: "介绍产品与服务政策 / introduced the product and service policy".into(),
                 needs: "remote support, on-site training".into(),
                 concerns: "price of annual service".into(),
-                next_contact_date: Some(Date { year: next.year(), month: i32::from(u8::from(next.month())), day: i32::from(next.day()) }),
+                next_contact_date: Some(Date {
+                    year: next.year(),
+                    month: i32::from(u8::from(next.month())),
+                    day: i32::from(next.day()),
+                }),
                 care_plan_step: "care plan step 1".into(),
                 ..Default::default()
             }),
         };
-        let key = RequestKey::new("crm.customers.v1.CustomerService/CreateCommunication", &r.request_id, &r)?;
-        service.create_communication(key, domain::CommunicationInput::parse(&r)?, d.owner).await?;
+        let key = RequestKey::new(
+            "crm.customers.v1.CustomerService/CreateCommunication",
+            &r.request_id,
+            &r,
+        )?;
+        service
+            .create_communication(key, domain::CommunicationInput::parse(&r)?, d.owner)
+            .await?;
     }
     Ok(CUSTOMERS.len())
 }

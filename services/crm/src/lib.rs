@@ -20,11 +20,12 @@ pub fn resolve(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
     names
         .iter()
         .map(|n| {
-            SERVICES
-                .iter()
-                .copied()
-                .find(|s| s == n)
-                .with_context(|| format!("unknown service {n:?}; this build has: {}", SERVICES.join(", ")))
+            SERVICES.iter().copied().find(|s| s == n).with_context(|| {
+                format!(
+                    "unknown service {n:?}; this build has: {}",
+                    SERVICES.join(", ")
+                )
+            })
         })
         .collect()
 }
@@ -49,7 +50,12 @@ pub struct Platform {
 
 impl Platform {
     /// Binds and starts `services`, each on its own port; they stop when `shutdown` is cancelled.
-    pub async fn start(settings: &Settings, services: &[&'static str], clock: Clock, shutdown: CancellationToken) -> anyhow::Result<Self> {
+    pub async fn start(
+        settings: &Settings,
+        services: &[&'static str],
+        clock: Clock,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
         let mut addrs = BTreeMap::new();
         let mut tasks = JoinSet::new();
         for service in services {

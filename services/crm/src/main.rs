@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use crm_kit::{Clock, Settings, server::shutdown_on_signals, telemetry};
 
 #[derive(Parser)]
-#[command(name = "crm", version, about = "Customer relationship and after-sales service platform")]
+#[command(
+    name = "crm",
+    version,
+    about = "Customer relationship and after-sales service platform"
+)]
 struct Cli {
     /// A TOML configuration file; CRM__SECTION__KEY environment variables override it.
     #[arg(long, global = true, env = "CRM_CONFIG")]
@@ -52,7 +56,9 @@ async fn main() -> anyhow::Result<()> {
             if migrate {
                 crm::migrate(&settings, &services).await?;
             }
-            let platform = crm::Platform::start(&settings, &services, Clock::system(), shutdown_on_signals()).await?;
+            let platform =
+                crm::Platform::start(&settings, &services, Clock::system(), shutdown_on_signals())
+                    .await?;
             for (name, addr) in &platform.addrs {
                 tracing::info!(service = name, %addr, "listening");
             }

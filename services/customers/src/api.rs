@@ -6,7 +6,10 @@ use crm_proto::customers::v1::{self as pb, customer_service_server::CustomerServ
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{self, CommunicationInput, CustomerFields, CustomerQuery, PartnerDecisionInput, PartnerRequestInput, StageChangeInput},
+    domain::{
+        self, CommunicationInput, CustomerFields, CustomerQuery, PartnerDecisionInput,
+        PartnerRequestInput, StageChangeInput,
+    },
     service::Customers,
 };
 
@@ -14,34 +17,56 @@ fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
     domain::parse_id(value).map_err(|e| Error::invalid(field, e))
 }
 
-fn key<M: prost::Message>(method: &'static str, request_id: &str, request: &M) -> Result<RequestKey, Error> {
+fn key<M: prost::Message>(
+    method: &'static str,
+    request_id: &str,
+    request: &M,
+) -> Result<RequestKey, Error> {
     RequestKey::new(method, request_id, request)
 }
 
 #[tonic::async_trait]
 impl CustomerService for Customers {
-    async fn create_customer(&self, request: Request<pb::CreateCustomerRequest>) -> Result<Response<pb::CreateCustomerResponse>, Status> {
+    async fn create_customer(
+        &self,
+        request: Request<pb::CreateCustomerRequest>,
+    ) -> Result<Response<pb::CreateCustomerResponse>, Status> {
         let actor = actor(&request);
         let r = request.into_inner();
-        let key = key("crm.customers.v1.CustomerService/CreateCustomer", &r.request_id, &r);
+        let key = key(
+            "crm.customers.v1.CustomerService/CreateCustomer",
+            &r.request_id,
+            &r,
+        );
         let customer = r.customer.unwrap_or_default();
         let fields = CustomerFields::parse("customer", &customer);
         let (key, fields) = both(key, fields)?;
         Ok(Response::new(self.create(key, fields, &actor).await?))
     }
 
-    async fn get_customer(&self, request: Request<pb::GetCustomerRequest>) -> Result<Response<pb::GetCustomerResponse>, Status> {
+    async fn get_customer(
+        &self,
+        request: Request<pb::GetCustomerRequest>,
+    ) -> Result<Response<pb::GetCustomerResponse>, Status> {
         let id = id("id", &request.get_ref().id)?;
-        Ok(Response::new(pb::GetCustomerResponse { customer: Some(self.get(id).await?) }))
+        Ok(Response::new(pb::GetCustomerResponse {
+            customer: Some(self.get(id).await?),
+        }))
     }
 
-    async fn list_customers(&self, request: Request<pb::ListCustomersRequest>) -> Result<Response<pb::ListCustomersResponse>, Status> {
+    async fn list_customers(
+        &self,
+        request: Request<pb::ListCustomersRequest>,
+    ) -> Result<Response<pb::ListCustomersResponse>, Status> {
         let r = request.into_inner();
         let query = CustomerQuery::parse(r.filter.as_ref())?;
         Ok(Response::new(self.list(query, r.page.as_ref()).await?))
     }
 
-    async fn update_customer(&self, request: Request<pb::UpdateCustomerRequest>) -> Result<Response<pb::UpdateCustomerResponse>, Status> {
+    async fn update_customer(
+        &self,
+        request: Request<pb::UpdateCustomerRequest>,
+    ) -> Result<Response<pb::UpdateCustomerResponse>, Status> {
         let actor = actor(&request);
         let r = request.into_inner();
         let Some(patch) = r.customer else {
@@ -49,83 +74,179 @@ impl CustomerService for Customers {
         };
         let mask = r.update_mask.map(|m| m.paths).unwrap_or_default();
         let customer = self.update(patch, mask, &actor).await?;
-        Ok(Response::new(pb::UpdateCustomerResponse { customer: Some(customer) }))
+        Ok(Response::new(pb::UpdateCustomerResponse {
+            customer: Some(customer),
+        }))
     }
 
-    async fn delete_customer(&self, request: Request<pb::DeleteCustomerRequest>) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
+    async fn delete_customer(
+        &self,
+        request: Request<pb::DeleteCustomerRequest>,
+    ) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
         let actor = actor(&request);
         let r = request.into_inner();
-        let (key, id) = both(key("crm.customers.v1.CustomerService/DeleteCustomer", &r.request_id, &r), id("id", &r.id))?;
-        Ok(Response::new(self.delete(key, id, r.version, &actor).await?))
+        let (key, id) = both(
+            key(
+                "crm.customers.v1.CustomerService/DeleteCustomer",
+                &r.request_id,
+                &r,
+            ),
+            id("id", &r.id),
+        )?;
+        Ok(Response::new(
+            self.delete(key, id, r.version, &actor).await?,
+        ))
     }
 
-    async fn change_customer_stage(&self, request: Request<pb::ChangeCustomerStageRequest>) -> Result<Response<pb::ChangeCustomerStageResponse>, Status> {
+    async fn change_customer_stage(
+        &self,
+        request: Request<pb::ChangeCustomerStageRequest>,
+    ) -> Result<Response<pb::ChangeCustomerStageResponse>, Status> {
         let actor = actor(&request);
         let r = request.into_inner();
-        let (key, input) = both(key("crm.customers.v1.CustomerService/ChangeCustomerStage", &r.request_id, &r), StageChangeInput::parse(&r))?;
+        let (key, input) = both(
+            key(
+                "crm.customers.v1.CustomerService/ChangeCustomerStage",
+                &r.request_id,
+                &r,
+            ),
+            StageChangeInput::parse(&r),
+        )?;
         Ok(Response::new(self.change_stage(key, input, &actor).await?))
     }
 
-    async fn list_stage_changes(&self, request: Request<pb::ListStageChangesRequest>) -> Result<Response<pb::ListStageChangesResponse>, Status> {
+    async fn list_stage_changes(
+        &self,
+        request: Request<pb::ListStageChangesRequest>,
+    ) -> Result<Response<pb::ListStageChangesResponse>, Status> {
         let r = request.into_inner();
         let customer = id("customer_id", &r.customer_id)?;
-        Ok(Response::new(Customers::list_stage_changes(self, customer, r.page.as_ref()).await?))
+        Ok(Response::new(
+            Customers::list_stage_changes(self, customer, r.page.as_ref()).await?,
+        ))
     }
 
-    async fn request_partner_change(&self, request: Request<pb::RequestPartnerChangeRequest>) -> Result<Response<pb::RequestPartnerChangeResponse>, Status> {
+    async fn request_partner_change(
+        &self,
+        request: Request<pb::RequestPartnerChangeRequest>,
+    ) -> Result<Response<pb::RequestPartnerChangeResponse>, Status> {
         let actor = actor(&request);
         let r = request.into_inner();
-        let (key, input) = both(key("crm.customers.v1.CustomerService/RequestPartnerChange", &r.request_id, &r), PartnerRequestInput::parse(&r))?;
-        Ok(Response::new(self.request_partner(key, input, &actor).await?))
+        let (key, input) = both(
+            key(
+                "crm.customers.v1.CustomerService/RequestPartnerChange",
+                &r.request_id,
+                &r,
+            ),
+            PartnerRequestInput::parse(&r),
+        )?;
+        Ok(Response::new(
+            self.request_partner(key, input, &actor).await?,
+        ))
     }
 
-    async fn approve_partner_change(&self, request: Request<pb::ApprovePartnerChangeRequest>) -> Result<Response<pb::ApprovePartnerChangeResponse>, Status> {
+    async fn approve_partner_change(
+        &self,
+        request: Request<pb::ApprovePartnerChangeRequest>,
+    ) -> Result<Response<pb::ApprovePartnerChangeResponse>, Status> {
         let actor = actor(&request);
         let r = request.into_inner();
-        let (key, input) = both(key("crm.customers.v1.CustomerService/ApprovePartnerChange", &r.request_id, &r), PartnerDecisionInput::parse(&r.id, &r.reason, false))?;
+        let (key, input) = both(
+            key(
+                "crm.customers.v1.CustomerService/ApprovePartnerChange",
+                &r.request_id,
+                &r,
+            ),
+            PartnerDecisionInput::parse(&r.id, &r.reason, false),
+        )?;
         let change = self.decide_partner(key, input, true, &actor).await?;
-        Ok(Response::new(pb::ApprovePartnerChangeResponse { change: Some(change) }))
+        Ok(Response::new(pb::ApprovePartnerChangeResponse {
+            change: Some(change),
+        }))
     }
 
-    async fn reject_partner_change(&self, request: Request<pb::RejectPartnerChangeRequest>) -> Result<Response<pb::RejectPartnerChangeResponse>, Status> {
+    async fn reject_partner_change(
+        &self,
+        request: Request<pb::RejectPartnerChangeRequest>,
+    ) -> Result<Response<pb::RejectPartnerChangeResponse>, Status> {
         let actor = actor(&request);
         let r = request.into_inner();
-        let (key, input) = both(key("crm.customers.v1.CustomerService/RejectPartnerChange", &r.request_id, &r), PartnerDecisionInput::parse(&r.id, &r.reason, true))?;
+        let (key, input) = both(
+            key(
+                "crm.customers.v1.CustomerService/RejectPartnerChange",
+                &r.request_id,
+                &r,
+            ),
+            PartnerDecisionInput::parse(&r.id, &r.reason, true),
+        )?;
         let change = self.decide_partner(key, input, false, &actor).await?;
-        Ok(Response::new(pb::RejectPartnerChangeResponse { change: Some(change) }))
+        Ok(Response::new(pb::RejectPartnerChangeResponse {
+            change: Some(change),
+        }))
     }
 
-    async fn list_partner_changes(&self, request: Request<pb::ListPartnerChangesRequest>) -> Result<Response<pb::ListPartnerChangesResponse>, Status> {
+    async fn list_partner_changes(
+        &self,
+        request: Request<pb::ListPartnerChangesRequest>,
+    ) -> Result<Response<pb::ListPartnerChangesResponse>, Status> {
         let r = request.into_inner();
-        let customer = (!r.customer_id.is_empty()).then(|| id("customer_id", &r.customer_id)).transpose()?;
+        let customer = (!r.customer_id.is_empty())
+            .then(|| id("customer_id", &r.customer_id))
+            .transpose()?;
         let state = match pb::PartnerChangeState::try_from(r.state) {
             Ok(pb::PartnerChangeState::Unspecified) => None,
             Ok(s) => Some(s),
-            Err(_) => return Err(Error::invalid("state", format!("unknown value {}", r.state)).into()),
+            Err(_) => {
+                return Err(Error::invalid("state", format!("unknown value {}", r.state)).into());
+            }
         };
-        Ok(Response::new(Customers::list_partner_changes(self, customer, state, r.page.as_ref()).await?))
+        Ok(Response::new(
+            Customers::list_partner_changes(self, customer, state, r.page.as_ref()).await?,
+        ))
     }
 
-    async fn create_communication(&self, request: Request<pb::CreateCommunicationRequest>) -> Result<Response<pb::CreateCommunicationResponse>, Status> {
+    async fn create_communication(
+        &self,
+        request: Request<pb::CreateCommunicationRequest>,
+    ) -> Result<Response<pb::CreateCommunicationResponse>, Status> {
         let actor = actor(&request);
         let r = request.into_inner();
-        let (key, input) = both(key("crm.customers.v1.CustomerService/CreateCommunication", &r.request_id, &r), CommunicationInput::parse(&r))?;
-        Ok(Response::new(Customers::create_communication(self, key, input, &actor).await?))
+        let (key, input) = both(
+            key(
+                "crm.customers.v1.CustomerService/CreateCommunication",
+                &r.request_id,
+                &r,
+            ),
+            CommunicationInput::parse(&r),
+        )?;
+        Ok(Response::new(
+            Customers::create_communication(self, key, input, &actor).await?,
+        ))
     }
 
-    async fn list_communications(&self, request: Request<pb::ListCommunicationsRequest>) -> Result<Response<pb::ListCommunicationsResponse>, Status> {
+    async fn list_communications(
+        &self,
+        request: Request<pb::ListCommunicationsRequest>,
+    ) -> Result<Response<pb::ListCommunicationsResponse>, Status> {
         let r = request.into_inner();
         let customer = id("customer_id", &r.customer_id)?;
-        Ok(Response::new(Customers::list_communications(self, customer, r.page.as_ref()).await?))
+        Ok(Response::new(
+            Customers::list_communications(self, customer, r.page.as_ref()).await?,
+        ))
     }
 
-    async fn list_overdue_contacts(&self, request: Request<pb::ListOverdueContactsRequest>) -> Result<Response<pb::ListOverdueContactsResponse>, Status> {
+    async fn list_overdue_contacts(
+        &self,
+        request: Request<pb::ListOverdueContactsRequest>,
+    ) -> Result<Response<pb::ListOverdueContactsResponse>, Status> {
         let r = request.into_inner();
         let owner = r.owner_id.trim();
         if owner.is_empty() {
             return Err(Error::invalid("owner_id", "is required").into());
         }
-        Ok(Response::new(self.list_overdue(owner, r.page.as_ref()).await?))
+        Ok(Response::new(
+            self.list_overdue(owner, r.page.as_ref()).await?,
+        ))
     }
 }
 

@@ -3,7 +3,8 @@
 
 use crm_kit::{Error, Violations, convert};
 use crm_proto::customers::v1::{
-    self as pb, CommunicationKind, CreditRating, InvalidReason, SourceChannel, Stage, Tier, Validity,
+    self as pb, CommunicationKind, CreditRating, InvalidReason, SourceChannel, Stage, Tier,
+    Validity,
 };
 use time::{Date, OffsetDateTime};
 use unicode_normalization::UnicodeNormalization;
@@ -32,7 +33,10 @@ const MAX_TAGS: usize = 30;
 /// A name, region or other text as it is compared: NFKC (full-width letters and digits become
 /// half-width), lowercase, whitespace removed.
 pub fn name_key(s: &str) -> String {
-    s.nfkc().flat_map(char::to_lowercase).filter(|c| !c.is_whitespace()).collect()
+    s.nfkc()
+        .flat_map(char::to_lowercase)
+        .filter(|c| !c.is_whitespace())
+        .collect()
 }
 
 /// A phone number as it is compared: its digits in Chinese national form. `+86` / `0086`
@@ -115,9 +119,18 @@ impl ContactFields {
         }
         let role = text(v, &format!("{field}.role"), &c.role, 0, 100);
         if phone.is_empty() && email.is_empty() {
-            v.add(format!("{field}.phone"), "a contact needs a phone or an e-mail address");
+            v.add(
+                format!("{field}.phone"),
+                "a contact needs a phone or an e-mail address",
+            );
         }
-        Self { name, phone, phone_key, email, role }
+        Self {
+            name,
+            phone,
+            phone_key,
+            email,
+            role,
+        }
     }
 
     /// The contact as its protobuf message.
@@ -197,7 +210,9 @@ impl CustomerFields {
             .contacts
             .iter()
             .enumerate()
-            .map(|(i, contact)| ContactFields::parse(&mut v, &format!("{}[{i}]", f("contacts")), contact))
+            .map(|(i, contact)| {
+                ContactFields::parse(&mut v, &format!("{}[{i}]", f("contacts")), contact)
+            })
             .collect();
         if c.tags.len() > MAX_TAGS {
             v.add(f("tags"), format!("at most {MAX_TAGS} tags"));
@@ -214,20 +229,30 @@ impl CustomerFields {
         let credit_rating = known(&mut v, &f("credit_rating"), c.credit_rating, false);
         let blacklist_reason = text(&mut v, &f("blacklist_reason"), &c.blacklist_reason, 0, 1000);
         if c.blacklisted && blacklist_reason.is_empty() {
-            v.add(f("blacklist_reason"), "is required when the customer is blacklisted");
+            v.add(
+                f("blacklist_reason"),
+                "is required when the customer is blacklisted",
+            );
         }
         if !c.blacklisted && !blacklist_reason.is_empty() {
-            v.add(f("blacklist_reason"), "must be empty when the customer is not blacklisted");
+            v.add(
+                f("blacklist_reason"),
+                "must be empty when the customer is not blacklisted",
+            );
         }
         let validity: Option<Validity> = known(&mut v, &f("validity"), c.validity, false);
-        let invalid_reason: Option<InvalidReason> = known(&mut v, &f("invalid_reason"), c.invalid_reason, false);
+        let invalid_reason: Option<InvalidReason> =
+            known(&mut v, &f("invalid_reason"), c.invalid_reason, false);
         if let (Some(validity), Some(reason)) = (validity, invalid_reason) {
             let invalid = validity == Validity::Invalid;
             let has_reason = reason != InvalidReason::Unspecified;
             if invalid && !has_reason {
                 v.add(f("invalid_reason"), "is required when validity is INVALID");
             } else if !invalid && has_reason {
-                v.add(f("invalid_reason"), "must be unspecified unless validity is INVALID");
+                v.add(
+                    f("invalid_reason"),
+                    "must be unspecified unless validity is INVALID",
+                );
             }
         }
         v.finish()?;
@@ -254,7 +279,11 @@ impl CustomerFields {
 /// Copies the fields named by `paths` from `patch` into `current` (both as stored protobuf),
 /// rejecting unknown and output-only paths. An empty mask is an error: the caller must say
 /// what to change.
-pub fn apply_mask(current: &mut pb::Customer, patch: &pb::Customer, paths: &[String]) -> Result<(), Error> {
+pub fn apply_mask(
+    current: &mut pb::Customer,
+    patch: &pb::Customer,
+    paths: &[String],
+) -> Result<(), Error> {
     let mut v = Violations::new();
     if paths.is_empty() {
         v.add("update_mask", "is required: name the fields to change");
@@ -276,8 +305,17 @@ pub fn apply_mask(current: &mut pb::Customer, patch: &pb::Customer, paths: &[Str
             "validity" => current.validity = patch.validity,
             "invalid_reason" => current.invalid_reason = patch.invalid_reason,
             "stage" => v.add("update_mask", "stage changes through ChangeCustomerStage"),
-            "tech_partner_id" => v.add("update_mask", "the partner changes through RequestPartnerChange"),
-            other => v.add("update_mask", format!("{other:?} is not an updatable field; updatable: {}", UPDATABLE_FIELDS.join(", "))),
+            "tech_partner_id" => v.add(
+                "update_mask",
+                "the partner changes through RequestPartnerChange",
+            ),
+            other => v.add(
+                "update_mask",
+                format!(
+                    "{other:?} is not an updatable field; updatable: {}",
+                    UPDATABLE_FIELDS.join(", ")
+                ),
+            ),
         }
     }
     v.finish()
@@ -302,7 +340,11 @@ pub fn check_stage_change(from: Stage, to: Stage) -> Result<(), Error> {
     } else {
         Err(Error::precondition(
             "STAGE_TRANSITION_FORBIDDEN",
-            format!("a customer cannot move from {} to {}", from.as_str_name(), to.as_str_name()),
+            format!(
+                "a customer cannot move from {} to {}",
+                from.as_str_name(),
+                to.as_str_name()
+            ),
         ))
     }
 }
@@ -331,7 +373,12 @@ impl StageChangeInput {
             v.add("version", "must not be negative");
         }
         v.finish()?;
-        Ok(Self { customer_id: customer_id.expect("checked"), stage: stage.expect("checked"), reason, version: r.version })
+        Ok(Self {
+            customer_id: customer_id.expect("checked"),
+            stage: stage.expect("checked"),
+            reason,
+            version: r.version,
+        })
     }
 }
 
@@ -351,10 +398,20 @@ impl PartnerRequestInput {
     pub fn parse(r: &pb::RequestPartnerChangeRequest) -> Result<Self, Error> {
         let mut v = Violations::new();
         let customer_id = v.check("customer_id", parse_id(&r.customer_id));
-        let proposed_partner_id = text(&mut v, "proposed_partner_id", &r.proposed_partner_id, 1, 100);
+        let proposed_partner_id = text(
+            &mut v,
+            "proposed_partner_id",
+            &r.proposed_partner_id,
+            1,
+            100,
+        );
         let reason = text(&mut v, "reason", &r.reason, 1, 1000);
         v.finish()?;
-        Ok(Self { customer_id: customer_id.expect("checked"), proposed_partner_id, reason })
+        Ok(Self {
+            customer_id: customer_id.expect("checked"),
+            proposed_partner_id,
+            reason,
+        })
     }
 }
 
@@ -373,7 +430,10 @@ pub fn decide_partner_request(current: &str, proposed: &str) -> Result<PartnerDe
     if current.is_empty() {
         Ok(PartnerDecision::SetInitial)
     } else if current == proposed {
-        Err(Error::precondition("PARTNER_UNCHANGED", format!("{proposed} is already the customer's partner")))
+        Err(Error::precondition(
+            "PARTNER_UNCHANGED",
+            format!("{proposed} is already the customer's partner"),
+        ))
     } else {
         Ok(PartnerDecision::AwaitApproval)
     }
@@ -395,7 +455,10 @@ impl PartnerDecisionInput {
         let id = v.check("id", parse_id(id));
         let reason = text(&mut v, "reason", reason, usize::from(reason_required), 1000);
         v.finish()?;
-        Ok(Self { id: id.expect("checked"), reason })
+        Ok(Self {
+            id: id.expect("checked"),
+            reason,
+        })
     }
 }
 
@@ -445,7 +508,13 @@ impl CommunicationInput {
                 None
             }
         };
-        let care_plan_step = text(&mut v, "communication.care_plan_step", &c.care_plan_step, 0, 200);
+        let care_plan_step = text(
+            &mut v,
+            "communication.care_plan_step",
+            &c.care_plan_step,
+            0,
+            200,
+        );
         v.finish()?;
         Ok(Self {
             customer_id: customer_id.expect("checked"),
@@ -531,7 +600,11 @@ mod tests {
         pb::Customer {
             display_name: "上海精工电子有限公司".into(),
             region: "华东".into(),
-            contacts: vec![pb::Contact { name: "王晓明".into(), phone: "+86 138-0013-8000".into(), ..Default::default() }],
+            contacts: vec![pb::Contact {
+                name: "王晓明".into(),
+                phone: "+86 138-0013-8000".into(),
+                ..Default::default()
+            }],
             tags: vec!["制造".into(), "制造".into()],
             ..Default::default()
         }
@@ -564,7 +637,9 @@ mod tests {
         c.validity = Validity::Invalid as i32;
         c.contacts[0].email = "not-an-email".into();
         c.tier = 99;
-        let Err(Error::InvalidArgument(v)) = CustomerFields::parse("customer", &c) else { panic!("expected invalid") };
+        let Err(Error::InvalidArgument(v)) = CustomerFields::parse("customer", &c) else {
+            panic!("expected invalid")
+        };
         let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(
             fields,
@@ -594,15 +669,24 @@ mod tests {
 
     #[test]
     fn partner_rules() {
-        assert_eq!(decide_partner_request("", "u1").unwrap(), PartnerDecision::SetInitial);
-        assert_eq!(decide_partner_request("u1", "u2").unwrap(), PartnerDecision::AwaitApproval);
+        assert_eq!(
+            decide_partner_request("", "u1").unwrap(),
+            PartnerDecision::SetInitial
+        );
+        assert_eq!(
+            decide_partner_request("u1", "u2").unwrap(),
+            PartnerDecision::AwaitApproval
+        );
         assert!(decide_partner_request("u1", "u1").is_err());
     }
 
     #[test]
     fn mask_rejects_unknown_and_output_only_paths() {
         let mut current = customer();
-        let patch = pb::Customer { industry: "energy".into(), ..Default::default() };
+        let patch = pb::Customer {
+            industry: "energy".into(),
+            ..Default::default()
+        };
         apply_mask(&mut current, &patch, &["industry".into()]).unwrap();
         assert_eq!(current.industry, "energy");
         assert!(apply_mask(&mut current, &patch, &["stage".into()]).is_err());

@@ -47,12 +47,18 @@ impl Application {
         let pool = crm_kit::db::connect(&settings.database, NAME).await?;
         let customers = Customers::new(pool, clock, Pager::new(&settings.paging));
         let listener = server::bind(&settings.endpoint(NAME)?.listen).await?;
-        Ok(Self { listener, customers, settings: settings.clone() })
+        Ok(Self {
+            listener,
+            customers,
+            settings: settings.clone(),
+        })
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     /// The service state, for tests and tools.
@@ -65,6 +71,13 @@ impl Application {
         let svc = CustomerServiceServer::new(self.customers)
             .max_decoding_message_size(self.settings.server.max_message_bytes);
         let name = server::service_name(&svc);
-        server::serve(self.listener, Routes::new(svc), &[name], &self.settings.server, shutdown).await
+        server::serve(
+            self.listener,
+            Routes::new(svc),
+            &[name],
+            &self.settings.server,
+            shutdown,
+        )
+        .await
     }
 }

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        self, CommunicationInput, CustomerFields, CustomerQuery, PartnerDecision, PartnerDecisionInput,
-        PartnerRequestInput, StageChangeInput,
+        self, CommunicationInput, CustomerFields, CustomerQuery, PartnerDecision,
+        PartnerDecisionInput, PartnerRequestInput, StageChangeInput,
     },
     store,
 };
@@ -25,12 +25,20 @@ pub struct Customers {
 }
 
 fn not_found(id: impl ToString) -> Error {
-    Error::NotFound { kind: "customer", id: id.to_string() }
+    Error::NotFound {
+        kind: "customer",
+        id: id.to_string(),
+    }
 }
 
 fn check_version(id: Uuid, given: i64, current: i64) -> Result<()> {
     if given != 0 && given != current {
-        return Err(Error::StaleVersion { kind: "customer", id: id.to_string(), given, current });
+        return Err(Error::StaleVersion {
+            kind: "customer",
+            id: id.to_string(),
+            given,
+            current,
+        });
     }
     Ok(())
 }
@@ -47,7 +55,12 @@ impl Customers {
     }
 
     /// Creates a customer in the initial-contact stage.
-    pub async fn create(&self, key: RequestKey, fields: CustomerFields, actor: &str) -> Result<pb::CreateCustomerResponse> {
+    pub async fn create(
+        &self,
+        key: RequestKey,
+        fields: CustomerFields,
+        actor: &str,
+    ) -> Result<pb::CreateCustomerResponse> {
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
@@ -69,8 +82,12 @@ impl Customers {
             now,
         )
         .await?;
-        let customer = store::get_customer(&mut tx, id, false).await?.ok_or_else(|| not_found(id))?;
-        let response = pb::CreateCustomerResponse { customer: Some(customer) };
+        let customer = store::get_customer(&mut tx, id, false)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let response = pb::CreateCustomerResponse {
+            customer: Some(customer),
+        };
         key.record(&mut tx, &response, now).await?;
         tx.commit().await?;
         tracing::info!(customer.id = %id, "customer created");
@@ -80,60 +97,101 @@ impl Customers {
     /// One live customer.
     pub async fn get(&self, id: Uuid) -> Result<pb::Customer> {
         let mut conn = self.pool.acquire().await?;
-        store::get_customer(&mut conn, id, false).await?.ok_or_else(|| not_found(id))
+        store::get_customer(&mut conn, id, false)
+            .await?
+            .ok_or_else(|| not_found(id))
     }
 
     /// Searches customers.
-    pub async fn list(&self, query: CustomerQuery, page: Option<&crm_proto::common::v1::PageRequest>) -> Result<pb::ListCustomersResponse> {
+    pub async fn list(
+        &self,
+        query: CustomerQuery,
+        page: Option<&crm_proto::common::v1::PageRequest>,
+    ) -> Result<pb::ListCustomersResponse> {
         let filter = query.fingerprint();
         let page = self.pager.read::<Uuid>(page, &filter)?;
         let mut conn = self.pool.acquire().await?;
-        let mut customers = store::list_customers(&mut conn, &query, page.after, page.limit()).await?;
-        let page = self.pager.finish(&page, &mut customers, &filter, |c| c.id.parse::<Uuid>().unwrap_or_default());
-        Ok(pb::ListCustomersResponse { customers, page: Some(page) })
+        let mut customers =
+            store::list_customers(&mut conn, &query, page.after, page.limit()).await?;
+        let page = self.pager.finish(&page, &mut customers, &filter, |c| {
+            c.id.parse::<Uuid>().unwrap_or_default()
+        });
+        Ok(pb::ListCustomersResponse {
+            customers,
+            page: Some(page),
+        })
     }
 
     /// Applies the masked fields of `patch` if `patch.version` is current.
-    pub async fn update(&self, patch: pb::Customer, mask: Vec<String>, actor: &str) -> Result<pb::Customer> {
+    pub async fn update(
+        &self,
+        patch: pb::Customer,
+        mask: Vec<String>,
+        actor: &str,
+    ) -> Result<pb::Customer> {
         let id = domain::parse_id(&patch.id).map_err(|e| Error::invalid("customer.id", e))?;
         let mut tx = self.pool.begin().await?;
-        let mut current = store::get_customer(&mut tx, id, true).await?.ok_or_else(|| not_found(id))?;
+        let mut current = store::get_customer(&mut tx, id, true)
+            .await?
+            .ok_or_else(|| not_found(id))?;
         domain::apply_mask(&mut current, &patch, &mask)?;
         let fields = CustomerFields::parse("customer", &current)?;
         if patch.version <= 0 {
-            return Err(Error::invalid("customer.version", "is required: send the version you read"));
+            return Err(Error::invalid(
+                "customer.version",
+                "is required: send the version you read",
+            ));
         }
         check_version(id, patch.version, current.version)?;
         store::update_customer(&mut tx, id, &fields, self.clock.now(), actor).await?;
-        let updated = store::get_customer(&mut tx, id, false).await?.ok_or_else(|| not_found(id))?;
+        let updated = store::get_customer(&mut tx, id, false)
+            .await?
+            .ok_or_else(|| not_found(id))?;
         tx.commit().await?;
         Ok(updated)
     }
 
     /// Soft-deletes a customer.
-    pub async fn delete(&self, key: RequestKey, id: Uuid, version: i64, actor: &str) -> Result<pb::DeleteCustomerResponse> {
+    pub async fn delete(
+        &self,
+        key: RequestKey,
+        id: Uuid,
+        version: i64,
+        actor: &str,
+    ) -> Result<pb::DeleteCustomerResponse> {
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
         }
-        let current = store::get_customer(&mut tx, id, true).await?.ok_or_else(|| not_found(id))?;
+        let current = store::get_customer(&mut tx, id, true)
+            .await?
+            .ok_or_else(|| not_found(id))?;
         check_version(id, version, current.version)?;
         let now = self.clock.now();
         store::soft_delete(&mut tx, id, now, actor).await?;
-        let response = pb::DeleteCustomerResponse { customer: Some(current) };
+        let response = pb::DeleteCustomerResponse {
+            customer: Some(current),
+        };
         key.record(&mut tx, &response, now).await?;
         tx.commit().await?;
         Ok(response)
     }
 
     /// Moves a customer to another stage, recording who, when and why.
-    pub async fn change_stage(&self, key: RequestKey, input: StageChangeInput, actor: &str) -> Result<pb::ChangeCustomerStageResponse> {
+    pub async fn change_stage(
+        &self,
+        key: RequestKey,
+        input: StageChangeInput,
+        actor: &str,
+    ) -> Result<pb::ChangeCustomerStageResponse> {
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
         }
         let id = input.customer_id;
-        let current = store::get_customer(&mut tx, id, true).await?.ok_or_else(|| not_found(id))?;
+        let current = store::get_customer(&mut tx, id, true)
+            .await?
+            .ok_or_else(|| not_found(id))?;
         check_version(id, input.version, current.version)?;
         domain::check_stage_change(current.stage(), input.stage)?;
         let now = self.clock.now();
@@ -146,36 +204,60 @@ impl Customers {
             changed: Some(crm_kit::convert::stamp(now, actor)),
         };
         store::set_stage(&mut tx, id, input.stage, now, actor).await?;
-        store::insert_stage_change(&mut tx, &change, change.id.parse().expect("uuid"), id, now).await?;
-        let customer = store::get_customer(&mut tx, id, false).await?.ok_or_else(|| not_found(id))?;
-        let response = pb::ChangeCustomerStageResponse { customer: Some(customer), change: Some(change) };
+        store::insert_stage_change(&mut tx, &change, change.id.parse().expect("uuid"), id, now)
+            .await?;
+        let customer = store::get_customer(&mut tx, id, false)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let response = pb::ChangeCustomerStageResponse {
+            customer: Some(customer),
+            change: Some(change),
+        };
         key.record(&mut tx, &response, now).await?;
         tx.commit().await?;
         Ok(response)
     }
 
     /// A customer's stage history.
-    pub async fn list_stage_changes(&self, customer: Uuid, page: Option<&crm_proto::common::v1::PageRequest>) -> Result<pb::ListStageChangesResponse> {
+    pub async fn list_stage_changes(
+        &self,
+        customer: Uuid,
+        page: Option<&crm_proto::common::v1::PageRequest>,
+    ) -> Result<pb::ListStageChangesResponse> {
         let filter = customer.to_string();
         let page = self.pager.read::<Uuid>(page, &filter)?;
         let mut conn = self.pool.acquire().await?;
         if !store::customer_exists(&mut conn, customer).await? {
             return Err(not_found(customer));
         }
-        let mut changes = store::list_stage_changes(&mut conn, customer, page.after, page.limit()).await?;
-        let page = self.pager.finish(&page, &mut changes, &filter, |c| c.id.parse::<Uuid>().unwrap_or_default());
-        Ok(pb::ListStageChangesResponse { changes, page: Some(page) })
+        let mut changes =
+            store::list_stage_changes(&mut conn, customer, page.after, page.limit()).await?;
+        let page = self.pager.finish(&page, &mut changes, &filter, |c| {
+            c.id.parse::<Uuid>().unwrap_or_default()
+        });
+        Ok(pb::ListStageChangesResponse {
+            changes,
+            page: Some(page),
+        })
     }
 
     /// Sets the first partner or opens a pending change request (C-5).
-    pub async fn request_partner(&self, key: RequestKey, input: PartnerRequestInput, actor: &str) -> Result<pb::RequestPartnerChangeResponse> {
+    pub async fn request_partner(
+        &self,
+        key: RequestKey,
+        input: PartnerRequestInput,
+        actor: &str,
+    ) -> Result<pb::RequestPartnerChangeResponse> {
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
         }
         let id = input.customer_id;
-        let current = store::get_customer(&mut tx, id, true).await?.ok_or_else(|| not_found(id))?;
-        let decision = domain::decide_partner_request(&current.tech_partner_id, &input.proposed_partner_id)?;
+        let current = store::get_customer(&mut tx, id, true)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let decision =
+            domain::decide_partner_request(&current.tech_partner_id, &input.proposed_partner_id)?;
         let now = self.clock.now();
         let state = match decision {
             PartnerDecision::SetInitial => PartnerChangeState::Initial,
@@ -205,36 +287,68 @@ impl Customers {
         if decision == PartnerDecision::SetInitial {
             store::set_partner(&mut tx, id, &input.proposed_partner_id, now, actor).await?;
         }
-        let response = pb::RequestPartnerChangeResponse { change: Some(change) };
+        let response = pb::RequestPartnerChangeResponse {
+            change: Some(change),
+        };
         key.record(&mut tx, &response, now).await?;
         tx.commit().await?;
         Ok(response)
     }
 
     /// Approves (the proposed partner takes over) or rejects (the old one stays) a pending request.
-    pub async fn decide_partner(&self, key: RequestKey, input: PartnerDecisionInput, approve: bool, actor: &str) -> Result<pb::PartnerChange> {
+    pub async fn decide_partner(
+        &self,
+        key: RequestKey,
+        input: PartnerDecisionInput,
+        approve: bool,
+        actor: &str,
+    ) -> Result<pb::PartnerChange> {
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay::<pb::PartnerChange>(&mut tx).await? {
             return Ok(previous);
         }
         let change = store::lock_partner_change(&mut tx, input.id)
             .await?
-            .ok_or_else(|| Error::NotFound { kind: "partner change", id: input.id.to_string() })?;
+            .ok_or_else(|| Error::NotFound {
+                kind: "partner change",
+                id: input.id.to_string(),
+            })?;
         if change.state() != PartnerChangeState::Pending {
             return Err(Error::precondition(
                 "PARTNER_CHANGE_DECIDED",
-                format!("the partner change is {}, not pending", change.state().as_str_name()),
+                format!(
+                    "the partner change is {}, not pending",
+                    change.state().as_str_name()
+                ),
             ));
         }
-        let customer_id: Uuid = change.customer_id.parse().map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))?;
+        let customer_id: Uuid = change
+            .customer_id
+            .parse()
+            .map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))?;
         let now = self.clock.now();
-        let state = if approve { PartnerChangeState::Approved } else { PartnerChangeState::Rejected };
+        let state = if approve {
+            PartnerChangeState::Approved
+        } else {
+            PartnerChangeState::Rejected
+        };
         if approve {
             // the customer row is locked before the partner changes, like every other write
-            store::get_customer(&mut tx, customer_id, true).await?.ok_or_else(|| not_found(customer_id))?;
-            store::set_partner(&mut tx, customer_id, &change.proposed_partner_id, now, actor).await?;
+            store::get_customer(&mut tx, customer_id, true)
+                .await?
+                .ok_or_else(|| not_found(customer_id))?;
+            store::set_partner(
+                &mut tx,
+                customer_id,
+                &change.proposed_partner_id,
+                now,
+                actor,
+            )
+            .await?;
         }
-        let decided = store::decide_partner_change(&mut tx, input.id, state, &input.reason, actor, now).await?;
+        let decided =
+            store::decide_partner_change(&mut tx, input.id, state, &input.reason, actor, now)
+                .await?;
         key.record(&mut tx, &decided, now).await?;
         tx.commit().await?;
         Ok(decided)
@@ -250,30 +364,52 @@ impl Customers {
         let filter = format!("{customer:?}/{state:?}");
         let page = self.pager.read::<Uuid>(page, &filter)?;
         let mut conn = self.pool.acquire().await?;
-        let mut changes = store::list_partner_changes(&mut conn, customer, state, page.after, page.limit()).await?;
-        let page = self.pager.finish(&page, &mut changes, &filter, |c| c.id.parse::<Uuid>().unwrap_or_default());
-        Ok(pb::ListPartnerChangesResponse { changes, page: Some(page) })
+        let mut changes =
+            store::list_partner_changes(&mut conn, customer, state, page.after, page.limit())
+                .await?;
+        let page = self.pager.finish(&page, &mut changes, &filter, |c| {
+            c.id.parse::<Uuid>().unwrap_or_default()
+        });
+        Ok(pb::ListPartnerChangesResponse {
+            changes,
+            page: Some(page),
+        })
     }
 
     /// Records a communication.
-    pub async fn create_communication(&self, key: RequestKey, input: CommunicationInput, actor: &str) -> Result<pb::CreateCommunicationResponse> {
+    pub async fn create_communication(
+        &self,
+        key: RequestKey,
+        input: CommunicationInput,
+        actor: &str,
+    ) -> Result<pb::CreateCommunicationResponse> {
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
         }
         let id = input.customer_id;
-        store::get_customer(&mut tx, id, true).await?.ok_or_else(|| not_found(id))?;
+        store::get_customer(&mut tx, id, true)
+            .await?
+            .ok_or_else(|| not_found(id))?;
         let now = self.clock.now();
         let occur_time = input.occur_time.unwrap_or(now);
-        let communication = store::insert_communication(&mut tx, Uuid::now_v7(), &input, occur_time, actor, now).await?;
-        let response = pb::CreateCommunicationResponse { communication: Some(communication) };
+        let communication =
+            store::insert_communication(&mut tx, Uuid::now_v7(), &input, occur_time, actor, now)
+                .await?;
+        let response = pb::CreateCommunicationResponse {
+            communication: Some(communication),
+        };
         key.record(&mut tx, &response, now).await?;
         tx.commit().await?;
         Ok(response)
     }
 
     /// A customer's communications, newest first.
-    pub async fn list_communications(&self, customer: Uuid, page: Option<&crm_proto::common::v1::PageRequest>) -> Result<pb::ListCommunicationsResponse> {
+    pub async fn list_communications(
+        &self,
+        customer: Uuid,
+        page: Option<&crm_proto::common::v1::PageRequest>,
+    ) -> Result<pb::ListCommunicationsResponse> {
         let filter = customer.to_string();
         let page = self.pager.read::<(i64, Uuid)>(page, &filter)?;
         let mut conn = self.pool.acquire().await?;
@@ -288,16 +424,27 @@ impl Customers {
                     .map_err(|_| Error::invalid("page.page_token", "is not a valid token"))
             })
             .transpose()?;
-        let mut items = store::list_communications(&mut conn, customer, after, page.limit()).await?;
+        let mut items =
+            store::list_communications(&mut conn, customer, after, page.limit()).await?;
         let page = self.pager.finish(&page, &mut items, &filter, |c| {
-            let t = c.occur_time.as_ref().map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000);
+            let t = c
+                .occur_time
+                .as_ref()
+                .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000);
             (t, c.id.parse::<Uuid>().unwrap_or_default())
         });
-        Ok(pb::ListCommunicationsResponse { communications: items, page: Some(page) })
+        Ok(pb::ListCommunicationsResponse {
+            communications: items,
+            page: Some(page),
+        })
     }
 
     /// Customers of `owner` whose next contact date has passed (C-6).
-    pub async fn list_overdue(&self, owner: &str, page: Option<&crm_proto::common::v1::PageRequest>) -> Result<pb::ListOverdueContactsResponse> {
+    pub async fn list_overdue(
+        &self,
+        owner: &str,
+        page: Option<&crm_proto::common::v1::PageRequest>,
+    ) -> Result<pb::ListOverdueContactsResponse> {
         let today = self.clock.today();
         let filter = format!("{owner}/{today}");
         let page = self.pager.read::<(String, Uuid)>(page, &filter)?;
@@ -311,11 +458,19 @@ impl Customers {
             })
             .transpose()?;
         let mut conn = self.pool.acquire().await?;
-        let mut customers = store::list_overdue(&mut conn, owner, today, after, page.limit()).await?;
+        let mut customers =
+            store::list_overdue(&mut conn, owner, today, after, page.limit()).await?;
         let page = self.pager.finish(&page, &mut customers, &filter, |c| {
-            let d = c.next_contact_date.as_ref().and_then(|d| crm_kit::convert::from_date(d).ok()).unwrap_or(today);
+            let d = c
+                .next_contact_date
+                .as_ref()
+                .and_then(|d| crm_kit::convert::from_date(d).ok())
+                .unwrap_or(today);
             (d.to_string(), c.id.parse::<Uuid>().unwrap_or_default())
         });
-        Ok(pb::ListOverdueContactsResponse { customers, page: Some(page) })
+        Ok(pb::ListOverdueContactsResponse {
+            customers,
+            page: Some(page),
+        })
     }
 }

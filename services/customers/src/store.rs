@@ -110,7 +110,10 @@ pub async fn insert_customer(
 }
 
 async fn replace_contacts(tx: &mut PgConnection, id: Uuid, f: &CustomerFields) -> Result<()> {
-    sqlx::query("DELETE FROM contacts WHERE customer_id = $1").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM contacts WHERE customer_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     if f.contacts.is_empty() {
         return Ok(());
     }
@@ -168,7 +171,12 @@ pub async fn update_customer(
 }
 
 /// Marks a customer deleted and bumps its version.
-pub async fn soft_delete(tx: &mut PgConnection, id: Uuid, now: OffsetDateTime, actor: &str) -> Result<()> {
+pub async fn soft_delete(
+    tx: &mut PgConnection,
+    id: Uuid,
+    now: OffsetDateTime,
+    actor: &str,
+) -> Result<()> {
     sqlx::query(
         "UPDATE customers SET delete_time = $2, deleted_by = $3, version = version + 1, update_time = $2, \
          updated_by = $3 WHERE id = $1",
@@ -182,7 +190,13 @@ pub async fn soft_delete(tx: &mut PgConnection, id: Uuid, now: OffsetDateTime, a
 }
 
 /// Sets the stage and bumps the version.
-pub async fn set_stage(tx: &mut PgConnection, id: Uuid, stage: Stage, now: OffsetDateTime, actor: &str) -> Result<()> {
+pub async fn set_stage(
+    tx: &mut PgConnection,
+    id: Uuid,
+    stage: Stage,
+    now: OffsetDateTime,
+    actor: &str,
+) -> Result<()> {
     sqlx::query("UPDATE customers SET stage = $2, version = version + 1, update_time = $3, updated_by = $4 WHERE id = $1")
         .bind(id)
         .bind(stage.as_str_name())
@@ -194,7 +208,13 @@ pub async fn set_stage(tx: &mut PgConnection, id: Uuid, stage: Stage, now: Offse
 }
 
 /// Sets the tech-support partner and bumps the version.
-pub async fn set_partner(tx: &mut PgConnection, id: Uuid, partner: &str, now: OffsetDateTime, actor: &str) -> Result<()> {
+pub async fn set_partner(
+    tx: &mut PgConnection,
+    id: Uuid,
+    partner: &str,
+    now: OffsetDateTime,
+    actor: &str,
+) -> Result<()> {
     sqlx::query(
         "UPDATE customers SET tech_partner_id = $2, version = version + 1, update_time = $3, updated_by = $4 \
          WHERE id = $1",
@@ -209,20 +229,29 @@ pub async fn set_partner(tx: &mut PgConnection, id: Uuid, partner: &str, now: Of
 }
 
 /// One live (not deleted) customer; `lock` takes a row lock for the rest of the transaction.
-pub async fn get_customer(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<pb::Customer>> {
+pub async fn get_customer(
+    conn: &mut PgConnection,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<pb::Customer>> {
     let sql = format!(
         "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1 AND delete_time IS NULL{}",
         if lock { " FOR UPDATE" } else { "" }
     );
-    let row: Option<CustomerRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await?;
+    let row: Option<CustomerRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
     match row {
         None => Ok(None),
         Some(row) => Ok(with_contacts(conn, vec![row]).await?.pop()),
     }
 }
 
-async fn with_contacts(conn: &mut PgConnection, rows: Vec<CustomerRow>) -> Result<Vec<pb::Customer>> {
+async fn with_contacts(
+    conn: &mut PgConnection,
+    rows: Vec<CustomerRow>,
+) -> Result<Vec<pb::Customer>> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let contacts: Vec<(Uuid, String, String, String, String)> = sqlx::query_as(
         "SELECT customer_id, name, phone, email, role FROM contacts WHERE customer_id = ANY($1) \
@@ -231,9 +260,18 @@ async fn with_contacts(conn: &mut PgConnection, rows: Vec<CustomerRow>) -> Resul
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
-    let mut by_customer: std::collections::HashMap<Uuid, Vec<pb::Contact>> = std::collections::HashMap::new();
+    let mut by_customer: std::collections::HashMap<Uuid, Vec<pb::Contact>> =
+        std::collections::HashMap::new();
     for (customer_id, name, phone, email, role) in contacts {
-        by_customer.entry(customer_id).or_default().push(pb::Contact { name, phone, email, role });
+        by_customer
+            .entry(customer_id)
+            .or_default()
+            .push(pb::Contact {
+                name,
+                phone,
+                email,
+                role,
+            });
     }
     Ok(rows
         .into_iter()
@@ -251,12 +289,18 @@ pub async fn list_customers(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<pb::Customer>> {
-    let mut b = QueryBuilder::<Postgres>::new(format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE delete_time IS NULL"));
+    let mut b = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE delete_time IS NULL"
+    ));
     if let Some(name) = &q.name_contains {
-        b.push(" AND name_key LIKE ").push_bind(format!("%{}%", escape_like(name))).push(" ESCAPE '\\'");
+        b.push(" AND name_key LIKE ")
+            .push_bind(format!("%{}%", escape_like(name)))
+            .push(" ESCAPE '\\'");
     }
     if let Some(phone) = &q.phone_key {
-        b.push(" AND id IN (SELECT customer_id FROM contacts WHERE phone_key = ").push_bind(phone.clone()).push(")");
+        b.push(" AND id IN (SELECT customer_id FROM contacts WHERE phone_key = ")
+            .push_bind(phone.clone())
+            .push(")");
     }
     if let Some(region) = &q.region {
         b.push(" AND region = ").push_bind(region.clone());
@@ -271,7 +315,9 @@ pub async fn list_customers(
         b.push(" AND stage = ").push_bind(stage.as_str_name());
     }
     if let Some(tag) = &q.tag {
-        b.push(" AND tags @> ARRAY[").push_bind(tag.clone()).push("]::text[]");
+        b.push(" AND tags @> ARRAY[")
+            .push_bind(tag.clone())
+            .push("]::text[]");
     }
     if let Some(after) = after {
         b.push(" AND id > ").push_bind(after);
@@ -282,7 +328,9 @@ pub async fn list_customers(
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 /// Live customers of `owner` whose next contact date is before `today`, most overdue first.
@@ -311,8 +359,18 @@ pub async fn list_overdue(
 }
 
 /// Records a stage change.
-pub async fn insert_stage_change(tx: &mut PgConnection, c: &pb::StageChange, id: Uuid, customer: Uuid, now: OffsetDateTime) -> Result<()> {
-    let actor = c.changed.as_ref().map(|s| s.actor.as_str()).unwrap_or_default();
+pub async fn insert_stage_change(
+    tx: &mut PgConnection,
+    c: &pb::StageChange,
+    id: Uuid,
+    customer: Uuid,
+    now: OffsetDateTime,
+) -> Result<()> {
+    let actor = c
+        .changed
+        .as_ref()
+        .map(|s| s.actor.as_str())
+        .unwrap_or_default();
     sqlx::query(
         "INSERT INTO stage_changes (id, customer_id, from_stage, to_stage, reason, actor, change_time) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -347,14 +405,16 @@ pub async fn list_stage_changes(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, customer_id, from, to, reason, actor, at)| pb::StageChange {
-            id: id.to_string(),
-            customer_id: customer_id.to_string(),
-            from_stage: enum_value(Stage::from_str_name(&from)),
-            to_stage: enum_value(Stage::from_str_name(&to)),
-            reason,
-            changed: Some(convert::stamp(at, &actor)),
-        })
+        .map(
+            |(id, customer_id, from, to, reason, actor, at)| pb::StageChange {
+                id: id.to_string(),
+                customer_id: customer_id.to_string(),
+                from_stage: enum_value(Stage::from_str_name(&from)),
+                to_stage: enum_value(Stage::from_str_name(&to)),
+                reason,
+                changed: Some(convert::stamp(at, &actor)),
+            },
+        )
         .collect())
 }
 
@@ -417,7 +477,10 @@ pub struct NewPartnerChange<'a> {
 
 /// Inserts a partner-change request. A second pending request for a customer violates
 /// `partner_changes_one_pending`.
-pub async fn insert_partner_change(tx: &mut PgConnection, c: &NewPartnerChange<'_>) -> Result<pb::PartnerChange> {
+pub async fn insert_partner_change(
+    tx: &mut PgConnection,
+    c: &NewPartnerChange<'_>,
+) -> Result<pb::PartnerChange> {
     let decided = c.state != PartnerChangeState::Pending;
     let sql = format!(
         "INSERT INTO partner_changes (id, customer_id, current_partner_id, proposed_partner_id, reason, state, \
@@ -441,9 +504,15 @@ pub async fn insert_partner_change(tx: &mut PgConnection, c: &NewPartnerChange<'
 }
 
 /// One partner-change request, locked for the rest of the transaction.
-pub async fn lock_partner_change(tx: &mut PgConnection, id: Uuid) -> Result<Option<pb::PartnerChange>> {
+pub async fn lock_partner_change(
+    tx: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<pb::PartnerChange>> {
     let sql = format!("SELECT {PARTNER_COLUMNS} FROM partner_changes WHERE id = $1 FOR UPDATE");
-    let row: Option<PartnerChangeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *tx).await?;
+    let row: Option<PartnerChangeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
     Ok(row.map(Into::into))
 }
 
@@ -552,7 +621,19 @@ pub async fn list_communications(
     after: Option<(OffsetDateTime, Uuid)>,
     limit: i64,
 ) -> Result<Vec<pb::Communication>> {
-    type Row = (Uuid, Uuid, String, OffsetDateTime, String, String, String, Date, String, String, OffsetDateTime);
+    type Row = (
+        Uuid,
+        Uuid,
+        String,
+        OffsetDateTime,
+        String,
+        String,
+        String,
+        Date,
+        String,
+        String,
+        OffsetDateTime,
+    );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, customer_id, kind, occur_time, summary, needs, concerns, next_contact_date, care_plan_step, \
          created_by, create_time FROM communications WHERE customer_id = $1 \
@@ -567,25 +648,31 @@ pub async fn list_communications(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, customer_id, kind, occur, summary, needs, concerns, next, step, by, at)| pb::Communication {
-            id: id.to_string(),
-            customer_id: customer_id.to_string(),
-            kind: enum_value(pb::CommunicationKind::from_str_name(&kind)),
-            occur_time: Some(convert::timestamp(occur)),
-            summary,
-            needs,
-            concerns,
-            next_contact_date: Some(convert::date(next)),
-            care_plan_step: step,
-            created: Some(convert::stamp(at, &by)),
-        })
+        .map(
+            |(id, customer_id, kind, occur, summary, needs, concerns, next, step, by, at)| {
+                pb::Communication {
+                    id: id.to_string(),
+                    customer_id: customer_id.to_string(),
+                    kind: enum_value(pb::CommunicationKind::from_str_name(&kind)),
+                    occur_time: Some(convert::timestamp(occur)),
+                    summary,
+                    needs,
+                    concerns,
+                    next_contact_date: Some(convert::date(next)),
+                    care_plan_step: step,
+                    created: Some(convert::stamp(at, &by)),
+                }
+            },
+        )
         .collect())
 }
 
 /// Whether a customer row exists, deleted or not (to tell NOT_FOUND from a bad id).
 pub async fn customer_exists(conn: &mut PgConnection, id: Uuid) -> Result<bool> {
-    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND delete_time IS NULL)")
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?)
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND delete_time IS NULL)",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?)
 }

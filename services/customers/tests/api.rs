@@ -29,15 +29,28 @@ impl Drop for StopOnDrop {
 
 async fn spawn_app() -> App {
     let env = testing::test_env().await;
-    crm_customers::migrate(&env.settings).await.expect("migrate");
+    crm_customers::migrate(&env.settings)
+        .await
+        .expect("migrate");
     let clock = Clock::manual(datetime!(2026-03-02 09:00 UTC));
-    let app = crm_customers::Application::build(&env.settings, clock.clone()).await.expect("build");
+    let app = crm_customers::Application::build(&env.settings, clock.clone())
+        .await
+        .expect("build");
     let addr = app.local_addr();
     let pool = app.customers().pool().clone();
     let stop = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(stop.clone()));
-    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.expect("connect");
-    App { client: CustomerServiceClient::new(channel), pool, clock, _stop: StopOnDrop(stop) }
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect");
+    App {
+        client: CustomerServiceClient::new(channel),
+        pool,
+        clock,
+        _stop: StopOnDrop(stop),
+    }
 }
 
 fn rid() -> String {
@@ -68,7 +81,10 @@ fn sample(name: &str) -> pb::Customer {
 impl App {
     async fn create(&mut self, c: pb::Customer) -> pb::Customer {
         self.client
-            .create_customer(pb::CreateCustomerRequest { request_id: rid(), customer: Some(c) })
+            .create_customer(pb::CreateCustomerRequest {
+                request_id: rid(),
+                customer: Some(c),
+            })
             .await
             .expect("create")
             .into_inner()
@@ -86,7 +102,10 @@ impl App {
     async fn list(&mut self, filter: pb::CustomerFilter) -> Vec<String> {
         let r = self
             .client
-            .list_customers(pb::ListCustomersRequest { filter: Some(filter), page: None })
+            .list_customers(pb::ListCustomersRequest {
+                filter: Some(filter),
+                page: None,
+            })
             .await
             .expect("list")
             .into_inner();
@@ -96,11 +115,23 @@ impl App {
 
 fn violations(status: &Status) -> Vec<String> {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status.get_error_details().bad_request().expect("bad request details").field_violations.iter().map(|v| v.field.clone()).collect()
+    status
+        .get_error_details()
+        .bad_request()
+        .expect("bad request details")
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect()
 }
 
 fn reason(status: &Status) -> String {
-    status.get_error_details().error_info().expect("error info").reason.clone()
+    status
+        .get_error_details()
+        .error_info()
+        .expect("error info")
+        .reason
+        .clone()
 }
 
 #[tokio::test]
@@ -110,7 +141,16 @@ async fn create_then_get_returns_every_field() {
     assert_eq!(created.stage(), pb::Stage::InitialContact);
     assert_eq!(created.version, 1);
     assert_eq!(created.created.as_ref().unwrap().actor, "anonymous");
-    let got = app.client.get_customer(pb::GetCustomerRequest { id: created.id.clone() }).await.unwrap().into_inner().customer.unwrap();
+    let got = app
+        .client
+        .get_customer(pb::GetCustomerRequest {
+            id: created.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
     assert_eq!(got, created);
     assert_eq!(got.contacts[0].phone, "+86 138-0013-8000");
     assert_eq!(got.tags, ["制造"]);
@@ -120,9 +160,21 @@ async fn create_then_get_returns_every_field() {
 #[tokio::test]
 async fn the_caller_is_recorded() {
     let mut app = spawn_app().await;
-    let mut request = Request::new(pb::CreateCustomerRequest { request_id: rid(), customer: Some(sample("Contoso")) });
-    request.metadata_mut().insert("x-crm-actor", "rep.li".parse().unwrap());
-    let c = app.client.create_customer(request).await.unwrap().into_inner().customer.unwrap();
+    let mut request = Request::new(pb::CreateCustomerRequest {
+        request_id: rid(),
+        customer: Some(sample("Contoso")),
+    });
+    request
+        .metadata_mut()
+        .insert("x-crm-actor", "rep.li".parse().unwrap());
+    let c = app
+        .client
+        .create_customer(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
     assert_eq!(c.created.unwrap().actor, "rep.li");
 }
 
@@ -138,7 +190,10 @@ async fn bad_input_names_every_field_and_writes_nothing() {
     bad.tier = 42;
     let status = app
         .client
-        .create_customer(pb::CreateCustomerRequest { request_id: String::new(), customer: Some(bad) })
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: String::new(),
+            customer: Some(bad),
+        })
         .await
         .unwrap_err();
     assert_eq!(
@@ -162,10 +217,23 @@ async fn bad_input_names_every_field_and_writes_nothing() {
 #[tokio::test]
 async fn a_retried_create_returns_the_first_result_and_writes_nothing() {
     let mut app = spawn_app().await;
-    let request = pb::CreateCustomerRequest { request_id: "retry-1".into(), customer: Some(sample("杭州云帆软件")) };
-    let first = app.client.create_customer(request.clone()).await.unwrap().into_inner();
+    let request = pb::CreateCustomerRequest {
+        request_id: "retry-1".into(),
+        customer: Some(sample("杭州云帆软件")),
+    };
+    let first = app
+        .client
+        .create_customer(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
     app.clock.advance(time::Duration::minutes(5));
-    let again = app.client.create_customer(request.clone()).await.unwrap().into_inner();
+    let again = app
+        .client
+        .create_customer(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(first, again);
     assert_eq!(app.count("customers").await, 1);
 
@@ -180,12 +248,17 @@ async fn a_retried_create_returns_the_first_result_and_writes_nothing() {
 #[tokio::test]
 async fn concurrent_retries_create_one_customer() {
     let app = spawn_app().await;
-    let request = pb::CreateCustomerRequest { request_id: "storm".into(), customer: Some(sample("并发公司")) };
+    let request = pb::CreateCustomerRequest {
+        request_id: "storm".into(),
+        customer: Some(sample("并发公司")),
+    };
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let mut client = app.client.clone();
         let request = request.clone();
-        tasks.push(tokio::spawn(async move { client.create_customer(request).await.unwrap().into_inner() }));
+        tasks.push(tokio::spawn(async move {
+            client.create_customer(request).await.unwrap().into_inner()
+        }));
     }
     let mut ids = Vec::new();
     for t in tasks {
@@ -199,10 +272,20 @@ async fn concurrent_retries_create_one_customer() {
 #[tokio::test]
 async fn unknown_and_malformed_ids() {
     let mut app = spawn_app().await;
-    let status = app.client.get_customer(pb::GetCustomerRequest { id: uuid::Uuid::now_v7().to_string() }).await.unwrap_err();
+    let status = app
+        .client
+        .get_customer(pb::GetCustomerRequest {
+            id: uuid::Uuid::now_v7().to_string(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     assert_eq!(reason(&status), "NOT_FOUND");
-    let status = app.client.get_customer(pb::GetCustomerRequest { id: "nope".into() }).await.unwrap_err();
+    let status = app
+        .client
+        .get_customer(pb::GetCustomerRequest { id: "nope".into() })
+        .await
+        .unwrap_err();
     assert_eq!(violations(&status), ["id"]);
 }
 
@@ -218,10 +301,15 @@ async fn update_changes_only_masked_fields_and_checks_the_version() {
         tags: vec!["物流".into(), "VIP候选".into()],
         ..Default::default()
     };
-    let mask = FieldMask { paths: vec!["industry".into(), "tags".into()] };
+    let mask = FieldMask {
+        paths: vec!["industry".into(), "tags".into()],
+    };
     let updated = app
         .client
-        .update_customer(pb::UpdateCustomerRequest { customer: Some(patch.clone()), update_mask: Some(mask.clone()) })
+        .update_customer(pb::UpdateCustomerRequest {
+            customer: Some(patch.clone()),
+            update_mask: Some(mask.clone()),
+        })
         .await
         .unwrap()
         .into_inner()
@@ -236,12 +324,22 @@ async fn update_changes_only_masked_fields_and_checks_the_version() {
     // the same patch again carries version 1, which is stale now
     let status = app
         .client
-        .update_customer(pb::UpdateCustomerRequest { customer: Some(patch), update_mask: Some(mask) })
+        .update_customer(pb::UpdateCustomerRequest {
+            customer: Some(patch),
+            update_mask: Some(mask),
+        })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Aborted);
     assert_eq!(reason(&status), "STALE_VERSION");
-    let now = app.client.get_customer(pb::GetCustomerRequest { id: c.id.clone() }).await.unwrap().into_inner().customer.unwrap();
+    let now = app
+        .client
+        .get_customer(pb::GetCustomerRequest { id: c.id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
     assert_eq!(now, updated);
 }
 
@@ -252,11 +350,40 @@ async fn update_rejects_bad_masks_and_invalid_results() {
     let cases: &[(&[&str], pb::Customer, &[&str])] = &[
         (&[], pb::Customer::default(), &["update_mask"]),
         (&["stage"], pb::Customer::default(), &["update_mask"]),
-        (&["tech_partner_id"], pb::Customer::default(), &["update_mask"]),
-        (&["no_such_field"], pb::Customer::default(), &["update_mask"]),
-        (&["blacklisted"], pb::Customer { blacklisted: true, ..Default::default() }, &["customer.blacklist_reason"]),
-        (&["display_name"], pb::Customer::default(), &["customer.display_name"]),
-        (&["contacts"], pb::Customer { contacts: vec![pb::Contact { name: "x".into(), ..Default::default() }], ..Default::default() }, &["customer.contacts[0].phone"]),
+        (
+            &["tech_partner_id"],
+            pb::Customer::default(),
+            &["update_mask"],
+        ),
+        (
+            &["no_such_field"],
+            pb::Customer::default(),
+            &["update_mask"],
+        ),
+        (
+            &["blacklisted"],
+            pb::Customer {
+                blacklisted: true,
+                ..Default::default()
+            },
+            &["customer.blacklist_reason"],
+        ),
+        (
+            &["display_name"],
+            pb::Customer::default(),
+            &["customer.display_name"],
+        ),
+        (
+            &["contacts"],
+            pb::Customer {
+                contacts: vec![pb::Contact {
+                    name: "x".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            &["customer.contacts[0].phone"],
+        ),
     ];
     for (paths, patch, expected) in cases {
         let mut patch = patch.clone();
@@ -266,18 +393,41 @@ async fn update_rejects_bad_masks_and_invalid_results() {
             .client
             .update_customer(pb::UpdateCustomerRequest {
                 customer: Some(patch),
-                update_mask: Some(FieldMask { paths: paths.iter().map(|p| p.to_string()).collect() }),
+                update_mask: Some(FieldMask {
+                    paths: paths.iter().map(|p| p.to_string()).collect(),
+                }),
             })
             .await
             .unwrap_err();
         assert_eq!(violations(&status), *expected, "mask {paths:?}");
     }
     let missing_version = pb::UpdateCustomerRequest {
-        customer: Some(pb::Customer { id: c.id.clone(), industry: "x".into(), ..Default::default() }),
-        update_mask: Some(FieldMask { paths: vec!["industry".into()] }),
+        customer: Some(pb::Customer {
+            id: c.id.clone(),
+            industry: "x".into(),
+            ..Default::default()
+        }),
+        update_mask: Some(FieldMask {
+            paths: vec!["industry".into()],
+        }),
     };
-    assert_eq!(violations(&app.client.update_customer(missing_version).await.unwrap_err()), ["customer.version"]);
-    let unchanged = app.client.get_customer(pb::GetCustomerRequest { id: c.id.clone() }).await.unwrap().into_inner().customer.unwrap();
+    assert_eq!(
+        violations(
+            &app.client
+                .update_customer(missing_version)
+                .await
+                .unwrap_err()
+        ),
+        ["customer.version"]
+    );
+    let unchanged = app
+        .client
+        .get_customer(pb::GetCustomerRequest { id: c.id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
     assert_eq!(unchanged, c);
 }
 
@@ -287,32 +437,53 @@ async fn delete_is_soft_and_hides_the_customer() {
     let c = app.create(sample("石家庄康宁医药")).await;
     let stale = app
         .client
-        .delete_customer(pb::DeleteCustomerRequest { id: c.id.clone(), version: 7, request_id: rid() })
+        .delete_customer(pb::DeleteCustomerRequest {
+            id: c.id.clone(),
+            version: 7,
+            request_id: rid(),
+        })
         .await
         .unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
-    let request = pb::DeleteCustomerRequest { id: c.id.clone(), version: c.version, request_id: rid() };
+    let request = pb::DeleteCustomerRequest {
+        id: c.id.clone(),
+        version: c.version,
+        request_id: rid(),
+    };
     app.client.delete_customer(request.clone()).await.unwrap();
     // a retry of the same delete answers as the first did
     app.client.delete_customer(request).await.unwrap();
-    let status = app.client.get_customer(pb::GetCustomerRequest { id: c.id.clone() }).await.unwrap_err();
+    let status = app
+        .client
+        .get_customer(pb::GetCustomerRequest { id: c.id.clone() })
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     assert!(app.list(pb::CustomerFilter::default()).await.is_empty());
-    let kept: (String, bool) = sqlx::query_as("SELECT deleted_by, delete_time IS NOT NULL FROM customers WHERE id = $1")
-        .bind(uuid::Uuid::parse_str(&c.id).unwrap())
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let kept: (String, bool) =
+        sqlx::query_as("SELECT deleted_by, delete_time IS NOT NULL FROM customers WHERE id = $1")
+            .bind(uuid::Uuid::parse_str(&c.id).unwrap())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(kept, ("anonymous".to_string(), true));
     let again = app
         .client
-        .delete_customer(pb::DeleteCustomerRequest { id: c.id.clone(), version: 0, request_id: rid() })
+        .delete_customer(pb::DeleteCustomerRequest {
+            id: c.id.clone(),
+            version: 0,
+            request_id: rid(),
+        })
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::NotFound);
 }
 
-async fn change_stage(app: &mut App, id: &str, stage: pb::Stage) -> Result<pb::ChangeCustomerStageResponse, Status> {
+async fn change_stage(
+    app: &mut App,
+    id: &str,
+    stage: pb::Stage,
+) -> Result<pb::ChangeCustomerStageResponse, Status> {
     app.client
         .change_customer_stage(pb::ChangeCustomerStageRequest {
             request_id: rid(),
@@ -329,34 +500,69 @@ async fn change_stage(app: &mut App, id: &str, stage: pb::Stage) -> Result<pb::C
 async fn stages_move_by_the_rules_and_keep_their_history() {
     let mut app = spawn_app().await;
     let c = app.create(sample("深圳前海智能硬件")).await;
-    for stage in [pb::Stage::NonTarget, pb::Stage::Potential, pb::Stage::Target, pb::Stage::Trial, pb::Stage::Signed] {
+    for stage in [
+        pb::Stage::NonTarget,
+        pb::Stage::Potential,
+        pb::Stage::Target,
+        pb::Stage::Trial,
+        pb::Stage::Signed,
+    ] {
         app.clock.advance(time::Duration::days(1));
         let r = change_stage(&mut app, &c.id, stage).await.unwrap();
         assert_eq!(r.customer.unwrap().stage(), stage);
     }
-    for forbidden in [pb::Stage::Trial, pb::Stage::InitialContact, pb::Stage::Signed] {
+    for forbidden in [
+        pb::Stage::Trial,
+        pb::Stage::InitialContact,
+        pb::Stage::Signed,
+    ] {
         let status = change_stage(&mut app, &c.id, forbidden).await.unwrap_err();
         assert_eq!(status.code(), Code::FailedPrecondition, "{forbidden:?}");
         assert_eq!(reason(&status), "STAGE_TRANSITION_FORBIDDEN");
     }
-    let status = change_stage(&mut app, &c.id, pb::Stage::Unspecified).await.unwrap_err();
+    let status = change_stage(&mut app, &c.id, pb::Stage::Unspecified)
+        .await
+        .unwrap_err();
     assert_eq!(violations(&status), ["stage"]);
 
     let history = app
         .client
-        .list_stage_changes(pb::ListStageChangesRequest { customer_id: c.id.clone(), page: None })
+        .list_stage_changes(pb::ListStageChangesRequest {
+            customer_id: c.id.clone(),
+            page: None,
+        })
         .await
         .unwrap()
         .into_inner()
         .changes;
-    let moves: Vec<_> = history.iter().map(|h| (h.from_stage(), h.to_stage())).collect();
+    let moves: Vec<_> = history
+        .iter()
+        .map(|h| (h.from_stage(), h.to_stage()))
+        .collect();
     use pb::Stage::*;
     assert_eq!(
         moves,
-        [(Unspecified, InitialContact), (InitialContact, NonTarget), (NonTarget, Potential), (Potential, Target), (Target, Trial), (Trial, Signed)]
+        [
+            (Unspecified, InitialContact),
+            (InitialContact, NonTarget),
+            (NonTarget, Potential),
+            (Potential, Target),
+            (Target, Trial),
+            (Trial, Signed)
+        ]
     );
     assert_eq!(history[5].reason, "moved to STAGE_SIGNED");
-    assert_eq!(history[5].changed.as_ref().unwrap().time.as_ref().unwrap().seconds, datetime!(2026-03-07 09:00 UTC).unix_timestamp());
+    assert_eq!(
+        history[5]
+            .changed
+            .as_ref()
+            .unwrap()
+            .time
+            .as_ref()
+            .unwrap()
+            .seconds,
+        datetime!(2026-03-07 09:00 UTC).unix_timestamp()
+    );
 }
 
 #[tokio::test]
@@ -378,7 +584,11 @@ async fn a_stage_change_with_a_stale_version_is_aborted() {
     assert_eq!(app.count("stage_changes").await, 1);
 }
 
-async fn request_partner(app: &mut App, id: &str, partner: &str) -> Result<pb::PartnerChange, Status> {
+async fn request_partner(
+    app: &mut App,
+    id: &str,
+    partner: &str,
+) -> Result<pb::PartnerChange, Status> {
     app.client
         .request_partner_change(pb::RequestPartnerChangeRequest {
             request_id: rid(),
@@ -399,28 +609,61 @@ async fn the_first_partner_is_set_and_a_change_waits_for_approval() {
     let get = |app: &mut App| {
         let mut client = app.client.clone();
         let id = c.id.clone();
-        async move { client.get_customer(pb::GetCustomerRequest { id }).await.unwrap().into_inner().customer.unwrap() }
+        async move {
+            client
+                .get_customer(pb::GetCustomerRequest { id })
+                .await
+                .unwrap()
+                .into_inner()
+                .customer
+                .unwrap()
+        }
     };
     assert_eq!(get(&mut app).await.tech_partner_id, "ts.li");
 
-    assert_eq!(request_partner(&mut app, &c.id, "ts.li").await.unwrap_err().code(), Code::FailedPrecondition);
+    assert_eq!(
+        request_partner(&mut app, &c.id, "ts.li")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::FailedPrecondition
+    );
     let pending = request_partner(&mut app, &c.id, "ts.wang").await.unwrap();
     assert_eq!(pending.state(), pb::PartnerChangeState::Pending);
     assert_eq!(pending.current_partner_id, "ts.li");
     // until approved the old partner stays, and a second request must wait
     assert_eq!(get(&mut app).await.tech_partner_id, "ts.li");
-    let second = request_partner(&mut app, &c.id, "ts.chen").await.unwrap_err();
+    let second = request_partner(&mut app, &c.id, "ts.chen")
+        .await
+        .unwrap_err();
     assert_eq!(reason(&second), "PARTNER_CHANGE_PENDING");
 
     let rejected = app
         .client
-        .reject_partner_change(pb::RejectPartnerChangeRequest { request_id: rid(), id: pending.id.clone(), reason: String::new() })
+        .reject_partner_change(pb::RejectPartnerChangeRequest {
+            request_id: rid(),
+            id: pending.id.clone(),
+            reason: String::new(),
+        })
         .await
         .unwrap_err();
     assert_eq!(violations(&rejected), ["reason"]);
-    let mut approve = Request::new(pb::ApprovePartnerChangeRequest { request_id: rid(), id: pending.id.clone(), reason: "ok".into() });
-    approve.metadata_mut().insert("x-crm-actor", "mgr.zhou".parse().unwrap());
-    let approved = app.client.approve_partner_change(approve).await.unwrap().into_inner().change.unwrap();
+    let mut approve = Request::new(pb::ApprovePartnerChangeRequest {
+        request_id: rid(),
+        id: pending.id.clone(),
+        reason: "ok".into(),
+    });
+    approve
+        .metadata_mut()
+        .insert("x-crm-actor", "mgr.zhou".parse().unwrap());
+    let approved = app
+        .client
+        .approve_partner_change(approve)
+        .await
+        .unwrap()
+        .into_inner()
+        .change
+        .unwrap();
     assert_eq!(approved.state(), pb::PartnerChangeState::Approved);
     assert_eq!(approved.decided.unwrap().actor, "mgr.zhou");
     assert_eq!(get(&mut app).await.tech_partner_id, "ts.wang");
@@ -428,20 +671,32 @@ async fn the_first_partner_is_set_and_a_change_waits_for_approval() {
     // decided requests cannot be decided again; a new one can be rejected and changes nothing
     let twice = app
         .client
-        .reject_partner_change(pb::RejectPartnerChangeRequest { request_id: rid(), id: pending.id.clone(), reason: "no".into() })
+        .reject_partner_change(pb::RejectPartnerChangeRequest {
+            request_id: rid(),
+            id: pending.id.clone(),
+            reason: "no".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(reason(&twice), "PARTNER_CHANGE_DECIDED");
     let another = request_partner(&mut app, &c.id, "ts.chen").await.unwrap();
     app.client
-        .reject_partner_change(pb::RejectPartnerChangeRequest { request_id: rid(), id: another.id.clone(), reason: "keep the current partner".into() })
+        .reject_partner_change(pb::RejectPartnerChangeRequest {
+            request_id: rid(),
+            id: another.id.clone(),
+            reason: "keep the current partner".into(),
+        })
         .await
         .unwrap();
     assert_eq!(get(&mut app).await.tech_partner_id, "ts.wang");
 
     let listed = app
         .client
-        .list_partner_changes(pb::ListPartnerChangesRequest { customer_id: c.id.clone(), state: 0, page: None })
+        .list_partner_changes(pb::ListPartnerChangesRequest {
+            customer_id: c.id.clone(),
+            state: 0,
+            page: None,
+        })
         .await
         .unwrap()
         .into_inner()
@@ -451,7 +706,11 @@ async fn the_first_partner_is_set_and_a_change_waits_for_approval() {
     assert_eq!(states, [Initial, Approved, Rejected]);
     let unknown = app
         .client
-        .approve_partner_change(pb::ApprovePartnerChangeRequest { request_id: rid(), id: uuid::Uuid::now_v7().to_string(), reason: String::new() })
+        .approve_partner_change(pb::ApprovePartnerChangeRequest {
+            request_id: rid(),
+            id: uuid::Uuid::now_v7().to_string(),
+            reason: String::new(),
+        })
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
@@ -484,27 +743,59 @@ async fn communications_set_the_next_contact_and_overdue_ones_surface() {
                 ..Default::default()
             }),
         };
-        async move { client.create_communication(request).await.map(|r| r.into_inner().communication.unwrap()) }
+        async move {
+            client
+                .create_communication(request)
+                .await
+                .map(|r| r.into_inner().communication.unwrap())
+        }
     };
     use time::macros::date as d;
-    log(&mut app, &a.id, d!(2026 - 03 - 05), "first call").await.unwrap();
+    log(&mut app, &a.id, d!(2026 - 03 - 05), "first call")
+        .await
+        .unwrap();
     app.clock.advance(time::Duration::hours(1));
-    log(&mut app, &a.id, d!(2026 - 03 - 10), "second call").await.unwrap();
-    log(&mut app, &b.id, d!(2026 - 03 - 04), "intro").await.unwrap();
-    log(&mut app, &c.id, d!(2026 - 03 - 03), "intro").await.unwrap();
+    log(&mut app, &a.id, d!(2026 - 03 - 10), "second call")
+        .await
+        .unwrap();
+    log(&mut app, &b.id, d!(2026 - 03 - 04), "intro")
+        .await
+        .unwrap();
+    log(&mut app, &c.id, d!(2026 - 03 - 03), "intro")
+        .await
+        .unwrap();
 
-    let got = app.client.get_customer(pb::GetCustomerRequest { id: a.id.clone() }).await.unwrap().into_inner().customer.unwrap();
+    let got = app
+        .client
+        .get_customer(pb::GetCustomerRequest { id: a.id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
     assert_eq!(got.next_contact_date, Some(date(d!(2026 - 03 - 10))));
     let history = app
         .client
-        .list_communications(pb::ListCommunicationsRequest { customer_id: a.id.clone(), page: Some(PageRequest { page_size: 1, page_token: String::new() }) })
+        .list_communications(pb::ListCommunicationsRequest {
+            customer_id: a.id.clone(),
+            page: Some(PageRequest {
+                page_size: 1,
+                page_token: String::new(),
+            }),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(history.communications[0].summary, "second call");
     let next = app
         .client
-        .list_communications(pb::ListCommunicationsRequest { customer_id: a.id.clone(), page: Some(PageRequest { page_size: 1, page_token: history.page.unwrap().next_page_token }) })
+        .list_communications(pb::ListCommunicationsRequest {
+            customer_id: a.id.clone(),
+            page: Some(PageRequest {
+                page_size: 1,
+                page_token: history.page.unwrap().next_page_token,
+            }),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -515,7 +806,10 @@ async fn communications_set_the_next_contact_and_overdue_ones_surface() {
         let mut client = app.client.clone();
         async move {
             client
-                .list_overdue_contacts(pb::ListOverdueContactsRequest { owner_id: "rep.zhang".into(), page: None })
+                .list_overdue_contacts(pb::ListOverdueContactsRequest {
+                    owner_id: "rep.zhang".into(),
+                    page: None,
+                })
                 .await
                 .unwrap()
                 .into_inner()
@@ -525,17 +819,33 @@ async fn communications_set_the_next_contact_and_overdue_ones_surface() {
                 .collect::<Vec<_>>()
         }
     };
-    assert!(overdue(&mut app).await.is_empty(), "nothing is overdue on 2 March");
+    assert!(
+        overdue(&mut app).await.is_empty(),
+        "nothing is overdue on 2 March"
+    );
     app.clock.advance(time::Duration::days(3)); // 5 March: b (4 March) is overdue, a (10 March) not
     assert_eq!(overdue(&mut app).await, ["成都天府信息"]);
     app.clock.advance(time::Duration::days(10)); // 15 March: both, most overdue first
     assert_eq!(overdue(&mut app).await, ["成都天府信息", "北京华夏能源"]);
 
-    let bad = log(&mut app, "not-an-id", d!(2026 - 03 - 05), "").await.unwrap_err();
+    let bad = log(&mut app, "not-an-id", d!(2026 - 03 - 05), "")
+        .await
+        .unwrap_err();
     assert_eq!(violations(&bad), ["customer_id", "communication.summary"]);
-    let unknown = log(&mut app, &uuid::Uuid::now_v7().to_string(), d!(2026 - 03 - 05), "x").await.unwrap_err();
+    let unknown = log(
+        &mut app,
+        &uuid::Uuid::now_v7().to_string(),
+        d!(2026 - 03 - 05),
+        "x",
+    )
+    .await
+    .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
-    let missing_owner = app.client.list_overdue_contacts(pb::ListOverdueContactsRequest::default()).await.unwrap_err();
+    let missing_owner = app
+        .client
+        .list_overdue_contacts(pb::ListOverdueContactsRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(violations(&missing_owner), ["owner_id"]);
     assert_eq!(app.count("communications").await, 4);
 }
@@ -556,23 +866,112 @@ async fn search_by_every_criterion() {
     let mut c = sample("杭州精工机械");
     c.contacts[0].phone = "0571-1234-5678".into();
     app.create(c).await;
-    change_stage(&mut app, &b.id, pb::Stage::Potential).await.unwrap();
+    change_stage(&mut app, &b.id, pb::Stage::Potential)
+        .await
+        .unwrap();
 
     let f = pb::CustomerFilter::default;
-    assert_eq!(app.list(pb::CustomerFilter { name_contains: "精工".into(), ..f() }).await, ["上海精工电子有限公司", "杭州精工机械"]);
-    assert_eq!(app.list(pb::CustomerFilter { name_contains: "abc tech".into(), ..f() }).await, ["ＡＢＣ Technology Co., Ltd."]);
-    assert_eq!(app.list(pb::CustomerFilter { name_contains: "100%".into(), ..f() }).await, Vec::<String>::new());
-    assert_eq!(app.list(pb::CustomerFilter { phone: "+86 (20) 38889999".into(), ..f() }).await, ["ＡＢＣ Technology Co., Ltd."]);
-    assert_eq!(app.list(pb::CustomerFilter { phone: "13800138000".into(), ..f() }).await, ["上海精工电子有限公司"]);
-    assert_eq!(app.list(pb::CustomerFilter { region: "华南".into(), ..f() }).await, ["ＡＢＣ Technology Co., Ltd."]);
-    assert_eq!(app.list(pb::CustomerFilter { owner_id: "rep.zhang".into(), ..f() }).await.len(), 2);
-    assert_eq!(app.list(pb::CustomerFilter { tier: pb::Tier::Vip.into(), ..f() }).await, ["ＡＢＣ Technology Co., Ltd."]);
-    assert_eq!(app.list(pb::CustomerFilter { stage: pb::Stage::InitialContact.into(), ..f() }).await.len(), 2);
-    assert_eq!(app.list(pb::CustomerFilter { tag: "参考客户".into(), ..f() }).await, ["上海精工电子有限公司"]);
-    assert_eq!(app.list(pb::CustomerFilter { region: "华东".into(), name_contains: "杭州".into(), ..f() }).await, ["杭州精工机械"]);
+    assert_eq!(
+        app.list(pb::CustomerFilter {
+            name_contains: "精工".into(),
+            ..f()
+        })
+        .await,
+        ["上海精工电子有限公司", "杭州精工机械"]
+    );
+    assert_eq!(
+        app.list(pb::CustomerFilter {
+            name_contains: "abc tech".into(),
+            ..f()
+        })
+        .await,
+        ["ＡＢＣ Technology Co., Ltd."]
+    );
+    assert_eq!(
+        app.list(pb::CustomerFilter {
+            name_contains: "100%".into(),
+            ..f()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        app.list(pb::CustomerFilter {
+            phone: "+86 (20) 38889999".into(),
+            ..f()
+        })
+        .await,
+        ["ＡＢＣ Technology Co., Ltd."]
+    );
+    assert_eq!(
+        app.list(pb::CustomerFilter {
+            phone: "13800138000".into(),
+            ..f()
+        })
+        .await,
+        ["上海精工电子有限公司"]
+    );
+    assert_eq!(
+        app.list(pb::CustomerFilter {
+            region: "华南".into(),
+            ..f()
+        })
+        .await,
+        ["ＡＢＣ Technology Co., Ltd."]
+    );
+    assert_eq!(
+        app.list(pb::CustomerFilter {
+            owner_id: "rep.zhang".into(),
+            ..f()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert_eq!(
+        app.list(pb::CustomerFilter {
+            tier: pb::Tier::Vip.into(),
+            ..f()
+        })
+        .await,
+        ["ＡＢＣ Technology Co., Ltd."]
+    );
+    assert_eq!(
+        app.list(pb::CustomerFilter {
+            stage: pb::Stage::InitialContact.into(),
+            ..f()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert_eq!(
+        app.list(pb::CustomerFilter {
+            tag: "参考客户".into(),
+            ..f()
+        })
+        .await,
+        ["上海精工电子有限公司"]
+    );
+    assert_eq!(
+        app.list(pb::CustomerFilter {
+            region: "华东".into(),
+            name_contains: "杭州".into(),
+            ..f()
+        })
+        .await,
+        ["杭州精工机械"]
+    );
     let bad = app
         .client
-        .list_customers(pb::ListCustomersRequest { filter: Some(pb::CustomerFilter { phone: "abc".into(), tier: 9, ..f() }), page: None })
+        .list_customers(pb::ListCustomersRequest {
+            filter: Some(pb::CustomerFilter {
+                phone: "abc".into(),
+                tier: 9,
+                ..f()
+            }),
+            page: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(violations(&bad), ["filter.phone", "filter.tier"]);
@@ -589,11 +988,20 @@ async fn pages_cover_every_customer_once() {
     }
     let mut seen = Vec::new();
     let mut token = String::new();
-    let filter = pb::CustomerFilter { region: "华东".into(), ..Default::default() };
+    let filter = pb::CustomerFilter {
+        region: "华东".into(),
+        ..Default::default()
+    };
     loop {
         let r = app
             .client
-            .list_customers(pb::ListCustomersRequest { filter: Some(filter.clone()), page: Some(PageRequest { page_size: 5, page_token: token.clone() }) })
+            .list_customers(pb::ListCustomersRequest {
+                filter: Some(filter.clone()),
+                page: Some(PageRequest {
+                    page_size: 5,
+                    page_token: token.clone(),
+                }),
+            })
             .await
             .unwrap()
             .into_inner();
@@ -609,15 +1017,27 @@ async fn pages_cover_every_customer_once() {
     // a token is bound to its filter
     let first = app
         .client
-        .list_customers(pb::ListCustomersRequest { filter: Some(filter), page: Some(PageRequest { page_size: 5, page_token: String::new() }) })
+        .list_customers(pb::ListCustomersRequest {
+            filter: Some(filter),
+            page: Some(PageRequest {
+                page_size: 5,
+                page_token: String::new(),
+            }),
+        })
         .await
         .unwrap()
         .into_inner();
     let status = app
         .client
         .list_customers(pb::ListCustomersRequest {
-            filter: Some(pb::CustomerFilter { region: "华南".into(), ..Default::default() }),
-            page: Some(PageRequest { page_size: 5, page_token: first.page.unwrap().next_page_token }),
+            filter: Some(pb::CustomerFilter {
+                region: "华南".into(),
+                ..Default::default()
+            }),
+            page: Some(PageRequest {
+                page_size: 5,
+                page_token: first.page.unwrap().next_page_token,
+            }),
         })
         .await
         .unwrap_err();

@@ -25,7 +25,9 @@ impl Clock {
 
     /// A manual clock standing at `at`.
     pub fn manual(at: OffsetDateTime) -> Self {
-        Self { manual: Some(Arc::new(Mutex::new(at))) }
+        Self {
+            manual: Some(Arc::new(Mutex::new(at))),
+        }
     }
 
     /// The current time, truncated to microseconds (what Postgres stores).
@@ -34,7 +36,8 @@ impl Clock {
             Some(at) => *at.lock().expect("clock lock"),
             None => OffsetDateTime::now_utc(),
         };
-        now.replace_nanosecond(now.nanosecond() / 1000 * 1000).expect("valid nanosecond")
+        now.replace_nanosecond(now.nanosecond() / 1000 * 1000)
+            .expect("valid nanosecond")
     }
 
     /// Today's date in UTC.
@@ -44,7 +47,10 @@ impl Clock {
 
     /// Moves a manual clock forward; panics on the system clock (a test bug).
     pub fn advance(&self, by: Duration) {
-        let at = self.manual.as_ref().expect("advance() needs a manual clock");
+        let at = self
+            .manual
+            .as_ref()
+            .expect("advance() needs a manual clock");
         *at.lock().expect("clock lock") += by;
     }
 

@@ -99,7 +99,9 @@ impl Settings {
             builder = builder.add_source(config::File::from(path).required(true));
         }
         builder = builder.add_source(
-            config::Environment::with_prefix("CRM").prefix_separator("__").separator("__"),
+            config::Environment::with_prefix("CRM")
+                .prefix_separator("__")
+                .separator("__"),
         );
         for (key, value) in overrides {
             builder = builder.set_override(*key, value.clone())?;

@@ -5,7 +5,10 @@ use time::{Date, Month, OffsetDateTime};
 
 /// A timestamp as `google.protobuf.Timestamp`.
 pub fn timestamp(t: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.unix_timestamp(), nanos: t.nanosecond() as i32 }
+    prost_types::Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: t.nanosecond() as i32,
+    }
 }
 
 /// A `google.protobuf.Timestamp` as a time, or a description of what is wrong with it.
@@ -20,7 +23,11 @@ pub fn from_timestamp(t: &prost_types::Timestamp) -> Result<OffsetDateTime, Stri
 
 /// A date as `crm.common.v1.Date`.
 pub fn date(d: Date) -> common::Date {
-    common::Date { year: d.year(), month: i32::from(u8::from(d.month())), day: i32::from(d.day()) }
+    common::Date {
+        year: d.year(),
+        month: i32::from(u8::from(d.month())),
+        day: i32::from(d.day()),
+    }
 }
 
 /// A `crm.common.v1.Date` as a date, or a description of what is wrong with it.
@@ -38,7 +45,10 @@ pub fn from_date(d: &common::Date) -> Result<Date, String> {
 
 /// Who did something and when, as `crm.common.v1.AuditStamp`.
 pub fn stamp(time: OffsetDateTime, actor: &str) -> common::AuditStamp {
-    common::AuditStamp { time: Some(timestamp(time)), actor: actor.to_string() }
+    common::AuditStamp {
+        time: Some(timestamp(time)),
+        actor: actor.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -48,9 +58,26 @@ mod tests {
 
     #[test]
     fn dates_round_trip_and_bad_ones_fail() {
-        assert_eq!(from_date(&date(date!(2026 - 02 - 28))).unwrap(), date!(2026 - 02 - 28));
-        assert!(from_date(&common::Date { year: 2026, month: 2, day: 30 }).is_err());
-        assert!(from_date(&common::Date { year: 2026, month: 13, day: 1 }).is_err());
+        assert_eq!(
+            from_date(&date(date!(2026 - 02 - 28))).unwrap(),
+            date!(2026 - 02 - 28)
+        );
+        assert!(
+            from_date(&common::Date {
+                year: 2026,
+                month: 2,
+                day: 30
+            })
+            .is_err()
+        );
+        assert!(
+            from_date(&common::Date {
+                year: 2026,
+                month: 13,
+                day: 1
+            })
+            .is_err()
+        );
     }
 
     #[test]

@@ -41,9 +41,11 @@ pub async fn connect(settings: &DatabaseSettings, schema: &str) -> anyhow::Resul
 pub async fn migrate(pool: &PgPool, schema: &str, migrator: &Migrator) -> anyhow::Result<()> {
     check_schema_name(schema)?;
     // the name was checked above: lowercase letters and underscores only
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
-        .execute(pool)
-        .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema}"
+    )))
+    .execute(pool)
+    .await?;
     let mut kit = Migrator {
         migrations: KIT_MIGRATIONS.migrations.clone(),
         ..Migrator::DEFAULT

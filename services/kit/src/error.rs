@@ -35,7 +35,10 @@ impl Violations {
 
     /// Records that `field` is invalid.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(Violation { field: field.into(), description: description.into() });
+        self.0.push(Violation {
+            field: field.into(),
+            description: description.into(),
+        });
     }
 
     /// Keeps the value of a parse, or records its error under `field`.
@@ -56,7 +59,11 @@ impl Violations {
 
     /// `Ok(())` when nothing was recorded, else [`Error::InvalidArgument`] with every violation.
     pub fn finish(self) -> Result<(), Error> {
-        if self.0.is_empty() { Ok(()) } else { Err(Error::InvalidArgument(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(self.0))
+        }
     }
 
     /// Extends with violations of a nested message, prefixing their paths.
@@ -127,18 +134,28 @@ pub enum Error {
 }
 
 fn describe(violations: &[Violation]) -> String {
-    violations.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ")
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {
     /// An `InvalidArgument` error for a single field.
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self::InvalidArgument(vec![Violation { field: field.into(), description: description.into() }])
+        Self::InvalidArgument(vec![Violation {
+            field: field.into(),
+            description: description.into(),
+        }])
     }
 
     /// A `FailedPrecondition` error.
     pub fn precondition(reason: &'static str, message: impl Into<String>) -> Self {
-        Self::FailedPrecondition { reason, message: message.into() }
+        Self::FailedPrecondition {
+            reason,
+            message: message.into(),
+        }
     }
 
     /// The name of the unique / foreign-key / check constraint a database error violated, so
@@ -179,7 +196,10 @@ impl Error {
 }
 
 fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    )
 }
 
 impl From<Error> for Status {
@@ -245,8 +265,13 @@ mod tests {
         let status: Status = v.finish().unwrap_err().into();
         assert_eq!(status.code(), Code::InvalidArgument);
         let details = status.get_error_details();
-        let fields: Vec<_> =
-            details.bad_request().unwrap().field_violations.iter().map(|f| f.field.as_str()).collect();
+        let fields: Vec<_> = details
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect();
         assert_eq!(fields, ["customer.display_name", "customer.region"]);
         assert_eq!(details.error_info().unwrap().reason, "INVALID_ARGUMENT");
     }
@@ -260,7 +285,12 @@ mod tests {
 
     #[test]
     fn stale_version_is_aborted() {
-        let e = Error::StaleVersion { kind: "customer", id: "x".into(), given: 1, current: 2 };
+        let e = Error::StaleVersion {
+            kind: "customer",
+            id: "x".into(),
+            given: 1,
+            current: 2,
+        };
         assert_eq!(Status::from(e).code(), Code::Aborted);
     }
 }

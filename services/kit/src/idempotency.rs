@@ -19,12 +19,22 @@ pub struct RequestKey {
 
 impl RequestKey {
     /// Checks the request id (1 to 100 printable characters) and digests the request.
-    pub fn new<M: Message>(method: &'static str, request_id: &str, request: &M) -> Result<Self, Error> {
+    pub fn new<M: Message>(
+        method: &'static str,
+        request_id: &str,
+        request: &M,
+    ) -> Result<Self, Error> {
         if request_id.is_empty() {
-            return Err(Error::invalid("request_id", "is required (a unique id such as a uuid)"));
+            return Err(Error::invalid(
+                "request_id",
+                "is required (a unique id such as a uuid)",
+            ));
         }
         if request_id.chars().count() > 100 || request_id.chars().any(char::is_control) {
-            return Err(Error::invalid("request_id", "must be at most 100 printable characters"));
+            return Err(Error::invalid(
+                "request_id",
+                "must be at most 100 printable characters",
+            ));
         }
         Ok(Self {
             method,
@@ -36,7 +46,10 @@ impl RequestKey {
     /// Locks the key for this transaction and returns the stored response of an earlier call
     /// with the same request id, if there was one. A request id reused for a different request
     /// is `INVALID_ARGUMENT`.
-    pub async fn replay<R: Message + Default>(&self, tx: &mut PgConnection) -> Result<Option<R>, Error> {
+    pub async fn replay<R: Message + Default>(
+        &self,
+        tx: &mut PgConnection,
+    ) -> Result<Option<R>, Error> {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))")
             .bind(self.method)
             .bind(&self.request_id)
@@ -55,9 +68,9 @@ impl RequestKey {
                 "request_id",
                 "was already used for a different request",
             )),
-            Some((_, response)) => R::decode(response.as_slice())
-                .map(Some)
-                .map_err(|e| Error::Internal(anyhow::anyhow!("stored response does not decode: {e}"))),
+            Some((_, response)) => R::decode(response.as_slice()).map(Some).map_err(|e| {
+                Error::Internal(anyhow::anyhow!("stored response does not decode: {e}"))
+            }),
         }
     }
 

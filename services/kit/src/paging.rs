@@ -2,8 +2,8 @@
 //! issued for and authenticated so clients cannot forge one. Lists never use OFFSET.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
 use crate::{config::PagingSettings, error::Error};
@@ -62,7 +62,9 @@ impl Pager {
         page: Option<&crm_proto::common::v1::PageRequest>,
         filter: &str,
     ) -> Result<Page<K>, Error> {
-        let (size, token) = page.map(|p| (p.page_size, p.page_token.as_str())).unwrap_or((0, ""));
+        let (size, token) = page
+            .map(|p| (p.page_size, p.page_token.as_str()))
+            .unwrap_or((0, ""));
         if size < 0 {
             return Err(Error::invalid("page.page_size", "must not be negative"));
         }
@@ -81,7 +83,10 @@ impl Pager {
             return Err(bad());
         }
         let key = serde_json::from_value(t.k).map_err(|_| bad())?;
-        Ok(Page { size, after: Some(key) })
+        Ok(Page {
+            size,
+            after: Some(key),
+        })
     }
 
     fn filter_digest(&self, filter: &str) -> String {
@@ -119,7 +124,11 @@ mod tests {
     use crm_proto::common::v1::PageRequest;
 
     fn pager() -> Pager {
-        Pager::new(&PagingSettings { default_page_size: 2, max_page_size: 3, token_key: "k".into() })
+        Pager::new(&PagingSettings {
+            default_page_size: 2,
+            max_page_size: 3,
+            token_key: "k".into(),
+        })
     }
 
     #[test]
@@ -130,20 +139,32 @@ mod tests {
         let mut rows = vec![1, 2, 3];
         let resp = p.finish(&page, &mut rows, "f", |r| (*r as i64, format!("id{r}")));
         assert_eq!(rows, [1, 2]);
-        let req = PageRequest { page_size: 0, page_token: resp.next_page_token.clone() };
+        let req = PageRequest {
+            page_size: 0,
+            page_token: resp.next_page_token.clone(),
+        };
         let next: Page<(i64, String)> = p.read(Some(&req), "f").unwrap();
         assert_eq!(next.after, Some((2, "id2".to_string())));
         assert!(p.read::<(i64, String)>(Some(&req), "other filter").is_err());
-        let forged = PageRequest { page_size: 0, page_token: "eyJrIjoxfQ".into() };
+        let forged = PageRequest {
+            page_size: 0,
+            page_token: "eyJrIjoxfQ".into(),
+        };
         assert!(p.read::<(i64, String)>(Some(&forged), "f").is_err());
     }
 
     #[test]
     fn sizes_are_clamped_and_negative_rejected() {
         let p = pager();
-        let big = PageRequest { page_size: 100, page_token: String::new() };
+        let big = PageRequest {
+            page_size: 100,
+            page_token: String::new(),
+        };
         assert_eq!(p.read::<i64>(Some(&big), "").unwrap().size, 3);
-        let neg = PageRequest { page_size: -1, page_token: String::new() };
+        let neg = PageRequest {
+            page_size: -1,
+            page_token: String::new(),
+        };
         assert!(p.read::<i64>(Some(&neg), "").is_err());
     }
 
@@ -152,6 +173,10 @@ mod tests {
         let p = pager();
         let page: Page<i64> = p.read(None, "").unwrap();
         let mut rows = vec![1, 2];
-        assert!(p.finish(&page, &mut rows, "", |r| *r).next_page_token.is_empty());
+        assert!(
+            p.finish(&page, &mut rows, "", |r| *r)
+                .next_page_token
+                .is_empty()
+        );
     }
 }

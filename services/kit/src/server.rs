@@ -40,7 +40,9 @@ pub async fn serve(
     let addr: SocketAddr = listener.local_addr()?;
     let (reporter, health) = tonic_health::server::health_reporter();
     for name in names {
-        reporter.set_service_status(*name, ServingStatus::Serving).await;
+        reporter
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
     }
     let mut v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crm_proto::FILE_DESCRIPTOR_SET)
@@ -66,12 +68,15 @@ pub async fn serve(
     let signal = async move {
         stopping.cancelled().await;
         for name in owned {
-            reporter.set_service_status(name, ServingStatus::NotServing).await;
+            reporter
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
         }
         tracing::info!(%addr, "shutting down: finishing in-flight calls");
     };
     let server = Server::builder()
         .trace_fn(telemetry::server_span)
+        .layer(tower::util::MapResponseLayer::new(add_trace_id))
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal);
     tokio::pin!(server);
@@ -85,6 +90,18 @@ pub async fn serve(
     Ok(())
 }
 
+/// The response header that tells the caller the trace id of its call, to quote to support.
+pub const TRACE_ID_HEADER: &str = "x-trace-id";
+
+fn add_trace_id<B>(mut response: http::Response<B>) -> http::Response<B> {
+    if let Some(id) = telemetry::current_trace_id()
+        && let Ok(value) = http::HeaderValue::from_str(&id)
+    {
+        response.headers_mut().insert(TRACE_ID_HEADER, value);
+    }
+    response
+}
+
 /// A token cancelled on SIGINT or SIGTERM (what Kubernetes sends before it kills a pod).
 pub fn shutdown_on_signals() -> CancellationToken {
     let token = CancellationToken::new();
@@ -93,8 +110,9 @@ pub fn shutdown_on_signals() -> CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("install SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("install SIGTERM handler");
             tokio::select! {
                 _ = ctrl_c => {},
                 _ = term.recv() => {},

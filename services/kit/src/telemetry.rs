@@ -10,7 +10,9 @@ use opentelemetry::{
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter, Layer, filter::LevelFilter, layer::SubscriberExt, util::SubscriberInitExt,
+};
 
 use crate::config::TelemetrySettings;
 
@@ -34,8 +36,11 @@ pub fn init<W>(service: &str, settings: &TelemetrySettings, writer: W) -> anyhow
 where
     W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
 {
-    let mut builder = SdkTracerProvider::builder()
-        .with_resource(Resource::builder().with_service_name(format!("crm-{service}")).build());
+    let mut builder = SdkTracerProvider::builder().with_resource(
+        Resource::builder()
+            .with_service_name(format!("crm-{service}"))
+            .build(),
+    );
     if !settings.otlp_endpoint.is_empty() {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
@@ -47,17 +52,25 @@ where
     let tracer = provider.tracer("crm");
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
+    // The log filter applies to the log output only: spans are traced at INFO whatever the
+    // log level, so trace ids and parents survive a quiet log.
     let filter = EnvFilter::try_new(&settings.log_filter)?;
-    let fmt = tracing_subscriber::fmt::layer().with_writer(writer).with_target(true);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_target(true)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let fmt = match settings.log_format.as_str() {
         "json" => fmt.json().with_current_span(true).boxed(),
         "text" => fmt.boxed(),
         other => anyhow::bail!("telemetry.log_format must be text or json, not {other}"),
     };
     let installed = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(fmt.with_filter(filter))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(LevelFilter::INFO),
+        )
         .try_init()
         .is_ok();
     if installed {
@@ -112,7 +125,8 @@ pub fn inject_trace_context(
     mut request: tonic::Request<()>,
 ) -> Result<tonic::Request<()>, tonic::Status> {
     let context = tracing::Span::current().context();
-    TraceContextPropagator::new().inject_context(&context, &mut MetadataInjector(request.metadata_mut()));
+    TraceContextPropagator::new()
+        .inject_context(&context, &mut MetadataInjector(request.metadata_mut()));
     Ok(request)
 }
 
@@ -120,5 +134,7 @@ pub fn inject_trace_context(
 pub fn current_trace_id() -> Option<String> {
     let context = tracing::Span::current().context();
     let span_context = context.span().span_context().clone();
-    span_context.is_valid().then(|| span_context.trace_id().to_string())
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
 }

@@ -22,8 +22,10 @@ pub struct TestEnv {
 
 /// Creates a fresh database and key prefix for one test and settings that use them.
 pub async fn test_env() -> TestEnv {
-    let admin_url = std::env::var("CRM_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
-    let redis_url = std::env::var("CRM_TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.into());
+    let admin_url =
+        std::env::var("CRM_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
+    let redis_url =
+        std::env::var("CRM_TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.into());
     let id = uuid::Uuid::new_v4().simple().to_string();
     let database = format!("crm_test_{id}");
     let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
@@ -41,15 +43,28 @@ pub async fn test_env() -> TestEnv {
         ("redis.key_prefix", format!("test:{id}:")),
         ("telemetry.log_filter", "warn".to_string()),
     ];
-    for service in ["gateway", "customers", "pipeline", "tickets", "complaints", "repairs", "notifications"] {
-        overrides.push((Box::leak(format!("services.{service}.listen").into_boxed_str()), "127.0.0.1:0".into()));
+    for service in [
+        "gateway",
+        "customers",
+        "pipeline",
+        "tickets",
+        "complaints",
+        "repairs",
+        "notifications",
+    ] {
+        overrides.push((
+            Box::leak(format!("services.{service}.listen").into_boxed_str()),
+            "127.0.0.1:0".into(),
+        ));
     }
     let settings = Settings::load_with(None, &overrides).expect("test settings");
     TestEnv { settings, database }
 }
 
 fn replace_database(url: &str, database: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
     match query {
         Some(q) => format!("{base}/{database}?{q}"),
@@ -69,7 +84,10 @@ where
         if condition().await {
             return;
         }
-        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -78,7 +96,13 @@ where
 mod tests {
     #[test]
     fn database_is_replaced() {
-        assert_eq!(super::replace_database("postgres://u@h:1/postgres", "x"), "postgres://u@h:1/x");
-        assert_eq!(super::replace_database("postgres://u@h:1/p?sslmode=disable", "x"), "postgres://u@h:1/x?sslmode=disable");
+        assert_eq!(
+            super::replace_database("postgres://u@h:1/postgres", "x"),
+            "postgres://u@h:1/x"
+        );
+        assert_eq!(
+            super::replace_database("postgres://u@h:1/p?sslmode=disable", "x"),
+            "postgres://u@h:1/x?sslmode=disable"
+        );
     }
 }

@@ -1,0 +1,33 @@
+# The platform's commands. Each target calls a script in deploy/ (see docs/ops.md).
+.DEFAULT_GOAL := help
+.PHONY: help run test bench lint fmt tools services-start services-stop clean-local
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-16s %s\n", $$1, $$2}'
+
+run: ## start Postgres and Redis, migrate, load demo data, serve every service (Ctrl-C stops)
+	@bash deploy/run.sh
+
+test: ## start private Postgres and Redis, run every test, stop them
+	@bash deploy/test.sh
+
+bench: ## run the benchmarks and write BENCHMARKS.md
+	@bash deploy/bench.sh
+
+lint: ## cargo fmt --check, clippy with warnings as errors, buf lint
+	@bash deploy/lint.sh
+
+fmt: ## format the Rust code
+	cargo fmt --all
+
+tools: ## install the local command-line tools (buf) under .tools/
+	@bash deploy/tools.sh
+
+services-start: ## start the development Postgres and Redis only
+	@bash deploy/local/services.sh start run
+
+services-stop: ## stop the development Postgres and Redis
+	@bash deploy/local/services.sh stop run
+
+clean-local: ## stop and delete the local Postgres and Redis data
+	@bash deploy/local/services.sh stop run; bash deploy/local/services.sh stop test; rm -rf target/local

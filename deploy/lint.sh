@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The checks CI runs before the tests: formatting, clippy with warnings as errors, buf lint.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+echo "[lint] cargo fmt --check" >&2
+cargo fmt --all -- --check
+echo "[lint] cargo clippy -D warnings" >&2
+cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
+bash deploy/tools.sh
+echo "[lint] buf lint (STANDARD + COMMENTS)" >&2
+(cd proto && ../.tools/node_modules/.bin/buf lint)
+echo "[lint] ok" >&2

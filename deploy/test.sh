@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# `make test`: private Postgres and Redis on test ports (recreated empty), every test of the
+# workspace against them (each test makes its own database and key prefix), then stop them.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+services="$top/deploy/local/services.sh"
+trap 'bash "$services" stop test' EXIT
+bash "$services" start test
+export CRM_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:${CRM_PG_PORT:-55433}/postgres
+export CRM_TEST_REDIS_URL=redis://127.0.0.1:${CRM_REDIS_PORT:-56380}
+cargo test --workspace --all-features --no-fail-fast

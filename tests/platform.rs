@@ -1,0 +1,143 @@
+//! The whole platform in one process (`crm serve all`): every server answers health checks and
+//! reflection, carries the trace context, serves the customers API, and stops gracefully.
+
+use std::time::Duration;
+
+use crm_kit::{Clock, testing};
+use crm_proto::customers::v1::{self as pb, customer_service_client::CustomerServiceClient};
+use tokio_stream::StreamExt;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+use tonic_reflection::pb::v1::{
+    ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+    server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+};
+
+async fn platform() -> crm_tests::Running {
+    let env = testing::test_env().await;
+    let _ = crm_kit::telemetry::init("test", &env.settings.telemetry, std::io::sink);
+    crm_tests::start(env.settings, Clock::system())
+        .await
+        .expect("platform starts")
+}
+
+#[tokio::test]
+async fn every_server_reports_health() {
+    let running = platform().await;
+    for (service, _) in running.addrs.iter() {
+        let mut health = HealthClient::new(running.channel(service).await);
+        for name in ["", "crm.customers.v1.CustomerService"] {
+            let status = health
+                .check(HealthCheckRequest {
+                    service: name.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status;
+            assert_eq!(status, ServingStatus::Serving as i32, "{service} {name:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn reflection_lists_the_services_and_describes_them() {
+    let running = platform().await;
+    let mut reflection = ServerReflectionClient::new(running.channel("customers").await);
+    let requests = tokio_stream::iter([
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        },
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "crm.customers.v1.CustomerService".into(),
+            )),
+        },
+    ]);
+    let mut responses = reflection
+        .server_reflection_info(requests)
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        responses.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected a service list");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(
+        names.contains(&"crm.customers.v1.CustomerService"),
+        "{names:?}"
+    );
+    assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+    let Some(MessageResponse::FileDescriptorResponse(files)) =
+        responses.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected file descriptors");
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
+}
+
+#[tokio::test]
+async fn the_caller_trace_context_is_continued() {
+    let running = platform().await;
+    let mut client = CustomerServiceClient::new(running.channel("customers").await);
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut request = tonic::Request::new(pb::ListCustomersRequest::default());
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
+    );
+    let response = client.list_customers(request).await.unwrap();
+    let echoed = response
+        .metadata()
+        .get("x-trace-id")
+        .expect("trace id header")
+        .to_str()
+        .unwrap();
+    assert_eq!(echoed, trace_id);
+
+    // without a parent, the server starts a trace of its own
+    let response = client
+        .list_customers(pb::ListCustomersRequest::default())
+        .await
+        .unwrap();
+    let own = response
+        .metadata()
+        .get("x-trace-id")
+        .expect("trace id header")
+        .to_str()
+        .unwrap();
+    assert_eq!(own.len(), 32);
+    assert_ne!(own, trace_id);
+}
+
+#[tokio::test]
+async fn shutdown_reports_not_serving_and_stops() {
+    let mut running = platform().await;
+    let mut client = CustomerServiceClient::new(running.channel("customers").await);
+    client
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: "e2e-1".into(),
+            customer: Some(pb::Customer {
+                display_name: "Fabrikam GmbH".into(),
+                region: "europe".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let platform = running.platform.take().unwrap();
+    running.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), platform.wait())
+        .await
+        .expect("stops within the deadline")
+        .expect("stops cleanly");
+    let stopped = tokio::net::TcpStream::connect(running.addrs["customers"]).await;
+    assert!(stopped.is_err(), "the port is closed after shutdown");
+}
