@@ -18,8 +18,20 @@ case "$profile" in
   *) echo "unknown profile: $profile (run or test)" >&2; exit 2 ;;
 esac
 base="$top/target/local/$profile"
-pgdata="$base/pg"
 redisdir="$base/redis"
+pgdata="$base/pg"
+
+# As root, Postgres runs as the postgres OS user, which must reach its data directory. A
+# checkout under a private folder (mode 700, e.g. a mktemp dir) keeps it out: then the cluster
+# lives in a folder of its own under /tmp, named after the checkout.
+resolve_pgdata() {
+  if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1; then
+    if ! runuser -u postgres -- test -x "$top" 2>/dev/null; then
+      pgdata="/tmp/crm-local-$(printf '%s' "$top" | sha256sum | cut -c1-12)/$profile/pg"
+    fi
+  fi
+}
+resolve_pgdata
 
 log() { echo "[local:$profile] $*" >&2; }
 
@@ -61,7 +73,7 @@ pg_start() {
   mkdir -p "$base"
   if [ ! -s "$pgdata/PG_VERSION" ]; then
     mkdir -p "$pgdata"
-    [ "$(id -u)" -eq 0 ] && chown postgres: "$pgdata"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$pgdata" && chmod 755 "$(dirname "$pgdata")"
     chmod 700 "$pgdata"
     log "creating a cluster in $pgdata"
     pg_user "$bin/initdb" -D "$pgdata" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
@@ -124,6 +136,7 @@ print_env() {
 case "$cmd" in
   start)
     install_missing
+    resolve_pgdata
     pg_start
     redis_start
     # the database the platform runs in (tests make their own, one per test)
