@@ -9,4 +9,13 @@ trap 'bash "$services" stop test' EXIT
 bash "$services" start test
 export CRM_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:${CRM_PG_PORT:-55433}/postgres
 export CRM_TEST_REDIS_URL=redis://127.0.0.1:${CRM_REDIS_PORT:-56380}
-cargo test --workspace --all-features --no-fail-fast
+log=$(mktemp)
+status=0
+cargo test --workspace --all-features --no-fail-fast 2>&1 | tee "$log" || status=$?
+bash "$services" stop test
+trap - EXIT
+# one closing line for the whole run, printed last: the sum of every test binary's result
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"

@@ -2,11 +2,12 @@
 # Private Postgres and Redis for development and tests, installed from Debian's packages when
 # missing and kept under target/local/<profile>/ (ignored by git).
 #
-#   deploy/local/services.sh start|stop|status|env [run|test]
+#   deploy/local/services.sh start|stop|status|env [run|test|bench]
 #
 # Profiles use ports of their own so `make test` never touches the data of `make run`:
 #   run:  Postgres 55432, Redis 56379 (data kept between runs)
-#   test: Postgres 55433, Redis 56380 (recreated empty by every start)
+#   test: Postgres 55433, Redis 56380 (recreated empty by every start; fsync off)
+#   bench: Postgres 55434, Redis 56381 (recreated empty by every start; durable like run)
 set -euo pipefail
 
 cmd=${1:-status}
@@ -15,7 +16,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 case "$profile" in
   run) pg_port=${CRM_PG_PORT:-55432}; redis_port=${CRM_REDIS_PORT:-56379} ;;
   test) pg_port=${CRM_PG_PORT:-55433}; redis_port=${CRM_REDIS_PORT:-56380} ;;
-  *) echo "unknown profile: $profile (run or test)" >&2; exit 2 ;;
+  bench) pg_port=${CRM_PG_PORT:-55434}; redis_port=${CRM_REDIS_PORT:-56381} ;;
+  *) echo "unknown profile: $profile (run, test or bench)" >&2; exit 2 ;;
 esac
 base="$top/target/local/$profile"
 redisdir="$base/redis"
@@ -69,7 +71,7 @@ pg_user() {
 
 pg_start() {
   local bin; bin=$(pg_bin)
-  if [ "$profile" = test ] && [ -d "$pgdata" ]; then pg_stop; rm -rf "$pgdata"; fi
+  if [ "$profile" != run ] && [ -d "$pgdata" ]; then pg_stop; rm -rf "$pgdata"; fi
   mkdir -p "$base"
   if [ ! -s "$pgdata/PG_VERSION" ]; then
     mkdir -p "$pgdata"
@@ -105,13 +107,13 @@ pg_stop() {
 }
 
 redis_start() {
-  if [ "$profile" = test ]; then redis_stop; rm -rf "$redisdir"; fi
+  if [ "$profile" != run ]; then redis_stop; rm -rf "$redisdir"; fi
   mkdir -p "$redisdir"
   if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
     log "redis already running on $redis_port"; return 0
   fi
   local persist=(--appendonly yes)
-  [ "$profile" = test ] && persist=(--appendonly no --save '')
+  [ "$profile" != run ] && persist=(--appendonly no --save '')
   redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$redisdir" --daemonize yes \
     --pidfile "$redisdir/redis.pid" --logfile "$redisdir/redis.log" "${persist[@]}"
   for _ in $(seq 1 100); do
@@ -148,5 +150,5 @@ case "$cmd" in
     pg_user "$(pg_bin)/pg_ctl" -D "$pgdata" status || true
     redis-cli -p "$redis_port" ping || true ;;
   env) print_env ;;
-  *) echo "usage: $0 start|stop|status|env [run|test]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|env [run|test|bench]" >&2; exit 2 ;;
 esac

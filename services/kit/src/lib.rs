@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod idempotency;
 pub mod paging;
+pub mod redis;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# `make bench`: the benchmark cases on a private Postgres and Redis (bench profile, durable
+# settings, recreated empty), each beside this machine's own limit measured in the same run,
+# written to BENCHMARKS.md.
+#
+#   BENCH_SECONDS=10 BENCH_CLIENTS=1,8,32 make bench
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+seconds=${BENCH_SECONDS:-10}
+clients=${BENCH_CLIENTS:-1,8,32}
+services="$top/deploy/local/services.sh"
+trap 'bash "$services" stop bench' EXIT
+bash "$services" start bench
+pg_port=${CRM_PG_PORT:-55434}
+pg_url="postgres://postgres@127.0.0.1:$pg_port/postgres"
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | tail -1)
+out=$(mktemp -d)
+
+echo "[bench] building crm-bench (release)" >&2
+cargo build --release --quiet -p crm-tests --bin crm-bench
+
+echo "[bench] pgbench: single-row inserts" >&2
+psql_() { "$pgbin/psql" -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres "$@"; }
+psql_ -c "DROP TABLE IF EXISTS bench_rows; CREATE TABLE bench_rows (id uuid PRIMARY KEY, name text NOT NULL, region text NOT NULL, create_time timestamptz NOT NULL)"
+cat > "$out/insert.sql" <<'SQL'
+\set n random(1, 1000000000)
+INSERT INTO bench_rows VALUES (gen_random_uuid(), 'customer ' || :n, 'east', now());
+SQL
+declare -A pg_tps
+for c in ${clients//,/ }; do
+  j=$(( c < 2 ? c : 2 ))
+  tps=$("$pgbin/pgbench" -n -h 127.0.0.1 -p "$pg_port" -U postgres -c "$c" -j "$j" -T "$seconds" -f "$out/insert.sql" postgres 2>/dev/null \
+    | awk '/^tps = / {print $3; exit}')
+  pg_tps[$c]=$tps
+  echo "[bench] pgbench clients=$c tps=$tps" >&2
+done
+
+echo "[bench] crm customers: Create and Get over gRPC" >&2
+CRM_TEST_DATABASE_URL=$pg_url ./target/release/crm-bench --clients "$clients" --seconds "$seconds" > "$out/crm.jsonl"
+
+python3 - "$out/crm.jsonl" "$seconds" "$(for c in ${clients//,/ }; do echo -n "$c=${pg_tps[$c]} "; done)" <<'PY' > BENCHMARKS.md
+import json, sys, subprocess, datetime, platform
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+seconds = sys.argv[2]
+pg = dict(kv.split("=") for kv in sys.argv[3].split())
+def sh(cmd):
+    try: return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except Exception: return "?"
+cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+print("# Benchmarks\n")
+print(f"Written by `make bench` on {datetime.date.today()}: {sh('nproc')} cores ({cpu}), "
+      f"{sh('free -g | awk \"/Mem/ {print \\$2}\"')} GiB, {sh('ls /usr/lib/postgresql')} Postgres "
+      f"(bench profile: durable defaults, fsync on), Rust release build. Each case runs {seconds} s.\n")
+print("The server and the load generator share the same two cores, as do Postgres and pgbench: "
+      "compare the ratios, not the absolute numbers, across machines.\n")
+print("## Customers: Create and Get over gRPC\n")
+print("Command: `make bench` (`deploy/bench.sh`: `crm-bench --clients 1,8,32 --seconds 10` against the "
+      "platform in one process; pgbench `-n -c N -j min(N,2) -T 10` with one single-row `INSERT` per transaction "
+      "into a 4-column table with a uuid primary key, on the same Postgres in the same run).\n")
+print("A Create is one transaction of: an advisory lock and look-up of the request id, the customer row, "
+      "its contacts, the first stage-history row, a read-back, and the stored response — about eight statements.\n")
+print("| op | clients | requests | req/s | p50 ms | p99 ms | pgbench inserts/s (same clients) | req/s ÷ pgbench |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for r in rows:
+    base = float(pg.get(str(r["clients"]), "0") or 0)
+    ratio = f"{r['rps'] / base:.2f}" if base else "?"
+    print(f"| {r['op']} | {r['clients']} | {r['requests']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {base:.0f} | {ratio} |")
+PY
+echo "[bench] wrote BENCHMARKS.md" >&2
+cat BENCHMARKS.md
