@@ -48,9 +48,12 @@ def sh(cmd):
     try: return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
     except Exception: return "?"
 cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+mem = sh("free -g | awk '/Mem/ {print $2}'")
+pgver = sh("ls /usr/lib/postgresql | tail -1")
+cores = sh("nproc")
 print("# Benchmarks\n")
-print(f"Written by `make bench` on {datetime.date.today()}: {sh('nproc')} cores ({cpu}), "
-      f"{sh('free -g | awk \"/Mem/ {print \\$2}\"')} GiB, {sh('ls /usr/lib/postgresql')} Postgres "
+print(f"Written by `make bench` on {datetime.date.today()}: {cores} cores ({cpu}), "
+      f"{mem} GiB, Postgres {pgver} "
       f"(bench profile: durable defaults, fsync on), Rust release build. Each case runs {seconds} s.\n")
 print("The server and the load generator share the same two cores, as do Postgres and pgbench: "
       "compare the ratios, not the absolute numbers, across machines.\n")

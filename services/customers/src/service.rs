@@ -203,7 +203,14 @@ impl Customers {
             reason: input.reason,
             changed: Some(crm_kit::convert::stamp(now, actor)),
         };
-        store::set_stage(&mut tx, id, input.stage, now, actor).await?;
+        store::apply_transition(
+            &mut tx,
+            id,
+            store::Transition::Stage(input.stage),
+            now,
+            actor,
+        )
+        .await?;
         store::insert_stage_change(&mut tx, &change, change.id.parse().expect("uuid"), id, now)
             .await?;
         let customer = store::get_customer(&mut tx, id, false)
@@ -285,7 +292,14 @@ impl Customers {
             _ => e,
         })?;
         if decision == PartnerDecision::SetInitial {
-            store::set_partner(&mut tx, id, &input.proposed_partner_id, now, actor).await?;
+            store::apply_transition(
+                &mut tx,
+                id,
+                store::Transition::Partner(&input.proposed_partner_id),
+                now,
+                actor,
+            )
+            .await?;
         }
         let response = pb::RequestPartnerChangeResponse {
             change: Some(change),
@@ -337,10 +351,10 @@ impl Customers {
             store::get_customer(&mut tx, customer_id, true)
                 .await?
                 .ok_or_else(|| not_found(customer_id))?;
-            store::set_partner(
+            store::apply_transition(
                 &mut tx,
                 customer_id,
-                &change.proposed_partner_id,
+                store::Transition::Partner(&change.proposed_partner_id),
                 now,
                 actor,
             )

@@ -11,7 +11,9 @@ use crate::domain::{CommunicationInput, CustomerFields, CustomerQuery};
 
 const CUSTOMER_COLUMNS: &str = "id, display_name, industry, region, address, source_channel, tags, owner_id, \
      tech_partner_id, tier, stage, credit_rating, blacklisted, blacklist_reason, validity, invalid_reason, \
-     next_contact_date, version, create_time, created_by, update_time, updated_by";
+     next_contact_date, version, create_time, created_by, update_time, updated_by, \
+     COALESCE((SELECT json_agg(json_build_object('name', c.name, 'phone', c.phone, 'email', c.email, \
+     'role', c.role) ORDER BY c.position) FROM contacts c WHERE c.customer_id = customers.id), '[]') AS contacts";
 
 #[derive(sqlx::FromRow)]
 struct CustomerRow {
@@ -37,6 +39,15 @@ struct CustomerRow {
     created_by: String,
     update_time: OffsetDateTime,
     updated_by: String,
+    contacts: sqlx::types::Json<Vec<ContactJson>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ContactJson {
+    name: String,
+    phone: String,
+    email: String,
+    role: String,
 }
 
 fn enum_value<E: Into<i32>>(parsed: Option<E>) -> i32 {
@@ -44,7 +55,18 @@ fn enum_value<E: Into<i32>>(parsed: Option<E>) -> i32 {
 }
 
 impl CustomerRow {
-    fn into_proto(self, contacts: Vec<pb::Contact>) -> pb::Customer {
+    fn into_proto(self) -> pb::Customer {
+        let contacts = self
+            .contacts
+            .0
+            .into_iter()
+            .map(|c| pb::Contact {
+                name: c.name,
+                phone: c.phone,
+                email: c.email,
+                role: c.role,
+            })
+            .collect();
         pb::Customer {
             id: self.id.to_string(),
             display_name: self.display_name,
@@ -106,14 +128,14 @@ pub async fn insert_customer(
     .bind(actor)
     .execute(&mut *tx)
     .await?;
-    replace_contacts(tx, id, f).await
-}
-
-async fn replace_contacts(tx: &mut PgConnection, id: Uuid, f: &CustomerFields) -> Result<()> {
     sqlx::query("DELETE FROM contacts WHERE customer_id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
+    insert_contacts(tx, id, f).await
+}
+
+async fn insert_contacts(tx: &mut PgConnection, id: Uuid, f: &CustomerFields) -> Result<()> {
     if f.contacts.is_empty() {
         return Ok(());
     }
@@ -167,7 +189,11 @@ pub async fn update_customer(
     .bind(actor)
     .execute(&mut *tx)
     .await?;
-    replace_contacts(tx, id, f).await
+    sqlx::query("DELETE FROM contacts WHERE customer_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    insert_contacts(tx, id, f).await
 }
 
 /// Marks a customer deleted and bumps its version.
@@ -189,42 +215,42 @@ pub async fn soft_delete(
     Ok(())
 }
 
-/// Sets the stage and bumps the version.
-pub async fn set_stage(
+/// A customer field that changes only through its own transition.
+#[derive(Debug, Clone, Copy)]
+pub enum Transition<'a> {
+    /// The maturity stage (C-4).
+    Stage(Stage),
+    /// The tech-support partner (C-5).
+    Partner(&'a str),
+}
+
+/// Applies a transition to the customer row and bumps its version.
+pub async fn apply_transition(
     tx: &mut PgConnection,
     id: Uuid,
-    stage: Stage,
+    change: Transition<'_>,
     now: OffsetDateTime,
     actor: &str,
 ) -> Result<()> {
-    sqlx::query("UPDATE customers SET stage = $2, version = version + 1, update_time = $3, updated_by = $4 WHERE id = $1")
+    let (sql, value) = match change {
+        Transition::Stage(stage) => (
+            "UPDATE customers SET stage = $2, version = version + 1, update_time = $3, updated_by = $4 \
+             WHERE id = $1",
+            stage.as_str_name(),
+        ),
+        Transition::Partner(partner) => (
+            "UPDATE customers SET tech_partner_id = $2, version = version + 1, update_time = $3, \
+             updated_by = $4 WHERE id = $1",
+            partner,
+        ),
+    };
+    sqlx::query(sql)
         .bind(id)
-        .bind(stage.as_str_name())
+        .bind(value)
         .bind(now)
         .bind(actor)
         .execute(&mut *tx)
         .await?;
-    Ok(())
-}
-
-/// Sets the tech-support partner and bumps the version.
-pub async fn set_partner(
-    tx: &mut PgConnection,
-    id: Uuid,
-    partner: &str,
-    now: OffsetDateTime,
-    actor: &str,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE customers SET tech_partner_id = $2, version = version + 1, update_time = $3, updated_by = $4 \
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(partner)
-    .bind(now)
-    .bind(actor)
-    .execute(&mut *tx)
-    .await?;
     Ok(())
 }
 
@@ -244,42 +270,8 @@ pub async fn get_customer(
         .await?;
     match row {
         None => Ok(None),
-        Some(row) => Ok(with_contacts(conn, vec![row]).await?.pop()),
+        Some(row) => Ok(Some(row.into_proto())),
     }
-}
-
-async fn with_contacts(
-    conn: &mut PgConnection,
-    rows: Vec<CustomerRow>,
-) -> Result<Vec<pb::Customer>> {
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let contacts: Vec<(Uuid, String, String, String, String)> = sqlx::query_as(
-        "SELECT customer_id, name, phone, email, role FROM contacts WHERE customer_id = ANY($1) \
-         ORDER BY customer_id, position",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut by_customer: std::collections::HashMap<Uuid, Vec<pb::Contact>> =
-        std::collections::HashMap::new();
-    for (customer_id, name, phone, email, role) in contacts {
-        by_customer
-            .entry(customer_id)
-            .or_default()
-            .push(pb::Contact {
-                name,
-                phone,
-                email,
-                role,
-            });
-    }
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let contacts = by_customer.remove(&row.id).unwrap_or_default();
-            row.into_proto(contacts)
-        })
-        .collect())
 }
 
 /// Live customers matching `q`, in id (creation) order after `after`, at most `limit`.
@@ -324,7 +316,7 @@ pub async fn list_customers(
     }
     b.push(" ORDER BY id LIMIT ").push_bind(limit);
     let rows: Vec<CustomerRow> = b.build_query_as().fetch_all(&mut *conn).await?;
-    with_contacts(conn, rows).await
+    Ok(rows.into_iter().map(CustomerRow::into_proto).collect())
 }
 
 fn escape_like(s: &str) -> String {
@@ -355,7 +347,7 @@ pub async fn list_overdue(
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
-    with_contacts(conn, rows).await
+    Ok(rows.into_iter().map(CustomerRow::into_proto).collect())
 }
 
 /// Records a stage change.
