@@ -45,6 +45,7 @@ struct Outcome {
 
 async fn run_case(
     channel: &Channel,
+    token: &str,
     clients: usize,
     duration: Duration,
     op: &'static str,
@@ -54,7 +55,8 @@ async fn run_case(
     let deadline = start + duration;
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let mut client = CustomerServiceClient::new(channel.clone());
+        let mut client =
+            CustomerServiceClient::with_interceptor(channel.clone(), testing::Bearer::new(token));
         let ids = ids.to_vec();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -110,12 +112,21 @@ async fn main() -> anyhow::Result<()> {
     env.settings.database.max_connections = 40;
     let running = crm_tests::start(env.settings.clone(), Clock::system()).await?;
     let channel = running.channel("customers").await;
+    let token = testing::token(
+        &running.settings,
+        &testing::TestCaller {
+            subject: "bench",
+            roles: &["admin"],
+            ..Default::default()
+        },
+        24 * 3600,
+    );
     // warm up connections and caches
-    run_case(&channel, 4, Duration::from_secs(1), "create", &[]).await;
+    run_case(&channel, &token, 4, Duration::from_secs(1), "create", &[]).await;
     for &clients in &args.clients {
         let duration = Duration::from_secs(args.seconds);
-        let create = run_case(&channel, clients, duration, "create", &[]).await;
-        let get = run_case(&channel, clients, duration, "get", &create.ids).await;
+        let create = run_case(&channel, &token, clients, duration, "create", &[]).await;
+        let get = run_case(&channel, &token, clients, duration, "get", &create.ids).await;
         for (op, mut o) in [("create", create), ("get", get)] {
             o.latencies.sort();
             let n = o.latencies.len();

@@ -84,7 +84,19 @@ async fn reflection_lists_the_services_and_describes_them() {
 #[tokio::test]
 async fn the_caller_trace_context_is_continued() {
     let running = platform().await;
-    let mut client = CustomerServiceClient::new(running.channel("customers").await);
+    let token = testing::token(
+        &running.settings,
+        &testing::TestCaller {
+            subject: "admin.test",
+            roles: &["admin"],
+            ..Default::default()
+        },
+        60,
+    );
+    let mut client = CustomerServiceClient::with_interceptor(
+        running.channel("customers").await,
+        testing::Bearer::new(&token),
+    );
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut request = tonic::Request::new(pb::ListCustomersRequest::default());
     request.metadata_mut().insert(
@@ -120,7 +132,19 @@ async fn the_caller_trace_context_is_continued() {
 #[tokio::test]
 async fn shutdown_reports_not_serving_and_stops() {
     let mut running = platform().await;
-    let mut client = CustomerServiceClient::new(running.channel("customers").await);
+    let token = testing::token(
+        &running.settings,
+        &testing::TestCaller {
+            subject: "admin.test",
+            roles: &["admin"],
+            ..Default::default()
+        },
+        60,
+    );
+    let mut client = CustomerServiceClient::with_interceptor(
+        running.channel("customers").await,
+        testing::Bearer::new(&token),
+    );
     client
         .create_customer(pb::CreateCustomerRequest {
             request_id: "e2e-1".into(),

@@ -3,7 +3,7 @@
 //! id, so loading twice creates nothing new.
 
 use crm_customers::{Customers, domain};
-use crm_kit::{Clock, Settings, idempotency::RequestKey, paging::Pager};
+use crm_kit::{Clock, Settings, auth::Principal, idempotency::RequestKey, paging::Pager};
 use crm_proto::{
     common::v1::Date,
     customers::v1::{self as pb, CommunicationKind, CreditRating, SourceChannel, Stage, Tier},
@@ -289,7 +289,7 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
             &request,
         )?;
         let created = service
-            .create(key, fields, "demo")
+            .create(key, fields, &Principal::system("demo"))
             .await?
             .customer
             .expect("created");
@@ -307,7 +307,11 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
                 &r,
             )?;
             service
-                .change_stage(key, domain::StageChangeInput::parse(&r)?, d.owner)
+                .change_stage(
+                    key,
+                    domain::StageChangeInput::parse(&r)?,
+                    &Principal::system(d.owner),
+                )
                 .await?;
         }
         if !d.partner.is_empty() {
@@ -323,7 +327,11 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
                 &r,
             )?;
             service
-                .request_partner(key, domain::PartnerRequestInput::parse(&r)?, d.owner)
+                .request_partner(
+                    key,
+                    domain::PartnerRequestInput::parse(&r)?,
+                    &Principal::system(d.owner),
+                )
                 .await?;
         }
         // every third customer is overdue for its next contact
@@ -351,7 +359,11 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
             &r,
         )?;
         service
-            .create_communication(key, domain::CommunicationInput::parse(&r)?, d.owner)
+            .create_communication(
+                key,
+                domain::CommunicationInput::parse(&r)?,
+                &Principal::system(d.owner),
+            )
             .await?;
     }
     Ok(CUSTOMERS.len())

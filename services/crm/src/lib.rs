@@ -6,7 +6,7 @@ pub mod demo;
 use std::{collections::BTreeMap, net::SocketAddr};
 
 use anyhow::Context;
-use crm_kit::{CancellationToken, Clock, Settings};
+use crm_kit::{CancellationToken, Clock, Settings, auth::Security};
 use tokio::task::JoinSet;
 
 /// Every service this build contains, in start order.
@@ -56,12 +56,18 @@ impl Platform {
         clock: Clock,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
+        let security = Security::start(settings, shutdown.clone())?;
         let mut addrs = BTreeMap::new();
         let mut tasks = JoinSet::new();
         for service in services {
             match *service {
                 crm_customers::NAME => {
-                    let app = crm_customers::Application::build(settings, clock.clone()).await?;
+                    let app = crm_customers::Application::build(
+                        settings,
+                        clock.clone(),
+                        security.clone(),
+                    )
+                    .await?;
                     addrs.insert(crm_customers::NAME, app.local_addr());
                     tasks.spawn(app.run_until_stopped(shutdown.clone()));
                 }

@@ -44,7 +44,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::load(cli.config.as_deref())?;
+    let mut settings = Settings::load(cli.config.as_deref())?;
     let service_label = match &cli.command {
         Command::Serve { services, .. } if services.len() == 1 => services[0].clone(),
         _ => "all".to_string(),
@@ -53,6 +53,13 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { services, migrate } => {
             let services = crm::resolve(&services)?;
+            if settings.auth.signing_key.is_empty() && services.len() == crm::SERVICES.len() {
+                tracing::warn!(
+                    "auth.signing_key is not set: using a key made for this process only (development); \
+                     tokens die with the process"
+                );
+                settings.auth.signing_key = crm_kit::auth::generate_signing_key();
+            }
             if migrate {
                 crm::migrate(&settings, &services).await?;
             }

@@ -1,7 +1,7 @@
 //! The gRPC adapter: translate the request, call [`Customers`], wrap the result. Errors become a
 //! `Status` in one place (`crm_kit::error`).
 
-use crm_kit::{Error, context::actor, idempotency::RequestKey};
+use crm_kit::{Error, context::caller, idempotency::RequestKey};
 use crm_proto::customers::v1::{self as pb, customer_service_server::CustomerService};
 use tonic::{Request, Response, Status};
 
@@ -31,7 +31,7 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::CreateCustomerRequest>,
     ) -> Result<Response<pb::CreateCustomerResponse>, Status> {
-        let actor = actor(&request);
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let key = key(
             "crm.customers.v1.CustomerService/CreateCustomer",
@@ -41,16 +41,17 @@ impl CustomerService for Customers {
         let customer = r.customer.unwrap_or_default();
         let fields = CustomerFields::parse("customer", &customer);
         let (key, fields) = both(key, fields)?;
-        Ok(Response::new(self.create(key, fields, &actor).await?))
+        Ok(Response::new(self.create(key, fields, &caller).await?))
     }
 
     async fn get_customer(
         &self,
         request: Request<pb::GetCustomerRequest>,
     ) -> Result<Response<pb::GetCustomerResponse>, Status> {
+        let caller = caller(&request)?;
         let id = id("id", &request.get_ref().id)?;
         Ok(Response::new(pb::GetCustomerResponse {
-            customer: Some(self.get(id).await?),
+            customer: Some(self.get(id, &caller).await?),
         }))
     }
 
@@ -58,22 +59,25 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::ListCustomersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let query = CustomerQuery::parse(r.filter.as_ref())?;
-        Ok(Response::new(self.list(query, r.page.as_ref()).await?))
+        Ok(Response::new(
+            self.list(query, r.page.as_ref(), &caller).await?,
+        ))
     }
 
     async fn update_customer(
         &self,
         request: Request<pb::UpdateCustomerRequest>,
     ) -> Result<Response<pb::UpdateCustomerResponse>, Status> {
-        let actor = actor(&request);
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let Some(patch) = r.customer else {
             return Err(Error::invalid("customer", "is required").into());
         };
         let mask = r.update_mask.map(|m| m.paths).unwrap_or_default();
-        let customer = self.update(patch, mask, &actor).await?;
+        let customer = self.update(patch, mask, &caller).await?;
         Ok(Response::new(pb::UpdateCustomerResponse {
             customer: Some(customer),
         }))
@@ -83,7 +87,7 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::DeleteCustomerRequest>,
     ) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
-        let actor = actor(&request);
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let (key, id) = both(
             key(
@@ -94,7 +98,7 @@ impl CustomerService for Customers {
             id("id", &r.id),
         )?;
         Ok(Response::new(
-            self.delete(key, id, r.version, &actor).await?,
+            self.delete(key, id, r.version, &caller).await?,
         ))
     }
 
@@ -102,7 +106,7 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::ChangeCustomerStageRequest>,
     ) -> Result<Response<pb::ChangeCustomerStageResponse>, Status> {
-        let actor = actor(&request);
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let (key, input) = both(
             key(
@@ -112,17 +116,18 @@ impl CustomerService for Customers {
             ),
             StageChangeInput::parse(&r),
         )?;
-        Ok(Response::new(self.change_stage(key, input, &actor).await?))
+        Ok(Response::new(self.change_stage(key, input, &caller).await?))
     }
 
     async fn list_stage_changes(
         &self,
         request: Request<pb::ListStageChangesRequest>,
     ) -> Result<Response<pb::ListStageChangesResponse>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let customer = id("customer_id", &r.customer_id)?;
         Ok(Response::new(
-            Customers::list_stage_changes(self, customer, r.page.as_ref()).await?,
+            Customers::list_stage_changes(self, customer, r.page.as_ref(), &caller).await?,
         ))
     }
 
@@ -130,7 +135,7 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::RequestPartnerChangeRequest>,
     ) -> Result<Response<pb::RequestPartnerChangeResponse>, Status> {
-        let actor = actor(&request);
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let (key, input) = both(
             key(
@@ -141,7 +146,7 @@ impl CustomerService for Customers {
             PartnerRequestInput::parse(&r),
         )?;
         Ok(Response::new(
-            self.request_partner(key, input, &actor).await?,
+            self.request_partner(key, input, &caller).await?,
         ))
     }
 
@@ -149,7 +154,7 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::ApprovePartnerChangeRequest>,
     ) -> Result<Response<pb::ApprovePartnerChangeResponse>, Status> {
-        let actor = actor(&request);
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let (key, input) = both(
             key(
@@ -159,7 +164,7 @@ impl CustomerService for Customers {
             ),
             PartnerDecisionInput::parse(&r.id, &r.reason, false),
         )?;
-        let change = self.decide_partner(key, input, true, &actor).await?;
+        let change = self.decide_partner(key, input, true, &caller).await?;
         Ok(Response::new(pb::ApprovePartnerChangeResponse {
             change: Some(change),
         }))
@@ -169,7 +174,7 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::RejectPartnerChangeRequest>,
     ) -> Result<Response<pb::RejectPartnerChangeResponse>, Status> {
-        let actor = actor(&request);
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let (key, input) = both(
             key(
@@ -179,7 +184,7 @@ impl CustomerService for Customers {
             ),
             PartnerDecisionInput::parse(&r.id, &r.reason, true),
         )?;
-        let change = self.decide_partner(key, input, false, &actor).await?;
+        let change = self.decide_partner(key, input, false, &caller).await?;
         Ok(Response::new(pb::RejectPartnerChangeResponse {
             change: Some(change),
         }))
@@ -189,6 +194,7 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::ListPartnerChangesRequest>,
     ) -> Result<Response<pb::ListPartnerChangesResponse>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let customer = (!r.customer_id.is_empty())
             .then(|| id("customer_id", &r.customer_id))
@@ -201,7 +207,8 @@ impl CustomerService for Customers {
             }
         };
         Ok(Response::new(
-            Customers::list_partner_changes(self, customer, state, r.page.as_ref()).await?,
+            Customers::list_partner_changes(self, customer, state, r.page.as_ref(), &caller)
+                .await?,
         ))
     }
 
@@ -209,7 +216,7 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::CreateCommunicationRequest>,
     ) -> Result<Response<pb::CreateCommunicationResponse>, Status> {
-        let actor = actor(&request);
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let (key, input) = both(
             key(
@@ -220,7 +227,7 @@ impl CustomerService for Customers {
             CommunicationInput::parse(&r),
         )?;
         Ok(Response::new(
-            Customers::create_communication(self, key, input, &actor).await?,
+            Customers::create_communication(self, key, input, &caller).await?,
         ))
     }
 
@@ -228,10 +235,11 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::ListCommunicationsRequest>,
     ) -> Result<Response<pb::ListCommunicationsResponse>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let customer = id("customer_id", &r.customer_id)?;
         Ok(Response::new(
-            Customers::list_communications(self, customer, r.page.as_ref()).await?,
+            Customers::list_communications(self, customer, r.page.as_ref(), &caller).await?,
         ))
     }
 
@@ -239,13 +247,14 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::ListOverdueContactsRequest>,
     ) -> Result<Response<pb::ListOverdueContactsResponse>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let owner = r.owner_id.trim();
         if owner.is_empty() {
             return Err(Error::invalid("owner_id", "is required").into());
         }
         Ok(Response::new(
-            self.list_overdue(owner, r.page.as_ref()).await?,
+            self.list_overdue(owner, r.page.as_ref(), &caller).await?,
         ))
     }
 }

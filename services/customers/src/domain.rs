@@ -1,7 +1,7 @@
 //! The customers service's rules: validated inputs, normalisation for search, the maturity-stage
 //! machine (C-4) and the partner-change rules (C-5). No I/O here.
 
-use crm_kit::{Error, Violations, convert};
+use crm_kit::{Error, Violations, auth::Principal, convert};
 use crm_proto::customers::v1::{
     self as pb, CommunicationKind, CreditRating, InvalidReason, SourceChannel, Stage, Tier,
     Validity,
@@ -584,6 +584,75 @@ impl CustomerQuery {
     }
 }
 
+/// The roles that see every customer.
+const UNSCOPED_ROLES: &[&str] = &[
+    "admin",
+    "sales_manager",
+    "data_clerk",
+    "hotline_agent",
+    "hotline_engineer",
+    "coordinator",
+    "engineer",
+    "tech_center",
+    "complaint_officer",
+    "supervisor",
+    "crm_lead",
+    "finance",
+];
+
+/// Which customers a caller may see and change (G-2): everyone for the roles in
+/// [`UNSCOPED_ROLES`]; a sales rep the customers they own and those of their region; a tech
+/// support the customers they partner; a partner none. Roles add up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Sees every customer.
+    pub all: bool,
+    /// Sees the customers with this owner.
+    pub owner: Option<String>,
+    /// Sees the customers of this region.
+    pub region: Option<String>,
+    /// Sees the customers with this tech-support partner.
+    pub tech_partner: Option<String>,
+}
+
+impl Scope {
+    /// The scope of `caller`.
+    pub fn of(caller: &Principal) -> Self {
+        let mut scope = Self {
+            all: UNSCOPED_ROLES.iter().any(|r| caller.has_role(r)),
+            ..Self::default()
+        };
+        if caller.has_role("sales_rep") {
+            scope.owner = Some(caller.subject.clone());
+            scope.region = (!caller.region.is_empty()).then(|| caller.region.clone());
+        }
+        if caller.has_role("tech_support") {
+            scope.tech_partner = Some(caller.subject.clone());
+        }
+        scope
+    }
+
+    /// Whether a customer with this owner, region and partner is in the scope.
+    pub fn permits(&self, owner: &str, region: &str, tech_partner: &str) -> bool {
+        self.all
+            || self.owner.as_deref().is_some_and(|o| o == owner)
+            || self.region.as_deref().is_some_and(|r| r == region)
+            || self
+                .tech_partner
+                .as_deref()
+                .is_some_and(|t| !t.is_empty() && t == tech_partner)
+    }
+
+    /// Whether `customer` is in the scope.
+    pub fn permits_customer(&self, customer: &pb::Customer) -> bool {
+        self.permits(
+            &customer.owner_id,
+            &customer.region,
+            &customer.tech_partner_id,
+        )
+    }
+}
+
 /// Parses a resource id.
 pub fn parse_id(id: &str) -> Result<uuid::Uuid, String> {
     if id.is_empty() {
@@ -665,6 +734,31 @@ mod tests {
         assert!(check_stage_change(Potential, InitialContact).is_err());
         assert!(check_stage_change(Signed, Trial).is_err());
         assert!(check_stage_change(Trial, Trial).is_err());
+    }
+
+    fn principal(roles: &[&str], region: &str) -> Principal {
+        Principal {
+            subject: "u1".into(),
+            name: "u1".into(),
+            kind: crm_kit::auth::PrincipalKind::User,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            region: region.into(),
+            partner_id: String::new(),
+            session_id: String::new(),
+        }
+    }
+
+    #[test]
+    fn scopes_by_role() {
+        let rep = Scope::of(&principal(&["sales_rep"], "华东"));
+        assert!(rep.permits("u1", "华南", ""));
+        assert!(rep.permits("u2", "华东", ""));
+        assert!(!rep.permits("u2", "华南", ""));
+        let ts = Scope::of(&principal(&["tech_support"], ""));
+        assert!(ts.permits("u2", "华南", "u1"));
+        assert!(!ts.permits("u2", "华南", ""));
+        assert!(!Scope::of(&principal(&["partner"], "")).permits("u2", "华东", ""));
+        assert!(Scope::of(&principal(&["sales_manager"], "")).permits("u2", "华南", ""));
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod store;
 
 use std::net::SocketAddr;
 
-use crm_kit::{CancellationToken, Clock, Settings, paging::Pager, server};
+use crm_kit::{CancellationToken, Clock, Settings, auth::Security, paging::Pager, server};
 use crm_proto::customers::v1::customer_service_server::CustomerServiceServer;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
@@ -39,11 +39,16 @@ pub struct Application {
     listener: TcpListener,
     customers: Customers,
     settings: Settings,
+    security: Security,
 }
 
 impl Application {
     /// Connects to the database and binds `[services.customers] listen` (port 0 picks one).
-    pub async fn build(settings: &Settings, clock: Clock) -> anyhow::Result<Self> {
+    pub async fn build(
+        settings: &Settings,
+        clock: Clock,
+        security: Security,
+    ) -> anyhow::Result<Self> {
         let pool = crm_kit::db::connect(&settings.database, NAME).await?;
         let customers = Customers::new(pool, clock, Pager::new(&settings.paging));
         let listener = server::bind(&settings.endpoint(NAME)?.listen).await?;
@@ -51,6 +56,7 @@ impl Application {
             listener,
             customers,
             settings: settings.clone(),
+            security,
         })
     }
 
@@ -76,6 +82,7 @@ impl Application {
             Routes::new(svc),
             &[name],
             &self.settings.server,
+            &self.security,
             shutdown,
         )
         .await

@@ -2,7 +2,7 @@
 //! [`crate::domain`], writes through [`crate::store`] and, for Creates and transitions, records
 //! its response under the request id so a retry returns it unchanged.
 
-use crm_kit::{Clock, Error, Result, idempotency::RequestKey, paging::Pager};
+use crm_kit::{Clock, Error, Result, auth::Principal, idempotency::RequestKey, paging::Pager};
 use crm_proto::customers::v1::{self as pb, PartnerChangeState, Stage};
 use sqlx::PgPool;
 use time::{Date, OffsetDateTime};
@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::{
     domain::{
         self, CommunicationInput, CustomerFields, CustomerQuery, PartnerDecision,
-        PartnerDecisionInput, PartnerRequestInput, StageChangeInput,
+        PartnerDecisionInput, PartnerRequestInput, Scope, StageChangeInput,
     },
     store,
 };
@@ -28,6 +28,12 @@ fn not_found(id: impl ToString) -> Error {
     Error::NotFound {
         kind: "customer",
         id: id.to_string(),
+    }
+}
+
+fn out_of_scope() -> Error {
+    Error::PermissionDenied {
+        permission: "customers outside your region, ownership or partnership".into(),
     }
 }
 
@@ -54,16 +60,35 @@ impl Customers {
         &self.pool
     }
 
+    async fn check_visible(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        id: Uuid,
+        caller: &Principal,
+    ) -> Result<()> {
+        let scope = Scope::of(caller);
+        store::get_customer(conn, id, false)
+            .await?
+            .filter(|c| scope.permits_customer(c))
+            .map(|_| ())
+            .ok_or_else(|| not_found(id))
+    }
+
     /// Creates a customer in the initial-contact stage.
     pub async fn create(
         &self,
         key: RequestKey,
         fields: CustomerFields,
-        actor: &str,
+        caller: &Principal,
     ) -> Result<pb::CreateCustomerResponse> {
+        let actor = caller.subject.as_str();
+        let scope = Scope::of(caller);
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
+        }
+        if !scope.permits(&fields.owner_id, &fields.region, "") {
+            return Err(out_of_scope());
         }
         let now = self.clock.now();
         let id = Uuid::now_v7();
@@ -95,10 +120,12 @@ impl Customers {
     }
 
     /// One live customer.
-    pub async fn get(&self, id: Uuid) -> Result<pb::Customer> {
+    pub async fn get(&self, id: Uuid, caller: &Principal) -> Result<pb::Customer> {
+        let scope = Scope::of(caller);
         let mut conn = self.pool.acquire().await?;
         store::get_customer(&mut conn, id, false)
             .await?
+            .filter(|c| scope.permits_customer(c))
             .ok_or_else(|| not_found(id))
     }
 
@@ -107,12 +134,14 @@ impl Customers {
         &self,
         query: CustomerQuery,
         page: Option<&crm_proto::common::v1::PageRequest>,
+        caller: &Principal,
     ) -> Result<pb::ListCustomersResponse> {
+        let scope = Scope::of(caller);
         let filter = query.fingerprint();
         let page = self.pager.read::<Uuid>(page, &filter)?;
         let mut conn = self.pool.acquire().await?;
         let mut customers =
-            store::list_customers(&mut conn, &query, page.after, page.limit()).await?;
+            store::list_customers(&mut conn, &query, &scope, page.after, page.limit()).await?;
         let page = self.pager.finish(&page, &mut customers, &filter, |c| {
             c.id.parse::<Uuid>().unwrap_or_default()
         });
@@ -127,12 +156,15 @@ impl Customers {
         &self,
         patch: pb::Customer,
         mask: Vec<String>,
-        actor: &str,
+        caller: &Principal,
     ) -> Result<pb::Customer> {
+        let actor = caller.subject.as_str();
+        let scope = Scope::of(caller);
         let id = domain::parse_id(&patch.id).map_err(|e| Error::invalid("customer.id", e))?;
         let mut tx = self.pool.begin().await?;
         let mut current = store::get_customer(&mut tx, id, true)
             .await?
+            .filter(|c| scope.permits_customer(c))
             .ok_or_else(|| not_found(id))?;
         domain::apply_mask(&mut current, &patch, &mask)?;
         let fields = CustomerFields::parse("customer", &current)?;
@@ -143,6 +175,9 @@ impl Customers {
             ));
         }
         check_version(id, patch.version, current.version)?;
+        if !scope.permits(&fields.owner_id, &fields.region, &current.tech_partner_id) {
+            return Err(out_of_scope());
+        }
         store::update_customer(&mut tx, id, &fields, self.clock.now(), actor).await?;
         let updated = store::get_customer(&mut tx, id, false)
             .await?
@@ -157,14 +192,17 @@ impl Customers {
         key: RequestKey,
         id: Uuid,
         version: i64,
-        actor: &str,
+        caller: &Principal,
     ) -> Result<pb::DeleteCustomerResponse> {
+        let actor = caller.subject.as_str();
+        let scope = Scope::of(caller);
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
         }
         let current = store::get_customer(&mut tx, id, true)
             .await?
+            .filter(|c| scope.permits_customer(c))
             .ok_or_else(|| not_found(id))?;
         check_version(id, version, current.version)?;
         let now = self.clock.now();
@@ -182,8 +220,10 @@ impl Customers {
         &self,
         key: RequestKey,
         input: StageChangeInput,
-        actor: &str,
+        caller: &Principal,
     ) -> Result<pb::ChangeCustomerStageResponse> {
+        let actor = caller.subject.as_str();
+        let scope = Scope::of(caller);
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
@@ -191,6 +231,7 @@ impl Customers {
         let id = input.customer_id;
         let current = store::get_customer(&mut tx, id, true)
             .await?
+            .filter(|c| scope.permits_customer(c))
             .ok_or_else(|| not_found(id))?;
         check_version(id, input.version, current.version)?;
         domain::check_stage_change(current.stage(), input.stage)?;
@@ -230,13 +271,12 @@ impl Customers {
         &self,
         customer: Uuid,
         page: Option<&crm_proto::common::v1::PageRequest>,
+        caller: &Principal,
     ) -> Result<pb::ListStageChangesResponse> {
         let filter = customer.to_string();
         let page = self.pager.read::<Uuid>(page, &filter)?;
         let mut conn = self.pool.acquire().await?;
-        if !store::customer_exists(&mut conn, customer).await? {
-            return Err(not_found(customer));
-        }
+        self.check_visible(&mut conn, customer, caller).await?;
         let mut changes =
             store::list_stage_changes(&mut conn, customer, page.after, page.limit()).await?;
         let page = self.pager.finish(&page, &mut changes, &filter, |c| {
@@ -253,8 +293,10 @@ impl Customers {
         &self,
         key: RequestKey,
         input: PartnerRequestInput,
-        actor: &str,
+        caller: &Principal,
     ) -> Result<pb::RequestPartnerChangeResponse> {
+        let actor = caller.subject.as_str();
+        let scope = Scope::of(caller);
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
@@ -262,6 +304,7 @@ impl Customers {
         let id = input.customer_id;
         let current = store::get_customer(&mut tx, id, true)
             .await?
+            .filter(|c| scope.permits_customer(c))
             .ok_or_else(|| not_found(id))?;
         let decision =
             domain::decide_partner_request(&current.tech_partner_id, &input.proposed_partner_id)?;
@@ -315,8 +358,10 @@ impl Customers {
         key: RequestKey,
         input: PartnerDecisionInput,
         approve: bool,
-        actor: &str,
+        caller: &Principal,
     ) -> Result<pb::PartnerChange> {
+        let actor = caller.subject.as_str();
+        let scope = Scope::of(caller);
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay::<pb::PartnerChange>(&mut tx).await? {
             return Ok(previous);
@@ -346,11 +391,12 @@ impl Customers {
         } else {
             PartnerChangeState::Rejected
         };
+        // the customer row is locked before the partner changes, like every other write
+        store::get_customer(&mut tx, customer_id, true)
+            .await?
+            .filter(|c| scope.permits_customer(c))
+            .ok_or_else(|| not_found(customer_id))?;
         if approve {
-            // the customer row is locked before the partner changes, like every other write
-            store::get_customer(&mut tx, customer_id, true)
-                .await?
-                .ok_or_else(|| not_found(customer_id))?;
             store::apply_transition(
                 &mut tx,
                 customer_id,
@@ -374,13 +420,21 @@ impl Customers {
         customer: Option<Uuid>,
         state: Option<PartnerChangeState>,
         page: Option<&crm_proto::common::v1::PageRequest>,
+        caller: &Principal,
     ) -> Result<pb::ListPartnerChangesResponse> {
+        let scope = Scope::of(caller);
         let filter = format!("{customer:?}/{state:?}");
         let page = self.pager.read::<Uuid>(page, &filter)?;
         let mut conn = self.pool.acquire().await?;
-        let mut changes =
-            store::list_partner_changes(&mut conn, customer, state, page.after, page.limit())
-                .await?;
+        let mut changes = store::list_partner_changes(
+            &mut conn,
+            customer,
+            state,
+            &scope,
+            page.after,
+            page.limit(),
+        )
+        .await?;
         let page = self.pager.finish(&page, &mut changes, &filter, |c| {
             c.id.parse::<Uuid>().unwrap_or_default()
         });
@@ -395,8 +449,10 @@ impl Customers {
         &self,
         key: RequestKey,
         input: CommunicationInput,
-        actor: &str,
+        caller: &Principal,
     ) -> Result<pb::CreateCommunicationResponse> {
+        let actor = caller.subject.as_str();
+        let scope = Scope::of(caller);
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
@@ -404,6 +460,7 @@ impl Customers {
         let id = input.customer_id;
         store::get_customer(&mut tx, id, true)
             .await?
+            .filter(|c| scope.permits_customer(c))
             .ok_or_else(|| not_found(id))?;
         let now = self.clock.now();
         let occur_time = input.occur_time.unwrap_or(now);
@@ -423,13 +480,12 @@ impl Customers {
         &self,
         customer: Uuid,
         page: Option<&crm_proto::common::v1::PageRequest>,
+        caller: &Principal,
     ) -> Result<pb::ListCommunicationsResponse> {
         let filter = customer.to_string();
         let page = self.pager.read::<(i64, Uuid)>(page, &filter)?;
         let mut conn = self.pool.acquire().await?;
-        if !store::customer_exists(&mut conn, customer).await? {
-            return Err(not_found(customer));
-        }
+        self.check_visible(&mut conn, customer, caller).await?;
         let after = page
             .after
             .map(|(micros, id)| {
@@ -458,7 +514,9 @@ impl Customers {
         &self,
         owner: &str,
         page: Option<&crm_proto::common::v1::PageRequest>,
+        caller: &Principal,
     ) -> Result<pb::ListOverdueContactsResponse> {
+        let scope = Scope::of(caller);
         let today = self.clock.today();
         let filter = format!("{owner}/{today}");
         let page = self.pager.read::<(String, Uuid)>(page, &filter)?;
@@ -473,7 +531,7 @@ impl Customers {
             .transpose()?;
         let mut conn = self.pool.acquire().await?;
         let mut customers =
-            store::list_overdue(&mut conn, owner, today, after, page.limit()).await?;
+            store::list_overdue(&mut conn, owner, &scope, today, after, page.limit()).await?;
         let page = self.pager.finish(&page, &mut customers, &filter, |c| {
             let d = c
                 .next_contact_date

@@ -7,7 +7,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::domain::{CommunicationInput, CustomerFields, CustomerQuery};
+use crate::domain::{CommunicationInput, CustomerFields, CustomerQuery, Scope};
 
 const CUSTOMER_COLUMNS: &str = "id, display_name, industry, region, address, source_channel, tags, owner_id, \
      tech_partner_id, tier, stage, credit_rating, blacklisted, blacklist_reason, validity, invalid_reason, \
@@ -278,6 +278,7 @@ pub async fn get_customer(
 pub async fn list_customers(
     conn: &mut PgConnection,
     q: &CustomerQuery,
+    scope: &Scope,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<pb::Customer>> {
@@ -311,12 +312,31 @@ pub async fn list_customers(
             .push_bind(tag.clone())
             .push("]::text[]");
     }
+    push_scope(&mut b, scope);
     if let Some(after) = after {
         b.push(" AND id > ").push_bind(after);
     }
     b.push(" ORDER BY id LIMIT ").push_bind(limit);
     let rows: Vec<CustomerRow> = b.build_query_as().fetch_all(&mut *conn).await?;
     Ok(rows.into_iter().map(CustomerRow::into_proto).collect())
+}
+
+/// Restricts a query on `customers` to the caller's scope.
+fn push_scope(b: &mut QueryBuilder<Postgres>, scope: &Scope) {
+    if scope.all {
+        return;
+    }
+    b.push(" AND (false");
+    if let Some(owner) = &scope.owner {
+        b.push(" OR owner_id = ").push_bind(owner.clone());
+    }
+    if let Some(region) = &scope.region {
+        b.push(" OR region = ").push_bind(region.clone());
+    }
+    if let Some(partner) = &scope.tech_partner {
+        b.push(" OR tech_partner_id = ").push_bind(partner.clone());
+    }
+    b.push(")");
 }
 
 fn escape_like(s: &str) -> String {
@@ -329,24 +349,28 @@ fn escape_like(s: &str) -> String {
 pub async fn list_overdue(
     conn: &mut PgConnection,
     owner: &str,
+    scope: &Scope,
     today: Date,
     after: Option<(Date, Uuid)>,
     limit: i64,
 ) -> Result<Vec<pb::Customer>> {
-    let sql = format!(
-        "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE delete_time IS NULL AND owner_id = $1 \
-         AND next_contact_date IS NOT NULL AND next_contact_date < $2 \
-         AND ($3::date IS NULL OR (next_contact_date, id) > ($3, $4)) \
-         ORDER BY next_contact_date, id LIMIT $5"
-    );
-    let rows: Vec<CustomerRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(owner)
-        .bind(today)
-        .bind(after.map(|a| a.0))
-        .bind(after.map(|a| a.1))
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
+    let mut b = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE delete_time IS NULL AND owner_id = "
+    ));
+    b.push_bind(owner.to_string())
+        .push(" AND next_contact_date IS NOT NULL AND next_contact_date < ")
+        .push_bind(today);
+    if let Some((date, id)) = after {
+        b.push(" AND (next_contact_date, id) > (")
+            .push_bind(date)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    push_scope(&mut b, scope);
+    b.push(" ORDER BY next_contact_date, id LIMIT ")
+        .push_bind(limit);
+    let rows: Vec<CustomerRow> = b.build_query_as().fetch_all(&mut *conn).await?;
     Ok(rows.into_iter().map(CustomerRow::into_proto).collect())
 }
 
@@ -537,20 +561,29 @@ pub async fn list_partner_changes(
     conn: &mut PgConnection,
     customer: Option<Uuid>,
     state: Option<PartnerChangeState>,
+    scope: &Scope,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<pb::PartnerChange>> {
-    let sql = format!(
-        "SELECT {PARTNER_COLUMNS} FROM partner_changes WHERE ($1::uuid IS NULL OR customer_id = $1) \
-         AND ($2::text IS NULL OR state = $2) AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4"
-    );
-    let rows: Vec<PartnerChangeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(customer)
-        .bind(state.map(|s| s.as_str_name()))
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
+    let mut b = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {PARTNER_COLUMNS} FROM partner_changes WHERE true"
+    ));
+    if let Some(customer) = customer {
+        b.push(" AND customer_id = ").push_bind(customer);
+    }
+    if let Some(state) = state {
+        b.push(" AND state = ").push_bind(state.as_str_name());
+    }
+    if let Some(after) = after {
+        b.push(" AND id > ").push_bind(after);
+    }
+    if !scope.all {
+        b.push(" AND customer_id IN (SELECT id FROM customers WHERE delete_time IS NULL");
+        push_scope(&mut b, scope);
+        b.push(")");
+    }
+    b.push(" ORDER BY id LIMIT ").push_bind(limit);
+    let rows: Vec<PartnerChangeRow> = b.build_query_as().fetch_all(&mut *conn).await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
@@ -657,14 +690,4 @@ pub async fn list_communications(
             },
         )
         .collect())
-}
-
-/// Whether a customer row exists, deleted or not (to tell NOT_FOUND from a bad id).
-pub async fn customer_exists(conn: &mut PgConnection, id: Uuid) -> Result<bool> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND delete_time IS NULL)",
-    )
-    .bind(id)
-    .fetch_one(&mut *conn)
-    .await?)
 }

@@ -23,6 +23,8 @@ pub struct Settings {
     pub services: BTreeMap<String, ServiceEndpoint>,
     /// List pagination.
     pub paging: PagingSettings,
+    /// Tokens and the per-method policy.
+    pub auth: crate::auth::AuthSettings,
 }
 
 /// Postgres connection settings.

@@ -1,18 +1,13 @@
-//! Who is calling. Until the gateway issue brings signed tokens, the caller's id is taken from
-//! the `x-crm-actor` metadata (default `anonymous`); the kit's auth interceptor will replace
-//! this one function, so services already record the caller everywhere.
+//! Who is calling: the [`Principal`] the auth layer verified and put into the request.
 
-/// The metadata key that names the caller (pre-authentication placeholder).
-pub const ACTOR_HEADER: &str = "x-crm-actor";
+use crate::{auth::Principal, error::Error};
 
-/// The id of the user or API key making `request`.
-pub fn actor<T>(request: &tonic::Request<T>) -> String {
+/// The verified caller of `request`. Every non-public method has one; its absence means the
+/// auth layer was bypassed, which is refused.
+pub fn caller<T>(request: &tonic::Request<T>) -> Result<Principal, Error> {
     request
-        .metadata()
-        .get(ACTOR_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 100)
-        .unwrap_or("anonymous")
-        .to_string()
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| Error::Unauthenticated("no verified caller".into()))
 }

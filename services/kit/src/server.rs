@@ -12,7 +12,7 @@ use tonic::{
 };
 use tonic_health::ServingStatus;
 
-use crate::{config::ServerSettings, telemetry};
+use crate::{auth::Security, config::ServerSettings, telemetry};
 
 /// Binds a listener; port 0 picks a free port (see [`TcpListener::local_addr`]).
 pub async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
@@ -28,13 +28,14 @@ pub fn service_name<S: NamedService>(_: &S) -> &'static str {
 }
 
 /// Serves `routes` (whose gRPC services are `names`) on `listener` with health and reflection,
-/// until `shutdown` is cancelled. On shutdown it reports NOT_SERVING, stops accepting, and gives
+/// every call authenticated and authorised by `security`, until `shutdown` is cancelled. On shutdown it reports NOT_SERVING, stops accepting, and gives
 /// in-flight calls up to `server.shutdown_grace_ms` to finish.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     names: &[&'static str],
     settings: &ServerSettings,
+    security: &Security,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
@@ -77,6 +78,7 @@ pub async fn serve(
     let server = Server::builder()
         .trace_fn(telemetry::server_span)
         .layer(tower::util::MapResponseLayer::new(add_trace_id))
+        .layer(security.layer())
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal);
     tokio::pin!(server);

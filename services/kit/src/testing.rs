@@ -42,6 +42,8 @@ pub async fn test_env() -> TestEnv {
         ("redis.url", redis_url),
         ("redis.key_prefix", format!("test:{id}:")),
         ("telemetry.log_filter", "warn".to_string()),
+        ("auth.signing_key", crate::auth::generate_signing_key()),
+        ("auth.revocation_poll_ms", "50".to_string()),
     ];
     for service in [
         "gateway",
@@ -59,6 +61,63 @@ pub async fn test_env() -> TestEnv {
     }
     let settings = Settings::load_with(None, &overrides).expect("test settings");
     TestEnv { settings, database }
+}
+
+/// Who a test token is for.
+#[derive(Debug, Clone, Default)]
+pub struct TestCaller<'a> {
+    /// Subject (user id).
+    pub subject: &'a str,
+    /// Roles.
+    pub roles: &'a [&'a str],
+    /// Sales region.
+    pub region: &'a str,
+    /// Partner organisation.
+    pub partner: &'a str,
+}
+
+/// An access token for `caller`, signed with the test's key, valid for `ttl_s` seconds
+/// (negative: already expired).
+pub fn token(settings: &Settings, caller: &TestCaller<'_>, ttl_s: i64) -> String {
+    let signer = crate::auth::Signer::new(&settings.auth).expect("test signing key");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    signer
+        .sign(&crate::auth::Claims {
+            sub: caller.subject.into(),
+            name: caller.subject.into(),
+            kind: crate::auth::PrincipalKind::User,
+            roles: caller.roles.iter().map(|r| r.to_string()).collect(),
+            region: caller.region.into(),
+            partner: caller.partner.into(),
+            sid: format!("test-session-{}", uuid::Uuid::new_v4()),
+            iss: settings.auth.issuer.clone(),
+            iat: now,
+            exp: now + ttl_s,
+        })
+        .expect("sign test token")
+}
+
+/// A client interceptor that sends a bearer token with every call.
+#[derive(Clone)]
+pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl Bearer {
+    /// The interceptor for `token`.
+    pub fn new(token: &str) -> Self {
+        Self(format!("Bearer {token}").parse().expect("ascii token"))
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
 }
 
 fn replace_database(url: &str, database: &str) -> String {
