@@ -10,6 +10,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut files = Vec::new();
     collect(&root.join("crm"), &mut files)?;
     files.sort();
+    // the whole tree, so a new .proto file is picked up too
+    println!("cargo:rerun-if-changed={}", root.join("crm").display());
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }

@@ -19,3 +19,11 @@ pub mod customers {
         tonic::include_proto!("crm.customers.v1");
     }
 }
+
+/// `crm.gateway.v1`: authentication and administration on the gateway.
+pub mod gateway {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("crm.gateway.v1");
+    }
+}

@@ -234,6 +234,52 @@ const CUSTOMERS: &[Demo] = &[
     },
 ];
 
+/// The password of every demo user (development only).
+pub const DEMO_PASSWORD: &str = "crm-demo-2026";
+
+/// One demo user per role: (user name, role, region, partner organisation).
+pub const DEMO_USERS: &[(&str, &str, &str, &str)] = &[
+    ("admin", "admin", "", ""),
+    ("clerk", "data_clerk", "", ""),
+    ("rep.east", "sales_rep", "华东", ""),
+    ("manager", "sales_manager", "", ""),
+    ("support", "tech_support", "", ""),
+    ("agent", "hotline_agent", "", ""),
+    ("hotline.engineer", "hotline_engineer", "", ""),
+    ("coordinator", "coordinator", "", ""),
+    ("engineer", "engineer", "", ""),
+    ("tech.center", "tech_center", "", ""),
+    ("complaints", "complaint_officer", "", ""),
+    ("supervisor", "supervisor", "", ""),
+    ("finance", "finance", "", ""),
+    ("crm.lead", "crm_lead", "", ""),
+    ("partner.sz", "partner", "", "partner.shenzhen"),
+];
+
+/// Creates the demo users (idempotent) and returns how many there are.
+pub async fn load_users(settings: &Settings) -> anyhow::Result<usize> {
+    let identity = crate::admin::identity(settings).await?;
+    for (username, role, region, partner) in DEMO_USERS {
+        let user = crm_proto::gateway::v1::User {
+            username: username.to_string(),
+            display_name: format!("Demo {role}"),
+            roles: vec![role.to_string()],
+            region: region.to_string(),
+            partner_id: partner.to_string(),
+            ..Default::default()
+        };
+        crate::admin::create_user(
+            &identity,
+            &format!("demo-user-{username}"),
+            user,
+            DEMO_PASSWORD,
+            "demo",
+        )
+        .await?;
+    }
+    Ok(DEMO_USERS.len())
+}
+
 /// The stage path from initial contact to `to`.
 fn path_to(to: Stage) -> &'static [Stage] {
     use Stage::*;

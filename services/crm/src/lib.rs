@@ -1,6 +1,7 @@
 //! The one binary's library: start any set of services in one process, migrate them, load
 //! demo data. `main.rs` is only the command line.
 
+pub mod admin;
 pub mod demo;
 
 use std::{collections::BTreeMap, net::SocketAddr};
@@ -9,8 +10,9 @@ use anyhow::Context;
 use crm_kit::{CancellationToken, Clock, Settings, auth::Security};
 use tokio::task::JoinSet;
 
-/// Every service this build contains, in start order.
-pub const SERVICES: &[&str] = &[crm_customers::NAME];
+/// Every service this build contains, in start order: the gateway last, so it forwards to the
+/// addresses the others actually bound.
+pub const SERVICES: &[&str] = &[crm_customers::NAME, crm_gateway::NAME];
 
 /// Expands `all` and checks the names.
 pub fn resolve(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
@@ -35,6 +37,7 @@ pub async fn migrate(settings: &Settings, services: &[&str]) -> anyhow::Result<(
     for service in services {
         match *service {
             crm_customers::NAME => crm_customers::migrate(settings).await?,
+            crm_gateway::NAME => crm_gateway::migrate(settings).await?,
             other => anyhow::bail!("no migrations for {other}"),
         }
     }
@@ -59,16 +62,30 @@ impl Platform {
         let security = Security::start(settings, shutdown.clone())?;
         let mut addrs = BTreeMap::new();
         let mut tasks = JoinSet::new();
+        // services started here are reached at the addresses they bound (port 0 in tests)
+        let mut settings = settings.clone();
         for service in services {
             match *service {
                 crm_customers::NAME => {
                     let app = crm_customers::Application::build(
-                        settings,
+                        &settings,
                         clock.clone(),
                         security.clone(),
                     )
                     .await?;
                     addrs.insert(crm_customers::NAME, app.local_addr());
+                    tasks.spawn(app.run_until_stopped(shutdown.clone()));
+                }
+                crm_gateway::NAME => {
+                    for (name, addr) in &addrs {
+                        if let Some(endpoint) = settings.services.get_mut(*name) {
+                            endpoint.url = format!("http://{addr}");
+                        }
+                    }
+                    let app =
+                        crm_gateway::Application::build(&settings, clock.clone(), security.clone())
+                            .await?;
+                    addrs.insert(crm_gateway::NAME, app.local_addr());
                     tasks.spawn(app.run_until_stopped(shutdown.clone()));
                 }
                 other => anyhow::bail!("unknown service {other}"),

@@ -37,8 +37,48 @@ enum Command {
         #[arg(default_value = "all")]
         services: Vec<String>,
     },
-    /// Loads demo customers (safe to repeat: it creates nothing twice).
+    /// Loads demo customers and one demo user per role (safe to repeat: it creates nothing twice).
     DemoData,
+    /// Manages users and API keys.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Creates an internal user. The password is read from CRM_NEW_PASSWORD or standard input.
+    CreateUser {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Roles, comma-separated (e.g. sales_rep,tech_support).
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// Sales region, for sales reps and managers.
+        #[arg(long, default_value = "")]
+        region: String,
+        /// Partner organisation, for partner users.
+        #[arg(long, default_value = "")]
+        partner_id: String,
+    },
+    /// Creates an API key for a partner system and prints it once.
+    CreateApiKey {
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// Roles, comma-separated (usually partner).
+        #[arg(long, value_delimiter = ',', default_value = "partner")]
+        roles: Vec<String>,
+        /// Partner organisation.
+        #[arg(long, default_value = "")]
+        partner_id: String,
+        /// Lifetime in days; 0 for the configured default.
+        #[arg(long, default_value_t = 0)]
+        ttl_days: i32,
+    },
 }
 
 #[tokio::main]
@@ -74,7 +114,65 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate { services } => crm::migrate(&settings, &crm::resolve(&services)?).await,
         Command::DemoData => {
             let n = crm::demo::load(&settings).await?;
-            println!("demo data: {n} customers in place");
+            let u = crm::demo::load_users(&settings).await?;
+            println!("demo data: {n} customers and {u} users in place");
+            Ok(())
+        }
+        Command::Admin(Admin::CreateUser {
+            username,
+            roles,
+            display_name,
+            region,
+            partner_id,
+        }) => {
+            let password = match std::env::var("CRM_NEW_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let identity = crm::admin::identity(&settings).await?;
+            let user = crm_proto::gateway::v1::User {
+                username,
+                display_name,
+                roles,
+                region,
+                partner_id,
+                ..Default::default()
+            };
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let created =
+                crm::admin::create_user(&identity, &request_id, user, &password, "cli").await?;
+            println!(
+                "created user {} ({}) with roles {}",
+                created.username,
+                created.id,
+                created.roles.join(",")
+            );
+            Ok(())
+        }
+        Command::Admin(Admin::CreateApiKey {
+            name,
+            roles,
+            partner_id,
+            ttl_days,
+        }) => {
+            let identity = crm::admin::identity(&settings).await?;
+            let key = crm_proto::gateway::v1::ApiKey {
+                name,
+                roles,
+                partner_id,
+                ..Default::default()
+            };
+            let created = crm::admin::create_api_key(&identity, key, ttl_days, "cli").await?;
+            let api_key = created.api_key.unwrap_or_default();
+            println!(
+                "created API key {} for {:?}; it is shown only now:",
+                api_key.id, api_key.name
+            );
+            println!("{}", created.secret);
             Ok(())
         }
     }

@@ -1,7 +1,7 @@
 //! The gRPC adapter: translate the request, call [`Customers`], wrap the result. Errors become a
 //! `Status` in one place (`crm_kit::error`).
 
-use crm_kit::{Error, context::caller, idempotency::RequestKey};
+use crm_kit::{Error, context::caller, error::both, idempotency::RequestKey};
 use crm_proto::customers::v1::{self as pb, customer_service_server::CustomerService};
 use tonic::{Request, Response, Status};
 
@@ -256,17 +256,5 @@ impl CustomerService for Customers {
         Ok(Response::new(
             self.list_overdue(owner, r.page.as_ref(), &caller).await?,
         ))
-    }
-}
-
-/// Both parts of a request, or every violation of both: a client learns all its mistakes at once.
-fn both<A, B>(a: Result<A, Error>, b: Result<B, Error>) -> Result<(A, B), Error> {
-    match (a, b) {
-        (Ok(a), Ok(b)) => Ok((a, b)),
-        (Err(Error::InvalidArgument(mut x)), Err(Error::InvalidArgument(y))) => {
-            x.extend(y);
-            Err(Error::InvalidArgument(x))
-        }
-        (Err(e), _) | (_, Err(e)) => Err(e),
     }
 }

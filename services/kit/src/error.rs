@@ -250,6 +250,18 @@ fn anyhow_chain(error: &Error) -> String {
     parts.join(": ")
 }
 
+/// Both results, or every violation of both: a client learns all its mistakes at once.
+pub fn both<A, B>(a: Result<A, Error>, b: Result<B, Error>) -> Result<(A, B), Error> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(Error::InvalidArgument(mut x)), Err(Error::InvalidArgument(y))) => {
+            x.extend(y);
+            Err(Error::InvalidArgument(x))
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
+}
+
 /// The result type of domain and store code.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -38,6 +38,20 @@ pub async fn serve(
     security: &Security,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    serve_with_reflection(listener, routes, names, names, settings, security, shutdown).await
+}
+
+/// Like [`serve`], with reflection advertising `advertised` (the gateway advertises the
+/// services it forwards to, so clients discover the whole platform through it).
+pub async fn serve_with_reflection(
+    listener: TcpListener,
+    routes: Routes,
+    names: &[&'static str],
+    advertised: &[&'static str],
+    settings: &ServerSettings,
+    security: &Security,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
     let (reporter, health) = tonic_health::server::health_reporter();
     for name in names {
@@ -53,7 +67,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(crm_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .with_service_name("grpc.health.v1.Health");
-    for name in names {
+    for name in advertised {
         v1 = v1.with_service_name(*name);
         v1alpha = v1alpha.with_service_name(*name);
     }

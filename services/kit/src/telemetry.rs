@@ -10,9 +10,7 @@ use opentelemetry::{
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::{
-    EnvFilter, Layer, filter::LevelFilter, layer::SubscriberExt, util::SubscriberInitExt,
-};
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::TelemetrySettings;
 
@@ -52,9 +50,16 @@ where
     let tracer = provider.tracer("crm");
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
-    // The log filter applies to the log output only: spans are traced at INFO whatever the
-    // log level, so trace ids and parents survive a quiet log.
-    let filter = EnvFilter::try_new(&settings.log_filter)?;
+    // One global filter for logs and traces. (Per-layer filters on both layers lose events:
+    // an event both filters reject leaves state behind that hides the next one.) The call
+    // span lives in this module and is kept at INFO, so trace ids and parents survive a quiet
+    // log unless the filter names this module itself.
+    let directives = if settings.log_filter.contains("crm_kit::telemetry") {
+        settings.log_filter.clone()
+    } else {
+        format!("{},crm_kit::telemetry=info", settings.log_filter)
+    };
+    let filter = EnvFilter::try_new(&directives)?;
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_target(true)
@@ -65,12 +70,9 @@ where
         other => anyhow::bail!("telemetry.log_format must be text or json, not {other}"),
     };
     let installed = tracing_subscriber::registry()
-        .with(fmt.with_filter(filter))
-        .with(
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                .with_filter(LevelFilter::INFO),
-        )
+        .with(filter)
+        .with(fmt)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
         .try_init()
         .is_ok();
     if installed {

@@ -1,0 +1,179 @@
+//! The gRPC adapters of the auth and admin APIs.
+
+use crm_kit::{Error, context::caller, error::both, idempotency::RequestKey};
+use crm_proto::gateway::v1::{
+    self as pb, admin_service_server::AdminService, auth_service_server::AuthService,
+};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    domain::{self, NewApiKey, NewUser},
+    service::{self, Identity, Origin},
+};
+
+fn origin<T>(request: &Request<T>) -> Origin {
+    Origin {
+        peer: request
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        user_agent: request
+            .metadata()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect(),
+    }
+}
+
+fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
+    uuid::Uuid::parse_str(value).map_err(|_| Error::invalid(field, "is not a valid id"))
+}
+
+#[tonic::async_trait]
+impl AuthService for Identity {
+    async fn login(
+        &self,
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        let origin = origin(&request);
+        let r = request.into_inner();
+        if r.username.trim().is_empty() || r.password.is_empty() {
+            return Err(Error::Unauthenticated("wrong user name or password".into()).into());
+        }
+        Ok(Response::new(
+            Identity::login(self, &r.username, &r.password, &origin).await?,
+        ))
+    }
+
+    async fn exchange_api_key(
+        &self,
+        request: Request<pb::ExchangeApiKeyRequest>,
+    ) -> Result<Response<pb::ExchangeApiKeyResponse>, Status> {
+        Ok(Response::new(
+            Identity::exchange_api_key(self, &request.into_inner().api_key).await?,
+        ))
+    }
+
+    async fn refresh_token(
+        &self,
+        request: Request<pb::RefreshTokenRequest>,
+    ) -> Result<Response<pb::RefreshTokenResponse>, Status> {
+        Ok(Response::new(
+            self.refresh(&request.into_inner().refresh_token).await?,
+        ))
+    }
+
+    async fn logout(
+        &self,
+        request: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        let caller = caller(&request)?;
+        Identity::logout(self, &caller).await?;
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn who_am_i(
+        &self,
+        request: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(pb::WhoAmIResponse {
+            caller: Some(service::caller(&caller)),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for Identity {
+    async fn create_user(
+        &self,
+        request: Request<pb::CreateUserRequest>,
+    ) -> Result<Response<pb::CreateUserResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        // the request's digest is stored: leave the password out of it
+        let digest = pb::CreateUserRequest {
+            password: String::new(),
+            ..r.clone()
+        };
+        let key = RequestKey::new(
+            "crm.gateway.v1.AdminService/CreateUser",
+            &r.request_id,
+            &digest,
+        );
+        let (key, user) = both(key, NewUser::parse(&r))?;
+        Ok(Response::new(
+            Identity::create_user(self, key, user, &caller).await?,
+        ))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        Ok(Response::new(
+            Identity::list_users(self, request.get_ref().page.as_ref()).await?,
+        ))
+    }
+
+    async fn set_user_roles(
+        &self,
+        request: Request<pb::SetUserRolesRequest>,
+    ) -> Result<Response<pb::SetUserRolesResponse>, Status> {
+        let r = request.into_inner();
+        let key = RequestKey::new(
+            "crm.gateway.v1.AdminService/SetUserRoles",
+            &r.request_id,
+            &r,
+        )?;
+        let user = id("user_id", &r.user_id)?;
+        let roles = domain::parse_roles(&r.roles, "")?;
+        Ok(Response::new(
+            Identity::set_user_roles(self, key, user, roles, r.region.trim().to_string()).await?,
+        ))
+    }
+
+    async fn create_api_key(
+        &self,
+        request: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::new(
+            "crm.gateway.v1.AdminService/CreateApiKey",
+            &r.request_id,
+            &r,
+        );
+        let (key, new) = both(key, NewApiKey::parse(&r, self.api_key_ttl_days()))?;
+        Ok(Response::new(
+            Identity::create_api_key(self, key, new, &caller).await?,
+        ))
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        Ok(Response::new(
+            Identity::list_api_keys(self, request.get_ref().page.as_ref()).await?,
+        ))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
+        let r = request.into_inner();
+        let key = RequestKey::new(
+            "crm.gateway.v1.AdminService/RevokeApiKey",
+            &r.request_id,
+            &r,
+        )?;
+        Ok(Response::new(
+            Identity::revoke_api_key(self, key, id("id", &r.id)?).await?,
+        ))
+    }
+}

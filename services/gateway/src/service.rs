@@ -1,0 +1,483 @@
+//! The gateway's use cases: sessions and tokens, users and API keys.
+
+use argon2::{
+    Argon2,
+    password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
+};
+use crm_kit::{
+    Clock, Error, Result,
+    auth::{AuthSettings, Claims, Principal, PrincipalKind, Security, Signer},
+    convert,
+    idempotency::RequestKey,
+    paging::Pager,
+};
+use crm_proto::gateway::v1 as pb;
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::{
+    domain::{self, NewApiKey, NewUser},
+    store::{self, UserRow},
+};
+
+/// Where a call came from, for the session record.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The peer address.
+    pub peer: String,
+    /// The client's user agent.
+    pub user_agent: String,
+}
+
+/// Sessions, tokens, users and API keys.
+#[derive(Clone)]
+pub struct Identity {
+    pool: PgPool,
+    clock: Clock,
+    pager: Pager,
+    signer: Signer,
+    settings: AuthSettings,
+    security: Security,
+    redis: ConnectionManager,
+    revoked_key: String,
+}
+
+fn bad_credentials() -> Error {
+    Error::Unauthenticated("wrong user name or password".into())
+}
+
+async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| Error::Internal(anyhow::anyhow!("hashing failed: {e}")))
+    })
+    .await
+    .map_err(|e| Error::Internal(e.into()))?
+}
+
+async fn password_matches(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A hash of a random password, checked when the user does not exist so that a wrong name
+/// costs as long as a wrong password.
+async fn dummy_hash() -> Result<String> {
+    static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DUMMY
+        .get_or_try_init(|| hash_password(domain::secret()))
+        .await
+        .cloned()
+}
+
+impl Identity {
+    /// The identity service over its migrated pool.
+    pub fn new(
+        pool: PgPool,
+        clock: Clock,
+        pager: Pager,
+        settings: &crm_kit::Settings,
+        security: Security,
+        redis: ConnectionManager,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            pool,
+            clock,
+            pager,
+            signer: Signer::new(&settings.auth)?,
+            settings: settings.auth.clone(),
+            security,
+            redis,
+            revoked_key: crm_kit::auth::revoked_sessions_key(&settings.redis.key_prefix),
+        })
+    }
+
+    /// Default lifetime of new API keys.
+    pub fn api_key_ttl_days(&self) -> u32 {
+        self.settings.api_key_ttl_days
+    }
+
+    fn token(
+        &self,
+        principal: &Principal,
+        now: OffsetDateTime,
+    ) -> Result<(String, OffsetDateTime)> {
+        let exp = now + Duration::seconds(self.settings.access_ttl_s as i64);
+        let claims = Claims {
+            sub: principal.subject.clone(),
+            name: principal.name.clone(),
+            kind: principal.kind,
+            roles: principal.roles.clone(),
+            region: principal.region.clone(),
+            partner: principal.partner_id.clone(),
+            sid: principal.session_id.clone(),
+            iss: self.signer.issuer().to_string(),
+            iat: now.unix_timestamp(),
+            exp: exp.unix_timestamp(),
+        };
+        Ok((self.signer.sign(&claims)?, exp))
+    }
+
+    fn user_principal(user: &UserRow, session: Uuid) -> Principal {
+        Principal {
+            subject: user.id.to_string(),
+            name: user.display_name.clone(),
+            kind: PrincipalKind::User,
+            roles: user.roles.clone(),
+            region: user.region.clone(),
+            partner_id: user.partner_id.clone(),
+            session_id: session.to_string(),
+        }
+    }
+
+    /// Revokes sessions everywhere: here at once, in every other server within its poll.
+    async fn publish_revoked(&self, sessions: &[String], now: OffsetDateTime) -> Result<()> {
+        if sessions.is_empty() {
+            return Ok(());
+        }
+        let until =
+            (now + Duration::seconds(self.settings.access_ttl_s as i64 + 60)).unix_timestamp();
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(&self.revoked_key);
+        for s in sessions {
+            self.security.verifier.revoke_now(s);
+            cmd.arg(until).arg(s);
+        }
+        let mut conn = self.redis.clone();
+        cmd.query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("cannot publish a revocation: {e}")))?;
+        Ok(())
+    }
+
+    /// Password login.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        origin: &Origin,
+    ) -> Result<pb::LoginResponse> {
+        let mut conn = self.pool.acquire().await?;
+        let user = store::user_by_name(&mut conn, username.trim()).await?;
+        drop(conn);
+        let hash = match &user {
+            Some(u) => u.password_hash.clone(),
+            None => dummy_hash().await?,
+        };
+        let matches = password_matches(password.to_string(), hash).await;
+        let user = match user {
+            Some(u) if matches && !u.disabled => u,
+            _ => {
+                tracing::info!(username = %username.trim(), "login refused");
+                return Err(bad_credentials());
+            }
+        };
+        let now = self.clock.now();
+        let session = Uuid::now_v7();
+        let secret = domain::secret();
+        let refresh_expire = now + Duration::seconds(self.settings.refresh_ttl_s as i64);
+        let mut tx = self.pool.begin().await?;
+        let refresh_hash = domain::hash_secret(&secret);
+        let new = store::NewSession {
+            id: session,
+            user: user.id,
+            refresh_hash: &refresh_hash,
+            expire: refresh_expire,
+            now,
+            origin,
+        };
+        store::insert_session(&mut tx, &new).await?;
+        tx.commit().await?;
+        let principal = Self::user_principal(&user, session);
+        let (access_token, exp) = self.token(&principal, now)?;
+        tracing::info!(user.id = %user.id, session = %session, "login");
+        Ok(pb::LoginResponse {
+            access_token,
+            access_token_expire_time: Some(convert::timestamp(exp)),
+            refresh_token: domain::refresh_token_string(session, &secret),
+            refresh_token_expire_time: Some(convert::timestamp(refresh_expire)),
+            caller: Some(caller(&principal)),
+        })
+    }
+
+    /// Exchanges an API key for an access token.
+    pub async fn exchange_api_key(&self, key: &str) -> Result<pb::ExchangeApiKeyResponse> {
+        let refused = || Error::Unauthenticated("API key is not valid".into());
+        let (id, secret) = domain::parse_api_key(key).ok_or_else(refused)?;
+        let mut conn = self.pool.acquire().await?;
+        let row = store::api_key(&mut conn, id, false)
+            .await?
+            .ok_or_else(refused)?;
+        let now = self.clock.now();
+        if !domain::same_hash(&row.secret_hash, &domain::hash_secret(secret)) {
+            return Err(refused());
+        }
+        if row.revoke_time.is_some() {
+            return Err(Error::Unauthenticated("API key was revoked".into()));
+        }
+        if row.expire_time <= now {
+            return Err(Error::Unauthenticated("API key expired".into()));
+        }
+        let principal = Principal {
+            subject: row.id.to_string(),
+            name: row.name.clone(),
+            kind: PrincipalKind::ApiKey,
+            roles: row.roles.clone(),
+            region: String::new(),
+            partner_id: row.partner_id.clone(),
+            session_id: domain::api_key_session(row.id),
+        };
+        let (access_token, exp) = self.token(&principal, now)?;
+        Ok(pb::ExchangeApiKeyResponse {
+            access_token,
+            access_token_expire_time: Some(convert::timestamp(exp.min(row.expire_time))),
+            caller: Some(caller(&principal)),
+        })
+    }
+
+    /// Rotates a session's refresh token and issues a new access token.
+    pub async fn refresh(&self, token: &str) -> Result<pb::RefreshTokenResponse> {
+        let refused = || Error::Unauthenticated("refresh token is not valid".into());
+        let (session, secret) = domain::parse_refresh_token(token).ok_or_else(refused)?;
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let (user_id, hash) = store::lock_live_session(&mut tx, session, now)
+            .await?
+            .ok_or_else(refused)?;
+        if !domain::same_hash(&hash, &domain::hash_secret(secret)) {
+            return Err(refused());
+        }
+        let user = store::user_by_id(&mut tx, user_id, false)
+            .await?
+            .ok_or_else(refused)?;
+        if user.disabled {
+            return Err(refused());
+        }
+        let next = domain::secret();
+        store::rotate_session(&mut tx, session, &domain::hash_secret(&next)).await?;
+        tx.commit().await?;
+        let (access_token, exp) = self.token(&Self::user_principal(&user, session), now)?;
+        Ok(pb::RefreshTokenResponse {
+            access_token,
+            access_token_expire_time: Some(convert::timestamp(exp)),
+            refresh_token: domain::refresh_token_string(session, &next),
+        })
+    }
+
+    /// Ends the caller's session.
+    pub async fn logout(&self, caller: &Principal) -> Result<()> {
+        let now = self.clock.now();
+        if caller.kind == PrincipalKind::User {
+            let session = Uuid::parse_str(&caller.session_id)
+                .map_err(|_| Error::Unauthenticated("no session".into()))?;
+            let mut tx = self.pool.begin().await?;
+            store::revoke_sessions(&mut tx, Some(session), None, now).await?;
+            tx.commit().await?;
+        }
+        self.publish_revoked(std::slice::from_ref(&caller.session_id), now)
+            .await
+    }
+
+    /// Creates a user.
+    pub async fn create_user(
+        &self,
+        key: RequestKey,
+        user: NewUser,
+        actor: &Principal,
+    ) -> Result<pb::CreateUserResponse> {
+        let hash = hash_password(user.password.clone()).await?;
+        let mut tx = self.pool.begin().await?;
+        if let Some(previous) = key.replay(&mut tx).await? {
+            return Ok(previous);
+        }
+        let now = self.clock.now();
+        let row = store::insert_user(&mut tx, Uuid::now_v7(), &user, &hash, now, &actor.subject)
+            .await
+            .map_err(|e| match e.violated_constraint() {
+                Some("users_username_key") => Error::AlreadyExists {
+                    reason: "USERNAME_TAKEN",
+                    message: format!("user name {} is taken", user.username),
+                },
+                _ => e,
+            })?;
+        let response = pb::CreateUserResponse {
+            user: Some(row.to_proto()),
+        };
+        key.record(&mut tx, &response, now).await?;
+        tx.commit().await?;
+        Ok(response)
+    }
+
+    /// Users by user name.
+    pub async fn list_users(
+        &self,
+        page: Option<&crm_proto::common::v1::PageRequest>,
+    ) -> Result<pb::ListUsersResponse> {
+        let page = self.pager.read::<String>(page, "")?;
+        let mut conn = self.pool.acquire().await?;
+        let rows = store::list_users(&mut conn, page.after.clone(), page.limit()).await?;
+        let mut users: Vec<pb::User> = rows.iter().map(UserRow::to_proto).collect();
+        let page = self
+            .pager
+            .finish(&page, &mut users, "", |u| u.username.clone());
+        Ok(pb::ListUsersResponse {
+            users,
+            page: Some(page),
+        })
+    }
+
+    /// Replaces a user's roles; their sessions end.
+    pub async fn set_user_roles(
+        &self,
+        key: RequestKey,
+        user_id: Uuid,
+        roles: Vec<String>,
+        region: String,
+    ) -> Result<pb::SetUserRolesResponse> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(previous) = key.replay(&mut tx).await? {
+            return Ok(previous);
+        }
+        let now = self.clock.now();
+        store::user_by_id(&mut tx, user_id, true)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                kind: "user",
+                id: user_id.to_string(),
+            })?;
+        store::set_roles(&mut tx, user_id, &roles, &region, now).await?;
+        let revoked = store::revoke_sessions(&mut tx, None, Some(user_id), now).await?;
+        let user = store::user_by_id(&mut tx, user_id, false)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                kind: "user",
+                id: user_id.to_string(),
+            })?;
+        let response = pb::SetUserRolesResponse {
+            user: Some(user.to_proto()),
+        };
+        key.record(&mut tx, &response, now).await?;
+        tx.commit().await?;
+        let revoked: Vec<String> = revoked.iter().map(Uuid::to_string).collect();
+        self.publish_revoked(&revoked, now).await?;
+        Ok(response)
+    }
+
+    /// Creates an API key; the secret is in this response only (a retry gets the key without it).
+    pub async fn create_api_key(
+        &self,
+        key: RequestKey,
+        new: NewApiKey,
+        actor: &Principal,
+    ) -> Result<pb::CreateApiKeyResponse> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(previous) = key.replay::<pb::CreateApiKeyResponse>(&mut tx).await? {
+            return Ok(previous);
+        }
+        let now = self.clock.now();
+        let id = Uuid::now_v7();
+        let secret = domain::secret();
+        let expire = now + Duration::days(i64::from(new.ttl_days));
+        let row = store::insert_api_key(
+            &mut tx,
+            id,
+            &new,
+            &domain::hash_secret(&secret),
+            expire,
+            now,
+            &actor.subject,
+        )
+        .await?;
+        let stored = pb::CreateApiKeyResponse {
+            api_key: Some(row.to_proto()),
+            secret: String::new(),
+        };
+        key.record(&mut tx, &stored, now).await?;
+        tx.commit().await?;
+        Ok(pb::CreateApiKeyResponse {
+            secret: domain::api_key_string(id, &secret),
+            ..stored
+        })
+    }
+
+    /// API keys, oldest first.
+    pub async fn list_api_keys(
+        &self,
+        page: Option<&crm_proto::common::v1::PageRequest>,
+    ) -> Result<pb::ListApiKeysResponse> {
+        let page = self.pager.read::<Uuid>(page, "")?;
+        let mut conn = self.pool.acquire().await?;
+        let rows = store::list_api_keys(&mut conn, page.after, page.limit()).await?;
+        let mut api_keys: Vec<pb::ApiKey> = rows.iter().map(store::ApiKeyRow::to_proto).collect();
+        let page = self.pager.finish(&page, &mut api_keys, "", |k| {
+            k.id.parse::<Uuid>().unwrap_or_default()
+        });
+        Ok(pb::ListApiKeysResponse {
+            api_keys,
+            page: Some(page),
+        })
+    }
+
+    /// Revokes an API key and every token made from it.
+    pub async fn revoke_api_key(
+        &self,
+        key: RequestKey,
+        id: Uuid,
+    ) -> Result<pb::RevokeApiKeyResponse> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(previous) = key.replay(&mut tx).await? {
+            return Ok(previous);
+        }
+        let now = self.clock.now();
+        let row = store::api_key(&mut tx, id, true)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                kind: "api key",
+                id: id.to_string(),
+            })?;
+        if row.revoke_time.is_some() {
+            return Err(Error::precondition(
+                "API_KEY_REVOKED",
+                "the API key is already revoked",
+            ));
+        }
+        let row = store::revoke_api_key(&mut tx, id, now).await?;
+        let response = pb::RevokeApiKeyResponse {
+            api_key: Some(row.to_proto()),
+        };
+        key.record(&mut tx, &response, now).await?;
+        tx.commit().await?;
+        self.publish_revoked(&[domain::api_key_session(id)], now)
+            .await?;
+        Ok(response)
+    }
+}
+
+/// A principal as the API's Caller.
+pub fn caller(p: &Principal) -> pb::Caller {
+    pb::Caller {
+        subject: p.subject.clone(),
+        name: p.name.clone(),
+        kind: match p.kind {
+            PrincipalKind::User => "user",
+            PrincipalKind::ApiKey => "api_key",
+        }
+        .into(),
+        roles: p.roles.clone(),
+        region: p.region.clone(),
+        partner_id: p.partner_id.clone(),
+    }
+}

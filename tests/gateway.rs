@@ -1,0 +1,547 @@
+//! The platform through the gateway, as an outside client sees it: log in, call the customers
+//! service with the token, be refused without the right one, and find nothing secret in the
+//! logs.
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
+
+use crm_kit::{Clock, testing};
+use crm_proto::{
+    customers::v1::{self as customers, customer_service_client::CustomerServiceClient},
+    gateway::v1::{
+        self as gw, admin_service_client::AdminServiceClient,
+        auth_service_client::AuthServiceClient,
+    },
+};
+use tonic::{Code, Request, transport::Channel};
+
+/// Every log line of this test binary.
+fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(Arc::default)
+}
+
+#[derive(Clone)]
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        captured().lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Platform {
+    running: crm_tests::Running,
+    gateway: Channel,
+}
+
+async fn platform() -> Platform {
+    let mut env = testing::test_env().await;
+    env.settings.telemetry.log_filter = "debug,h2=info,hyper=info,tower=info,sqlx=info".into();
+    let _ = crm_kit::telemetry::init("test", &env.settings.telemetry, || Capture);
+    let running = crm_tests::start(env.settings, Clock::system())
+        .await
+        .expect("platform starts");
+    let identity = crm::admin::identity(&running.settings).await.unwrap();
+    for (name, role, region, partner) in [
+        ("admin", "admin", "", ""),
+        ("rep.east", "sales_rep", "华东", ""),
+        ("manager", "sales_manager", "", ""),
+        ("agent", "hotline_agent", "", ""),
+        ("support", "tech_support", "", ""),
+        ("partner.user", "partner", "", "partner.sz"),
+    ] {
+        let user = gw::User {
+            username: name.into(),
+            roles: vec![role.into()],
+            region: region.into(),
+            partner_id: partner.into(),
+            ..Default::default()
+        };
+        crm::admin::create_user(&identity, &format!("seed-{name}"), user, PASSWORD, "test")
+            .await
+            .unwrap();
+    }
+    let gateway = running.channel("gateway").await;
+    Platform { running, gateway }
+}
+
+impl Platform {
+    async fn login(&self, username: &str) -> gw::LoginResponse {
+        AuthServiceClient::new(self.gateway.clone())
+            .login(gw::LoginRequest {
+                username: username.into(),
+                password: PASSWORD.into(),
+            })
+            .await
+            .expect("login")
+            .into_inner()
+    }
+
+    fn customers(
+        &self,
+        token: &str,
+    ) -> CustomerServiceClient<
+        tonic::service::interceptor::InterceptedService<Channel, testing::Bearer>,
+    > {
+        CustomerServiceClient::with_interceptor(self.gateway.clone(), testing::Bearer::new(token))
+    }
+}
+
+fn sample(name: &str, region: &str) -> customers::Customer {
+    customers::Customer {
+        display_name: name.into(),
+        region: region.into(),
+        contacts: vec![customers::Contact {
+            name: "李娜".into(),
+            phone: "+86 139 0000 1111".into(),
+            email: "lina@example.cn".into(),
+            role: String::new(),
+        }],
+        ..Default::default()
+    }
+}
+
+fn rid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[tokio::test]
+async fn login_then_call_customers_through_the_gateway() {
+    let p = platform().await;
+    let session = p.login("admin").await;
+    assert_eq!(session.caller.as_ref().unwrap().roles, ["admin"]);
+    let mut client = p.customers(&session.access_token);
+    let created = client
+        .create_customer(customers::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(sample("网关测试公司", "华东")),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    // the service recorded the user behind the token
+    assert_eq!(
+        created.created.unwrap().actor,
+        session.caller.unwrap().subject
+    );
+    let got = client
+        .get_customer(customers::GetCustomerRequest {
+            id: created.id.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        got.into_inner().customer.unwrap().display_name,
+        "网关测试公司"
+    );
+
+    let who = AuthServiceClient::with_interceptor(
+        p.gateway.clone(),
+        testing::Bearer::new(&session.access_token),
+    )
+    .who_am_i(gw::WhoAmIRequest {})
+    .await
+    .unwrap()
+    .into_inner()
+    .caller
+    .unwrap();
+    assert_eq!(who.name, "admin");
+
+    // wrong passwords and unknown users are refused alike
+    let mut auth = AuthServiceClient::new(p.gateway.clone());
+    for (user, password) in [("admin", "wrong password!"), ("nobody", PASSWORD)] {
+        let status = auth
+            .login(gw::LoginRequest {
+                username: user.into(),
+                password: password.into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (status.code(), status.message()),
+            (
+                Code::Unauthenticated,
+                "unauthenticated: wrong user name or password"
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_role_is_allowed_and_denied_by_the_policy() {
+    let p = platform().await;
+    let admin = p.login("admin").await.access_token;
+    let c = p
+        .customers(&admin)
+        .create_customer(customers::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(sample("角色测试", "华东")),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    let get = customers::GetCustomerRequest { id: c.id.clone() };
+    let delete = || customers::DeleteCustomerRequest {
+        id: c.id.clone(),
+        version: 0,
+        request_id: rid(),
+    };
+    let list_users = gw::ListUsersRequest::default();
+
+    // (user, may get, may delete, may list users)
+    for (user, get_ok, delete_ok, admin_ok) in [
+        ("rep.east", true, false, false),
+        ("agent", true, false, false),
+        ("partner.user", false, false, false),
+        ("manager", true, true, false),
+    ] {
+        let token = p.login(user).await.access_token;
+        let mut client = p.customers(&token);
+        let got = client.get_customer(get.clone()).await;
+        assert_eq!(got.is_ok(), get_ok, "{user} GetCustomer: {got:?}");
+        if !get_ok {
+            let status = got.unwrap_err();
+            assert_eq!(status.code(), Code::PermissionDenied);
+            assert!(
+                status
+                    .message()
+                    .contains("crm.customers.v1.CustomerService/GetCustomer")
+            );
+        }
+        if !delete_ok {
+            let status = client.delete_customer(delete()).await.unwrap_err();
+            assert_eq!(
+                status.code(),
+                Code::PermissionDenied,
+                "{user} DeleteCustomer"
+            );
+        }
+        let users =
+            AdminServiceClient::with_interceptor(p.gateway.clone(), testing::Bearer::new(&token))
+                .list_users(list_users.clone())
+                .await;
+        assert_eq!(users.is_ok(), admin_ok, "{user} ListUsers");
+    }
+    let mut manager = p.customers(&p.login("manager").await.access_token);
+    manager.delete_customer(delete()).await.unwrap();
+
+    // the tech-support user sees only partnered customers: none yet
+    let support = p.login("support").await.access_token;
+    let status = p
+        .customers(&support)
+        .get_customer(get.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn a_partner_api_key_works_until_revoked() {
+    let p = platform().await;
+    let admin = p.login("admin").await.access_token;
+    let mut admin_api =
+        AdminServiceClient::with_interceptor(p.gateway.clone(), testing::Bearer::new(&admin));
+    let created = admin_api
+        .create_api_key(gw::CreateApiKeyRequest {
+            request_id: rid(),
+            api_key: Some(gw::ApiKey {
+                name: "Shenzhen repair centre".into(),
+                roles: vec!["partner".into()],
+                partner_id: "partner.sz".into(),
+                ..Default::default()
+            }),
+            ttl_days: 30,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(created.secret.starts_with("crmk_"));
+    let listed = admin_api
+        .list_api_keys(gw::ListApiKeysRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .api_keys;
+    assert_eq!(listed.len(), 1);
+
+    let mut auth = AuthServiceClient::new(p.gateway.clone());
+    let token = auth
+        .exchange_api_key(gw::ExchangeApiKeyRequest {
+            api_key: created.secret.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let caller = token.caller.unwrap();
+    assert_eq!(
+        (caller.kind.as_str(), caller.partner_id.as_str()),
+        ("api_key", "partner.sz")
+    );
+    let mut who = AuthServiceClient::with_interceptor(
+        p.gateway.clone(),
+        testing::Bearer::new(&token.access_token),
+    );
+    who.who_am_i(gw::WhoAmIRequest {}).await.unwrap();
+    // a partner sees no customer records
+    let status = p
+        .customers(&token.access_token)
+        .list_customers(customers::ListCustomersRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+
+    admin_api
+        .revoke_api_key(gw::RevokeApiKeyRequest {
+            request_id: rid(),
+            id: created.api_key.unwrap().id,
+        })
+        .await
+        .unwrap();
+    let status = who.who_am_i(gw::WhoAmIRequest {}).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let status = auth
+        .exchange_api_key(gw::ExchangeApiKeyRequest {
+            api_key: created.secret,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let forged = auth
+        .exchange_api_key(gw::ExchangeApiKeyRequest {
+            api_key: "crmk_0_nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(forged.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn expired_forged_and_revoked_tokens_are_refused() {
+    let p = platform().await;
+    let who = |token: &str| {
+        let mut client =
+            AuthServiceClient::with_interceptor(p.gateway.clone(), testing::Bearer::new(token));
+        async move { client.who_am_i(gw::WhoAmIRequest {}).await }
+    };
+    let expired = testing::token(
+        &p.running.settings,
+        &testing::TestCaller {
+            subject: "x",
+            roles: &["admin"],
+            ..Default::default()
+        },
+        -1,
+    );
+    assert_eq!(
+        who(&expired).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let other = testing::test_env().await.settings;
+    let forged = testing::token(
+        &other,
+        &testing::TestCaller {
+            subject: "x",
+            roles: &["admin"],
+            ..Default::default()
+        },
+        60,
+    );
+    assert_eq!(
+        who(&forged).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    assert_eq!(
+        who("not-a-jwt").await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+
+    let session = p.login("rep.east").await;
+    who(&session.access_token).await.unwrap();
+    let mut auth = AuthServiceClient::with_interceptor(
+        p.gateway.clone(),
+        testing::Bearer::new(&session.access_token),
+    );
+    // refresh rotates the refresh token: the old one stops working
+    let refreshed = auth
+        .refresh_token(gw::RefreshTokenRequest {
+            refresh_token: session.refresh_token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let reuse = auth
+        .refresh_token(gw::RefreshTokenRequest {
+            refresh_token: session.refresh_token.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reuse.code(), Code::Unauthenticated);
+    who(&refreshed.access_token).await.unwrap();
+
+    auth.logout(gw::LogoutRequest {}).await.unwrap();
+    // refused at once by the gateway, and by the service itself within its revocation poll
+    assert_eq!(
+        who(&session.access_token).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    assert_eq!(
+        who(&refreshed.access_token).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let direct = p.running.channel("customers").await;
+    let token = refreshed.access_token.clone();
+    testing::wait_until("the customers service to refuse the revoked session", Duration::from_secs(5), || {
+        let mut client = CustomerServiceClient::with_interceptor(direct.clone(), testing::Bearer::new(&token));
+        async move {
+            matches!(client.list_customers(customers::ListCustomersRequest::default()).await, Err(s) if s.code() == Code::Unauthenticated)
+        }
+    })
+    .await;
+    let again = auth
+        .refresh_token(gw::RefreshTokenRequest {
+            refresh_token: refreshed.refresh_token,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn a_direct_call_to_a_service_without_a_token_gains_nothing() {
+    let p = platform().await;
+    let mut direct = CustomerServiceClient::new(p.running.channel("customers").await);
+    let status = direct
+        .list_customers(customers::ListCustomersRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let mut request = Request::new(customers::ListCustomersRequest::default());
+    request
+        .metadata_mut()
+        .insert("x-crm-actor", "admin".parse().unwrap());
+    assert_eq!(
+        direct.list_customers(request).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+}
+
+#[tokio::test]
+async fn the_gateway_answers_health_and_reflection_for_the_whole_platform() {
+    use tokio_stream::StreamExt;
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let p = platform().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(p.gateway.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    let mut reflection = ServerReflectionClient::new(p.gateway.clone());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        responses.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected a service list");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.clone()).collect();
+    for expected in [
+        "crm.gateway.v1.AuthService",
+        "crm.gateway.v1.AdminService",
+        "crm.customers.v1.CustomerService",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn nothing_secret_reaches_the_logs() {
+    let p = platform().await;
+    let session = p.login("admin").await;
+    let _ = AuthServiceClient::new(p.gateway.clone())
+        .login(gw::LoginRequest {
+            username: "admin".into(),
+            password: "a wrong secret password".into(),
+        })
+        .await;
+    let mut admin_api = AdminServiceClient::with_interceptor(
+        p.gateway.clone(),
+        testing::Bearer::new(&session.access_token),
+    );
+    let key = admin_api
+        .create_api_key(gw::CreateApiKeyRequest {
+            request_id: rid(),
+            api_key: Some(gw::ApiKey {
+                name: "logs".into(),
+                roles: vec!["partner".into()],
+                partner_id: "p".into(),
+                ..Default::default()
+            }),
+            ttl_days: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut client = p.customers(&session.access_token);
+    client
+        .create_customer(customers::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(sample("日志测试", "华东")),
+        })
+        .await
+        .unwrap();
+    let logs = String::from_utf8_lossy(&captured().lock().unwrap()).to_string();
+    std::fs::write("/tmp/captured.log", &logs).ok();
+    assert!(
+        logs.contains("login"),
+        "the capture works: {}",
+        &logs[..logs.len().min(2000)]
+    );
+    for secret in [
+        PASSWORD,
+        "a wrong secret password",
+        session.access_token.as_str(),
+        session.refresh_token.as_str(),
+        key.secret.as_str(),
+        "139 0000 1111",
+        "lina@example.cn",
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "a secret or personal datum reached the logs: {secret}"
+        );
+    }
+}
