@@ -112,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
     env.settings.database.max_connections = 40;
     let running = crm_tests::start(env.settings.clone(), Clock::system()).await?;
     let channel = running.channel("customers").await;
+    let gateway = running.channel("gateway").await;
     let token = testing::token(
         &running.settings,
         &testing::TestCaller {
@@ -127,7 +128,12 @@ async fn main() -> anyhow::Result<()> {
         let duration = Duration::from_secs(args.seconds);
         let create = run_case(&channel, &token, clients, duration, "create", &[]).await;
         let get = run_case(&channel, &token, clients, duration, "get", &create.ids).await;
-        for (op, mut o) in [("create", create), ("get", get)] {
+        let via_gateway = run_case(&gateway, &token, clients, duration, "get", &create.ids).await;
+        for (op, mut o) in [
+            ("create", create),
+            ("get", get),
+            ("get_via_gateway", via_gateway),
+        ] {
             o.latencies.sort();
             let n = o.latencies.len();
             println!(

@@ -45,7 +45,12 @@ struct Platform {
 }
 
 async fn platform() -> Platform {
+    platform_with(|_| {}).await
+}
+
+async fn platform_with(tweak: impl FnOnce(&mut crm_kit::Settings)) -> Platform {
     let mut env = testing::test_env().await;
+    tweak(&mut env.settings);
     env.settings.telemetry.log_filter = "debug,h2=info,hyper=info,tower=info,sqlx=info".into();
     let _ = crm_kit::telemetry::init("test", &env.settings.telemetry, || Capture);
     let running = crm_tests::start(env.settings, Clock::system())
@@ -544,4 +549,68 @@ async fn nothing_secret_reaches_the_logs() {
             "a secret or personal datum reached the logs: {secret}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_rate_limit_trips_and_recovers() {
+    let p = platform_with(|s| {
+        s.rate_limit.per_second = 2;
+        s.rate_limit.burst = 3;
+    })
+    .await;
+    let rep = p.login("rep.east").await.access_token;
+    let agent = p.login("agent").await.access_token;
+    let mut who =
+        AuthServiceClient::with_interceptor(p.gateway.clone(), testing::Bearer::new(&rep));
+    for _ in 0..3 {
+        who.who_am_i(gw::WhoAmIRequest {}).await.unwrap();
+    }
+    let status = who.who_am_i(gw::WhoAmIRequest {}).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    let retry = tonic_types::StatusExt::get_error_details(&status)
+        .retry_info()
+        .cloned()
+        .expect("retry info");
+    let delay = retry.retry_delay.expect("a delay");
+    assert!(
+        delay > Duration::ZERO && delay <= Duration::from_secs(1),
+        "{delay:?}"
+    );
+    // another caller has a bucket of its own
+    let mut other =
+        AuthServiceClient::with_interceptor(p.gateway.clone(), testing::Bearer::new(&agent));
+    other.who_am_i(gw::WhoAmIRequest {}).await.unwrap();
+    // and the first one recovers as its bucket refills
+    testing::wait_until(
+        "the rate limit to let the caller through again",
+        Duration::from_secs(5),
+        || {
+            let mut who = who.clone();
+            async move { who.who_am_i(gw::WhoAmIRequest {}).await.is_ok() }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_oversized_message_is_refused_and_writes_nothing() {
+    let p = platform_with(|s| s.server.max_message_bytes = 64 * 1024).await;
+    let admin = p.login("admin").await.access_token;
+    let mut client = p.customers(&admin);
+    let mut big = sample("大消息公司", "华东");
+    big.address = "路".repeat(100 * 1024);
+    let status = client
+        .create_customer(customers::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(big),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    let listed = client
+        .list_customers(customers::ListCustomersRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.customers.is_empty());
 }

@@ -64,6 +64,8 @@ enum Admin {
         #[arg(long, default_value = "")]
         partner_id: String,
     },
+    /// Prints a new Ed25519 signing key (for the gateway) and its public key (for every service).
+    GenerateSigningKey,
     /// Creates an API key for a partner system and prints it once.
     CreateApiKey {
         /// What the key is for.
@@ -150,6 +152,15 @@ async fn main() -> anyhow::Result<()> {
                 created.username,
                 created.id,
                 created.roles.join(",")
+            );
+            Ok(())
+        }
+        Command::Admin(Admin::GenerateSigningKey) => {
+            let seed = crm_kit::auth::generate_signing_key();
+            println!("CRM__AUTH__SIGNING_KEY={seed}");
+            println!(
+                "public key (auth.verification_keys.<kid>): {}",
+                crm_kit::auth::public_key(&seed)?
             );
             Ok(())
         }

@@ -97,15 +97,13 @@ impl Application {
             .fallback_service(self.proxy);
         let mut advertised = own.to_vec();
         advertised.extend_from_slice(FORWARDED);
-        server::serve_with_reflection(
-            self.listener,
-            Routes::from(router),
-            &own,
-            &advertised,
-            &self.settings.server,
-            &self.security,
-            shutdown,
-        )
-        .await
+        let options = server::Options {
+            names: &own,
+            advertised: &advertised,
+            server: &self.settings.server,
+            security: &self.security,
+            limits: crm_kit::ratelimit::Limits::new(&self.settings.rate_limit)?,
+        };
+        server::serve_with(self.listener, Routes::from(router), options, shutdown).await
     }
 }

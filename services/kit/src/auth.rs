@@ -224,7 +224,13 @@ pub struct Verifier {
     keys: HashMap<String, DecodingKey>,
     validation: Validation,
     revoked: Arc<RwLock<HashSet<String>>>,
+    /// Tokens already verified, with their expiry: a signature is checked once per token, not
+    /// once per call. Bounded: emptied when full.
+    verified: RwLock<HashMap<String, (Principal, i64)>>,
 }
+
+/// How many verified tokens a server remembers.
+const VERIFIED_CACHE: usize = 10_000;
 
 impl Verifier {
     /// The verifier of `settings`: the verification keys plus the signing key's public key.
@@ -259,11 +265,44 @@ impl Verifier {
             keys,
             validation,
             revoked: Arc::default(),
+            verified: RwLock::default(),
         })
     }
 
     /// The caller of a bearer token, or `UNAUTHENTICATED` saying why not.
     pub fn verify(&self, token: &str) -> Result<Principal, Error> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let cached = self
+            .verified
+            .read()
+            .expect("cache lock")
+            .get(token)
+            .cloned();
+        let principal = match cached {
+            Some((principal, exp)) if exp > now => principal,
+            Some(_) => return Err(Error::Unauthenticated("token expired".into())),
+            None => {
+                let (principal, exp) = self.check_signature(token)?;
+                let mut cache = self.verified.write().expect("cache lock");
+                if cache.len() >= VERIFIED_CACHE {
+                    cache.clear();
+                }
+                cache.insert(token.to_string(), (principal.clone(), exp));
+                principal
+            }
+        };
+        if self
+            .revoked
+            .read()
+            .expect("revocation lock")
+            .contains(&principal.session_id)
+        {
+            return Err(Error::Unauthenticated("session was revoked".into()));
+        }
+        Ok(principal)
+    }
+
+    fn check_signature(&self, token: &str) -> Result<(Principal, i64), Error> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| Error::Unauthenticated("malformed token".into()))?;
         let kid = header.kid.unwrap_or_default();
@@ -283,15 +322,8 @@ impl Verifier {
                 .into(),
             )
         })?;
-        if self
-            .revoked
-            .read()
-            .expect("revocation lock")
-            .contains(&data.claims.sid)
-        {
-            return Err(Error::Unauthenticated("session was revoked".into()));
-        }
-        Ok(data.claims.into())
+        let exp = data.claims.exp;
+        Ok((data.claims.into(), exp))
     }
 
     /// Replaces the set of revoked session ids.

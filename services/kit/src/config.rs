@@ -25,6 +25,8 @@ pub struct Settings {
     pub paging: PagingSettings,
     /// Tokens and the per-method policy.
     pub auth: crate::auth::AuthSettings,
+    /// Per-caller rate limits at the gateway.
+    pub rate_limit: crate::ratelimit::RateLimitSettings,
 }
 
 /// Postgres connection settings.

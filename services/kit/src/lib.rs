@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod idempotency;
 pub mod paging;
+pub mod ratelimit;
 pub mod redis;
 pub mod server;
 pub mod telemetry;

@@ -12,7 +12,7 @@ use tonic::{
 };
 use tonic_health::ServingStatus;
 
-use crate::{auth::Security, config::ServerSettings, telemetry};
+use crate::{auth::Security, config::ServerSettings, ratelimit::Limits, telemetry};
 
 /// Binds a listener; port 0 picks a free port (see [`TcpListener::local_addr`]).
 pub async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
@@ -38,20 +38,45 @@ pub async fn serve(
     security: &Security,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    serve_with_reflection(listener, routes, names, names, settings, security, shutdown).await
+    let options = Options {
+        names,
+        advertised: names,
+        server: settings,
+        security,
+        limits: None,
+    };
+    serve_with(listener, routes, options, shutdown).await
 }
 
-/// Like [`serve`], with reflection advertising `advertised` (the gateway advertises the
-/// services it forwards to, so clients discover the whole platform through it).
-pub async fn serve_with_reflection(
+/// How [`serve_with`] serves.
+pub struct Options<'a> {
+    /// The gRPC services of the routes, reported by health.
+    pub names: &'a [&'static str],
+    /// The services reflection advertises (the gateway adds those it forwards to).
+    pub advertised: &'a [&'static str],
+    /// Server settings.
+    pub server: &'a ServerSettings,
+    /// Authentication and authorisation.
+    pub security: &'a Security,
+    /// Per-caller rate limits (the gateway only, so a call is counted once).
+    pub limits: Option<Limits>,
+}
+
+/// Like [`serve`], with the [`Options`] the gateway needs: reflection advertising the services
+/// it forwards to, and rate limits.
+pub async fn serve_with(
     listener: TcpListener,
     routes: Routes,
-    names: &[&'static str],
-    advertised: &[&'static str],
-    settings: &ServerSettings,
-    security: &Security,
+    options: Options<'_>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let Options {
+        names,
+        advertised,
+        server: settings,
+        security,
+        limits,
+    } = options;
     let addr: SocketAddr = listener.local_addr()?;
     let (reporter, health) = tonic_health::server::health_reporter();
     for name in names {
@@ -93,6 +118,7 @@ pub async fn serve_with_reflection(
         .trace_fn(telemetry::server_span)
         .layer(tower::util::MapResponseLayer::new(add_trace_id))
         .layer(security.layer())
+        .layer(tower::util::option_layer(limits.map(|l| l.layer())))
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal);
     tokio::pin!(server);

@@ -1,0 +1,206 @@
+//! Per-caller rate limits (G-3): token buckets keyed by the verified caller, with a quota per
+//! role. A refused call is `RESOURCE_EXHAUSTED` with a RetryInfo saying when to try again.
+//! The layer runs inside the auth layer (it needs the caller) and only on the gateway, so one
+//! call is counted once.
+
+use std::{
+    collections::BTreeMap,
+    num::NonZeroU32,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use governor::{
+    DefaultKeyedRateLimiter, Quota, RateLimiter,
+    clock::{Clock as _, DefaultClock},
+};
+use serde::Deserialize;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::auth::Principal;
+
+/// One bucket size.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct Rate {
+    /// Calls a second on average.
+    pub per_second: u32,
+    /// Calls at once.
+    pub burst: u32,
+}
+
+/// The `[rate_limit]` settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    /// Whether calls are limited at all.
+    pub enabled: bool,
+    /// The default calls a second.
+    pub per_second: u32,
+    /// The default burst.
+    pub burst: u32,
+    /// Role → its own rate.
+    #[serde(default)]
+    pub roles: BTreeMap<String, Rate>,
+}
+
+/// The limiters: one keyed by caller per distinct rate.
+#[derive(Clone)]
+pub struct Limits {
+    default: (Rate, Arc<DefaultKeyedRateLimiter<String>>),
+    roles: Arc<BTreeMap<String, (Rate, Arc<DefaultKeyedRateLimiter<String>>)>>,
+}
+
+fn limiter(rate: Rate) -> anyhow::Result<Arc<DefaultKeyedRateLimiter<String>>> {
+    let per_second = NonZeroU32::new(rate.per_second)
+        .ok_or_else(|| anyhow::anyhow!("rate_limit per_second must be > 0"))?;
+    let burst = NonZeroU32::new(rate.burst)
+        .ok_or_else(|| anyhow::anyhow!("rate_limit burst must be > 0"))?;
+    Ok(Arc::new(RateLimiter::keyed(
+        Quota::per_second(per_second).allow_burst(burst),
+    )))
+}
+
+impl Limits {
+    /// The limiters of `settings`, or `None` when limits are off.
+    pub fn new(settings: &RateLimitSettings) -> anyhow::Result<Option<Self>> {
+        if !settings.enabled {
+            return Ok(None);
+        }
+        let default = Rate {
+            per_second: settings.per_second,
+            burst: settings.burst,
+        };
+        let mut roles = BTreeMap::new();
+        for (role, rate) in &settings.roles {
+            anyhow::ensure!(
+                crate::auth::ROLES.contains(&role.as_str()),
+                "rate_limit.roles names an unknown role {role:?}"
+            );
+            roles.insert(role.clone(), (*rate, limiter(*rate)?));
+        }
+        Ok(Some(Self {
+            default: (default, limiter(default)?),
+            roles: Arc::new(roles),
+        }))
+    }
+
+    /// Takes one token from `caller`'s bucket, or says how long to wait.
+    pub fn check(&self, caller: &Principal) -> Result<(), Duration> {
+        let (_, limiter) = caller
+            .roles
+            .iter()
+            .filter_map(|r| self.roles.get(r))
+            .max_by_key(|(rate, _)| (rate.per_second, rate.burst))
+            .unwrap_or(&self.default);
+        limiter
+            .check_key(&caller.subject)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// The tower layer.
+    pub fn layer(&self) -> RateLimitLayer {
+        RateLimitLayer {
+            limits: self.clone(),
+        }
+    }
+}
+
+/// Limits each authenticated caller.
+#[derive(Clone)]
+pub struct RateLimitLayer {
+    limits: Limits,
+}
+
+impl<S> tower::Layer<S> for RateLimitLayer {
+    type Service = RateLimitService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimitService {
+            inner,
+            limits: self.limits.clone(),
+        }
+    }
+}
+
+/// The service made by [`RateLimitLayer`].
+#[derive(Clone)]
+pub struct RateLimitService<S> {
+    inner: S,
+    limits: Limits,
+}
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, B, R> tower::Service<http::Request<B>> for RateLimitService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if let Some(caller) = request.extensions().get::<Principal>()
+            && let Err(wait) = self.limits.check(caller)
+        {
+            tracing::info!(caller = %caller.subject, wait_ms = wait.as_millis() as u64, "rate limited");
+            let status = Status::with_error_details(
+                Code::ResourceExhausted,
+                format!("too many calls: retry in {} ms", wait.as_millis().max(1)),
+                ErrorDetails::with_retry_info(Some(wait)),
+            );
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(inner.call(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_per_caller_and_per_role() {
+        let mut roles = BTreeMap::new();
+        roles.insert(
+            "partner".to_string(),
+            Rate {
+                per_second: 1,
+                burst: 1,
+            },
+        );
+        let limits = Limits::new(&RateLimitSettings {
+            enabled: true,
+            per_second: 1,
+            burst: 3,
+            roles,
+        })
+        .unwrap()
+        .unwrap();
+        let caller = |subject: &str, role: &str| Principal {
+            roles: vec![role.to_string()],
+            ..Principal::system(subject)
+        };
+        let a = caller("a", "sales_rep");
+        assert!((0..3).all(|_| limits.check(&a).is_ok()));
+        let wait = limits.check(&a).unwrap_err();
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1));
+        assert!(
+            limits.check(&caller("b", "sales_rep")).is_ok(),
+            "another caller has its own bucket"
+        );
+        let p = caller("p", "partner");
+        assert!(limits.check(&p).is_ok());
+        assert!(limits.check(&p).is_err(), "the partner role's burst is 1");
+    }
+}
