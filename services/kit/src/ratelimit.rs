@@ -44,11 +44,14 @@ pub struct RateLimitSettings {
     pub roles: BTreeMap<String, Rate>,
 }
 
+/// A rate and its buckets, one per caller.
+type Bucket = (Rate, Arc<DefaultKeyedRateLimiter<String>>);
+
 /// The limiters: one keyed by caller per distinct rate.
 #[derive(Clone)]
 pub struct Limits {
-    default: (Rate, Arc<DefaultKeyedRateLimiter<String>>),
-    roles: Arc<BTreeMap<String, (Rate, Arc<DefaultKeyedRateLimiter<String>>)>>,
+    default: Bucket,
+    roles: Arc<BTreeMap<String, Bucket>>,
 }
 
 fn limiter(rate: Rate) -> anyhow::Result<Arc<DefaultKeyedRateLimiter<String>>> {
