@@ -614,3 +614,151 @@ async fn an_oversized_message_is_refused_and_writes_nothing() {
         .into_inner();
     assert!(listed.customers.is_empty());
 }
+
+#[tokio::test]
+async fn the_audit_trail_records_changes_and_logins_but_not_reads() {
+    let p = platform().await;
+    let session = p.login("admin").await;
+    let admin_id = session.caller.as_ref().unwrap().subject.clone();
+    let mut client = p.customers(&session.access_token);
+    let created = client
+        .create_customer(customers::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(sample("审计测试公司", "华东")),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    client
+        .update_customer(customers::UpdateCustomerRequest {
+            customer: Some(customers::Customer {
+                id: created.id.clone(),
+                version: created.version,
+                industry: "energy".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["industry".into()],
+            }),
+        })
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        client
+            .get_customer(customers::GetCustomerRequest {
+                id: created.id.clone(),
+            })
+            .await
+            .unwrap();
+        client
+            .list_customers(customers::ListCustomersRequest::default())
+            .await
+            .unwrap();
+    }
+
+    let mut admin_api = AdminServiceClient::with_interceptor(
+        p.gateway.clone(),
+        testing::Bearer::new(&session.access_token),
+    );
+    let list =
+        |service: &str, filter: crm_proto::audit::v1::AuditFilter| gw::ListAuditEventsRequest {
+            service: service.into(),
+            filter: Some(filter),
+            page: None,
+        };
+    let events = admin_api
+        .list_audit_events(list("customers", Default::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let seen: Vec<_> = events
+        .iter()
+        .map(|e| (e.method.as_str(), e.resource.as_str()))
+        .collect();
+    let resource = format!("customers/{}", created.id);
+    assert_eq!(
+        seen,
+        [
+            (
+                "crm.customers.v1.CustomerService/UpdateCustomer",
+                resource.as_str()
+            ),
+            (
+                "crm.customers.v1.CustomerService/CreateCustomer",
+                resource.as_str()
+            ),
+        ],
+        "changes only, newest first"
+    );
+    let update = &events[0];
+    assert_eq!(update.changed_fields, ["industry"]);
+    assert_eq!(
+        (
+            update.actor.as_str(),
+            update.actor_kind.as_str(),
+            update.service.as_str()
+        ),
+        (admin_id.as_str(), "user", "customers")
+    );
+    assert_eq!(update.trace_id.len(), 32);
+    assert!(!update.peer.is_empty());
+    assert!(events[1].changed_fields.contains(&"contacts".to_string()));
+    let text = format!("{events:?}");
+    assert!(
+        !text.contains("139 0000 1111") && !text.contains("lina@example.cn"),
+        "no personal data values in the trail"
+    );
+
+    // the gateway's own trail: logins (refused ones too)
+    let _ = AuthServiceClient::new(p.gateway.clone())
+        .login(gw::LoginRequest {
+            username: "admin".into(),
+            password: "not the password".into(),
+        })
+        .await
+        .unwrap_err();
+    let logins = admin_api
+        .list_audit_events(list(
+            "",
+            crm_proto::audit::v1::AuditFilter {
+                method: "crm.gateway.v1.AuthService/Login".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let outcomes: Vec<_> = logins.iter().map(|e| e.outcome.as_str()).collect();
+    assert!(outcomes.starts_with(&["refused", "ok"]), "{outcomes:?}");
+    let by_actor = admin_api
+        .list_audit_events(list(
+            "customers",
+            crm_proto::audit::v1::AuditFilter {
+                actor: "someone else".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert!(by_actor.is_empty());
+
+    // only admins read it
+    let rep = p.login("rep.east").await.access_token;
+    let denied =
+        AdminServiceClient::with_interceptor(p.gateway.clone(), testing::Bearer::new(&rep))
+            .list_audit_events(list("customers", Default::default()))
+            .await
+            .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let unknown = admin_api
+        .list_audit_events(list("nope", Default::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::InvalidArgument);
+}

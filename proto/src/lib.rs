@@ -27,3 +27,11 @@ pub mod gateway {
         tonic::include_proto!("crm.gateway.v1");
     }
 }
+
+/// `crm.audit.v1`: the audit trail every server keeps.
+pub mod audit {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("crm.audit.v1");
+    }
+}

@@ -2,7 +2,7 @@
 //! as the gateway's admin API (the same validation, idempotency and records).
 
 use crm_gateway::{Identity, domain};
-use crm_kit::{Clock, Settings, auth::Principal, idempotency::RequestKey, paging::Pager};
+use crm_kit::{Clock, Settings, context::Call, idempotency::RequestKey, paging::Pager};
 use crm_proto::gateway::v1 as pb;
 
 /// The identity service for a command-line tool. The tool issues no tokens, so without a
@@ -52,7 +52,11 @@ pub async fn create_user(
     )?;
     let new = domain::NewUser::parse(&request)?;
     let created = identity
-        .create_user(key, new, &Principal::system(actor))
+        .create_user(
+            key,
+            new,
+            &Call::system(actor, "crm.gateway.v1.AdminService/CreateUser"),
+        )
         .await?;
     Ok(created.user.unwrap_or_default())
 }
@@ -76,6 +80,10 @@ pub async fn create_api_key(
     )?;
     let new = domain::NewApiKey::parse(&request, identity.api_key_ttl_days())?;
     Ok(identity
-        .create_api_key(key, new, &Principal::system(actor))
+        .create_api_key(
+            key,
+            new,
+            &Call::system(actor, "crm.gateway.v1.AdminService/CreateApiKey"),
+        )
         .await?)
 }

@@ -3,7 +3,7 @@
 //! id, so loading twice creates nothing new.
 
 use crm_customers::{Customers, domain};
-use crm_kit::{Clock, Settings, auth::Principal, idempotency::RequestKey, paging::Pager};
+use crm_kit::{Clock, Settings, context::Call, idempotency::RequestKey, paging::Pager};
 use crm_proto::{
     common::v1::Date,
     customers::v1::{self as pb, CommunicationKind, CreditRating, SourceChannel, Stage, Tier},
@@ -335,7 +335,11 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
             &request,
         )?;
         let created = service
-            .create(key, fields, &Principal::system("demo"))
+            .create(
+                key,
+                fields,
+                &Call::system("demo", "crm.customers.v1.CustomerService/CreateCustomer"),
+            )
             .await?
             .customer
             .expect("created");
@@ -356,7 +360,7 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
                 .change_stage(
                     key,
                     domain::StageChangeInput::parse(&r)?,
-                    &Principal::system(d.owner),
+                    &Call::system(d.owner, "demo-data"),
                 )
                 .await?;
         }
@@ -376,7 +380,7 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
                 .request_partner(
                     key,
                     domain::PartnerRequestInput::parse(&r)?,
-                    &Principal::system(d.owner),
+                    &Call::system(d.owner, "demo-data"),
                 )
                 .await?;
         }
@@ -408,7 +412,7 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
             .create_communication(
                 key,
                 domain::CommunicationInput::parse(&r)?,
-                &Principal::system(d.owner),
+                &Call::system(d.owner, "demo-data"),
             )
             .await?;
     }

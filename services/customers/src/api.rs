@@ -1,7 +1,12 @@
 //! The gRPC adapter: translate the request, call [`Customers`], wrap the result. Errors become a
 //! `Status` in one place (`crm_kit::error`).
 
-use crm_kit::{Error, context::caller, error::both, idempotency::RequestKey};
+use crm_kit::{
+    Error,
+    context::{call, caller},
+    error::both,
+    idempotency::RequestKey,
+};
 use crm_proto::customers::v1::{self as pb, customer_service_server::CustomerService};
 use tonic::{Request, Response, Status};
 
@@ -31,7 +36,7 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::CreateCustomerRequest>,
     ) -> Result<Response<pb::CreateCustomerResponse>, Status> {
-        let caller = caller(&request)?;
+        let call = call(&request)?;
         let r = request.into_inner();
         let key = key(
             "crm.customers.v1.CustomerService/CreateCustomer",
@@ -41,7 +46,7 @@ impl CustomerService for Customers {
         let customer = r.customer.unwrap_or_default();
         let fields = CustomerFields::parse("customer", &customer);
         let (key, fields) = both(key, fields)?;
-        Ok(Response::new(self.create(key, fields, &caller).await?))
+        Ok(Response::new(self.create(key, fields, &call).await?))
     }
 
     async fn get_customer(
@@ -71,13 +76,13 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::UpdateCustomerRequest>,
     ) -> Result<Response<pb::UpdateCustomerResponse>, Status> {
-        let caller = caller(&request)?;
+        let call = call(&request)?;
         let r = request.into_inner();
         let Some(patch) = r.customer else {
             return Err(Error::invalid("customer", "is required").into());
         };
         let mask = r.update_mask.map(|m| m.paths).unwrap_or_default();
-        let customer = self.update(patch, mask, &caller).await?;
+        let customer = self.update(patch, mask, &call).await?;
         Ok(Response::new(pb::UpdateCustomerResponse {
             customer: Some(customer),
         }))
@@ -87,7 +92,7 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::DeleteCustomerRequest>,
     ) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
-        let caller = caller(&request)?;
+        let call = call(&request)?;
         let r = request.into_inner();
         let (key, id) = both(
             key(
@@ -97,16 +102,14 @@ impl CustomerService for Customers {
             ),
             id("id", &r.id),
         )?;
-        Ok(Response::new(
-            self.delete(key, id, r.version, &caller).await?,
-        ))
+        Ok(Response::new(self.delete(key, id, r.version, &call).await?))
     }
 
     async fn change_customer_stage(
         &self,
         request: Request<pb::ChangeCustomerStageRequest>,
     ) -> Result<Response<pb::ChangeCustomerStageResponse>, Status> {
-        let caller = caller(&request)?;
+        let call = call(&request)?;
         let r = request.into_inner();
         let (key, input) = both(
             key(
@@ -116,7 +119,7 @@ impl CustomerService for Customers {
             ),
             StageChangeInput::parse(&r),
         )?;
-        Ok(Response::new(self.change_stage(key, input, &caller).await?))
+        Ok(Response::new(self.change_stage(key, input, &call).await?))
     }
 
     async fn list_stage_changes(
@@ -135,7 +138,7 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::RequestPartnerChangeRequest>,
     ) -> Result<Response<pb::RequestPartnerChangeResponse>, Status> {
-        let caller = caller(&request)?;
+        let call = call(&request)?;
         let r = request.into_inner();
         let (key, input) = both(
             key(
@@ -146,7 +149,7 @@ impl CustomerService for Customers {
             PartnerRequestInput::parse(&r),
         )?;
         Ok(Response::new(
-            self.request_partner(key, input, &caller).await?,
+            self.request_partner(key, input, &call).await?,
         ))
     }
 
@@ -154,7 +157,7 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::ApprovePartnerChangeRequest>,
     ) -> Result<Response<pb::ApprovePartnerChangeResponse>, Status> {
-        let caller = caller(&request)?;
+        let call = call(&request)?;
         let r = request.into_inner();
         let (key, input) = both(
             key(
@@ -164,7 +167,7 @@ impl CustomerService for Customers {
             ),
             PartnerDecisionInput::parse(&r.id, &r.reason, false),
         )?;
-        let change = self.decide_partner(key, input, true, &caller).await?;
+        let change = self.decide_partner(key, input, true, &call).await?;
         Ok(Response::new(pb::ApprovePartnerChangeResponse {
             change: Some(change),
         }))
@@ -174,7 +177,7 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::RejectPartnerChangeRequest>,
     ) -> Result<Response<pb::RejectPartnerChangeResponse>, Status> {
-        let caller = caller(&request)?;
+        let call = call(&request)?;
         let r = request.into_inner();
         let (key, input) = both(
             key(
@@ -184,7 +187,7 @@ impl CustomerService for Customers {
             ),
             PartnerDecisionInput::parse(&r.id, &r.reason, true),
         )?;
-        let change = self.decide_partner(key, input, false, &caller).await?;
+        let change = self.decide_partner(key, input, false, &call).await?;
         Ok(Response::new(pb::RejectPartnerChangeResponse {
             change: Some(change),
         }))
@@ -216,7 +219,7 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::CreateCommunicationRequest>,
     ) -> Result<Response<pb::CreateCommunicationResponse>, Status> {
-        let caller = caller(&request)?;
+        let call = call(&request)?;
         let r = request.into_inner();
         let (key, input) = both(
             key(
@@ -227,7 +230,7 @@ impl CustomerService for Customers {
             CommunicationInput::parse(&r),
         )?;
         Ok(Response::new(
-            Customers::create_communication(self, key, input, &caller).await?,
+            Customers::create_communication(self, key, input, &call).await?,
         ))
     }
 

@@ -276,6 +276,36 @@ impl CustomerFields {
     }
 }
 
+impl CustomerFields {
+    /// The names of the fields that have a value (what a Create sets), for the audit trail.
+    pub fn present(&self) -> Vec<&'static str> {
+        let mut names = vec!["display_name", "region"];
+        for (name, set) in [
+            ("industry", !self.industry.is_empty()),
+            ("address", !self.address.is_empty()),
+            (
+                "source_channel",
+                self.source_channel != SourceChannel::Unspecified,
+            ),
+            ("contacts", !self.contacts.is_empty()),
+            ("tags", !self.tags.is_empty()),
+            ("owner_id", !self.owner_id.is_empty()),
+            ("tier", self.tier != Tier::Unspecified),
+            (
+                "credit_rating",
+                self.credit_rating != CreditRating::Unspecified,
+            ),
+            ("blacklisted", self.blacklisted),
+            ("validity", self.validity != Validity::Unspecified),
+        ] {
+            if set {
+                names.push(name);
+            }
+        }
+        names
+    }
+}
+
 /// Copies the fields named by `paths` from `patch` into `current` (both as stored protobuf),
 /// rejecting unknown and output-only paths. An empty mask is an error: the caller must say
 /// what to change.

@@ -74,17 +74,22 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then finishes in-flight calls.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let audit = crm_kit::audit::AuditReader::new(
+            self.customers.pool().clone(),
+            Pager::new(&self.settings.paging),
+            NAME,
+        );
         let svc = CustomerServiceServer::new(self.customers)
             .max_decoding_message_size(self.settings.server.max_message_bytes);
         let name = server::service_name(&svc);
-        server::serve(
-            self.listener,
-            Routes::new(svc),
-            &[name],
-            &self.settings.server,
-            &self.security,
-            shutdown,
-        )
-        .await
+        let options = server::Options {
+            names: &[name],
+            advertised: &[name],
+            server: &self.settings.server,
+            security: &self.security,
+            limits: None,
+            audit,
+        };
+        server::serve_with(self.listener, Routes::new(svc), options, shutdown).await
     }
 }

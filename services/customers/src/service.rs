@@ -2,7 +2,10 @@
 //! [`crate::domain`], writes through [`crate::store`] and, for Creates and transitions, records
 //! its response under the request id so a retry returns it unchanged.
 
-use crm_kit::{Clock, Error, Result, auth::Principal, idempotency::RequestKey, paging::Pager};
+use crm_kit::{
+    Clock, Error, Result, audit, auth::Principal, context::Call, idempotency::RequestKey,
+    paging::Pager,
+};
 use crm_proto::customers::v1::{self as pb, PartnerChangeState, Stage};
 use sqlx::PgPool;
 use time::{Date, OffsetDateTime};
@@ -79,8 +82,9 @@ impl Customers {
         &self,
         key: RequestKey,
         fields: CustomerFields,
-        caller: &Principal,
+        call: &Call,
     ) -> Result<pb::CreateCustomerResponse> {
+        let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
         let mut tx = self.pool.begin().await?;
@@ -113,6 +117,14 @@ impl Customers {
         let response = pb::CreateCustomerResponse {
             customer: Some(customer),
         };
+        audit::record(
+            &mut tx,
+            call,
+            now,
+            &format!("customers/{id}"),
+            &fields.present(),
+        )
+        .await?;
         key.record(&mut tx, &response, now).await?;
         tx.commit().await?;
         tracing::info!(customer.id = %id, "customer created");
@@ -156,8 +168,9 @@ impl Customers {
         &self,
         patch: pb::Customer,
         mask: Vec<String>,
-        caller: &Principal,
+        call: &Call,
     ) -> Result<pb::Customer> {
+        let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
         let id = domain::parse_id(&patch.id).map_err(|e| Error::invalid("customer.id", e))?;
@@ -178,7 +191,10 @@ impl Customers {
         if !scope.permits(&fields.owner_id, &fields.region, &current.tech_partner_id) {
             return Err(out_of_scope());
         }
-        store::update_customer(&mut tx, id, &fields, self.clock.now(), actor).await?;
+        let now = self.clock.now();
+        store::update_customer(&mut tx, id, &fields, now, actor).await?;
+        let changed: Vec<&str> = mask.iter().map(String::as_str).collect();
+        audit::record(&mut tx, call, now, &format!("customers/{id}"), &changed).await?;
         let updated = store::get_customer(&mut tx, id, false)
             .await?
             .ok_or_else(|| not_found(id))?;
@@ -192,8 +208,9 @@ impl Customers {
         key: RequestKey,
         id: Uuid,
         version: i64,
-        caller: &Principal,
+        call: &Call,
     ) -> Result<pb::DeleteCustomerResponse> {
+        let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
         let mut tx = self.pool.begin().await?;
@@ -210,6 +227,14 @@ impl Customers {
         let response = pb::DeleteCustomerResponse {
             customer: Some(current),
         };
+        audit::record(
+            &mut tx,
+            call,
+            now,
+            &format!("customers/{id}"),
+            &["delete_time"],
+        )
+        .await?;
         key.record(&mut tx, &response, now).await?;
         tx.commit().await?;
         Ok(response)
@@ -220,8 +245,9 @@ impl Customers {
         &self,
         key: RequestKey,
         input: StageChangeInput,
-        caller: &Principal,
+        call: &Call,
     ) -> Result<pb::ChangeCustomerStageResponse> {
+        let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
         let mut tx = self.pool.begin().await?;
@@ -261,6 +287,7 @@ impl Customers {
             customer: Some(customer),
             change: Some(change),
         };
+        audit::record(&mut tx, call, now, &format!("customers/{id}"), &["stage"]).await?;
         key.record(&mut tx, &response, now).await?;
         tx.commit().await?;
         Ok(response)
@@ -293,8 +320,9 @@ impl Customers {
         &self,
         key: RequestKey,
         input: PartnerRequestInput,
-        caller: &Principal,
+        call: &Call,
     ) -> Result<pb::RequestPartnerChangeResponse> {
+        let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
         let mut tx = self.pool.begin().await?;
@@ -347,6 +375,22 @@ impl Customers {
         let response = pb::RequestPartnerChangeResponse {
             change: Some(change),
         };
+        let changed: &[&str] = if decision == PartnerDecision::SetInitial {
+            &["tech_partner_id"]
+        } else {
+            &["partner_change"]
+        };
+        audit::record(
+            &mut tx,
+            call,
+            now,
+            &format!(
+                "customers/{id}/partner_changes/{}",
+                response.change.as_ref().map_or("", |c| c.id.as_str())
+            ),
+            changed,
+        )
+        .await?;
         key.record(&mut tx, &response, now).await?;
         tx.commit().await?;
         Ok(response)
@@ -358,8 +402,9 @@ impl Customers {
         key: RequestKey,
         input: PartnerDecisionInput,
         approve: bool,
-        caller: &Principal,
+        call: &Call,
     ) -> Result<pb::PartnerChange> {
+        let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
         let mut tx = self.pool.begin().await?;
@@ -409,6 +454,19 @@ impl Customers {
         let decided =
             store::decide_partner_change(&mut tx, input.id, state, &input.reason, actor, now)
                 .await?;
+        let changed: &[&str] = if approve {
+            &["state", "tech_partner_id"]
+        } else {
+            &["state"]
+        };
+        audit::record(
+            &mut tx,
+            call,
+            now,
+            &format!("customers/{customer_id}/partner_changes/{}", input.id),
+            changed,
+        )
+        .await?;
         key.record(&mut tx, &decided, now).await?;
         tx.commit().await?;
         Ok(decided)
@@ -449,8 +507,9 @@ impl Customers {
         &self,
         key: RequestKey,
         input: CommunicationInput,
-        caller: &Principal,
+        call: &Call,
     ) -> Result<pb::CreateCommunicationResponse> {
+        let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
         let mut tx = self.pool.begin().await?;
@@ -470,6 +529,20 @@ impl Customers {
         let response = pb::CreateCommunicationResponse {
             communication: Some(communication),
         };
+        audit::record(
+            &mut tx,
+            call,
+            now,
+            &format!(
+                "customers/{id}/communications/{}",
+                response
+                    .communication
+                    .as_ref()
+                    .map_or("", |c| c.id.as_str())
+            ),
+            &["next_contact_date"],
+        )
+        .await?;
         key.record(&mut tx, &response, now).await?;
         tx.commit().await?;
         Ok(response)

@@ -1266,3 +1266,49 @@ async fn a_sales_rep_sees_their_region_and_their_own_customers_only() {
         .changes;
     assert!(none.is_empty());
 }
+
+#[tokio::test]
+async fn changes_are_audited_in_the_same_transaction_and_the_trail_is_append_only() {
+    let mut app = spawn_app().await;
+    let c = app.create(sample("审计客户")).await;
+    change_stage(&mut app, &c.id, pb::Stage::Potential)
+        .await
+        .unwrap();
+    app.client
+        .get_customer(pb::GetCustomerRequest { id: c.id.clone() })
+        .await
+        .unwrap();
+    // a refused change leaves no event
+    change_stage(&mut app, &c.id, pb::Stage::InitialContact)
+        .await
+        .unwrap_err();
+    let rows: Vec<(String, String, Vec<String>, String)> = sqlx::query_as(
+        "SELECT method, resource, changed_fields, actor FROM audit_events ORDER BY event_time, id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let resource = format!("customers/{}", c.id);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].0, "crm.customers.v1.CustomerService/CreateCustomer");
+    assert_eq!(
+        (rows[1].0.as_str(), rows[1].1.as_str()),
+        (
+            "crm.customers.v1.CustomerService/ChangeCustomerStage",
+            resource.as_str()
+        )
+    );
+    assert_eq!(rows[1].2, ["stage"]);
+    assert_eq!(rows[1].3, "admin.test");
+    for sql in [
+        "UPDATE audit_events SET actor = 'x'",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+    ] {
+        let e = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&app.pool)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+    }
+}

@@ -1,6 +1,11 @@
 //! The gRPC adapters of the auth and admin APIs.
 
-use crm_kit::{Error, context::caller, error::both, idempotency::RequestKey};
+use crm_kit::{
+    Error,
+    context::{call, caller},
+    error::both,
+    idempotency::RequestKey,
+};
 use crm_proto::gateway::v1::{
     self as pb, admin_service_server::AdminService, auth_service_server::AuthService,
 };
@@ -52,8 +57,10 @@ impl AuthService for Identity {
         &self,
         request: Request<pb::ExchangeApiKeyRequest>,
     ) -> Result<Response<pb::ExchangeApiKeyResponse>, Status> {
+        let origin = origin(&request);
+        let key = request.into_inner().api_key;
         Ok(Response::new(
-            Identity::exchange_api_key(self, &request.into_inner().api_key).await?,
+            Identity::exchange_api_key(self, &key, &origin).await?,
         ))
     }
 
@@ -70,8 +77,8 @@ impl AuthService for Identity {
         &self,
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
-        let caller = caller(&request)?;
-        Identity::logout(self, &caller).await?;
+        let call = call(&request)?;
+        Identity::logout(self, &call).await?;
         Ok(Response::new(pb::LogoutResponse {}))
     }
 
@@ -92,7 +99,7 @@ impl AdminService for Identity {
         &self,
         request: Request<pb::CreateUserRequest>,
     ) -> Result<Response<pb::CreateUserResponse>, Status> {
-        let caller = caller(&request)?;
+        let call = call(&request)?;
         let r = request.into_inner();
         // the request's digest is stored: leave the password out of it
         let digest = pb::CreateUserRequest {
@@ -106,7 +113,7 @@ impl AdminService for Identity {
         );
         let (key, user) = both(key, NewUser::parse(&r))?;
         Ok(Response::new(
-            Identity::create_user(self, key, user, &caller).await?,
+            Identity::create_user(self, key, user, &call).await?,
         ))
     }
 
@@ -123,6 +130,7 @@ impl AdminService for Identity {
         &self,
         request: Request<pb::SetUserRolesRequest>,
     ) -> Result<Response<pb::SetUserRolesResponse>, Status> {
+        let call = call(&request)?;
         let r = request.into_inner();
         let key = RequestKey::new(
             "crm.gateway.v1.AdminService/SetUserRoles",
@@ -132,7 +140,8 @@ impl AdminService for Identity {
         let user = id("user_id", &r.user_id)?;
         let roles = domain::parse_roles(&r.roles, "")?;
         Ok(Response::new(
-            Identity::set_user_roles(self, key, user, roles, r.region.trim().to_string()).await?,
+            Identity::set_user_roles(self, key, user, roles, r.region.trim().to_string(), &call)
+                .await?,
         ))
     }
 
@@ -140,7 +149,7 @@ impl AdminService for Identity {
         &self,
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
-        let caller = caller(&request)?;
+        let call = call(&request)?;
         let r = request.into_inner();
         let key = RequestKey::new(
             "crm.gateway.v1.AdminService/CreateApiKey",
@@ -149,7 +158,7 @@ impl AdminService for Identity {
         );
         let (key, new) = both(key, NewApiKey::parse(&r, self.api_key_ttl_days()))?;
         Ok(Response::new(
-            Identity::create_api_key(self, key, new, &caller).await?,
+            Identity::create_api_key(self, key, new, &call).await?,
         ))
     }
 
@@ -166,6 +175,7 @@ impl AdminService for Identity {
         &self,
         request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
+        let call = call(&request)?;
         let r = request.into_inner();
         let key = RequestKey::new(
             "crm.gateway.v1.AdminService/RevokeApiKey",
@@ -173,7 +183,18 @@ impl AdminService for Identity {
             &r,
         )?;
         Ok(Response::new(
-            Identity::revoke_api_key(self, key, id("id", &r.id)?).await?,
+            Identity::revoke_api_key(self, key, id("id", &r.id)?, &call).await?,
+        ))
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let authorization = request.metadata().get("authorization").cloned();
+        let r = request.into_inner();
+        Ok(Response::new(
+            Identity::list_audit_events(self, r, authorization).await?,
         ))
     }
 }

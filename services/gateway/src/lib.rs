@@ -88,6 +88,7 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let audit = self.identity.audit_reader();
         let auth = AuthServiceServer::new(self.identity.clone());
         let admin = AdminServiceServer::new(self.identity);
         let own = [server::service_name(&auth), server::service_name(&admin)];
@@ -103,6 +104,7 @@ impl Application {
             server: &self.settings.server,
             security: &self.security,
             limits: crm_kit::ratelimit::Limits::new(&self.settings.rate_limit)?,
+            audit,
         };
         server::serve_with(self.listener, Routes::from(router), options, shutdown).await
     }

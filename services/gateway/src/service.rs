@@ -5,8 +5,9 @@ use argon2::{
     password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
 };
 use crm_kit::{
-    Clock, Error, Result,
+    Clock, Error, Result, audit,
     auth::{AuthSettings, Claims, Principal, PrincipalKind, Security, Signer},
+    context::Call,
     convert,
     idempotency::RequestKey,
     paging::Pager,
@@ -22,7 +23,7 @@ use crate::{
     store::{self, UserRow},
 };
 
-/// Where a call came from, for the session record.
+/// Where a call came from, for the session record and the audit trail.
 #[derive(Debug, Clone, Default)]
 pub struct Origin {
     /// The peer address.
@@ -31,9 +32,25 @@ pub struct Origin {
     pub user_agent: String,
 }
 
+impl Origin {
+    /// The audit view of a call from here by `principal`.
+    pub fn call(&self, principal: Principal, method: &str) -> Call {
+        Call {
+            principal,
+            method: method.to_string(),
+            peer: self.peer.clone(),
+            user_agent: self.user_agent.clone(),
+            trace_id: crm_kit::telemetry::current_trace_id().unwrap_or_default(),
+            system: false,
+        }
+    }
+}
+
 /// Sessions, tokens, users and API keys.
 #[derive(Clone)]
 pub struct Identity {
+    audit: audit::AuditReader,
+    services: std::collections::BTreeMap<String, String>,
     pool: PgPool,
     clock: Clock,
     pager: Pager,
@@ -94,6 +111,12 @@ impl Identity {
         redis: ConnectionManager,
     ) -> anyhow::Result<Self> {
         Ok(Self {
+            audit: audit::AuditReader::new(pool.clone(), pager.clone(), crate::NAME),
+            services: settings
+                .services
+                .iter()
+                .map(|(name, e)| (name.clone(), e.url.clone()))
+                .collect(),
             pool,
             clock,
             pager,
@@ -178,10 +201,30 @@ impl Identity {
             None => dummy_hash().await?,
         };
         let matches = password_matches(password.to_string(), hash).await;
+        let method = "crm.gateway.v1.AuthService/Login";
         let user = match user {
             Some(u) if matches && !u.disabled => u,
-            _ => {
-                tracing::info!(username = %username.trim(), "login refused");
+            other => {
+                tracing::info!("login refused");
+                let resource =
+                    other.map_or("users/unknown".to_string(), |u| format!("users/{}", u.id));
+                let anonymous = origin.call(
+                    Principal {
+                        kind: PrincipalKind::User,
+                        ..Principal::system("anonymous")
+                    },
+                    method,
+                );
+                let mut conn = self.pool.acquire().await?;
+                audit::record_outcome(
+                    &mut conn,
+                    &anonymous,
+                    self.clock.now(),
+                    &resource,
+                    &[],
+                    "refused",
+                )
+                .await?;
                 return Err(bad_credentials());
             }
         };
@@ -200,8 +243,17 @@ impl Identity {
             origin,
         };
         store::insert_session(&mut tx, &new).await?;
-        tx.commit().await?;
         let principal = Self::user_principal(&user, session);
+        let call = origin.call(principal.clone(), method);
+        audit::record(
+            &mut tx,
+            &call,
+            now,
+            &format!("users/{}", user.id),
+            &["session"],
+        )
+        .await?;
+        tx.commit().await?;
         let (access_token, exp) = self.token(&principal, now)?;
         tracing::info!(user.id = %user.id, session = %session, "login");
         Ok(pb::LoginResponse {
@@ -214,7 +266,11 @@ impl Identity {
     }
 
     /// Exchanges an API key for an access token.
-    pub async fn exchange_api_key(&self, key: &str) -> Result<pb::ExchangeApiKeyResponse> {
+    pub async fn exchange_api_key(
+        &self,
+        key: &str,
+        origin: &Origin,
+    ) -> Result<pb::ExchangeApiKeyResponse> {
         let refused = || Error::Unauthenticated("API key is not valid".into());
         let (id, secret) = domain::parse_api_key(key).ok_or_else(refused)?;
         let mut conn = self.pool.acquire().await?;
@@ -222,15 +278,35 @@ impl Identity {
             .await?
             .ok_or_else(refused)?;
         let now = self.clock.now();
-        if !domain::same_hash(&row.secret_hash, &domain::hash_secret(secret)) {
-            return Err(refused());
+        let method = "crm.gateway.v1.AuthService/ExchangeApiKey";
+        let problem = if !domain::same_hash(&row.secret_hash, &domain::hash_secret(secret)) {
+            Some(refused())
+        } else if row.revoke_time.is_some() {
+            Some(Error::Unauthenticated("API key was revoked".into()))
+        } else if row.expire_time <= now {
+            Some(Error::Unauthenticated("API key expired".into()))
+        } else {
+            None
+        };
+        let holder = Principal {
+            subject: row.id.to_string(),
+            kind: PrincipalKind::ApiKey,
+            ..Principal::system("api key")
+        };
+        let resource = format!("api_keys/{}", row.id);
+        if let Some(problem) = problem {
+            let call = origin.call(holder, method);
+            audit::record_outcome(&mut conn, &call, now, &resource, &[], "refused").await?;
+            return Err(problem);
         }
-        if row.revoke_time.is_some() {
-            return Err(Error::Unauthenticated("API key was revoked".into()));
-        }
-        if row.expire_time <= now {
-            return Err(Error::Unauthenticated("API key expired".into()));
-        }
+        audit::record(
+            &mut conn,
+            &origin.call(holder, method),
+            now,
+            &resource,
+            &["token"],
+        )
+        .await?;
         let principal = Principal {
             subject: row.id.to_string(),
             name: row.name.clone(),
@@ -278,15 +354,24 @@ impl Identity {
     }
 
     /// Ends the caller's session.
-    pub async fn logout(&self, caller: &Principal) -> Result<()> {
+    pub async fn logout(&self, call: &Call) -> Result<()> {
+        let caller = &call.principal;
         let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
         if caller.kind == PrincipalKind::User {
             let session = Uuid::parse_str(&caller.session_id)
                 .map_err(|_| Error::Unauthenticated("no session".into()))?;
-            let mut tx = self.pool.begin().await?;
             store::revoke_sessions(&mut tx, Some(session), None, now).await?;
-            tx.commit().await?;
         }
+        audit::record(
+            &mut tx,
+            call,
+            now,
+            &format!("sessions/{}", caller.session_id),
+            &["revoke_time"],
+        )
+        .await?;
+        tx.commit().await?;
         self.publish_revoked(std::slice::from_ref(&caller.session_id), now)
             .await
     }
@@ -296,8 +381,9 @@ impl Identity {
         &self,
         key: RequestKey,
         user: NewUser,
-        actor: &Principal,
+        call: &Call,
     ) -> Result<pb::CreateUserResponse> {
+        let actor = &call.principal;
         let hash = hash_password(user.password.clone()).await?;
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
@@ -313,6 +399,21 @@ impl Identity {
                 },
                 _ => e,
             })?;
+        audit::record(
+            &mut tx,
+            call,
+            now,
+            &format!("users/{}", row.id),
+            &[
+                "username",
+                "display_name",
+                "roles",
+                "region",
+                "partner_id",
+                "password",
+            ],
+        )
+        .await?;
         let response = pb::CreateUserResponse {
             user: Some(row.to_proto()),
         };
@@ -346,6 +447,7 @@ impl Identity {
         user_id: Uuid,
         roles: Vec<String>,
         region: String,
+        call: &Call,
     ) -> Result<pb::SetUserRolesResponse> {
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
@@ -360,6 +462,14 @@ impl Identity {
             })?;
         store::set_roles(&mut tx, user_id, &roles, &region, now).await?;
         let revoked = store::revoke_sessions(&mut tx, None, Some(user_id), now).await?;
+        audit::record(
+            &mut tx,
+            call,
+            now,
+            &format!("users/{user_id}"),
+            &["roles", "region"],
+        )
+        .await?;
         let user = store::user_by_id(&mut tx, user_id, false)
             .await?
             .ok_or_else(|| Error::NotFound {
@@ -381,8 +491,9 @@ impl Identity {
         &self,
         key: RequestKey,
         new: NewApiKey,
-        actor: &Principal,
+        call: &Call,
     ) -> Result<pb::CreateApiKeyResponse> {
+        let actor = &call.principal;
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay::<pb::CreateApiKeyResponse>(&mut tx).await? {
             return Ok(previous);
@@ -405,6 +516,14 @@ impl Identity {
             api_key: Some(row.to_proto()),
             secret: String::new(),
         };
+        audit::record(
+            &mut tx,
+            call,
+            now,
+            &format!("api_keys/{id}"),
+            &["name", "roles", "partner_id", "expire_time"],
+        )
+        .await?;
         key.record(&mut tx, &stored, now).await?;
         tx.commit().await?;
         Ok(pb::CreateApiKeyResponse {
@@ -436,6 +555,7 @@ impl Identity {
         &self,
         key: RequestKey,
         id: Uuid,
+        call: &Call,
     ) -> Result<pb::RevokeApiKeyResponse> {
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
@@ -455,6 +575,14 @@ impl Identity {
             ));
         }
         let row = store::revoke_api_key(&mut tx, id, now).await?;
+        audit::record(
+            &mut tx,
+            call,
+            now,
+            &format!("api_keys/{id}"),
+            &["revoke_time"],
+        )
+        .await?;
         let response = pb::RevokeApiKeyResponse {
             api_key: Some(row.to_proto()),
         };
@@ -463,6 +591,71 @@ impl Identity {
         self.publish_revoked(&[domain::api_key_session(id)], now)
             .await?;
         Ok(response)
+    }
+}
+
+impl Identity {
+    /// The gateway's own audit trail.
+    pub fn audit_reader(&self) -> audit::AuditReader {
+        self.audit.clone()
+    }
+
+    /// One service's audit trail: the gateway's own, or read from the service's
+    /// `crm.audit.v1.AuditService` with the caller's own token.
+    pub async fn list_audit_events(
+        &self,
+        r: pb::ListAuditEventsRequest,
+        authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    ) -> Result<pb::ListAuditEventsResponse> {
+        let service = if r.service.is_empty() {
+            crate::NAME
+        } else {
+            r.service.as_str()
+        };
+        let found = if service == crate::NAME {
+            self.audit.list(r.filter.as_ref(), r.page.as_ref()).await?
+        } else {
+            let url = self.services.get(service).ok_or_else(|| {
+                Error::invalid(
+                    "service",
+                    format!(
+                        "unknown service; known: {}",
+                        self.services.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
+            let channel = tonic::transport::Channel::from_shared(url.clone())
+                .map_err(|e| Error::Internal(anyhow::anyhow!("services.{service}.url: {e}")))?
+                .connect_lazy();
+            let mut client =
+                crm_proto::audit::v1::audit_service_client::AuditServiceClient::new(channel);
+            let mut request = tonic::Request::new(crm_proto::audit::v1::ListAuditEventsRequest {
+                filter: r.filter,
+                page: r.page,
+            });
+            if let Some(value) = authorization {
+                request.metadata_mut().insert("authorization", value);
+            }
+            request.set_timeout(std::time::Duration::from_secs(10));
+            match client.list_audit_events(request).await {
+                Ok(response) => response.into_inner(),
+                Err(status) if status.code() == tonic::Code::Unavailable => {
+                    return Err(Error::Internal(anyhow::anyhow!(
+                        "the {service} service is unavailable"
+                    )));
+                }
+                Err(status) => {
+                    return Err(Error::Internal(anyhow::anyhow!(
+                        "reading the {service} audit trail: {}",
+                        status.message()
+                    )));
+                }
+            }
+        };
+        Ok(pb::ListAuditEventsResponse {
+            events: found.events,
+            page: found.page,
+        })
     }
 }
 

@@ -533,6 +533,11 @@ impl Security {
     }
 }
 
+/// The called method (`package.Service/Method`), put into every request's extensions by the
+/// auth layer for the audit trail.
+#[derive(Debug, Clone)]
+pub struct CalledMethod(pub String);
+
 /// Authenticates and authorises each call before the service sees it.
 #[derive(Clone)]
 pub struct AuthLayer {
@@ -586,6 +591,7 @@ where
                     tracing::Span::current().record("enduser.id", p.subject.as_str());
                     request.extensions_mut().insert(p);
                 }
+                request.extensions_mut().insert(CalledMethod(method));
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 Box::pin(inner.call(request))

@@ -2,6 +2,7 @@
 //! and migrations, the error → gRPC status mapping, health and reflection, pagination,
 //! request-id idempotency, the clock, graceful shutdown and the test harness.
 
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;

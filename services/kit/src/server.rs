@@ -12,7 +12,10 @@ use tonic::{
 };
 use tonic_health::ServingStatus;
 
-use crate::{auth::Security, config::ServerSettings, ratelimit::Limits, telemetry};
+use crate::{
+    audit::AuditReader, auth::Security, config::ServerSettings, ratelimit::Limits, telemetry,
+};
+use crm_proto::audit::v1::audit_service_server::AuditServiceServer;
 
 /// Binds a listener; port 0 picks a free port (see [`TcpListener::local_addr`]).
 pub async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
@@ -27,27 +30,6 @@ pub fn service_name<S: NamedService>(_: &S) -> &'static str {
     S::NAME
 }
 
-/// Serves `routes` (whose gRPC services are `names`) on `listener` with health and reflection,
-/// every call authenticated and authorised by `security`, until `shutdown` is cancelled. On shutdown it reports NOT_SERVING, stops accepting, and gives
-/// in-flight calls up to `server.shutdown_grace_ms` to finish.
-pub async fn serve(
-    listener: TcpListener,
-    routes: Routes,
-    names: &[&'static str],
-    settings: &ServerSettings,
-    security: &Security,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let options = Options {
-        names,
-        advertised: names,
-        server: settings,
-        security,
-        limits: None,
-    };
-    serve_with(listener, routes, options, shutdown).await
-}
-
 /// How [`serve_with`] serves.
 pub struct Options<'a> {
     /// The gRPC services of the routes, reported by health.
@@ -60,10 +42,14 @@ pub struct Options<'a> {
     pub security: &'a Security,
     /// Per-caller rate limits (the gateway only, so a call is counted once).
     pub limits: Option<Limits>,
+    /// The server's audit trail, served as `crm.audit.v1.AuditService`.
+    pub audit: AuditReader,
 }
 
-/// Like [`serve`], with the [`Options`] the gateway needs: reflection advertising the services
-/// it forwards to, and rate limits.
+/// Serves `routes` on `listener` with health, reflection and the audit trail, every call
+/// authenticated and authorised by the security layer (and rate-limited where configured),
+/// until `shutdown` is cancelled. On shutdown it reports NOT_SERVING, stops accepting, and gives
+/// in-flight calls up to `server.shutdown_grace_ms` to finish.
 pub async fn serve_with(
     listener: TcpListener,
     routes: Routes,
@@ -76,8 +62,15 @@ pub async fn serve_with(
         server: settings,
         security,
         limits,
+        audit,
     } = options;
     let addr: SocketAddr = listener.local_addr()?;
+    let audit = AuditServiceServer::new(audit);
+    let mut names = names.to_vec();
+    names.push(service_name(&audit));
+    let mut advertised = advertised.to_vec();
+    advertised.push(service_name(&audit));
+    let names = names.as_slice();
     let (reporter, health) = tonic_health::server::health_reporter();
     for name in names {
         reporter
@@ -92,11 +85,12 @@ pub async fn serve_with(
         .register_encoded_file_descriptor_set(crm_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .with_service_name("grpc.health.v1.Health");
-    for name in advertised {
+    for name in &advertised {
         v1 = v1.with_service_name(*name);
         v1alpha = v1alpha.with_service_name(*name);
     }
     let routes = routes
+        .add_service(audit)
         .add_service(health)
         .add_service(v1.build_v1()?)
         .add_service(v1alpha.build_v1alpha()?);
