@@ -86,15 +86,25 @@ print("Same client, same token, same customers, same concurrency, in the same ru
       "`GetCustomer` on the customers server directly, then through the gateway (which verifies the token, "
       "checks the policy and forwards the HTTP/2 stream; the customers server verifies the token again). "
       "Target: the gateway costs at most 25 % of throughput and at most 0.5 ms at p50.\n")
-print("| clients | direct req/s | via gateway req/s | throughput kept | direct p50 ms | via gateway p50 ms | p50 added ms | direct p99 ms | via gateway p99 ms |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| clients | direct req/s | via gateway req/s | throughput kept | direct p50 ms | via gateway p50 ms | p50 added ms | direct p99 ms | via gateway p99 ms | target met |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 by = {(r["op"], r["clients"]): r for r in rows}
 for (op, c), d in sorted(by.items(), key=lambda kv: kv[0][1]):
     if op != "get" or ("get_via_gateway", c) not in by:
         continue
     g = by[("get_via_gateway", c)]
-    print(f"| {c} | {d['rps']:.0f} | {g['rps']:.0f} | {g['rps'] / d['rps'] * 100:.0f} % | {d['p50_ms']:.2f} | "
-          f"{g['p50_ms']:.2f} | {g['p50_ms'] - d['p50_ms']:.2f} | {d['p99_ms']:.2f} | {g['p99_ms']:.2f} |")
+    kept = g['rps'] / d['rps']
+    added = g['p50_ms'] - d['p50_ms']
+    met = "yes" if kept >= 0.75 and added <= 0.5 else "no"
+    print(f"| {c} | {d['rps']:.0f} | {g['rps']:.0f} | {kept * 100:.0f} % | {d['p50_ms']:.2f} | "
+          f"{g['p50_ms']:.2f} | {added:.2f} | {d['p99_ms']:.2f} | {g['p99_ms']:.2f} | {met} |")
+print()
+print("The gateway's cost is one more hop on the same two cores: token verification is cached per token, "
+      "the policy check is a table look-up, and the message is not decoded. Where the target is missed, "
+      "the cores are saturated by the client, the gateway, the service and Postgres together; on "
+      "Kubernetes the gateway runs on cores of its own. The forward goes through tonic's `Channel`, "
+      "whose request buffer adds a task hop per call: a bare hyper HTTP/2 client is the next step if "
+      "the single-client latency matters.")
 print()
 print("Reading: a Get is a gRPC round trip plus one query (the customer row with its contacts aggregated as "
       "JSON), a Create one transaction of about eight statements writing four rows (advisory lock and "
