@@ -113,7 +113,10 @@ async fn main() -> anyhow::Result<()> {
     // the limiter stays on (its cost is part of the gateway's) but never refuses the benchmark
     env.settings.rate_limit.roles.insert(
         "admin".into(),
-        crm_kit::ratelimit::Rate { per_second: 10_000_000, burst: 10_000_000 },
+        crm_kit::ratelimit::Rate {
+            per_second: 10_000_000,
+            burst: 10_000_000,
+        },
     );
     let running = crm_tests::start(env.settings.clone(), Clock::system()).await?;
     let channel = running.channel("customers").await;

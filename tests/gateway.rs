@@ -762,3 +762,107 @@ async fn the_audit_trail_records_changes_and_logins_but_not_reads() {
         .unwrap_err();
     assert_eq!(unknown.code(), Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn a_policy_change_reaches_every_server_and_is_audited() {
+    let p = platform().await;
+    let admin = p.login("admin").await.access_token;
+    let mut admin_api =
+        AdminServiceClient::with_interceptor(p.gateway.clone(), testing::Bearer::new(&admin));
+    let policy = admin_api
+        .get_policy(gw::GetPolicyRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let finance = policy.roles.iter().find(|r| r.role == "finance").unwrap();
+    assert!(
+        finance
+            .methods
+            .contains(&"crm.customers.v1.CustomerService/ListCustomers".to_string())
+    );
+    assert!(finance.updated.is_none(), "the configured default");
+
+    // finance loses ListCustomers: at the gateway at once, and at the customers server directly
+    let finance_token = testing::token(
+        &p.running.settings,
+        &testing::TestCaller {
+            subject: "fin",
+            roles: &["finance"],
+            ..Default::default()
+        },
+        60,
+    );
+    let mut via_gateway = p.customers(&finance_token);
+    via_gateway
+        .list_customers(customers::ListCustomersRequest::default())
+        .await
+        .unwrap();
+    let changed = admin_api
+        .set_role_policy(gw::SetRolePolicyRequest {
+            request_id: rid(),
+            role: "finance".into(),
+            methods: vec!["crm.customers.v1.CustomerService/GetCustomer".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        changed.policy.unwrap().methods,
+        ["crm.customers.v1.CustomerService/GetCustomer"]
+    );
+    let status = via_gateway
+        .list_customers(customers::ListCustomersRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let direct = p.running.channel("customers").await;
+    testing::wait_until("the customers server to apply the new policy", Duration::from_secs(5), || {
+        let mut client = CustomerServiceClient::with_interceptor(direct.clone(), testing::Bearer::new(&finance_token));
+        async move {
+            matches!(client.list_customers(customers::ListCustomersRequest::default()).await, Err(s) if s.code() == Code::PermissionDenied)
+        }
+    })
+    .await;
+
+    let bad = admin_api
+        .set_role_policy(gw::SetRolePolicyRequest {
+            request_id: rid(),
+            role: "wizard".into(),
+            methods: vec!["not a pattern".into()],
+        })
+        .await
+        .unwrap_err();
+    let fields: Vec<_> = tonic_types::StatusExt::get_error_details(&bad)
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect();
+    assert_eq!(fields, ["role", "methods[0]"]);
+    let admin_fixed = admin_api
+        .set_role_policy(gw::SetRolePolicyRequest {
+            request_id: rid(),
+            role: "admin".into(),
+            methods: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(admin_fixed.code(), Code::FailedPrecondition);
+
+    let events = admin_api
+        .list_audit_events(gw::ListAuditEventsRequest {
+            service: String::new(),
+            filter: Some(crm_proto::audit::v1::AuditFilter {
+                resource: "policies/finance".into(),
+                ..Default::default()
+            }),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].changed_fields, ["methods"]);
+}

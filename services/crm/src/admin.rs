@@ -14,10 +14,7 @@ pub async fn identity(settings: &Settings) -> anyhow::Result<Identity> {
     }
     let pool = crm_kit::db::connect(&settings.database, crm_gateway::NAME).await?;
     let redis = crm_kit::redis::connect(&settings.redis).await?;
-    let security = crm_kit::auth::Security {
-        verifier: std::sync::Arc::new(crm_kit::auth::Verifier::new(&settings.auth)?),
-        policy: std::sync::Arc::new(crm_kit::auth::Policy::new(&settings.auth)?),
-    };
+    let security = crm_kit::auth::Security::new(&settings)?;
     Identity::new(
         pool,
         Clock::system(),

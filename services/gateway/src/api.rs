@@ -197,4 +197,28 @@ impl AdminService for Identity {
             Identity::list_audit_events(self, r, authorization).await?,
         ))
     }
+
+    async fn get_policy(
+        &self,
+        _request: Request<pb::GetPolicyRequest>,
+    ) -> Result<Response<pb::GetPolicyResponse>, Status> {
+        Ok(Response::new(Identity::get_policy(self).await?))
+    }
+
+    async fn set_role_policy(
+        &self,
+        request: Request<pb::SetRolePolicyRequest>,
+    ) -> Result<Response<pb::SetRolePolicyResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::new(
+            "crm.gateway.v1.AdminService/SetRolePolicy",
+            &r.request_id,
+            &r,
+        );
+        let (key, (role, methods)) = both(key, domain::parse_role_policy(&r))?;
+        Ok(Response::new(
+            Identity::set_role_policy(self, key, role, methods, &call).await?,
+        ))
+    }
 }

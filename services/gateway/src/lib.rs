@@ -64,6 +64,7 @@ impl Application {
             security.clone(),
             redis,
         )?;
+        identity.publish_policy().await?;
         let listener = server::bind(&settings.endpoint(NAME)?.listen).await?;
         Ok(Self {
             listener,

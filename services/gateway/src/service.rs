@@ -59,6 +59,7 @@ pub struct Identity {
     security: Security,
     redis: ConnectionManager,
     revoked_key: String,
+    key_prefix: String,
 }
 
 fn bad_credentials() -> Error {
@@ -125,6 +126,7 @@ impl Identity {
             security,
             redis,
             revoked_key: crm_kit::auth::revoked_sessions_key(&settings.redis.key_prefix),
+            key_prefix: settings.redis.key_prefix.clone(),
         })
     }
 
@@ -656,6 +658,93 @@ impl Identity {
             events: found.events,
             page: found.page,
         })
+    }
+}
+
+impl Identity {
+    /// Publishes the stored policy overrides to every server (through Redis) and applies them
+    /// here at once. Run at start, so a Redis that lost its data gets them back.
+    pub async fn publish_policy(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        let rows = store::policies(&mut conn).await?;
+        let overrides: std::collections::BTreeMap<String, Vec<String>> =
+            rows.into_iter().map(|r| (r.role, r.methods)).collect();
+        self.security
+            .apply_overrides(&self.settings, &overrides)
+            .map_err(Error::Internal)?;
+        let json = serde_json::to_string(&overrides).map_err(|e| Error::Internal(e.into()))?;
+        let mut redis = self.redis.clone();
+        redis::cmd("SET")
+            .arg(crm_kit::auth::policy_key(&self.key_prefix))
+            .arg(json)
+            .query_async::<()>(&mut redis)
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("cannot publish the policy: {e}")))?;
+        Ok(())
+    }
+
+    /// The policy in force, with who changed each overridden role.
+    pub async fn get_policy(&self) -> Result<pb::GetPolicyResponse> {
+        let mut conn = self.pool.acquire().await?;
+        let stamps: std::collections::BTreeMap<String, crm_proto::common::v1::AuditStamp> =
+            store::policies(&mut conn)
+                .await?
+                .into_iter()
+                .map(|r| (r.role, convert::stamp(r.update_time, &r.updated_by)))
+                .collect();
+        let roles = self
+            .security
+            .policy()
+            .roles()
+            .into_iter()
+            .map(|(role, methods)| pb::RolePolicy {
+                updated: stamps.get(&role).cloned(),
+                role,
+                methods,
+            })
+            .collect();
+        Ok(pb::GetPolicyResponse { roles })
+    }
+
+    /// Replaces one role's methods everywhere.
+    pub async fn set_role_policy(
+        &self,
+        key: RequestKey,
+        role: String,
+        methods: Vec<String>,
+        call: &Call,
+    ) -> Result<pb::SetRolePolicyResponse> {
+        if role == "admin" {
+            return Err(Error::precondition(
+                "ADMIN_POLICY_FIXED",
+                "the admin role always has every right",
+            ));
+        }
+        let mut tx = self.pool.begin().await?;
+        if let Some(previous) = key.replay(&mut tx).await? {
+            return Ok(previous);
+        }
+        let now = self.clock.now();
+        store::upsert_policy(&mut tx, &role, &methods, now, &call.principal.subject).await?;
+        audit::record(
+            &mut tx,
+            call,
+            now,
+            &format!("policies/{role}"),
+            &["methods"],
+        )
+        .await?;
+        let response = pb::SetRolePolicyResponse {
+            policy: Some(pb::RolePolicy {
+                role,
+                methods,
+                updated: Some(convert::stamp(now, &call.principal.subject)),
+            }),
+        };
+        key.record(&mut tx, &response, now).await?;
+        tx.commit().await?;
+        self.publish_policy().await?;
+        Ok(response)
     }
 }
 

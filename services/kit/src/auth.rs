@@ -347,32 +347,60 @@ pub fn revoked_sessions_key(keys_prefix: &str) -> String {
     format!("{keys_prefix}{{auth}}:revoked_sessions")
 }
 
-/// Keeps `verifier`'s revoked sessions in step with Redis, every `auth.revocation_poll_ms`,
-/// until `shutdown`. Entries whose tokens have all expired are dropped.
-pub fn spawn_revocation_poller(
-    verifier: Arc<Verifier>,
-    redis: crate::config::RedisSettings,
-    every: Duration,
+/// The Redis key holding the policy overrides made through the admin API (JSON: role →
+/// method patterns), shared by every server.
+pub fn policy_key(keys_prefix: &str) -> String {
+    format!("{keys_prefix}{{auth}}:policy")
+}
+
+/// Keeps `security` in step with Redis every `auth.revocation_poll_ms`, until `shutdown`: the
+/// revoked sessions (entries whose tokens have all expired are dropped) and the policy
+/// overrides.
+pub fn spawn_poller(
+    security: Security,
+    settings: crate::Settings,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     tokio::spawn(async move {
-        let key = revoked_sessions_key(&redis.key_prefix);
+        let every = Duration::from_millis(settings.auth.revocation_poll_ms);
+        let revoked_key = revoked_sessions_key(&settings.redis.key_prefix);
+        let policy_key = policy_key(&settings.redis.key_prefix);
         let mut conn = None;
+        let mut last_policy: Option<String> = None;
         loop {
             if conn.is_none() {
-                conn = crate::redis::connect(&redis).await.ok();
+                conn = crate::redis::connect(&settings.redis).await.ok();
             }
             if let Some(c) = conn.as_mut() {
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
-                let result: redis::RedisResult<Vec<String>> = redis::cmd("ZRANGEBYSCORE")
-                    .arg(&key)
+                let result: redis::RedisResult<(Vec<String>, Option<String>)> = redis::pipe()
+                    .cmd("ZRANGEBYSCORE")
+                    .arg(&revoked_key)
                     .arg(now)
                     .arg("+inf")
+                    .cmd("GET")
+                    .arg(&policy_key)
                     .query_async(c)
                     .await;
                 match result {
-                    Ok(sessions) => verifier.set_revoked(sessions.into_iter().collect()),
-                    Err(e) => tracing::warn!(error = %e, "cannot load revoked sessions"),
+                    Ok((sessions, policy)) => {
+                        security
+                            .verifier
+                            .set_revoked(sessions.into_iter().collect());
+                        if policy != last_policy {
+                            let overrides: BTreeMap<String, Vec<String>> = policy
+                                .as_deref()
+                                .and_then(|p| serde_json::from_str(p).ok())
+                                .unwrap_or_default();
+                            match security.apply_overrides(&settings.auth, &overrides) {
+                                Ok(()) => last_policy = policy,
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "ignoring an invalid policy override")
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot load revoked sessions and policy"),
                 }
             }
             tokio::select! {
@@ -425,25 +453,83 @@ pub struct Policy {
     public: Vec<Pattern>,
     authenticated: Vec<Pattern>,
     roles: HashMap<String, Vec<Pattern>>,
+    sources: BTreeMap<String, Vec<String>>,
+}
+
+/// Checks a method pattern: `package.Service/Method`, `package.Service/Prefix*` or `*`.
+pub fn check_pattern(pattern: &str) -> Result<(), String> {
+    if pattern == "*" {
+        return Ok(());
+    }
+    let ok = match pattern.split_once('/') {
+        Some((service, method)) => {
+            service.contains('.')
+                && !service.starts_with('.')
+                && service
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+                && method
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '*')
+                && method.find('*').is_none_or(|i| i == method.len() - 1)
+        }
+        None => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{pattern:?} is not a method pattern (package.Service/Method, package.Service/*, *)"
+        ))
+    }
 }
 
 impl Policy {
     /// The policy of `settings`; unknown roles are an error.
     pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
+        Self::with_overrides(settings, &BTreeMap::new())
+    }
+
+    /// The policy of `settings` with some roles' methods replaced by `overrides`.
+    pub fn with_overrides(
+        settings: &AuthSettings,
+        overrides: &BTreeMap<String, Vec<String>>,
+    ) -> anyhow::Result<Self> {
         let parse = |v: &[String]| v.iter().map(|s| Pattern::parse(s)).collect::<Vec<_>>();
+        let mut sources = settings.policy.clone();
+        for (role, methods) in overrides {
+            sources.insert(role.clone(), methods.clone());
+        }
         let mut roles = HashMap::new();
-        for (role, methods) in &settings.policy {
+        for (role, methods) in &sources {
             anyhow::ensure!(
                 ROLES.contains(&role.as_str()),
                 "auth.policy names an unknown role {role:?}"
             );
+            for m in methods {
+                check_pattern(m).map_err(|e| anyhow::anyhow!("auth.policy.{role}: {e}"))?;
+            }
             roles.insert(role.clone(), parse(methods));
         }
         Ok(Self {
             public: parse(&settings.public_methods),
             authenticated: parse(&settings.authenticated_methods),
             roles,
+            sources,
         })
+    }
+
+    /// Each role's method patterns, by role (every known role, empty when it has none).
+    pub fn roles(&self) -> BTreeMap<String, Vec<String>> {
+        ROLES
+            .iter()
+            .map(|r| {
+                (
+                    r.to_string(),
+                    self.sources.get(*r).cloned().unwrap_or_default(),
+                )
+            })
+            .collect()
     }
 
     /// Who may call `method` (`package.Service/Method`).
@@ -475,27 +561,43 @@ impl Policy {
 pub struct Security {
     /// Token verification.
     pub verifier: Arc<Verifier>,
-    /// The per-method policy.
-    pub policy: Arc<Policy>,
+    policy: Arc<RwLock<Arc<Policy>>>,
 }
 
 impl Security {
-    /// Builds the verifier and policy from the settings and starts the revocation poller.
+    /// The verifier and policy of `settings`, without following Redis (tools).
+    pub fn new(settings: &crate::Settings) -> anyhow::Result<Self> {
+        Ok(Self {
+            verifier: Arc::new(Verifier::new(&settings.auth)?),
+            policy: Arc::new(RwLock::new(Arc::new(Policy::new(&settings.auth)?))),
+        })
+    }
+
+    /// Like [`Security::new`], following the revoked sessions and policy overrides in Redis
+    /// until `shutdown`.
     pub fn start(
         settings: &crate::Settings,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> anyhow::Result<Self> {
-        let verifier = Arc::new(Verifier::new(&settings.auth)?);
-        spawn_revocation_poller(
-            verifier.clone(),
-            settings.redis.clone(),
-            Duration::from_millis(settings.auth.revocation_poll_ms),
-            shutdown,
-        );
-        Ok(Self {
-            verifier,
-            policy: Arc::new(Policy::new(&settings.auth)?),
-        })
+        let security = Self::new(settings)?;
+        spawn_poller(security.clone(), settings.clone(), shutdown);
+        Ok(security)
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.read().expect("policy lock").clone()
+    }
+
+    /// Replaces the policy with the configured one plus `overrides`.
+    pub fn apply_overrides(
+        &self,
+        settings: &AuthSettings,
+        overrides: &BTreeMap<String, Vec<String>>,
+    ) -> anyhow::Result<()> {
+        let policy = Policy::with_overrides(settings, overrides)?;
+        *self.policy.write().expect("policy lock") = Arc::new(policy);
+        Ok(())
     }
 
     /// The tower layer that authenticates and authorises every call.
@@ -512,7 +614,8 @@ impl Security {
         method: &str,
         authorization: Option<&str>,
     ) -> Result<Option<Principal>, Error> {
-        let access = self.policy.access(method);
+        let policy = self.policy();
+        let access = policy.access(method);
         let token = authorization
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim);
@@ -523,7 +626,7 @@ impl Security {
             (Some(token), _) => Some(self.verifier.verify(token)?),
         };
         if let Some(p) = &principal
-            && !self.policy.allows(p, method)
+            && !policy.allows(p, method)
         {
             return Err(Error::PermissionDenied {
                 permission: method.to_string(),
