@@ -866,3 +866,119 @@ async fn a_policy_change_reaches_every_server_and_is_audited() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].changed_fields, ["methods"]);
 }
+
+/// A stand-in downstream service the gateway has never heard of (a new RPC needs only its
+/// `[services.probe] url`), `crm.probe.v1.ProbeService/Echo`, that answers with the
+/// deadline (`grpc-timeout`) it was given, as the caller name of a WhoAmIResponse.
+#[derive(Clone)]
+struct Probe;
+
+impl tonic::server::NamedService for Probe {
+    const NAME: &'static str = "crm.probe.v1.ProbeService";
+}
+
+struct Echo(String);
+
+impl tonic::server::UnaryService<gw::WhoAmIRequest> for Echo {
+    type Response = gw::WhoAmIResponse;
+    type Future = std::future::Ready<Result<tonic::Response<gw::WhoAmIResponse>, tonic::Status>>;
+
+    fn call(&mut self, _request: tonic::Request<gw::WhoAmIRequest>) -> Self::Future {
+        let caller = gw::Caller {
+            name: self.0.clone(),
+            ..Default::default()
+        };
+        std::future::ready(Ok(tonic::Response::new(gw::WhoAmIResponse {
+            caller: Some(caller),
+        })))
+    }
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for Probe {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let timeout = request
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_string();
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+            Ok(grpc.unary(Echo(timeout), request).await)
+        })
+    }
+}
+
+#[tokio::test]
+async fn deadlines_and_large_messages_pass_through_the_gateway() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let probe = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(Probe)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let p = platform_with(|s| {
+        s.services.insert(
+            "probe".into(),
+            crm_kit::config::ServiceEndpoint {
+                listen: String::new(),
+                url: format!("http://{probe}"),
+            },
+        );
+    })
+    .await;
+    let admin = p.login("admin").await.access_token;
+    let mut grpc = tonic::client::Grpc::new(p.gateway.clone());
+    grpc.ready().await.unwrap();
+    let mut request = Request::new(gw::WhoAmIRequest {});
+    request.set_timeout(Duration::from_millis(1500));
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {admin}").parse().unwrap());
+    let path = http::uri::PathAndQuery::from_static("/crm.probe.v1.ProbeService/Echo");
+    let response: tonic::Response<gw::WhoAmIResponse> = grpc
+        .unary(request, path, tonic_prost::ProstCodec::default())
+        .await
+        .expect("forwarded");
+    let seen = response.into_inner().caller.unwrap().name;
+    // the downstream got the caller's deadline (less what the hop took)
+    let millis: u64 = seen
+        .strip_suffix('m')
+        .and_then(|v| v.parse().ok())
+        .or_else(|| {
+            seen.strip_suffix('u')
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|u| u / 1000)
+        })
+        .unwrap_or_else(|| panic!("no deadline forwarded: {seen}"));
+    assert!((1..=1500).contains(&millis), "{seen}");
+
+    // a large message (1 MiB, under the 4 MiB limit) passes through whole
+    let mut big = sample("大地址公司", "华东");
+    big.address = "路".repeat(350_000);
+    let created = p
+        .customers(&admin)
+        .create_customer(customers::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(big.clone()),
+        })
+        .await
+        .unwrap_err();
+    // the whole megabyte reached the service, which decoded it to name the field that is too long
+    assert_eq!(created.code(), Code::InvalidArgument, "{created:?}");
+    assert!(created.message().contains("customer.address"));
+}
