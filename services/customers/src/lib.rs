@@ -28,10 +28,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/customers");
 
 /// Applies the service's migrations in its schema.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let pool = crm_kit::db::connect(&settings.database, NAME).await?;
-    crm_kit::db::migrate(&pool, NAME, &MIGRATOR).await?;
-    pool.close().await;
-    Ok(())
+    crm_kit::db::migrate_schema(&settings.database, NAME, &MIGRATOR).await
 }
 
 /// The customers server, bound and ready to run.

@@ -2,7 +2,7 @@
 
 use crm_kit::{
     Error,
-    context::{call, caller},
+    context::{Origin, call, caller},
     error::both,
     idempotency::RequestKey,
 };
@@ -13,25 +13,8 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{self, NewApiKey, NewUser},
-    service::{self, Identity, Origin},
+    service::{self, Identity},
 };
-
-fn origin<T>(request: &Request<T>) -> Origin {
-    Origin {
-        peer: request
-            .remote_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        user_agent: request
-            .metadata()
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .chars()
-            .take(200)
-            .collect(),
-    }
-}
 
 fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
     uuid::Uuid::parse_str(value).map_err(|_| Error::invalid(field, "is not a valid id"))
@@ -43,7 +26,7 @@ impl AuthService for Identity {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
-        let origin = origin(&request);
+        let origin = Origin::of(&request);
         let r = request.into_inner();
         if r.username.trim().is_empty() || r.password.is_empty() {
             return Err(Error::Unauthenticated("wrong user name or password".into()).into());
@@ -57,7 +40,7 @@ impl AuthService for Identity {
         &self,
         request: Request<pb::ExchangeApiKeyRequest>,
     ) -> Result<Response<pb::ExchangeApiKeyResponse>, Status> {
-        let origin = origin(&request);
+        let origin = Origin::of(&request);
         let key = request.into_inner().api_key;
         Ok(Response::new(
             Identity::exchange_api_key(self, &key, &origin).await?,

@@ -31,10 +31,7 @@ pub const FORWARDED: &[&str] = &["crm.customers.v1.CustomerService"];
 
 /// Applies the gateway's migrations in its schema.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let pool = crm_kit::db::connect(&settings.database, NAME).await?;
-    crm_kit::db::migrate(&pool, NAME, &MIGRATOR).await?;
-    pool.close().await;
-    Ok(())
+    crm_kit::db::migrate_schema(&settings.database, NAME, &MIGRATOR).await
 }
 
 /// The gateway server, bound and ready to run.

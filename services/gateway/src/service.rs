@@ -7,7 +7,7 @@ use argon2::{
 use crm_kit::{
     Clock, Error, Result, audit,
     auth::{AuthSettings, Claims, Principal, PrincipalKind, Security, Signer},
-    context::Call,
+    context::{Call, Origin},
     convert,
     idempotency::RequestKey,
     paging::Pager,
@@ -22,29 +22,6 @@ use crate::{
     domain::{self, NewApiKey, NewUser},
     store::{self, UserRow},
 };
-
-/// Where a call came from, for the session record and the audit trail.
-#[derive(Debug, Clone, Default)]
-pub struct Origin {
-    /// The peer address.
-    pub peer: String,
-    /// The client's user agent.
-    pub user_agent: String,
-}
-
-impl Origin {
-    /// The audit view of a call from here by `principal`.
-    pub fn call(&self, principal: Principal, method: &str) -> Call {
-        Call {
-            principal,
-            method: method.to_string(),
-            peer: self.peer.clone(),
-            user_agent: self.user_agent.clone(),
-            trace_id: crm_kit::telemetry::current_trace_id().unwrap_or_default(),
-            system: false,
-        }
-    }
-}
 
 /// Sessions, tokens, users and API keys.
 #[derive(Clone)]

@@ -145,7 +145,7 @@ pub struct NewSession<'a> {
     /// Now.
     pub now: OffsetDateTime,
     /// Where the login came from.
-    pub origin: &'a crate::service::Origin,
+    pub origin: &'a crm_kit::context::Origin,
 }
 
 /// Opens a session.

@@ -2,13 +2,12 @@
 //!
 //! The gateway signs short-lived Ed25519 JWTs ([`Signer`]); every server verifies them again
 //! ([`Verifier`]), checks the caller's roles against the per-method policy ([`Policy`], default
-//! deny) in a tower layer ([`AuthLayer`]) and hands the [`Principal`] to the handlers through
+//! deny) in a tower layer ([`Security::layer`]) and hands the [`Principal`] to the handlers through
 //! the request extensions. A call straight to a service gains nothing without a valid token.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     sync::{Arc, RwLock},
-    task::{Context, Poll},
     time::Duration,
 };
 
@@ -601,10 +600,8 @@ impl Security {
     }
 
     /// The tower layer that authenticates and authorises every call.
-    pub fn layer(&self) -> AuthLayer {
-        AuthLayer {
-            security: self.clone(),
-        }
+    pub fn layer(&self) -> crate::guard::GuardLayer<Self> {
+        crate::guard::GuardLayer::new(self.clone())
     }
 
     /// Checks one call: its method and its `authorization` header. `Ok(None)` for a public
@@ -641,68 +638,27 @@ impl Security {
 #[derive(Debug, Clone)]
 pub struct CalledMethod(pub String);
 
-/// Authenticates and authorises each call before the service sees it.
-#[derive(Clone)]
-pub struct AuthLayer {
-    security: Security,
-}
-
-impl<S> tower::Layer<S> for AuthLayer {
-    type Service = AuthService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AuthService {
-            inner,
-            security: self.security.clone(),
-        }
-    }
-}
-
-/// The service made by [`AuthLayer`].
-#[derive(Clone)]
-pub struct AuthService<S> {
-    inner: S,
-    security: Security,
-}
-
-type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
-
-impl<S, B, R> tower::Service<http::Request<B>> for AuthService<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-    R: Default + Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+impl crate::guard::Guard for Security {
+    /// Authenticates and authorises the call; the caller and the method go into the request's
+    /// extensions for the handlers and the audit trail.
+    fn check<B>(&self, request: &mut http::Request<B>) -> Result<(), Status> {
         let method = request.uri().path().trim_start_matches('/').to_string();
         let authorization = request
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        match self.security.check(&method, authorization) {
+        match Security::check(self, &method, authorization) {
             Ok(principal) => {
                 if let Some(p) = principal {
                     tracing::Span::current().record("enduser.id", p.subject.as_str());
                     request.extensions_mut().insert(p);
                 }
                 request.extensions_mut().insert(CalledMethod(method));
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                Box::pin(inner.call(request))
+                Ok(())
             }
             Err(error) => {
                 tracing::info!(method, reason = %error, "call refused");
-                let status: Status = error.into();
-                Box::pin(async move { Ok(status.into_http()) })
+                Err(error.into())
             }
         }
     }

@@ -44,29 +44,53 @@ impl Call {
     }
 }
 
+/// Where a call came from.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The peer address.
+    pub peer: String,
+    /// The client's user agent (at most 200 characters).
+    pub user_agent: String,
+}
+
+impl Origin {
+    /// Where `request` came from.
+    pub fn of<T>(request: &tonic::Request<T>) -> Self {
+        Self {
+            peer: request
+                .remote_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            user_agent: request
+                .metadata()
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect(),
+        }
+    }
+
+    /// The audit view of a call from here by `principal` to `method`.
+    pub fn call(&self, principal: Principal, method: &str) -> Call {
+        Call {
+            principal,
+            method: method.to_string(),
+            peer: self.peer.clone(),
+            user_agent: self.user_agent.clone(),
+            trace_id: crate::telemetry::current_trace_id().unwrap_or_default(),
+            system: false,
+        }
+    }
+}
+
 /// The call behind `request`, for methods that change something.
 pub fn call<T>(request: &tonic::Request<T>) -> Result<Call, Error> {
     let method = request
         .extensions()
         .get::<crate::auth::CalledMethod>()
-        .map(|m| m.0.clone())
+        .map(|m| m.0.as_str())
         .unwrap_or_default();
-    Ok(Call {
-        principal: caller(request)?,
-        method,
-        peer: request
-            .remote_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        user_agent: request
-            .metadata()
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .chars()
-            .take(200)
-            .collect(),
-        trace_id: crate::telemetry::current_trace_id().unwrap_or_default(),
-        system: false,
-    })
+    Ok(Origin::of(request).call(caller(request)?, method))
 }

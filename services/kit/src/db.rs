@@ -56,3 +56,15 @@ pub async fn migrate(pool: &PgPool, schema: &str, migrator: &Migrator) -> anyhow
     tracing::info!(schema, "migrations applied");
     Ok(())
 }
+
+/// Connects, applies `migrator` in `schema` and disconnects: a service's `migrate`.
+pub async fn migrate_schema(
+    settings: &DatabaseSettings,
+    schema: &str,
+    migrator: &Migrator,
+) -> anyhow::Result<()> {
+    let pool = connect(settings, schema).await?;
+    migrate(&pool, schema, migrator).await?;
+    pool.close().await;
+    Ok(())
+}

@@ -3,13 +3,7 @@
 //! The layer runs inside the auth layer (it needs the caller) and only on the gateway, so one
 //! call is counted once.
 
-use std::{
-    collections::BTreeMap,
-    num::NonZeroU32,
-    sync::Arc,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::{collections::BTreeMap, num::NonZeroU32, sync::Arc, time::Duration};
 
 use governor::{
     DefaultKeyedRateLimiter, Quota, RateLimiter,
@@ -102,69 +96,24 @@ impl Limits {
     }
 
     /// The tower layer.
-    pub fn layer(&self) -> RateLimitLayer {
-        RateLimitLayer {
-            limits: self.clone(),
-        }
+    pub fn layer(&self) -> crate::guard::GuardLayer<Self> {
+        crate::guard::GuardLayer::new(self.clone())
     }
 }
 
-/// Limits each authenticated caller.
-#[derive(Clone)]
-pub struct RateLimitLayer {
-    limits: Limits,
-}
-
-impl<S> tower::Layer<S> for RateLimitLayer {
-    type Service = RateLimitService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RateLimitService {
-            inner,
-            limits: self.limits.clone(),
-        }
-    }
-}
-
-/// The service made by [`RateLimitLayer`].
-#[derive(Clone)]
-pub struct RateLimitService<S> {
-    inner: S,
-    limits: Limits,
-}
-
-type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
-
-impl<S, B, R> tower::Service<http::Request<B>> for RateLimitService<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-    R: Default + Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        if let Some(caller) = request.extensions().get::<Principal>()
-            && let Err(wait) = self.limits.check(caller)
-        {
+impl crate::guard::Guard for Limits {
+    fn check<B>(&self, request: &mut http::Request<B>) -> Result<(), Status> {
+        let Some(caller) = request.extensions().get::<Principal>() else {
+            return Ok(());
+        };
+        Limits::check(self, caller).map_err(|wait| {
             tracing::info!(caller = %caller.subject, wait_ms = wait.as_millis() as u64, "rate limited");
-            let status = Status::with_error_details(
+            Status::with_error_details(
                 Code::ResourceExhausted,
                 format!("too many calls: retry in {} ms", wait.as_millis().max(1)),
                 ErrorDetails::with_retry_info(Some(wait)),
-            );
-            return Box::pin(async move { Ok(status.into_http()) });
-        }
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(inner.call(request))
+            )
+        })
     }
 }
 
