@@ -34,6 +34,19 @@ fn not_found(id: impl ToString) -> Error {
     }
 }
 
+/// Locks a live customer in the caller's scope for the rest of the transaction; one outside
+/// the scope is NOT_FOUND, as if it did not exist.
+async fn lock_visible(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    scope: &Scope,
+) -> Result<pb::Customer> {
+    store::get_customer(tx, id, true)
+        .await?
+        .filter(|c| scope.permits_customer(c))
+        .ok_or_else(|| not_found(id))
+}
+
 fn out_of_scope() -> Error {
     Error::PermissionDenied {
         permission: "customers outside your region, ownership or partnership".into(),
@@ -175,10 +188,7 @@ impl Customers {
         let scope = Scope::of(caller);
         let id = domain::parse_id(&patch.id).map_err(|e| Error::invalid("customer.id", e))?;
         let mut tx = self.pool.begin().await?;
-        let mut current = store::get_customer(&mut tx, id, true)
-            .await?
-            .filter(|c| scope.permits_customer(c))
-            .ok_or_else(|| not_found(id))?;
+        let mut current = lock_visible(&mut tx, id, &scope).await?;
         domain::apply_mask(&mut current, &patch, &mask)?;
         let fields = CustomerFields::parse("customer", &current)?;
         if patch.version <= 0 {
@@ -217,10 +227,7 @@ impl Customers {
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
         }
-        let current = store::get_customer(&mut tx, id, true)
-            .await?
-            .filter(|c| scope.permits_customer(c))
-            .ok_or_else(|| not_found(id))?;
+        let current = lock_visible(&mut tx, id, &scope).await?;
         check_version(id, version, current.version)?;
         let now = self.clock.now();
         store::soft_delete(&mut tx, id, now, actor).await?;
@@ -255,10 +262,7 @@ impl Customers {
             return Ok(previous);
         }
         let id = input.customer_id;
-        let current = store::get_customer(&mut tx, id, true)
-            .await?
-            .filter(|c| scope.permits_customer(c))
-            .ok_or_else(|| not_found(id))?;
+        let current = lock_visible(&mut tx, id, &scope).await?;
         check_version(id, input.version, current.version)?;
         domain::check_stage_change(current.stage(), input.stage)?;
         let now = self.clock.now();
@@ -330,10 +334,7 @@ impl Customers {
             return Ok(previous);
         }
         let id = input.customer_id;
-        let current = store::get_customer(&mut tx, id, true)
-            .await?
-            .filter(|c| scope.permits_customer(c))
-            .ok_or_else(|| not_found(id))?;
+        let current = lock_visible(&mut tx, id, &scope).await?;
         let decision =
             domain::decide_partner_request(&current.tech_partner_id, &input.proposed_partner_id)?;
         let now = self.clock.now();
@@ -437,10 +438,7 @@ impl Customers {
             PartnerChangeState::Rejected
         };
         // the customer row is locked before the partner changes, like every other write
-        store::get_customer(&mut tx, customer_id, true)
-            .await?
-            .filter(|c| scope.permits_customer(c))
-            .ok_or_else(|| not_found(customer_id))?;
+        lock_visible(&mut tx, customer_id, &scope).await?;
         if approve {
             store::apply_transition(
                 &mut tx,
@@ -517,10 +515,7 @@ impl Customers {
             return Ok(previous);
         }
         let id = input.customer_id;
-        store::get_customer(&mut tx, id, true)
-            .await?
-            .filter(|c| scope.permits_customer(c))
-            .ok_or_else(|| not_found(id))?;
+        lock_visible(&mut tx, id, &scope).await?;
         let now = self.clock.now();
         let occur_time = input.occur_time.unwrap_or(now);
         let communication =
