@@ -894,6 +894,32 @@ impl tonic::server::UnaryService<gw::WhoAmIRequest> for Echo {
     }
 }
 
+/// `ProbeService/Stream`: three messages of 256 KiB each, one after another.
+struct Count;
+
+type ProbeStream = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<gw::WhoAmIResponse, tonic::Status>> + Send>,
+>;
+
+impl tonic::server::ServerStreamingService<gw::WhoAmIRequest> for Count {
+    type Response = gw::WhoAmIResponse;
+    type ResponseStream = ProbeStream;
+    type Future = std::future::Ready<Result<tonic::Response<ProbeStream>, tonic::Status>>;
+
+    fn call(&mut self, _request: tonic::Request<gw::WhoAmIRequest>) -> Self::Future {
+        let items = (0..3).map(|i| {
+            Ok(gw::WhoAmIResponse {
+                caller: Some(gw::Caller {
+                    name: format!("{i}{}", "x".repeat(256 * 1024)),
+                    ..Default::default()
+                }),
+            })
+        });
+        let stream: ProbeStream = Box::pin(tokio_stream::iter(items.collect::<Vec<_>>()));
+        std::future::ready(Ok(tonic::Response::new(stream)))
+    }
+}
+
 impl tower::Service<http::Request<tonic::body::Body>> for Probe {
     type Response = http::Response<tonic::body::Body>;
     type Error = std::convert::Infallible;
@@ -915,15 +941,20 @@ impl tower::Service<http::Request<tonic::body::Body>> for Probe {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("none")
             .to_string();
+        let streaming = request.uri().path().ends_with("/Stream");
         Box::pin(async move {
             let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
-            Ok(grpc.unary(Echo(timeout), request).await)
+            Ok(if streaming {
+                grpc.server_streaming(Count, request).await
+            } else {
+                grpc.unary(Echo(timeout), request).await
+            })
         })
     }
 }
 
 #[tokio::test]
-async fn deadlines_and_large_messages_pass_through_the_gateway() {
+async fn deadlines_streams_and_large_messages_pass_through_the_gateway() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let probe = listener.local_addr().unwrap();
     tokio::spawn(
@@ -966,6 +997,30 @@ async fn deadlines_and_large_messages_pass_through_the_gateway() {
         })
         .unwrap_or_else(|| panic!("no deadline forwarded: {seen}"));
     assert!((1..=1500).contains(&millis), "{seen}");
+
+    // a server stream passes through message by message
+    grpc.ready().await.unwrap();
+    let mut request = Request::new(gw::WhoAmIRequest {});
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {admin}").parse().unwrap());
+    let path = http::uri::PathAndQuery::from_static("/crm.probe.v1.ProbeService/Stream");
+    let mut stream = grpc
+        .server_streaming::<_, gw::WhoAmIResponse, _>(
+            request,
+            path,
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .expect("stream forwarded")
+        .into_inner();
+    let mut got = Vec::new();
+    while let Some(item) = stream.message().await.unwrap() {
+        let name = item.caller.unwrap().name;
+        assert_eq!(name.len(), 1 + 256 * 1024);
+        got.push(name[..1].to_string());
+    }
+    assert_eq!(got, ["0", "1", "2"]);
 
     // a large message (1 MiB, under the 4 MiB limit) passes through whole
     let mut big = sample("大地址公司", "华东");
