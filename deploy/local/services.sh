@@ -66,7 +66,8 @@ install_missing() {
 
 # Postgres refuses to run as root: run its commands as the postgres OS user then.
 pg_user() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # from / : the postgres user may not be allowed into the current directory
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 pg_start() {
@@ -92,6 +93,9 @@ pg_start() {
   fi
   if pg_user "$bin/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
     log "postgres already running on $pg_port"
+  elif "$bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" 2>/dev/null; then
+    log "port $pg_port is taken by another Postgres (another checkout's?); stop it or set CRM_PG_PORT"
+    return 1
   else
     pg_user "$bin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 start >/dev/null
     log "postgres running on 127.0.0.1:$pg_port"
@@ -110,6 +114,10 @@ redis_start() {
   if [ "$profile" != run ]; then redis_stop; rm -rf "$redisdir"; fi
   mkdir -p "$redisdir"
   if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+    if [ "$profile" != run ]; then
+      log "port $redis_port is taken by another Redis (another checkout's?); stop it or set CRM_REDIS_PORT"
+      return 1
+    fi
     log "redis already running on $redis_port"; return 0
   fi
   local persist=(--appendonly yes)
