@@ -132,8 +132,13 @@ redis_start() {
 }
 
 redis_stop() {
-  if command -v redis-cli >/dev/null && redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
-    redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+  # only the Redis this profile started (its pid file), never another one on the port
+  local pidfile="$redisdir/redis.pid" pid
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$pidfile"
     log "redis stopped"
   fi
 }
