@@ -35,3 +35,11 @@ pub mod audit {
         tonic::include_proto!("crm.audit.v1");
     }
 }
+
+/// `crm.events.v1`: the event envelope.
+pub mod events {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("crm.events.v1");
+    }
+}

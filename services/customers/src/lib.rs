@@ -71,6 +71,14 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then finishes in-flight calls.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        // the relay that moves this service's outbox to its event stream
+        crm_kit::events::spawn_relay(
+            self.customers.pool().clone(),
+            NAME,
+            self.settings.redis.clone(),
+            self.settings.events.clone(),
+            shutdown.clone(),
+        );
         let audit = crm_kit::audit::AuditReader::new(
             self.customers.pool().clone(),
             Pager::new(&self.settings.paging),

@@ -3,7 +3,11 @@
 //! its response under the request id so a retry returns it unchanged.
 
 use crm_kit::{
-    Clock, Error, Result, audit, auth::Principal, context::Call, idempotency::RequestKey,
+    Clock, Error, Result, audit,
+    auth::Principal,
+    context::Call,
+    events::{self, NewEvent, Payload},
+    idempotency::RequestKey,
     paging::Pager,
 };
 use crm_proto::customers::v1::{self as pb, PartnerChangeState, Stage};
@@ -31,6 +35,25 @@ fn not_found(id: impl ToString) -> Error {
     Error::NotFound {
         kind: "customer",
         id: id.to_string(),
+    }
+}
+
+/// The topic of the customers service's events.
+pub const TOPIC: &str = crate::NAME;
+/// A customer moved to another maturity stage (payload: StageChange).
+pub const STAGE_CHANGED: &str = "customers.stage_changed";
+/// A tech-support partner was asked for (payload: PartnerChange, INITIAL or PENDING).
+pub const PARTNER_CHANGE_REQUESTED: &str = "customers.partner_change_requested";
+/// A pending partner change was approved or rejected (payload: PartnerChange).
+pub const PARTNER_CHANGE_DECIDED: &str = "customers.partner_change_decided";
+
+fn event<'a>(event_type: &'a str, aggregate: &'a str, payload: Payload) -> NewEvent<'a> {
+    NewEvent {
+        topic: TOPIC,
+        event_type,
+        aggregate,
+        payload,
+        urgent: false,
     }
 }
 
@@ -287,11 +310,20 @@ impl Customers {
         let customer = store::get_customer(&mut tx, id, false)
             .await?
             .ok_or_else(|| not_found(id))?;
+        audit::record(&mut tx, call, now, &format!("customers/{id}"), &["stage"]).await?;
+        let aggregate = format!("customers/{id}");
+        let payload = Payload::of("crm.customers.v1.StageChange", &change);
+        events::publish(
+            &mut tx,
+            call,
+            now,
+            event(STAGE_CHANGED, &aggregate, payload),
+        )
+        .await?;
         let response = pb::ChangeCustomerStageResponse {
             customer: Some(customer),
             change: Some(change),
         };
-        audit::record(&mut tx, call, now, &format!("customers/{id}"), &["stage"]).await?;
         key.record(&mut tx, &response, now).await?;
         tx.commit().await?;
         Ok(response)
@@ -392,6 +424,17 @@ impl Customers {
             changed,
         )
         .await?;
+        if let Some(change) = &response.change {
+            let payload = Payload::of("crm.customers.v1.PartnerChange", change);
+            let aggregate = format!("customers/{id}");
+            events::publish(
+                &mut tx,
+                call,
+                now,
+                event(PARTNER_CHANGE_REQUESTED, &aggregate, payload),
+            )
+            .await?;
+        }
         key.record(&mut tx, &response, now).await?;
         tx.commit().await?;
         Ok(response)
@@ -463,6 +506,15 @@ impl Customers {
             now,
             &format!("customers/{customer_id}/partner_changes/{}", input.id),
             changed,
+        )
+        .await?;
+        let payload = Payload::of("crm.customers.v1.PartnerChange", &decided);
+        let aggregate = format!("customers/{customer_id}");
+        events::publish(
+            &mut tx,
+            call,
+            now,
+            event(PARTNER_CHANGE_DECIDED, &aggregate, payload),
         )
         .await?;
         key.record(&mut tx, &decided, now).await?;

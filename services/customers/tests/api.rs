@@ -1312,3 +1312,71 @@ async fn changes_are_audited_in_the_same_transaction_and_the_trail_is_append_onl
         assert!(e.to_string().contains("append-only"), "{sql}: {e}");
     }
 }
+
+#[tokio::test]
+async fn stage_and_partner_changes_are_published_with_their_change() {
+    let mut app = spawn_app().await;
+    let c = app.create(sample("事件客户")).await;
+    change_stage(&mut app, &c.id, pb::Stage::Potential)
+        .await
+        .unwrap();
+    let first = request_partner(&mut app, &c.id, "ts.li").await.unwrap();
+    let pending = request_partner(&mut app, &c.id, "ts.wang").await.unwrap();
+    app.client
+        .reject_partner_change(pb::RejectPartnerChangeRequest {
+            request_id: rid(),
+            id: pending.id.clone(),
+            reason: "no".into(),
+        })
+        .await
+        .unwrap();
+    // a refused change publishes nothing
+    change_stage(&mut app, &c.id, pb::Stage::InitialContact)
+        .await
+        .unwrap_err();
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT topic, aggregate FROM outbox ORDER BY seq")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let aggregate = format!("customers/{}", c.id);
+    assert_eq!(rows, vec![("customers".to_string(), aggregate.clone()); 4]);
+    let envelopes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT envelope FROM outbox ORDER BY seq")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    let events: Vec<crm_proto::events::v1::Event> = envelopes
+        .iter()
+        .map(|e| <crm_proto::events::v1::Event as prost::Message>::decode(e.as_slice()).unwrap())
+        .collect();
+    let types: Vec<_> = events.iter().map(|e| e.r#type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "customers.stage_changed",
+            "customers.partner_change_requested",
+            "customers.partner_change_requested",
+            "customers.partner_change_decided"
+        ]
+    );
+    let stage: pb::StageChange =
+        prost::Message::decode(events[0].payload.as_ref().unwrap().value.as_slice()).unwrap();
+    assert_eq!(stage.to_stage(), pb::Stage::Potential);
+    let initial: pb::PartnerChange =
+        prost::Message::decode(events[1].payload.as_ref().unwrap().value.as_slice()).unwrap();
+    assert_eq!(initial.id, first.id);
+    assert!(events.iter().all(|e| e.actor == "admin.test"));
+    // the service's relay moves them to its stream
+    testing::wait_until(
+        "the relay to publish",
+        std::time::Duration::from_secs(10),
+        || async {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE publish_time IS NULL")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap()
+                == 0
+        },
+    )
+    .await;
+}

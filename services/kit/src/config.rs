@@ -27,6 +27,8 @@ pub struct Settings {
     pub auth: crate::auth::AuthSettings,
     /// Per-caller rate limits at the gateway.
     pub rate_limit: crate::ratelimit::RateLimitSettings,
+    /// The outbox relay and the event consumers.
+    pub events: crate::events::EventSettings,
 }
 
 /// Postgres connection settings.

@@ -10,6 +10,7 @@ pub mod context;
 pub mod convert;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod guard;
 pub mod idempotency;
 pub mod paging;

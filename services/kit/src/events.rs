@@ -1,0 +1,472 @@
+//! Events that are never lost (X-1), written once for every service.
+//!
+//! - [`publish`] writes the event to the service's `outbox` in the transaction of the change.
+//! - [`spawn_relay`] moves outbox rows, in commit order, to a Redis Stream per topic. One relay
+//!   per schema is active at a time (a Postgres advisory lock), so events of an aggregate keep
+//!   their order; other replicas stand by. A crash between the stream append and marking the row
+//!   published republishes it; consumers de-duplicate. If Redis loses its data, the relay sees
+//!   its epoch marker gone and publishes again everything committed within
+//!   `events.replay_window_s`.
+//! - [`spawn_consumer`] reads a topic with a consumer group. Each event is handled in one
+//!   Postgres transaction that also records its id in `processed_events`, so an event is acted
+//!   on once however often it is delivered; it is acknowledged after the commit. Deliveries left
+//!   pending by a consumer that died are claimed by a live one (XAUTOCLAIM).
+
+use std::{sync::Arc, time::Duration};
+
+use crm_proto::events::v1 as pb;
+use opentelemetry::propagation::TextMapPropagator;
+use prost::Message;
+use redis::{aio::ConnectionManager, streams::StreamId};
+use serde::Deserialize;
+use sqlx::{Connection, PgConnection, PgPool};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use uuid::Uuid;
+
+use crate::{Error, config::RedisSettings, context::Call, convert};
+
+/// The `[events]` settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventSettings {
+    /// Outbox rows a relay moves per round trip.
+    pub relay_batch: i64,
+    /// How long an idle relay waits before looking again.
+    pub relay_poll_ms: u64,
+    /// Events a consumer reads at once.
+    pub consumer_batch: usize,
+    /// How long a consumer blocks waiting for new events.
+    pub consumer_block_ms: u64,
+    /// How long a delivery may stay pending before another consumer claims it.
+    pub claim_idle_ms: u64,
+    /// After Redis lost its data, how far back the relay publishes again.
+    pub replay_window_s: i64,
+}
+
+/// The stream of a topic.
+pub fn stream_key(prefix: &str, topic: &str) -> String {
+    format!("{prefix}{{{topic}}}:events")
+}
+
+fn epoch_key(prefix: &str, schema: &str) -> String {
+    format!("{prefix}{{{schema}}}:events:epoch")
+}
+
+/// An event's data: a protobuf message and its full name (`crm.customers.v1.Customer`).
+pub struct Payload {
+    /// The message's full protobuf name.
+    pub type_name: &'static str,
+    /// The encoded message.
+    pub bytes: Vec<u8>,
+}
+
+impl Payload {
+    /// The payload of `message`, named `type_name`.
+    pub fn of<M: Message>(type_name: &'static str, message: &M) -> Self {
+        Self {
+            type_name,
+            bytes: message.encode_to_vec(),
+        }
+    }
+}
+
+/// An event to publish.
+pub struct NewEvent<'a> {
+    /// The topic (stream): the publishing service's name.
+    pub topic: &'a str,
+    /// What happened, e.g. `customers.stage_changed`.
+    pub event_type: &'a str,
+    /// The resource it happened to.
+    pub aggregate: &'a str,
+    /// Its data.
+    pub payload: Payload,
+    /// Whether it must reach people fast.
+    pub urgent: bool,
+}
+
+/// Adds an event to the outbox, in the transaction of the change it describes.
+pub async fn publish(
+    tx: &mut PgConnection,
+    call: &Call,
+    now: OffsetDateTime,
+    event: NewEvent<'_>,
+) -> Result<Uuid, Error> {
+    let NewEvent {
+        topic,
+        event_type,
+        aggregate,
+        payload,
+        urgent,
+    } = event;
+    let id = Uuid::now_v7();
+    let mut traceparent = std::collections::HashMap::new();
+    opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .inject_context(&tracing::Span::current().context(), &mut traceparent);
+    let envelope = pb::Event {
+        id: id.to_string(),
+        r#type: event_type.to_string(),
+        aggregate: aggregate.to_string(),
+        time: Some(convert::timestamp(now)),
+        actor: call.principal.subject.clone(),
+        traceparent: traceparent.remove("traceparent").unwrap_or_default(),
+        payload: Some(prost_types::Any {
+            type_url: format!("type.googleapis.com/{}", payload.type_name),
+            value: payload.bytes,
+        }),
+        urgent,
+    };
+    sqlx::query("INSERT INTO outbox (id, topic, aggregate, envelope, create_time) VALUES ($1, $2, $3, $4, $5)")
+        .bind(id)
+        .bind(topic)
+        .bind(aggregate)
+        .bind(envelope.encode_to_vec())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    Ok(id)
+}
+
+/// Starts the outbox relay of `schema` (whose pool is `pool`); it runs until `shutdown`.
+pub fn spawn_relay(
+    pool: PgPool,
+    schema: &'static str,
+    redis: RedisSettings,
+    settings: EventSettings,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let result = relay_while_leader(&pool, schema, &redis, &settings, &shutdown).await;
+            if shutdown.is_cancelled() {
+                return;
+            }
+            if let Err(e) = result {
+                tracing::warn!(schema, error = %e, "outbox relay interrupted; retrying");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_millis(settings.relay_poll_ms.max(100))) => {}
+            }
+        }
+    })
+}
+
+async fn relay_while_leader(
+    pool: &PgPool,
+    schema: &str,
+    redis: &RedisSettings,
+    settings: &EventSettings,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    // leadership: a session advisory lock held on a connection of its own
+    let mut leader = pool.acquire().await?;
+    loop {
+        let got: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtextextended('crm.outbox.relay.' || $1, 0))",
+        )
+        .bind(schema)
+        .fetch_one(&mut *leader)
+        .await?;
+        if got {
+            break;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(Duration::from_millis(settings.relay_poll_ms.max(100) * 5)) => {}
+        }
+    }
+    tracing::info!(schema, "outbox relay active");
+    let mut conn = crate::redis::connect(redis).await?;
+    let epoch = epoch_key(&redis.key_prefix, schema);
+    loop {
+        ensure_epoch(pool, &mut conn, &epoch, settings).await?;
+        let moved = relay_batch(pool, &mut conn, &redis.key_prefix, settings).await?;
+        if moved < settings.relay_batch as usize {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_millis(settings.relay_poll_ms)) => {}
+            }
+        } else if shutdown.is_cancelled() {
+            break;
+        }
+        // keep the leader connection alive (and notice if it is gone)
+        leader.ping().await?;
+    }
+    let _: Option<bool> = sqlx::query_scalar(
+        "SELECT pg_advisory_unlock(hashtextextended('crm.outbox.relay.' || $1, 0))",
+    )
+    .bind(schema)
+    .fetch_optional(&mut *leader)
+    .await
+    .ok()
+    .flatten();
+    Ok(())
+}
+
+/// Notices that Redis lost its data (the epoch marker is gone) and publishes the recent events
+/// again.
+async fn ensure_epoch(
+    pool: &PgPool,
+    conn: &mut ConnectionManager,
+    epoch: &str,
+    settings: &EventSettings,
+) -> anyhow::Result<()> {
+    let exists: bool = redis::cmd("EXISTS").arg(epoch).query_async(conn).await?;
+    if exists {
+        return Ok(());
+    }
+    let republished = sqlx::query(
+        "UPDATE outbox SET publish_time = NULL WHERE publish_time IS NOT NULL \
+         AND create_time > now() - make_interval(secs => $1)",
+    )
+    .bind(settings.replay_window_s as f64)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if republished > 0 {
+        tracing::warn!(
+            republished,
+            "the event streams lost their data: publishing recent events again"
+        );
+    }
+    let _: () = redis::cmd("SET")
+        .arg(epoch)
+        .arg(Uuid::now_v7().to_string())
+        .query_async(conn)
+        .await?;
+    Ok(())
+}
+
+async fn relay_batch(
+    pool: &PgPool,
+    conn: &mut ConnectionManager,
+    prefix: &str,
+    settings: &EventSettings,
+) -> anyhow::Result<usize> {
+    let rows: Vec<(i64, Uuid, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT seq, id, topic, envelope FROM outbox WHERE publish_time IS NULL ORDER BY seq LIMIT $1",
+    )
+    .bind(settings.relay_batch)
+    .fetch_all(pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut pipe = redis::pipe();
+    for (_, id, topic, envelope) in &rows {
+        pipe.cmd("XADD")
+            .arg(stream_key(prefix, topic))
+            .arg("*")
+            .arg("id")
+            .arg(id.to_string())
+            .arg("e")
+            .arg(envelope.as_slice())
+            .ignore();
+    }
+    pipe.query_async::<()>(conn).await?;
+    let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    sqlx::query("UPDATE outbox SET publish_time = now() WHERE seq = ANY($1)")
+        .bind(&seqs)
+        .execute(pool)
+        .await?;
+    Ok(rows.len())
+}
+
+/// What a consumer does with each event, inside the transaction that records it processed.
+#[tonic::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// Acts on one event. An error rolls the transaction back and leaves the event pending, so
+    /// it is delivered again.
+    async fn handle(&self, tx: &mut PgConnection, event: &pb::Event) -> Result<(), Error>;
+}
+
+/// A consumer group reading some topics.
+pub struct Consumer {
+    /// The consumer group: the name of what acts on the events (e.g. `notifications`).
+    pub group: String,
+    /// The topics to read.
+    pub topics: Vec<String>,
+    /// What to do with each event.
+    pub handler: Arc<dyn Handler>,
+}
+
+/// Starts `consumer` on `pool` (where it records processed ids); it runs until `shutdown`.
+pub fn spawn_consumer(
+    pool: PgPool,
+    consumer: Consumer,
+    redis: RedisSettings,
+    settings: EventSettings,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let me = format!("{}-{}", consumer.group, Uuid::new_v4().simple());
+        loop {
+            let result = consume(&pool, &consumer, &me, &redis, &settings, &shutdown).await;
+            if shutdown.is_cancelled() {
+                return;
+            }
+            if let Err(e) = result {
+                tracing::warn!(group = %consumer.group, error = %e, "consumer interrupted; retrying");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+    })
+}
+
+async fn ensure_groups(
+    conn: &mut ConnectionManager,
+    keys: &[String],
+    group: &str,
+) -> anyhow::Result<()> {
+    for key in keys {
+        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(key)
+            .arg(group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(conn)
+            .await;
+        match created {
+            Ok(()) => {}
+            Err(e) if e.to_string().contains("BUSYGROUP") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+async fn consume(
+    pool: &PgPool,
+    consumer: &Consumer,
+    me: &str,
+    redis: &RedisSettings,
+    settings: &EventSettings,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut conn = crate::redis::connect(redis).await?;
+    let keys: Vec<String> = consumer
+        .topics
+        .iter()
+        .map(|t| stream_key(&redis.key_prefix, t))
+        .collect();
+    ensure_groups(&mut conn, &keys, &consumer.group).await?;
+    loop {
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+        // first what others left pending too long (or what this consumer failed on)
+        for key in &keys {
+            let claimed: redis::streams::StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+                .arg(key)
+                .arg(&consumer.group)
+                .arg(me)
+                .arg(settings.claim_idle_ms)
+                .arg("0-0")
+                .arg("COUNT")
+                .arg(settings.consumer_batch)
+                .query_async(&mut conn)
+                .await?;
+            for entry in &claimed.claimed {
+                handle_entry(pool, &mut conn, key, consumer, entry).await;
+            }
+        }
+        let read: redis::RedisResult<Option<redis::streams::StreamReadReply>> =
+            redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(&consumer.group)
+                .arg(me)
+                .arg("COUNT")
+                .arg(settings.consumer_batch)
+                .arg("BLOCK")
+                .arg(settings.consumer_block_ms)
+                .arg("STREAMS")
+                .arg(&keys)
+                .arg(keys.iter().map(|_| ">").collect::<Vec<_>>())
+                .query_async(&mut conn)
+                .await;
+        let read = match read {
+            Ok(read) => read,
+            // the streams were lost (Redis restarted empty): make the groups again
+            Err(e) if e.to_string().contains("NOGROUP") => {
+                ensure_groups(&mut conn, &keys, &consumer.group).await?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for stream in read.map(|r| r.keys).unwrap_or_default() {
+            for entry in &stream.ids {
+                handle_entry(pool, &mut conn, &stream.key, consumer, entry).await;
+            }
+        }
+    }
+}
+
+/// Handles one delivery: decode, act once (recording the id in the same transaction),
+/// acknowledge. A delivery that cannot be decoded is acknowledged and logged (it would never
+/// succeed); a handler error leaves it pending for a retry.
+async fn handle_entry(
+    pool: &PgPool,
+    conn: &mut ConnectionManager,
+    key: &str,
+    consumer: &Consumer,
+    entry: &StreamId,
+) {
+    let envelope: Option<Vec<u8>> = entry.get("e");
+    let Some(event) = envelope.and_then(|bytes| pb::Event::decode(bytes.as_slice()).ok()) else {
+        tracing::error!(stream = key, entry = %entry.id, "undecodable event dropped");
+        let _: redis::RedisResult<()> = redis::cmd("XACK")
+            .arg(key)
+            .arg(&consumer.group)
+            .arg(&entry.id)
+            .query_async(conn)
+            .await;
+        return;
+    };
+    let span = tracing::info_span!("event.consume", otel.kind = "consumer", event.id = %event.id, event.r#type = %event.r#type, group = %consumer.group);
+    let mut carrier = std::collections::HashMap::new();
+    carrier.insert("traceparent".to_string(), event.traceparent.clone());
+    let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
+    let _ = span.set_parent(parent);
+    let outcome = tracing::Instrument::instrument(process(pool, consumer, &event), span).await;
+    match outcome {
+        Ok(()) => {
+            let acked: redis::RedisResult<()> = redis::cmd("XACK")
+                .arg(key)
+                .arg(&consumer.group)
+                .arg(&entry.id)
+                .query_async(conn)
+                .await;
+            if let Err(e) = acked {
+                tracing::warn!(error = %e, "cannot acknowledge; the event will be delivered again and skipped");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(event.id = %event.id, error = %e, "event handling failed; it stays pending")
+        }
+    }
+}
+
+async fn process(pool: &PgPool, consumer: &Consumer, event: &pb::Event) -> Result<(), Error> {
+    let id = Uuid::parse_str(&event.id).map_err(|e| Error::Internal(e.into()))?;
+    let mut tx = pool.begin().await?;
+    let first = sqlx::query(
+        "INSERT INTO processed_events (consumer, event_id, process_time) VALUES ($1, $2, now()) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&consumer.group)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if first {
+        consumer.handler.handle(&mut tx, event).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

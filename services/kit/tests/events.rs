@@ -1,0 +1,327 @@
+//! Events against the real Postgres and Redis: delivered once per committed change, never for
+//! a rolled-back one, once in effect when delivered twice, claimed from a dead consumer, and
+//! published again after Redis lost its data.
+
+use std::{sync::Arc, time::Duration};
+
+use crm_kit::{
+    CancellationToken, Settings,
+    context::Call,
+    events::{self, Consumer, Handler, NewEvent, Payload},
+    testing,
+};
+use redis::aio::ConnectionManager;
+use sqlx::{PgConnection, PgPool};
+
+const SCHEMA: &str = "evtest";
+
+struct Record;
+
+#[tonic::async_trait]
+impl Handler for Record {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        event: &crm_proto::events::v1::Event,
+    ) -> Result<(), crm_kit::Error> {
+        sqlx::query("INSERT INTO handled (event_id, aggregate) VALUES ($1::uuid, $2)")
+            .bind(&event.id)
+            .bind(&event.aggregate)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+}
+
+struct Env {
+    settings: Settings,
+    pool: PgPool,
+    redis: ConnectionManager,
+    stop: CancellationToken,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn env(tweak: impl FnOnce(&mut Settings)) -> Env {
+    let mut settings = testing::test_env().await.settings;
+    settings.events.relay_poll_ms = 10;
+    settings.events.consumer_block_ms = 100;
+    tweak(&mut settings);
+    let pool = crm_kit::db::connect(&settings.database, SCHEMA)
+        .await
+        .unwrap();
+    crm_kit::db::migrate(&pool, SCHEMA, &sqlx::migrate::Migrator::DEFAULT)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE handled (n bigint GENERATED ALWAYS AS IDENTITY, event_id uuid NOT NULL, aggregate text NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let redis = crm_kit::redis::connect(&settings.redis).await.unwrap();
+    Env {
+        settings,
+        pool,
+        redis,
+        stop: CancellationToken::new(),
+    }
+}
+
+impl Env {
+    fn start_relay(&self) {
+        events::spawn_relay(
+            self.pool.clone(),
+            SCHEMA,
+            self.settings.redis.clone(),
+            self.settings.events.clone(),
+            self.stop.clone(),
+        );
+    }
+
+    fn start_consumer(&self) {
+        let consumer = Consumer {
+            group: "test".into(),
+            topics: vec![SCHEMA.into()],
+            handler: Arc::new(Record),
+        };
+        events::spawn_consumer(
+            self.pool.clone(),
+            consumer,
+            self.settings.redis.clone(),
+            self.settings.events.clone(),
+            self.stop.clone(),
+        );
+    }
+
+    async fn publish(&self, aggregate: &str, commit: bool) -> String {
+        let mut tx = self.pool.begin().await.unwrap();
+        let payload = Payload::of(
+            "crm.common.v1.Date",
+            &crm_proto::common::v1::Date {
+                year: 2026,
+                month: 1,
+                day: 2,
+            },
+        );
+        let event = NewEvent {
+            topic: SCHEMA,
+            event_type: "test.happened",
+            aggregate,
+            payload,
+            urgent: false,
+        };
+        let id = events::publish(
+            &mut tx,
+            &Call::system("tester", "test/Publish"),
+            time::OffsetDateTime::now_utc(),
+            event,
+        )
+        .await
+        .unwrap();
+        if commit {
+            tx.commit().await.unwrap();
+        } else {
+            tx.rollback().await.unwrap();
+        }
+        id.to_string()
+    }
+
+    async fn handled(&self) -> Vec<(String, String)> {
+        sqlx::query_as("SELECT event_id::text, aggregate FROM handled ORDER BY n")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn wait_handled(&self, n: usize) {
+        testing::wait_until(
+            &format!("{n} events handled"),
+            Duration::from_secs(10),
+            || async { self.handled().await.len() >= n },
+        )
+        .await;
+    }
+
+    fn stream(&self) -> String {
+        events::stream_key(&self.settings.redis.key_prefix, SCHEMA)
+    }
+
+    /// (entries in the stream, entries the group has read, entries pending)
+    async fn group_state(&self) -> (u64, u64, u64) {
+        let mut redis = self.redis.clone();
+        let len: u64 = redis::cmd("XLEN")
+            .arg(self.stream())
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        let info: Vec<redis::Value> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(self.stream())
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        let group: std::collections::HashMap<String, redis::Value> =
+            redis::from_redis_value(info[0].clone()).unwrap();
+        let read: u64 = redis::from_redis_value(group["entries-read"].clone()).unwrap_or(0);
+        let pending: u64 = redis::from_redis_value(group["pending"].clone()).unwrap();
+        (len, read, pending)
+    }
+}
+
+#[tokio::test]
+async fn committed_events_are_delivered_once_in_order_and_rolled_back_ones_never() {
+    let e = env(|_| {}).await;
+    let first = e.publish("customers/a", true).await;
+    let _lost = e.publish("customers/a", false).await;
+    let second = e.publish("customers/a", true).await;
+    e.start_relay();
+    e.start_consumer();
+    e.wait_handled(2).await;
+    assert_eq!(
+        e.handled().await,
+        [
+            (first, "customers/a".to_string()),
+            (second, "customers/a".to_string())
+        ]
+    );
+    testing::wait_until("acknowledged", Duration::from_secs(5), || async {
+        e.group_state().await == (2, 2, 0)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_is_acted_on_once() {
+    let e = env(|_| {}).await;
+    let id = e.publish("customers/b", true).await;
+    e.start_relay();
+    e.start_consumer();
+    e.wait_handled(1).await;
+    // the relay died after appending to the stream and before marking the row: it appends again
+    sqlx::query("UPDATE outbox SET publish_time = NULL")
+        .execute(&e.pool)
+        .await
+        .unwrap();
+    testing::wait_until(
+        "the duplicate delivered and acknowledged",
+        Duration::from_secs(10),
+        || async { e.group_state().await == (2, 2, 0) },
+    )
+    .await;
+    assert_eq!(e.handled().await, [(id, "customers/b".to_string())]);
+}
+
+#[tokio::test]
+async fn a_dead_consumers_pending_event_is_claimed_by_a_live_one() {
+    let e = env(|s| s.events.claim_idle_ms = 300).await;
+    let id = e.publish("customers/c", true).await;
+    e.start_relay();
+    testing::wait_until("published", Duration::from_secs(5), || async {
+        let mut redis = e.redis.clone();
+        redis::cmd("XLEN")
+            .arg(e.stream())
+            .query_async::<u64>(&mut redis)
+            .await
+            .unwrap_or(0)
+            == 1
+    })
+    .await;
+    // a consumer reads the event and dies before acting on it
+    let mut redis = e.redis.clone();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(e.stream())
+        .arg("test")
+        .arg("0")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("test")
+        .arg("dead-consumer")
+        .arg("COUNT")
+        .arg(10)
+        .arg("STREAMS")
+        .arg(e.stream())
+        .arg(">")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(e.group_state().await, (1, 1, 1));
+    e.start_consumer();
+    e.wait_handled(1).await;
+    assert_eq!(e.handled().await, [(id, "customers/c".to_string())]);
+    testing::wait_until("acknowledged", Duration::from_secs(5), || async {
+        e.group_state().await.2 == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn after_redis_lost_its_data_recent_events_are_published_again_and_acted_on_once() {
+    let e = env(|_| {}).await;
+    let first = e.publish("customers/d", true).await;
+    e.start_relay();
+    e.start_consumer();
+    e.wait_handled(1).await;
+    // Redis restarted empty (for this test's keys): stream, group and epoch marker are gone
+    let mut redis = e.redis.clone();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", e.settings.redis.key_prefix))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let second = e.publish("customers/d", true).await;
+    e.wait_handled(2).await;
+    testing::wait_until(
+        "both published again and acknowledged",
+        Duration::from_secs(10),
+        || async { matches!(e.group_state().await, (2, 2, 0)) },
+    )
+    .await;
+    assert_eq!(
+        e.handled().await,
+        [
+            (first, "customers/d".to_string()),
+            (second, "customers/d".to_string())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_trace_context_travels_in_the_envelope() {
+    let e = env(|_| {}).await;
+    let _ = crm_kit::telemetry::init("test", &e.settings.telemetry, std::io::sink);
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let request = http::Request::builder()
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .body(())
+        .unwrap();
+    let span = crm_kit::telemetry::server_span(&request);
+    tracing::Instrument::instrument(e.publish("customers/e", true), span).await;
+    let envelope: Vec<u8> = sqlx::query_scalar("SELECT envelope FROM outbox")
+        .fetch_one(&e.pool)
+        .await
+        .unwrap();
+    let event =
+        <crm_proto::events::v1::Event as prost::Message>::decode(envelope.as_slice()).unwrap();
+    assert!(
+        event.traceparent.contains(trace_id),
+        "{}",
+        event.traceparent
+    );
+    assert_eq!(event.actor, "tester");
+    assert_eq!(
+        event.payload.unwrap().type_url,
+        "type.googleapis.com/crm.common.v1.Date"
+    );
+}
