@@ -1,0 +1,82 @@
+//! `crm-events-worker`: an outbox relay or an event consumer in a process of its own, for the
+//! tests that kill it with SIGKILL at the worst moments. Settings come from the `CRM__…`
+//! environment, as for `crm`.
+//!
+//!   crm-events-worker relay SCHEMA
+//!   crm-events-worker consume SCHEMA    (records each event in SCHEMA.handled; an event of
+//!                                        aggregate "block" is held open forever after marking
+//!                                        SCHEMA.blocked, so the test can kill mid-event)
+
+use std::sync::Arc;
+
+use crm_kit::{
+    CancellationToken, Settings,
+    events::{self, Consumer, Handler},
+};
+use sqlx::{PgConnection, PgPool};
+
+struct Record {
+    pool: PgPool,
+}
+
+#[tonic::async_trait]
+impl Handler for Record {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        event: &crm_proto::events::v1::Event,
+    ) -> Result<(), crm_kit::Error> {
+        sqlx::query("INSERT INTO handled (event_id, aggregate) VALUES ($1::uuid, $2)")
+            .bind(&event.id)
+            .bind(&event.aggregate)
+            .execute(&mut *tx)
+            .await?;
+        if event.aggregate == "block" {
+            sqlx::query("INSERT INTO blocked (event_id) VALUES ($1::uuid)")
+                .bind(&event.id)
+                .execute(&self.pool)
+                .await?;
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(mode), Some(schema)) = (args.get(1), args.get(2)) else {
+        anyhow::bail!("usage: crm-events-worker relay|consume SCHEMA");
+    };
+    let schema: &'static str = Box::leak(schema.clone().into_boxed_str());
+    let settings = Settings::load(None)?;
+    let pool = crm_kit::db::connect(&settings.database, schema).await?;
+    let stop = CancellationToken::new();
+    let task = match mode.as_str() {
+        "relay" => events::spawn_relay(
+            pool,
+            schema,
+            settings.redis.clone(),
+            settings.events.clone(),
+            stop.clone(),
+        ),
+        "consume" => {
+            let consumer = Consumer {
+                group: "test".into(),
+                topics: vec![schema.into()],
+                handler: Arc::new(Record { pool: pool.clone() }),
+            };
+            events::spawn_consumer(
+                pool,
+                consumer,
+                settings.redis.clone(),
+                settings.events.clone(),
+                stop.clone(),
+            )
+        }
+        other => anyhow::bail!("unknown mode {other}"),
+    };
+    println!("ready");
+    task.await?;
+    Ok(())
+}
