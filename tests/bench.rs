@@ -17,6 +17,123 @@ struct Args {
     /// How long each case runs.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Run the events case instead: this many events, committed by `clients[0]` publishers.
+    #[arg(long)]
+    events: Option<usize>,
+}
+
+/// Records when each event reached its consumer.
+struct Latency {
+    seen: std::sync::Mutex<Vec<Duration>>,
+}
+
+#[tonic::async_trait]
+impl crm_kit::events::Handler for Latency {
+    async fn handle(
+        &self,
+        _tx: &mut sqlx::PgConnection,
+        event: &crm_proto::events::v1::Event,
+    ) -> Result<(), crm_kit::Error> {
+        let committed = event.time.as_ref().map_or(0, |t| {
+            t.seconds as i128 * 1_000_000_000 + i128::from(t.nanos)
+        });
+        let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        let waited = Duration::from_nanos(u64::try_from((now - committed).max(0)).unwrap_or(0));
+        self.seen.lock().expect("latency lock").push(waited);
+        Ok(())
+    }
+}
+
+/// Events from commit to consumer acknowledgement, with two relays (one active, one standby).
+async fn events_case(
+    mut env: testing::TestEnv,
+    total: usize,
+    publishers: usize,
+) -> anyhow::Result<()> {
+    use crm_kit::events::{self, Consumer, NewEvent, Payload};
+    env.settings.events.relay_poll_ms = 5;
+    env.settings.events.consumer_block_ms = 50;
+    let schema = "benchevents";
+    let pool = crm_kit::db::connect(&env.settings.database, schema).await?;
+    crm_kit::db::migrate(&pool, schema, &sqlx::migrate::Migrator::DEFAULT).await?;
+    let stop = crm_kit::CancellationToken::new();
+    for _ in 0..2 {
+        events::spawn_relay(
+            pool.clone(),
+            schema,
+            env.settings.redis.clone(),
+            env.settings.events.clone(),
+            stop.clone(),
+        );
+    }
+    let latency = std::sync::Arc::new(Latency {
+        seen: std::sync::Mutex::new(Vec::new()),
+    });
+    let consumer = Consumer {
+        group: "bench".into(),
+        topics: vec![schema.into()],
+        handler: latency.clone(),
+    };
+    events::spawn_consumer(
+        pool.clone(),
+        consumer,
+        env.settings.redis.clone(),
+        env.settings.events.clone(),
+        stop.clone(),
+    );
+    let call = crm_kit::context::Call::system("bench", "bench/Publish");
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for p in 0..publishers {
+        let (pool, call) = (pool.clone(), call.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in (p..total).step_by(publishers) {
+                let mut tx = pool.begin().await.expect("begin");
+                let payload = Payload::of(
+                    "crm.common.v1.Date",
+                    &crm_proto::common::v1::Date {
+                        year: 2026,
+                        month: 1,
+                        day: 1,
+                    },
+                );
+                let aggregate = format!("customers/{}", i % 1000);
+                let event = NewEvent {
+                    topic: schema,
+                    event_type: "bench.happened",
+                    aggregate: &aggregate,
+                    payload,
+                    urgent: false,
+                };
+                events::publish(&mut tx, &call, time::OffsetDateTime::now_utc(), event)
+                    .await
+                    .expect("publish");
+                tx.commit().await.expect("commit");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    while latency.seen.lock().expect("latency lock").len() < total {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = start.elapsed();
+    stop.cancel();
+    let mut seen = latency.seen.lock().expect("latency lock").clone();
+    seen.sort();
+    println!(
+        "{}",
+        serde_json::json!({
+            "op": "events",
+            "clients": publishers,
+            "requests": total,
+            "rps": total as f64 / elapsed.as_secs_f64(),
+            "p50_ms": percentile(&seen, 0.50),
+            "p99_ms": percentile(&seen, 0.99),
+        })
+    );
+    Ok(())
 }
 
 fn customer(i: usize) -> pb::Customer {
@@ -109,6 +226,9 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut env = testing::test_env().await;
+    if let Some(total) = args.events {
+        return events_case(env, total, args.clients.first().copied().unwrap_or(8)).await;
+    }
     env.settings.database.max_connections = 40;
     // the limiter stays on (its cost is part of the gateway's) but never refuses the benchmark
     env.settings.rate_limit.roles.insert(

@@ -301,6 +301,7 @@ pub fn spawn_consumer(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let me = format!("{}-{}", consumer.group, Uuid::new_v4().simple());
+        let consumer = Arc::new(consumer);
         loop {
             let result = consume(&pool, &consumer, &me, &redis, &settings, &shutdown).await;
             if shutdown.is_cancelled() {
@@ -342,7 +343,7 @@ async fn ensure_groups(
 
 async fn consume(
     pool: &PgPool,
-    consumer: &Consumer,
+    consumer: &Arc<Consumer>,
     me: &str,
     redis: &RedisSettings,
     settings: &EventSettings,
@@ -371,9 +372,8 @@ async fn consume(
                 .arg(settings.consumer_batch)
                 .query_async(&mut conn)
                 .await?;
-            for entry in &claimed.claimed {
-                handle_entry(pool, &mut conn, key, consumer, entry).await;
-            }
+            let done = handle_batch(pool, key, consumer, &claimed.claimed).await;
+            acknowledge(&mut conn, key, &consumer.group, &done).await;
         }
         let read: redis::RedisResult<Option<redis::streams::StreamReadReply>> =
             redis::cmd("XREADGROUP")
@@ -399,54 +399,91 @@ async fn consume(
             Err(e) => return Err(e.into()),
         };
         for stream in read.map(|r| r.keys).unwrap_or_default() {
-            for entry in &stream.ids {
-                handle_entry(pool, &mut conn, &stream.key, consumer, entry).await;
-            }
+            let done = handle_batch(pool, &stream.key, consumer, &stream.ids).await;
+            acknowledge(&mut conn, &stream.key, &consumer.group, &done).await;
         }
     }
 }
 
-/// Handles one delivery: decode, act once (recording the id in the same transaction),
-/// acknowledge. A delivery that cannot be decoded is acknowledged and logged (it would never
-/// succeed); a handler error leaves it pending for a retry.
-async fn handle_entry(
-    pool: &PgPool,
-    conn: &mut ConnectionManager,
-    key: &str,
-    consumer: &Consumer,
-    entry: &StreamId,
-) {
-    let envelope: Option<Vec<u8>> = entry.get("e");
-    let Some(event) = envelope.and_then(|bytes| pb::Event::decode(bytes.as_slice()).ok()) else {
-        tracing::error!(stream = key, entry = %entry.id, "undecodable event dropped");
-        let _: redis::RedisResult<()> = redis::cmd("XACK")
-            .arg(key)
-            .arg(&consumer.group)
-            .arg(&entry.id)
-            .query_async(conn)
-            .await;
+/// Acknowledges handled deliveries in one round trip. A lost acknowledgement only means the
+/// events are delivered again and skipped.
+async fn acknowledge(conn: &mut ConnectionManager, key: &str, group: &str, ids: &[String]) {
+    if ids.is_empty() {
         return;
-    };
+    }
+    let acked: redis::RedisResult<()> = redis::cmd("XACK")
+        .arg(key)
+        .arg(group)
+        .arg(ids)
+        .query_async(conn)
+        .await;
+    if let Err(e) = acked {
+        tracing::warn!(error = %e, "cannot acknowledge; the events will be delivered again and skipped");
+    }
+}
+
+/// Handles a batch of deliveries and returns the ids to acknowledge. Events of one aggregate
+/// are handled in stream order, one after the other; different aggregates side by side. When an
+/// event fails, the later events of its aggregate wait (they stay pending and come back in
+/// order).
+async fn handle_batch(
+    pool: &PgPool,
+    key: &str,
+    consumer: &Arc<Consumer>,
+    entries: &[StreamId],
+) -> Vec<String> {
+    let mut done = Vec::new();
+    let mut order: Vec<Vec<(String, pb::Event)>> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for entry in entries {
+        let envelope: Option<Vec<u8>> = entry.get("e");
+        match envelope.and_then(|bytes| pb::Event::decode(bytes.as_slice()).ok()) {
+            // it would never succeed: log it and let it go
+            None => {
+                tracing::error!(stream = key, entry = %entry.id, "undecodable event dropped");
+                done.push(entry.id.clone());
+            }
+            Some(event) => {
+                let slot = *index.entry(event.aggregate.clone()).or_insert_with(|| {
+                    order.push(Vec::new());
+                    order.len() - 1
+                });
+                order[slot].push((entry.id.clone(), event));
+            }
+        }
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for events in order {
+        let (pool, consumer) = (pool.clone(), consumer.clone());
+        set.spawn(async move {
+            let mut handled = Vec::new();
+            for (id, event) in events {
+                if !handle_event(&pool, &consumer, &event).await {
+                    break;
+                }
+                handled.push(id);
+            }
+            handled
+        });
+    }
+    while let Some(handled) = set.join_next().await {
+        done.extend(handled.unwrap_or_default());
+    }
+    done
+}
+
+/// Handles one event inside its trace; false when the handler failed.
+async fn handle_event(pool: &PgPool, consumer: &Consumer, event: &pb::Event) -> bool {
     let span = tracing::info_span!("event.consume", otel.kind = "consumer", event.id = %event.id, event.r#type = %event.r#type, group = %consumer.group);
     let mut carrier = std::collections::HashMap::new();
     carrier.insert("traceparent".to_string(), event.traceparent.clone());
     let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
     let _ = span.set_parent(parent);
-    let outcome = tracing::Instrument::instrument(process(pool, consumer, &event), span).await;
-    match outcome {
-        Ok(()) => {
-            let acked: redis::RedisResult<()> = redis::cmd("XACK")
-                .arg(key)
-                .arg(&consumer.group)
-                .arg(&entry.id)
-                .query_async(conn)
-                .await;
-            if let Err(e) = acked {
-                tracing::warn!(error = %e, "cannot acknowledge; the event will be delivered again and skipped");
-            }
-        }
+    match tracing::Instrument::instrument(process(pool, consumer, event), span).await {
+        Ok(()) => true,
         Err(e) => {
-            tracing::warn!(event.id = %event.id, error = %e, "event handling failed; it stays pending")
+            tracing::warn!(event.id = %event.id, error = %e, "event handling failed; it stays pending");
+            false
         }
     }
 }
