@@ -51,8 +51,8 @@ CRM_TEST_DATABASE_URL=$pg_url CRM_TEST_REDIS_URL=redis://127.0.0.1:${CRM_REDIS_P
 echo "[bench] events: commit to consumer acknowledgement, two relays" >&2
 CRM_TEST_DATABASE_URL=$pg_url CRM_TEST_REDIS_URL=redis://127.0.0.1:${CRM_REDIS_PORT:-56381} ./target/release/crm-bench --events "${BENCH_EVENTS:-50000}" --clients 16 >> "$out/crm.jsonl"
 redis_port=${CRM_REDIS_PORT:-56381}
-xadd_plain=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -n 200000 -c 16 -q XADD benchstream '*' f v 2>/dev/null | tr '\r' '\n' | awk '/requests per second/ {print $(NF-4); exit}')
-xadd_piped=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -n 1000000 -c 16 -P 50 -q XADD benchstream '*' f v 2>/dev/null | tr '\r' '\n' | awk '/requests per second/ {print $(NF-4); exit}')
+xadd_plain=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -n 200000 -c 16 -q XADD benchstream '*' f v 2>/dev/null | tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | head -1)
+xadd_piped=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -n 1000000 -c 16 -P 50 -q XADD benchstream '*' f v 2>/dev/null | tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | head -1)
 echo "[bench] redis-benchmark XADD: $xadd_plain/s, pipelined $xadd_piped/s" >&2
 
 baseline=$(for c in ${clients//,/ }; do echo -n "create/$c=${pg_insert[$c]} get/$c=${pg_select[$c]} "; done; echo -n "xadd=$xadd_plain xadd_piped=$xadd_piped")
