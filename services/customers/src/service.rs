@@ -40,12 +40,26 @@ fn not_found(id: impl ToString) -> Error {
 
 /// The topic of the customers service's events.
 pub const TOPIC: &str = crate::NAME;
-/// A customer moved to another maturity stage (payload: StageChange).
+/// A customer moved to another maturity stage (payload: CustomerEvent with the stage change).
 pub const STAGE_CHANGED: &str = "customers.stage_changed";
-/// A tech-support partner was asked for (payload: PartnerChange, INITIAL or PENDING).
+/// A tech-support partner was asked for (payload: CustomerEvent with the request, INITIAL or
+/// PENDING).
 pub const PARTNER_CHANGE_REQUESTED: &str = "customers.partner_change_requested";
-/// A pending partner change was approved or rejected (payload: PartnerChange).
+/// A pending partner change was approved or rejected (payload: CustomerEvent with the request).
 pub const PARTNER_CHANGE_DECIDED: &str = "customers.partner_change_decided";
+
+fn customer_event(
+    customer: &pb::Customer,
+    stage: Option<&pb::StageChange>,
+    partner: Option<&pb::PartnerChange>,
+) -> Payload {
+    let data = pb::CustomerEvent {
+        customer: Some(customer.clone()),
+        stage_change: stage.cloned(),
+        partner_change: partner.cloned(),
+    };
+    Payload::of("crm.customers.v1.CustomerEvent", &data)
+}
 
 fn event<'a>(event_type: &'a str, aggregate: &'a str, payload: Payload) -> NewEvent<'a> {
     NewEvent {
@@ -312,7 +326,7 @@ impl Customers {
             .ok_or_else(|| not_found(id))?;
         audit::record(&mut tx, call, now, &format!("customers/{id}"), &["stage"]).await?;
         let aggregate = format!("customers/{id}");
-        let payload = Payload::of("crm.customers.v1.StageChange", &change);
+        let payload = customer_event(&customer, Some(&change), None);
         events::publish(
             &mut tx,
             call,
@@ -425,7 +439,10 @@ impl Customers {
         )
         .await?;
         if let Some(change) = &response.change {
-            let payload = Payload::of("crm.customers.v1.PartnerChange", change);
+            let customer = store::get_customer(&mut tx, id, false)
+                .await?
+                .ok_or_else(|| not_found(id))?;
+            let payload = customer_event(&customer, None, Some(change));
             let aggregate = format!("customers/{id}");
             events::publish(
                 &mut tx,
@@ -508,7 +525,10 @@ impl Customers {
             changed,
         )
         .await?;
-        let payload = Payload::of("crm.customers.v1.PartnerChange", &decided);
+        let customer = store::get_customer(&mut tx, customer_id, false)
+            .await?
+            .ok_or_else(|| not_found(customer_id))?;
+        let payload = customer_event(&customer, None, Some(&decided));
         let aggregate = format!("customers/{customer_id}");
         events::publish(
             &mut tx,

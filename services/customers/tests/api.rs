@@ -1359,12 +1359,32 @@ async fn stage_and_partner_changes_are_published_with_their_change() {
             "customers.partner_change_decided"
         ]
     );
-    let stage: pb::StageChange =
-        prost::Message::decode(events[0].payload.as_ref().unwrap().value.as_slice()).unwrap();
-    assert_eq!(stage.to_stage(), pb::Stage::Potential);
-    let initial: pb::PartnerChange =
-        prost::Message::decode(events[1].payload.as_ref().unwrap().value.as_slice()).unwrap();
-    assert_eq!(initial.id, first.id);
+    let data = |i: usize| -> pb::CustomerEvent {
+        prost::Message::decode(events[i].payload.as_ref().unwrap().value.as_slice()).unwrap()
+    };
+    assert_eq!(
+        events[0].payload.as_ref().unwrap().type_url,
+        "type.googleapis.com/crm.customers.v1.CustomerEvent"
+    );
+    let stage = data(0);
+    assert_eq!(stage.stage_change.unwrap().to_stage(), pb::Stage::Potential);
+    assert_eq!(
+        stage.customer.as_ref().unwrap().stage(),
+        pb::Stage::Potential
+    );
+    let initial = data(1);
+    assert_eq!(initial.partner_change.unwrap().id, first.id);
+    assert_eq!(
+        initial.customer.unwrap().tech_partner_id,
+        "ts.li",
+        "the customer as it is after the change"
+    );
+    let rejected = data(3);
+    assert_eq!(
+        rejected.partner_change.unwrap().state(),
+        pb::PartnerChangeState::Rejected
+    );
+    assert_eq!(rejected.customer.unwrap().tech_partner_id, "ts.li");
     assert!(events.iter().all(|e| e.actor == "admin.test"));
     // the service's relay moves them to its stream
     testing::wait_until(
