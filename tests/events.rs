@@ -10,31 +10,12 @@ use std::{
 
 use crm_kit::{
     CancellationToken, Settings,
-    context::Call,
-    events::{self, Consumer, Handler, NewEvent, Payload},
+    events::{self, Consumer},
     testing,
 };
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 
 const SCHEMA: &str = "killtest";
-
-struct Record;
-
-#[tonic::async_trait]
-impl Handler for Record {
-    async fn handle(
-        &self,
-        tx: &mut PgConnection,
-        event: &crm_proto::events::v1::Event,
-    ) -> Result<(), crm_kit::Error> {
-        sqlx::query("INSERT INTO handled (event_id, aggregate) VALUES ($1::uuid, $2)")
-            .bind(&event.id)
-            .bind(&event.aggregate)
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
-    }
-}
 
 struct Env {
     settings: Settings,
@@ -58,19 +39,7 @@ async fn env() -> Env {
     settings.events.relay_poll_ms = 10;
     settings.events.consumer_block_ms = 100;
     settings.events.claim_idle_ms = 500;
-    let pool = crm_kit::db::connect(&settings.database, SCHEMA)
-        .await
-        .unwrap();
-    crm_kit::db::migrate(&pool, SCHEMA, &sqlx::migrate::Migrator::DEFAULT)
-        .await
-        .unwrap();
-    sqlx::raw_sql(
-        "CREATE TABLE handled (n bigint GENERATED ALWAYS AS IDENTITY, event_id uuid NOT NULL, aggregate text NOT NULL); \
-         CREATE TABLE blocked (event_id uuid NOT NULL);",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    let pool = testing::events::schema(&settings, SCHEMA).await;
     Env {
         settings,
         pool,
@@ -111,7 +80,10 @@ impl Env {
         let consumer = Consumer {
             group: "test".into(),
             topics: vec![SCHEMA.into()],
-            handler: Arc::new(Record),
+            handler: Arc::new(testing::events::Record {
+                pool: self.pool.clone(),
+                block: false,
+            }),
         };
         events::spawn_consumer(
             self.pool.clone(),
@@ -123,32 +95,7 @@ impl Env {
     }
 
     async fn publish(&self, aggregate: &str) -> String {
-        let mut tx = self.pool.begin().await.unwrap();
-        let payload = Payload::of(
-            "crm.common.v1.Date",
-            &crm_proto::common::v1::Date {
-                year: 2026,
-                month: 1,
-                day: 2,
-            },
-        );
-        let event = NewEvent {
-            topic: SCHEMA,
-            event_type: "test.happened",
-            aggregate,
-            payload,
-            urgent: false,
-        };
-        let id = events::publish(
-            &mut tx,
-            &Call::system("tester", "test/Publish"),
-            time::OffsetDateTime::now_utc(),
-            event,
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
-        id.to_string()
+        testing::events::publish_one(&self.pool, SCHEMA, aggregate, true).await
     }
 
     async fn count(&self, sql: &'static str) -> i64 {

@@ -11,36 +11,8 @@ use std::sync::Arc;
 
 use crm_kit::{
     CancellationToken, Settings,
-    events::{self, Consumer, Handler},
+    events::{self, Consumer},
 };
-use sqlx::{PgConnection, PgPool};
-
-struct Record {
-    pool: PgPool,
-}
-
-#[tonic::async_trait]
-impl Handler for Record {
-    async fn handle(
-        &self,
-        tx: &mut PgConnection,
-        event: &crm_proto::events::v1::Event,
-    ) -> Result<(), crm_kit::Error> {
-        sqlx::query("INSERT INTO handled (event_id, aggregate) VALUES ($1::uuid, $2)")
-            .bind(&event.id)
-            .bind(&event.aggregate)
-            .execute(&mut *tx)
-            .await?;
-        if event.aggregate == "block" {
-            sqlx::query("INSERT INTO blocked (event_id) VALUES ($1::uuid)")
-                .bind(&event.id)
-                .execute(&self.pool)
-                .await?;
-            std::future::pending::<()>().await;
-        }
-        Ok(())
-    }
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -64,7 +36,10 @@ async fn main() -> anyhow::Result<()> {
             let consumer = Consumer {
                 group: "test".into(),
                 topics: vec![schema.into()],
-                handler: Arc::new(Record { pool: pool.clone() }),
+                handler: Arc::new(crm_kit::testing::events::Record {
+                    pool: pool.clone(),
+                    block: true,
+                }),
             };
             events::spawn_consumer(
                 pool,

@@ -165,3 +165,97 @@ mod tests {
         );
     }
 }
+
+/// Helpers for tests of the event pipeline: a schema with the kit's tables and a `handled`
+/// table, a handler that records each event there, and a publisher of test events.
+pub mod events {
+    use sqlx::{PgConnection, PgPool};
+
+    use crate::{
+        Settings,
+        context::Call,
+        events::{Handler, NewEvent, Payload, publish},
+    };
+
+    /// Records each event in `handled` (in the consumer's transaction). With `block`, an event
+    /// of aggregate `block` is held open forever after marking `blocked` (on its own
+    /// connection), so a test can kill a consumer in the middle of an event.
+    pub struct Record {
+        /// The pool for the `blocked` mark.
+        pub pool: PgPool,
+        /// Whether to hold `block` events open.
+        pub block: bool,
+    }
+
+    #[tonic::async_trait]
+    impl Handler for Record {
+        async fn handle(
+            &self,
+            tx: &mut PgConnection,
+            event: &crm_proto::events::v1::Event,
+        ) -> Result<(), crate::Error> {
+            sqlx::query("INSERT INTO handled (event_id, aggregate) VALUES ($1::uuid, $2)")
+                .bind(&event.id)
+                .bind(&event.aggregate)
+                .execute(&mut *tx)
+                .await?;
+            if self.block && event.aggregate == "block" {
+                sqlx::query("INSERT INTO blocked (event_id) VALUES ($1::uuid)")
+                    .bind(&event.id)
+                    .execute(&self.pool)
+                    .await?;
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+    }
+
+    /// Migrates `schema` (kit tables only) and adds `handled` and `blocked`.
+    pub async fn schema(settings: &Settings, schema: &str) -> PgPool {
+        let pool = crate::db::connect(&settings.database, schema)
+            .await
+            .expect("connect");
+        crate::db::migrate(&pool, schema, &sqlx::migrate::Migrator::DEFAULT)
+            .await
+            .expect("migrate");
+        sqlx::raw_sql(
+            "CREATE TABLE handled (n bigint GENERATED ALWAYS AS IDENTITY, event_id uuid NOT NULL, aggregate text NOT NULL); \
+             CREATE TABLE blocked (event_id uuid NOT NULL);",
+        )
+        .execute(&pool)
+        .await
+        .expect("test tables");
+        pool
+    }
+
+    /// Publishes one test event of `aggregate` on topic `topic`, committed or rolled back;
+    /// returns its id.
+    pub async fn publish_one(pool: &PgPool, topic: &str, aggregate: &str, commit: bool) -> String {
+        let mut tx = pool.begin().await.expect("begin");
+        let payload = Payload::of(
+            "crm.common.v1.Date",
+            &crm_proto::common::v1::Date {
+                year: 2026,
+                month: 1,
+                day: 2,
+            },
+        );
+        let event = NewEvent {
+            topic,
+            event_type: "test.happened",
+            aggregate,
+            payload,
+            urgent: false,
+        };
+        let call = Call::system("tester", "test/Publish");
+        let id = publish(&mut tx, &call, time::OffsetDateTime::now_utc(), event)
+            .await
+            .expect("publish");
+        if commit {
+            tx.commit().await.expect("commit");
+        } else {
+            tx.rollback().await.expect("rollback");
+        }
+        id.to_string()
+    }
+}

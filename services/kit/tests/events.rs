@@ -6,32 +6,13 @@ use std::{sync::Arc, time::Duration};
 
 use crm_kit::{
     CancellationToken, Settings,
-    context::Call,
-    events::{self, Consumer, Handler, NewEvent, Payload},
+    events::{self, Consumer},
     testing,
 };
 use redis::aio::ConnectionManager;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 
 const SCHEMA: &str = "evtest";
-
-struct Record;
-
-#[tonic::async_trait]
-impl Handler for Record {
-    async fn handle(
-        &self,
-        tx: &mut PgConnection,
-        event: &crm_proto::events::v1::Event,
-    ) -> Result<(), crm_kit::Error> {
-        sqlx::query("INSERT INTO handled (event_id, aggregate) VALUES ($1::uuid, $2)")
-            .bind(&event.id)
-            .bind(&event.aggregate)
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
-    }
-}
 
 struct Env {
     settings: Settings,
@@ -85,7 +66,10 @@ impl Env {
         let consumer = Consumer {
             group: "test".into(),
             topics: vec![SCHEMA.into()],
-            handler: Arc::new(Record),
+            handler: Arc::new(testing::events::Record {
+                pool: self.pool.clone(),
+                block: false,
+            }),
         };
         events::spawn_consumer(
             self.pool.clone(),
@@ -97,36 +81,7 @@ impl Env {
     }
 
     async fn publish(&self, aggregate: &str, commit: bool) -> String {
-        let mut tx = self.pool.begin().await.unwrap();
-        let payload = Payload::of(
-            "crm.common.v1.Date",
-            &crm_proto::common::v1::Date {
-                year: 2026,
-                month: 1,
-                day: 2,
-            },
-        );
-        let event = NewEvent {
-            topic: SCHEMA,
-            event_type: "test.happened",
-            aggregate,
-            payload,
-            urgent: false,
-        };
-        let id = events::publish(
-            &mut tx,
-            &Call::system("tester", "test/Publish"),
-            time::OffsetDateTime::now_utc(),
-            event,
-        )
-        .await
-        .unwrap();
-        if commit {
-            tx.commit().await.unwrap();
-        } else {
-            tx.rollback().await.unwrap();
-        }
-        id.to_string()
+        testing::events::publish_one(&self.pool, SCHEMA, aggregate, commit).await
     }
 
     async fn handled(&self) -> Vec<(String, String)> {
