@@ -93,6 +93,35 @@ impl CustomerRow {
     }
 }
 
+/// The statement parameters of a customer's client-writable fields, the same in the insert and
+/// the update: $1 id, $2 … $15 the fields, $16 now, $17 actor.
+fn bind_fields<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    id: Uuid,
+    f: &'q CustomerFields,
+    now: OffsetDateTime,
+    actor: &'q str,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(id)
+        .bind(&f.display_name)
+        .bind(&f.name_key)
+        .bind(&f.industry)
+        .bind(&f.region)
+        .bind(&f.address)
+        .bind(f.source_channel.as_str_name())
+        .bind(&f.tags)
+        .bind(&f.owner_id)
+        .bind(f.tier.as_str_name())
+        .bind(f.credit_rating.as_str_name())
+        .bind(f.blacklisted)
+        .bind(&f.blacklist_reason)
+        .bind(f.validity.as_str_name())
+        .bind(f.invalid_reason.as_str_name())
+        .bind(now)
+        .bind(actor)
+}
+
 /// Inserts a new customer in `stage` with version 1.
 pub async fn insert_customer(
     tx: &mut PgConnection,
@@ -102,34 +131,14 @@ pub async fn insert_customer(
     now: OffsetDateTime,
     actor: &str,
 ) -> Result<()> {
-    sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO customers (id, display_name, name_key, industry, region, address, source_channel, tags, \
-         owner_id, tech_partner_id, tier, stage, credit_rating, blacklisted, blacklist_reason, validity, \
-         invalid_reason, version, create_time, created_by, update_time, updated_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10, $11, $12, $13, $14, $15, $16, 1, $17, $18, $17, $18)",
-    )
-    .bind(id)
-    .bind(&f.display_name)
-    .bind(&f.name_key)
-    .bind(&f.industry)
-    .bind(&f.region)
-    .bind(&f.address)
-    .bind(f.source_channel.as_str_name())
-    .bind(&f.tags)
-    .bind(&f.owner_id)
-    .bind(f.tier.as_str_name())
-    .bind(stage.as_str_name())
-    .bind(f.credit_rating.as_str_name())
-    .bind(f.blacklisted)
-    .bind(&f.blacklist_reason)
-    .bind(f.validity.as_str_name())
-    .bind(f.invalid_reason.as_str_name())
-    .bind(now)
-    .bind(actor)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM contacts WHERE customer_id = $1")
-        .bind(id)
+         owner_id, tier, credit_rating, blacklisted, blacklist_reason, validity, invalid_reason, \
+         create_time, created_by, update_time, updated_by, stage, tech_partner_id, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $16, $17, $18, '', 1)",
+    );
+    bind_fields(insert, id, f, now, actor)
+        .bind(stage.as_str_name())
         .execute(&mut *tx)
         .await?;
     insert_contacts(tx, id, f).await
@@ -164,31 +173,15 @@ pub async fn update_customer(
     now: OffsetDateTime,
     actor: &str,
 ) -> Result<()> {
-    sqlx::query(
+    let update = sqlx::query(
         "UPDATE customers SET display_name = $2, name_key = $3, industry = $4, region = $5, address = $6, \
          source_channel = $7, tags = $8, owner_id = $9, tier = $10, credit_rating = $11, blacklisted = $12, \
          blacklist_reason = $13, validity = $14, invalid_reason = $15, version = version + 1, \
          update_time = $16, updated_by = $17 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&f.display_name)
-    .bind(&f.name_key)
-    .bind(&f.industry)
-    .bind(&f.region)
-    .bind(&f.address)
-    .bind(f.source_channel.as_str_name())
-    .bind(&f.tags)
-    .bind(&f.owner_id)
-    .bind(f.tier.as_str_name())
-    .bind(f.credit_rating.as_str_name())
-    .bind(f.blacklisted)
-    .bind(&f.blacklist_reason)
-    .bind(f.validity.as_str_name())
-    .bind(f.invalid_reason.as_str_name())
-    .bind(now)
-    .bind(actor)
-    .execute(&mut *tx)
-    .await?;
+    );
+    bind_fields(update, id, f, now, actor)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("DELETE FROM contacts WHERE customer_id = $1")
         .bind(id)
         .execute(&mut *tx)
