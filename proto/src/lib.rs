@@ -43,3 +43,11 @@ pub mod events {
         tonic::include_proto!("crm.events.v1");
     }
 }
+
+/// `crm.notifications.v1`: the notifications service.
+pub mod notifications {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("crm.notifications.v1");
+    }
+}

@@ -12,7 +12,11 @@ use tokio::task::JoinSet;
 
 /// Every service this build contains, in start order: the gateway last, so it forwards to the
 /// addresses the others actually bound.
-pub const SERVICES: &[&str] = &[crm_customers::NAME, crm_gateway::NAME];
+pub const SERVICES: &[&str] = &[
+    crm_customers::NAME,
+    crm_notifications::NAME,
+    crm_gateway::NAME,
+];
 
 /// Expands `all` and checks the names.
 pub fn resolve(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
@@ -37,6 +41,7 @@ pub async fn migrate(settings: &Settings, services: &[&str]) -> anyhow::Result<(
     for service in services {
         match *service {
             crm_customers::NAME => crm_customers::migrate(settings).await?,
+            crm_notifications::NAME => crm_notifications::migrate(settings).await?,
             crm_gateway::NAME => crm_gateway::migrate(settings).await?,
             other => anyhow::bail!("no migrations for {other}"),
         }
@@ -74,6 +79,16 @@ impl Platform {
                     )
                     .await?;
                     addrs.insert(crm_customers::NAME, app.local_addr());
+                    tasks.spawn(app.run_until_stopped(shutdown.clone()));
+                }
+                crm_notifications::NAME => {
+                    let app = crm_notifications::Application::build(
+                        &settings,
+                        clock.clone(),
+                        security.clone(),
+                    )
+                    .await?;
+                    addrs.insert(crm_notifications::NAME, app.local_addr());
                     tasks.spawn(app.run_until_stopped(shutdown.clone()));
                 }
                 crm_gateway::NAME => {

@@ -22,6 +22,12 @@ pub struct NewUser {
     pub region: String,
     /// Partner organisation.
     pub partner_id: String,
+    /// E-mail for notifications.
+    pub email: String,
+    /// Mobile phone for urgent notifications.
+    pub phone: String,
+    /// `zh` or `en`.
+    pub language: String,
     /// The password, to be hashed.
     pub password: String,
 }
@@ -69,6 +75,34 @@ impl NewUser {
             v.add("user.display_name", "must be at most 100 characters");
         }
         let roles = check_roles(&mut v, "user.roles", &u.roles, &u.partner_id);
+        let email = u.email.trim().to_string();
+        if !email.is_empty()
+            && (email.len() > 200
+                || email.contains(char::is_whitespace)
+                || !email
+                    .split_once('@')
+                    .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.')))
+        {
+            v.add("user.email", "is not an e-mail address");
+        }
+        let phone = u.phone.trim().to_string();
+        let digits = phone.chars().filter(char::is_ascii_digit).count();
+        if !phone.is_empty()
+            && (!(5..=20).contains(&digits)
+                || !phone
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || " +-()".contains(c)))
+        {
+            v.add("user.phone", "is not a phone number");
+        }
+        let language = match u.language.as_str() {
+            "" => "zh".to_string(),
+            l @ ("zh" | "en") => l.to_string(),
+            _ => {
+                v.add("user.language", "must be \"zh\" or \"en\"");
+                String::new()
+            }
+        };
         if r.password.chars().count() < 10 {
             v.add("password", "must be at least 10 characters");
         } else if r.password.len() > 1024 {
@@ -85,6 +119,9 @@ impl NewUser {
             roles,
             region: u.region.trim().to_string(),
             partner_id: u.partner_id.trim().to_string(),
+            email,
+            phone,
+            language,
             password: r.password.clone(),
         })
     }

@@ -27,7 +27,10 @@ pub const NAME: &str = "gateway";
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/gateway");
 
 /// The services whose calls the gateway forwards, advertised by its reflection.
-pub const FORWARDED: &[&str] = &["crm.customers.v1.CustomerService"];
+pub const FORWARDED: &[&str] = &[
+    "crm.customers.v1.CustomerService",
+    "crm.notifications.v1.NotificationService",
+];
 
 /// Applies the gateway's migrations in its schema.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
@@ -86,6 +89,14 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        // the relay that moves the gateway's outbox (user events) to its stream
+        crm_kit::events::spawn_relay(
+            self.identity.pool().clone(),
+            NAME,
+            self.settings.redis.clone(),
+            self.settings.events.clone(),
+            shutdown.clone(),
+        );
         let audit = self.identity.audit_reader();
         let auth = AuthServiceServer::new(self.identity.clone());
         let admin = AdminServiceServer::new(self.identity);

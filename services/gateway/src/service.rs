@@ -78,6 +78,35 @@ async fn dummy_hash() -> Result<String> {
         .cloned()
 }
 
+/// The topic of the gateway's events.
+pub const TOPIC: &str = crate::NAME;
+/// A user was created or changed (payload: the `crm.gateway.v1.User`, without secrets), so the
+/// services that reach users (notifications) keep their own copy of the directory.
+pub const USER_CHANGED: &str = "gateway.user_changed";
+
+async fn publish_user(
+    tx: &mut sqlx::PgConnection,
+    call: &Call,
+    now: time::OffsetDateTime,
+    user: &pb::User,
+) -> Result<()> {
+    let aggregate = format!("users/{}", user.id);
+    crm_kit::events::publish(
+        tx,
+        call,
+        now,
+        crm_kit::events::NewEvent {
+            topic: TOPIC,
+            event_type: USER_CHANGED,
+            aggregate: &aggregate,
+            payload: crm_kit::events::Payload::of("crm.gateway.v1.User", user),
+            urgent: false,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 impl Identity {
     /// The identity service over its migrated pool.
     pub fn new(
@@ -389,6 +418,9 @@ impl Identity {
                 "roles",
                 "region",
                 "partner_id",
+                "email",
+                "phone",
+                "language",
                 "password",
             ],
         )
@@ -396,6 +428,7 @@ impl Identity {
         let response = pb::CreateUserResponse {
             user: Some(row.to_proto()),
         };
+        publish_user(&mut tx, call, now, &row.to_proto()).await?;
         key.record(&mut tx, &response, now).await?;
         tx.commit().await?;
         Ok(response)
@@ -458,6 +491,7 @@ impl Identity {
         let response = pb::SetUserRolesResponse {
             user: Some(user.to_proto()),
         };
+        publish_user(&mut tx, call, now, &user.to_proto()).await?;
         key.record(&mut tx, &response, now).await?;
         tx.commit().await?;
         let revoked: Vec<String> = revoked.iter().map(Uuid::to_string).collect();
@@ -577,6 +611,11 @@ impl Identity {
     /// The gateway's own audit trail.
     pub fn audit_reader(&self) -> audit::AuditReader {
         self.audit.clone()
+    }
+
+    /// The pool, for the event relay and tools.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// One service's audit trail: the gateway's own, or read from the service's

@@ -27,6 +27,12 @@ pub struct UserRow {
     pub partner_id: String,
     /// Disabled users cannot log in.
     pub disabled: bool,
+    /// E-mail.
+    pub email: String,
+    /// Phone.
+    pub phone: String,
+    /// Language.
+    pub language: String,
     /// Created at.
     pub create_time: OffsetDateTime,
     /// Created by.
@@ -44,11 +50,15 @@ impl UserRow {
             region: self.region.clone(),
             partner_id: self.partner_id.clone(),
             created: Some(convert::stamp(self.create_time, &self.created_by)),
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            language: self.language.clone(),
         }
     }
 }
 
-const USER_COLUMNS: &str = "id, username, display_name, password_hash, roles, region, partner_id, disabled, create_time, created_by";
+const USER_COLUMNS: &str = "id, username, display_name, password_hash, roles, region, partner_id, disabled, \
+     email, phone, language, create_time, created_by";
 
 /// Inserts a user; a taken user name violates `users_username_key`.
 pub async fn insert_user(
@@ -61,7 +71,8 @@ pub async fn insert_user(
 ) -> Result<UserRow> {
     let sql = format!(
         "INSERT INTO users (id, username, display_name, password_hash, roles, region, partner_id, create_time, \
-         created_by, update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8) RETURNING {USER_COLUMNS}"
+         created_by, update_time, email, phone, language) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $12) \
+         RETURNING {USER_COLUMNS}"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -73,6 +84,9 @@ pub async fn insert_user(
         .bind(&u.partner_id)
         .bind(now)
         .bind(actor)
+        .bind(&u.email)
+        .bind(&u.phone)
+        .bind(&u.language)
         .fetch_one(&mut *tx)
         .await?)
 }

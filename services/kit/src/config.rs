@@ -29,6 +29,9 @@ pub struct Settings {
     pub rate_limit: crate::ratelimit::RateLimitSettings,
     /// The outbox relay and the event consumers.
     pub events: crate::events::EventSettings,
+    /// Everything loaded, for the sections a service defines itself ([`Settings::section`]).
+    #[serde(skip)]
+    raw: Option<std::sync::Arc<config::Config>>,
 }
 
 /// Postgres connection settings.
@@ -112,7 +115,21 @@ impl Settings {
         for (key, value) in overrides {
             builder = builder.set_override(*key, value.clone())?;
         }
-        Ok(builder.build()?.try_deserialize()?)
+        let raw = builder.build()?;
+        let mut settings: Self = raw.clone().try_deserialize()?;
+        settings.raw = Some(std::sync::Arc::new(raw));
+        Ok(settings)
+    }
+
+    /// The section `key` (e.g. `notifications`) as a service's own settings type; its defaults
+    /// are in the same embedded defaults file, so every key is documented in one place.
+    pub fn section<T: serde::de::DeserializeOwned>(&self, key: &str) -> anyhow::Result<T> {
+        let raw = self
+            .raw
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("settings were not loaded from configuration"))?;
+        raw.get::<T>(key)
+            .map_err(|e| anyhow::anyhow!("[{key}] in the configuration: {e}"))
     }
 
     /// The endpoint of `service`, or an error naming it.

@@ -1,0 +1,137 @@
+//! The notifications service (N-1 … N-6): templates in Chinese and English, triggers from the
+//! other services' events by configured rules, delivery by SMS, e-mail, in-app inbox and
+//! partner webhook with retries, per-recipient status, opt-out and the urgent deadline.
+//!
+//! `api` translates gRPC, `service` holds the use cases, `domain` the rules, `store` the SQL;
+//! `triggers` consumes events, `compose` makes messages, `delivery` sends them through
+//! `providers`.
+
+pub mod api;
+pub mod compose;
+pub mod delivery;
+pub mod domain;
+pub mod providers;
+pub mod service;
+pub mod settings;
+pub mod store;
+pub mod triggers;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use crm_kit::{CancellationToken, Clock, Settings, auth::Security, paging::Pager, server};
+use crm_proto::notifications::v1::notification_service_server::NotificationServiceServer;
+use sqlx::migrate::Migrator;
+use tokio::{net::TcpListener, sync::Notify};
+use tonic::service::Routes;
+
+pub use service::Notifications;
+pub use settings::NotificationSettings;
+
+/// The service's name: its schema, its `[services.*]` key and its `crm serve` argument.
+pub const NAME: &str = "notifications";
+
+/// The service's migrations, embedded.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/notifications");
+
+/// Applies the service's migrations in its schema.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    crm_kit::db::migrate_schema(&settings.database, NAME, &MIGRATOR).await
+}
+
+/// The notifications server, bound and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    notifications: Notifications,
+    sender: delivery::Sender,
+    triggers: triggers::Triggers,
+    settings: Settings,
+    security: Security,
+}
+
+impl Application {
+    /// Builds the service with the `[notifications]` settings of `settings`.
+    pub async fn build(
+        settings: &Settings,
+        clock: Clock,
+        security: Security,
+    ) -> anyhow::Result<Self> {
+        let own = NotificationSettings::from_settings(settings)?;
+        Self::build_with(settings, own, clock, security).await
+    }
+
+    /// Builds the service with explicit `[notifications]` settings (tests change providers and
+    /// retry timing this way). Bad rules or providers stop the start here.
+    pub async fn build_with(
+        settings: &Settings,
+        own: NotificationSettings,
+        clock: Clock,
+        security: Security,
+    ) -> anyhow::Result<Self> {
+        let rules = own.checked_rules()?;
+        let pool = crm_kit::db::connect(&settings.database, NAME).await?;
+        let providers = providers::Providers::from_settings(&pool, &own)?;
+        let own = Arc::new(own);
+        let wake = Arc::new(Notify::new());
+        let notifications = Notifications::new(
+            pool.clone(),
+            clock.clone(),
+            Pager::new(&settings.paging),
+            own.clone(),
+            wake.clone(),
+        );
+        let sender =
+            delivery::Sender::new(pool, clock.clone(), own.clone(), providers, wake.clone());
+        let triggers = triggers::Triggers::new(clock, rules, own, wake);
+        let listener = server::bind(&settings.endpoint(NAME)?.listen).await?;
+        Ok(Self {
+            listener,
+            notifications,
+            sender,
+            triggers,
+            settings: settings.clone(),
+            security,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// The service state, for tests and tools.
+    pub fn notifications(&self) -> &Notifications {
+        &self.notifications
+    }
+
+    /// Serves until `shutdown` is cancelled, consuming events and sending meanwhile.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let pool = self.notifications.pool().clone();
+        crm_kit::events::spawn_consumer(
+            pool.clone(),
+            crm_kit::events::Consumer {
+                group: NAME.to_string(),
+                topics: triggers::TOPICS.iter().map(|t| t.to_string()).collect(),
+                handler: Arc::new(self.triggers),
+            },
+            self.settings.redis.clone(),
+            self.settings.events.clone(),
+            shutdown.clone(),
+        );
+        self.sender.spawn(shutdown.clone());
+        let audit = crm_kit::audit::AuditReader::new(pool, Pager::new(&self.settings.paging), NAME);
+        let svc = NotificationServiceServer::new(self.notifications)
+            .max_decoding_message_size(self.settings.server.max_message_bytes);
+        let name = server::service_name(&svc);
+        let options = server::Options {
+            names: &[name],
+            advertised: &[name],
+            server: &self.settings.server,
+            security: &self.security,
+            limits: None,
+            audit,
+        };
+        server::serve_with(self.listener, Routes::new(svc), options, shutdown).await
+    }
+}

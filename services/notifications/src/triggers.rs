@@ -1,0 +1,246 @@
+//! Triggers (N-3): the consumer of the other services' events. Gateway user events keep the
+//! directory of who can be reached how; every other event is matched against the configured
+//! rules and each matching rule makes one message, in the transaction that records the event
+//! processed — so an event delivered twice makes its messages once.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use crm_kit::{Clock, Error, convert, events::Handler};
+use crm_proto::{customers::v1 as customers, events::v1::Event, gateway::v1 as gateway};
+use prost::Message;
+use sqlx::PgConnection;
+use tokio::sync::Notify;
+
+use crate::{
+    compose::{self, Draft},
+    domain::{Contact, Recipient, Selector},
+    settings::{NotificationSettings, Rule},
+    store,
+};
+
+/// The topics the service consumes.
+pub const TOPICS: &[&str] = &["customers", "gateway"];
+
+/// The event the gateway publishes when a user is created or changed.
+pub const USER_CHANGED: &str = "gateway.user_changed";
+
+/// The event consumer.
+pub struct Triggers {
+    clock: Clock,
+    rules: Vec<Rule>,
+    settings: Arc<NotificationSettings>,
+    wake: Arc<Notify>,
+}
+
+impl Triggers {
+    /// A consumer applying `rules`.
+    pub fn new(
+        clock: Clock,
+        rules: Vec<Rule>,
+        settings: Arc<NotificationSettings>,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            clock,
+            rules,
+            settings,
+            wake,
+        }
+    }
+}
+
+fn decode<M: Message + Default>(event: &Event) -> Result<M, Error> {
+    let payload = event
+        .payload
+        .as_ref()
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("event {} has no payload", event.id)))?;
+    M::decode(payload.value.as_slice())
+        .map_err(|e| Error::Internal(anyhow::anyhow!("event {} payload: {e}", event.id)))
+}
+
+fn stage_name(value: i32) -> String {
+    customers::Stage::try_from(value)
+        .map(|s| s.as_str_name().trim_start_matches("STAGE_").to_lowercase())
+        .unwrap_or_default()
+}
+
+fn tier_name(value: i32) -> String {
+    customers::Tier::try_from(value)
+        .map(|s| s.as_str_name().trim_start_matches("TIER_").to_lowercase())
+        .unwrap_or_default()
+}
+
+async fn name_of(tx: &mut PgConnection, user_id: &str) -> Result<String, Error> {
+    if user_id.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(store::get_user(tx, user_id)
+        .await?
+        .map_or_else(|| user_id.to_string(), |u| u.display_name))
+}
+
+/// The variables a customers event gives its templates.
+async fn customer_variables(
+    tx: &mut PgConnection,
+    event: &Event,
+    e: &customers::CustomerEvent,
+) -> Result<BTreeMap<String, String>, Error> {
+    let c = e.customer.clone().unwrap_or_default();
+    let mut v = BTreeMap::new();
+    v.insert("customer_id".into(), c.id.clone());
+    v.insert("customer_name".into(), c.display_name.clone());
+    v.insert("region".into(), c.region.clone());
+    v.insert("tier".into(), tier_name(c.tier));
+    v.insert("stage".into(), stage_name(c.stage));
+    v.insert("owner_name".into(), name_of(tx, &c.owner_id).await?);
+    v.insert(
+        "partner_name".into(),
+        name_of(tx, &c.tech_partner_id).await?,
+    );
+    v.insert("actor_name".into(), name_of(tx, &event.actor).await?);
+    if let Some(s) = &e.stage_change {
+        v.insert("from_stage".into(), stage_name(s.from_stage));
+        v.insert("to_stage".into(), stage_name(s.to_stage));
+        v.insert("reason".into(), s.reason.clone());
+    }
+    if let Some(p) = &e.partner_change {
+        v.insert(
+            "current_partner_name".into(),
+            name_of(tx, &p.current_partner_id).await?,
+        );
+        v.insert(
+            "proposed_partner_name".into(),
+            name_of(tx, &p.proposed_partner_id).await?,
+        );
+        v.insert("reason".into(), p.reason.clone());
+        let decision = customers::PartnerChangeState::try_from(p.state)
+            .map(|s| {
+                s.as_str_name()
+                    .trim_start_matches("PARTNER_CHANGE_STATE_")
+                    .to_lowercase()
+            })
+            .unwrap_or_default();
+        v.insert("decision".into(), decision);
+        v.insert("decision_reason".into(), p.decision_reason.clone());
+    }
+    if let Some(d) = &c.next_contact_date {
+        v.insert(
+            "next_contact_date".into(),
+            format!("{:04}-{:02}-{:02}", d.year, d.month, d.day),
+        );
+    } else {
+        v.insert("next_contact_date".into(), String::new());
+    }
+    Ok(v)
+}
+
+impl Triggers {
+    async fn recipients(
+        &self,
+        tx: &mut PgConnection,
+        rule: &Rule,
+        event: &Event,
+        customer: &customers::Customer,
+    ) -> Result<Vec<Recipient>, Error> {
+        let mut out = Vec::new();
+        let user = |id: &str, out: &mut Vec<Recipient>| {
+            if !id.is_empty() {
+                out.push(Recipient::User(id.to_string()));
+            }
+        };
+        for selector in &rule.to {
+            match selector {
+                Selector::Owner => user(&customer.owner_id, &mut out),
+                Selector::Partner => user(&customer.tech_partner_id, &mut out),
+                Selector::Actor => user(&event.actor, &mut out),
+                Selector::User(id) => user(id, &mut out),
+                Selector::PartnerOrg(id) => out.push(Recipient::PartnerOrg(id.clone())),
+                Selector::Role(role) => {
+                    for id in store::users_with_role(tx, role, &customer.region).await? {
+                        out.push(Recipient::User(id));
+                    }
+                }
+                Selector::Contacts => {
+                    let language = self.settings.language_of_region(&customer.region);
+                    for c in &customer.contacts {
+                        if c.phone.is_empty() && c.email.is_empty() {
+                            continue;
+                        }
+                        out.push(Recipient::Contact(Contact {
+                            name: c.name.clone(),
+                            phone: c.phone.clone(),
+                            email: c.email.clone(),
+                            language: Some(language),
+                        }));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn on_customer_event(&self, tx: &mut PgConnection, event: &Event) -> Result<bool, Error> {
+        let rules: Vec<&Rule> = self
+            .rules
+            .iter()
+            .filter(|r| r.event == event.r#type)
+            .collect();
+        if rules.is_empty() {
+            return Ok(false);
+        }
+        let payload: customers::CustomerEvent = decode(event)?;
+        let customer = payload.customer.clone().unwrap_or_default();
+        let variables = customer_variables(tx, event, &payload).await?;
+        let time = event
+            .time
+            .as_ref()
+            .and_then(|t| convert::from_timestamp(t).ok())
+            .unwrap_or_else(|| self.clock.now());
+        let mut pending = false;
+        for rule in rules {
+            let urgent = rule.urgent || event.urgent;
+            let draft = Draft {
+                kind: event.r#type.clone(),
+                template: rule.template.clone(),
+                event_id: event.id.clone(),
+                customer_id: customer.id.clone(),
+                urgent,
+                deadline: urgent
+                    .then(|| time + time::Duration::seconds(self.settings.urgent_deadline_s)),
+                variables: variables.clone(),
+                recipients: self.recipients(tx, rule, event, &customer).await?,
+                channels: rule.channels.clone(),
+            };
+            let made = compose::make(
+                tx,
+                &draft,
+                self.settings.default_language(),
+                self.clock.now(),
+            )
+            .await?;
+            pending |= made.pending;
+        }
+        Ok(pending)
+    }
+}
+
+#[tonic::async_trait]
+impl Handler for Triggers {
+    async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), Error> {
+        if event.r#type == USER_CHANGED {
+            let user: gateway::User = decode(event)?;
+            return store::upsert_user(tx, &user, self.clock.now()).await;
+        }
+        let pending = if event.r#type.starts_with("customers.") {
+            self.on_customer_event(tx, event).await?
+        } else {
+            false
+        };
+        if pending {
+            // the sender looks again now; what this transaction wrote is visible to it once
+            // committed, at the latest on its next poll
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+}
