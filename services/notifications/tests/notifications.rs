@@ -361,7 +361,7 @@ async fn urgent_events_reach_the_partner_by_inbox_and_sms_within_the_deadline() 
     let found = app.settled("customers.partner_change_decided", 1).await;
     let n = &found[0];
     assert!(n.urgent, "the rule marks it urgent");
-    let deadline = n.deadline.clone().expect("urgent messages have a deadline");
+    let deadline = n.deadline.expect("urgent messages have a deadline");
     let to_partner: Vec<&pb::Delivery> = n
         .deliveries
         .iter()
@@ -371,7 +371,7 @@ async fn urgent_events_reach_the_partner_by_inbox_and_sms_within_the_deadline() 
     for d in to_partner {
         assert_eq!(d.state, DeliveryState::Sent as i32, "{d:?}");
         assert!(!d.deadline_missed);
-        let sent = d.sent_time.clone().unwrap();
+        let sent = d.sent_time.unwrap();
         assert!((sent.seconds, sent.nanos) <= (deadline.seconds, deadline.nanos));
         assert_eq!(d.language, "en");
     }
