@@ -28,11 +28,12 @@ async fn every_server_reports_health() {
     let own = |service: &str| match service {
         "gateway" => "crm.gateway.v1.AuthService",
         "customers" => "crm.customers.v1.CustomerService",
+        "notifications" => "crm.notifications.v1.NotificationService",
         other => panic!("no health name known for {other}"),
     };
     assert_eq!(
         running.addrs.keys().copied().collect::<Vec<_>>(),
-        ["customers", "gateway"]
+        ["customers", "gateway", "notifications"]
     );
     for (service, _) in running.addrs.iter() {
         let mut health = HealthClient::new(running.channel(service).await);

@@ -6,6 +6,7 @@
 //! `store` the SQL.
 
 pub mod api;
+pub mod care;
 pub mod domain;
 pub mod service;
 pub mod store;
@@ -36,6 +37,8 @@ pub struct Application {
     listener: TcpListener,
     customers: Customers,
     settings: Settings,
+    care: care::CareSettings,
+    clock: Clock,
     security: Security,
 }
 
@@ -46,13 +49,16 @@ impl Application {
         clock: Clock,
         security: Security,
     ) -> anyhow::Result<Self> {
+        let care = care::CareSettings::from_settings(settings)?;
         let pool = crm_kit::db::connect(&settings.database, NAME).await?;
-        let customers = Customers::new(pool, clock, Pager::new(&settings.paging));
+        let customers = Customers::new(pool, clock.clone(), Pager::new(&settings.paging));
         let listener = server::bind(&settings.endpoint(NAME)?.listen).await?;
         Ok(Self {
             listener,
             customers,
             settings: settings.clone(),
+            care,
+            clock,
             security,
         })
     }
@@ -77,6 +83,14 @@ impl Application {
             NAME,
             self.settings.redis.clone(),
             self.settings.events.clone(),
+            shutdown.clone(),
+        );
+        // scheduled care and overdue-contact reminders (N-5), once per period across replicas
+        crm_kit::schedule::spawn(
+            self.customers.pool().clone(),
+            self.clock.clone(),
+            self.care.jobs(),
+            self.settings.schedule.clone(),
             shutdown.clone(),
         );
         let audit = crm_kit::audit::AuditReader::new(

@@ -47,8 +47,15 @@ pub const STAGE_CHANGED: &str = "customers.stage_changed";
 pub const PARTNER_CHANGE_REQUESTED: &str = "customers.partner_change_requested";
 /// A pending partner change was approved or rejected (payload: CustomerEvent with the request).
 pub const PARTNER_CHANGE_DECIDED: &str = "customers.partner_change_decided";
+/// A customer's fortnightly care message is due (payload: CustomerEvent, the customer with
+/// its contacts).
+pub const CARE_DUE: &str = "customers.care_due";
+/// A customer's next contact date has passed with no contact (payload: CustomerEvent, the
+/// customer with its owner and next contact date).
+pub const NEXT_CONTACT_OVERDUE: &str = "customers.next_contact_overdue";
 
-fn customer_event(
+/// The payload of every customers event.
+pub fn customer_event(
     customer: &pb::Customer,
     stage: Option<&pb::StageChange>,
     partner: Option<&pb::PartnerChange>,

@@ -684,3 +684,60 @@ pub async fn list_communications(
         )
         .collect())
 }
+
+/// Live customers in `stages` whose care message is due by `today`, locked (other replicas
+/// skip them), at most `limit`.
+pub async fn lock_due_for_care(
+    tx: &mut PgConnection,
+    stages: &[String],
+    today: Date,
+    limit: i64,
+) -> Result<Vec<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM customers WHERE delete_time IS NULL AND stage = ANY($1) \
+         AND (next_care_date IS NULL OR next_care_date <= $2) \
+         ORDER BY next_care_date NULLS FIRST, id LIMIT $3 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(stages)
+    .bind(today)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+/// Sets when the next care message of `ids` is due.
+pub async fn set_next_care(tx: &mut PgConnection, ids: &[Uuid], next: Date) -> Result<()> {
+    sqlx::query("UPDATE customers SET next_care_date = $2 WHERE id = ANY($1)")
+        .bind(ids)
+        .bind(next)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Live customers whose next contact date is before `today` and whose owner has not been
+/// reminded of that date, locked, at most `limit`.
+pub async fn lock_unreminded_overdue(
+    tx: &mut PgConnection,
+    today: Date,
+    limit: i64,
+) -> Result<Vec<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM customers WHERE delete_time IS NULL AND next_contact_date < $1 \
+         AND contact_reminded_for IS DISTINCT FROM next_contact_date \
+         ORDER BY next_contact_date, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(today)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+/// Records that the owners of `ids` were reminded of their current next contact date.
+pub async fn mark_contact_reminded(tx: &mut PgConnection, ids: &[Uuid]) -> Result<()> {
+    sqlx::query("UPDATE customers SET contact_reminded_for = next_contact_date WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}

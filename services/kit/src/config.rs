@@ -29,6 +29,8 @@ pub struct Settings {
     pub rate_limit: crate::ratelimit::RateLimitSettings,
     /// The outbox relay and the event consumers.
     pub events: crate::events::EventSettings,
+    /// Recurring jobs.
+    pub schedule: crate::schedule::ScheduleSettings,
     /// Everything loaded, for the sections a service defines itself ([`Settings::section`]).
     #[serde(skip)]
     raw: Option<std::sync::Arc<config::Config>>,

@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod paging;
 pub mod ratelimit;
 pub mod redis;
+pub mod schedule;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]

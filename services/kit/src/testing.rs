@@ -44,6 +44,7 @@ pub async fn test_env() -> TestEnv {
         ("telemetry.log_filter", "warn".to_string()),
         ("auth.signing_key", crate::auth::generate_signing_key()),
         ("auth.revocation_poll_ms", "50".to_string()),
+        ("schedule.poll_ms", "20".to_string()),
     ];
     for service in [
         "gateway",
