@@ -24,6 +24,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out.join("crm_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure()
+        // maps as BTreeMap: encoding is then deterministic, which request-id idempotency
+        // relies on (it compares digests of the encoded request)
+        .btree_map(".")
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

@@ -2,6 +2,8 @@
 //! names, contacts, stages, partners and communications. Every write carries a fixed request
 //! id, so loading twice creates nothing new.
 
+use std::collections::BTreeMap;
+
 use crm_customers::{Customers, domain};
 use crm_kit::{Clock, Settings, context::Call, idempotency::RequestKey, paging::Pager};
 use crm_proto::{
@@ -256,19 +258,49 @@ pub const DEMO_USERS: &[(&str, &str, &str, &str)] = &[
     ("partner.sz", "partner", "", "partner.shenzhen"),
 ];
 
-/// Creates the demo users (idempotent) and returns how many there are.
-pub async fn load_users(settings: &Settings) -> anyhow::Result<usize> {
+/// The sales reps and tech-support partners the demo customers belong to: (user name, role,
+/// region, language).
+const DEMO_STAFF: &[(&str, &str, &str, &str)] = &[
+    ("rep.zhang", "sales_rep", "华东", "zh"),
+    ("rep.wu", "sales_rep", "华东", "zh"),
+    ("rep.zhao", "sales_rep", "华北", "zh"),
+    ("rep.huang", "sales_rep", "华南", "zh"),
+    ("rep.luo", "sales_rep", "西南", "zh"),
+    ("rep.smith", "sales_rep", "north-america", "en"),
+    ("rep.muller", "sales_rep", "europe", "en"),
+    ("ts.li", "tech_support", "", "zh"),
+    ("ts.wang", "tech_support", "", "zh"),
+    ("ts.chen", "tech_support", "", "zh"),
+    ("ts.zhou", "tech_support", "", "zh"),
+    ("ts.jones", "tech_support", "", "en"),
+];
+
+/// Creates the demo users (idempotent) with an e-mail and, for tech support, a phone for
+/// urgent messages; returns their ids by user name.
+pub async fn load_users(settings: &Settings) -> anyhow::Result<BTreeMap<String, String>> {
     let identity = crate::admin::identity(settings).await?;
-    for (username, role, region, partner) in DEMO_USERS {
+    let everyone = DEMO_USERS
+        .iter()
+        .map(|(u, r, g, p)| (*u, *r, *g, *p, "zh"))
+        .chain(DEMO_STAFF.iter().map(|(u, r, g, l)| (*u, *r, *g, "", *l)));
+    let mut ids = BTreeMap::new();
+    for (i, (username, role, region, partner, language)) in everyone.enumerate() {
         let user = crm_proto::gateway::v1::User {
             username: username.to_string(),
-            display_name: format!("Demo {role}"),
+            display_name: format!("Demo {username}"),
             roles: vec![role.to_string()],
             region: region.to_string(),
             partner_id: partner.to_string(),
+            email: format!("{username}@demo.example.com"),
+            phone: if role == "tech_support" {
+                format!("+86 137 0000 {:04}", 1000 + i)
+            } else {
+                String::new()
+            },
+            language: language.to_string(),
             ..Default::default()
         };
-        crate::admin::create_user(
+        let created = crate::admin::create_user(
             &identity,
             &format!("demo-user-{username}"),
             user,
@@ -276,8 +308,9 @@ pub async fn load_users(settings: &Settings) -> anyhow::Result<usize> {
             "demo",
         )
         .await?;
+        ids.insert(username.to_string(), created.id);
     }
-    Ok(DEMO_USERS.len())
+    Ok(ids)
 }
 
 /// The stage path from initial contact to `to`.
@@ -293,13 +326,21 @@ fn path_to(to: Stage) -> &'static [Stage] {
     }
 }
 
-/// Loads the demo customers and returns how many there are.
-pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
+/// Loads the demo customers, owned and partnered by the demo staff (`users`: ids by user
+/// name, from [`load_users`]), and returns how many there are.
+pub async fn load(settings: &Settings, users: &BTreeMap<String, String>) -> anyhow::Result<usize> {
+    let id_of = |name: &str| -> anyhow::Result<String> {
+        users
+            .get(name)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no demo user {name}"))
+    };
     let pool = crm_kit::db::connect(&settings.database, crm_customers::NAME).await?;
     let clock = Clock::system();
     let service = Customers::new(pool, clock.clone(), Pager::new(&settings.paging));
     let today = clock.today();
     for (i, d) in CUSTOMERS.iter().enumerate() {
+        let owner_id = id_of(d.owner)?;
         let customer = pb::Customer {
             display_name: d.name.into(),
             industry: d.industry.into(),
@@ -318,7 +359,7 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
                 role: "IT".into(),
             }],
             tags: d.tags.iter().map(|t| t.to_string()).collect(),
-            owner_id: d.owner.into(),
+            owner_id: owner_id.clone(),
             tier: d.tier.into(),
             credit_rating: [CreditRating::A, CreditRating::B, CreditRating::C][i % 3].into(),
             ..Default::default()
@@ -360,7 +401,7 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
                 .change_stage(
                     key,
                     domain::StageChangeInput::parse(&r)?,
-                    &Call::system(d.owner, "demo-data"),
+                    &Call::system(&owner_id, "demo-data"),
                 )
                 .await?;
         }
@@ -368,7 +409,7 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
             let r = pb::RequestPartnerChangeRequest {
                 request_id: format!("demo-partner-{i}"),
                 customer_id: created.id.clone(),
-                proposed_partner_id: d.partner.into(),
+                proposed_partner_id: id_of(d.partner)?,
                 reason: "first technical support request".into(),
             };
             let key = RequestKey::new(
@@ -380,7 +421,7 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
                 .request_partner(
                     key,
                     domain::PartnerRequestInput::parse(&r)?,
-                    &Call::system(d.owner, "demo-data"),
+                    &Call::system(&owner_id, "demo-data"),
                 )
                 .await?;
         }
@@ -412,7 +453,7 @@ pub async fn load(settings: &Settings) -> anyhow::Result<usize> {
             .create_communication(
                 key,
                 domain::CommunicationInput::parse(&r)?,
-                &Call::system(d.owner, "demo-data"),
+                &Call::system(&owner_id, "demo-data"),
             )
             .await?;
     }

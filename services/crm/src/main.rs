@@ -115,9 +115,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate { services } => crm::migrate(&settings, &crm::resolve(&services)?).await,
         Command::DemoData => {
-            let n = crm::demo::load(&settings).await?;
-            let u = crm::demo::load_users(&settings).await?;
-            println!("demo data: {n} customers and {u} users in place");
+            let users = crm::demo::load_users(&settings).await?;
+            let n = crm::demo::load(&settings, &users).await?;
+            println!(
+                "demo data: {n} customers and {} users in place",
+                users.len()
+            );
             Ok(())
         }
         Command::Admin(Admin::CreateUser {

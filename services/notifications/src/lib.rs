@@ -14,6 +14,7 @@ pub mod providers;
 pub mod service;
 pub mod settings;
 pub mod store;
+pub mod templates;
 pub mod triggers;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -33,9 +34,26 @@ pub const NAME: &str = "notifications";
 /// The service's migrations, embedded.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/notifications");
 
-/// Applies the service's migrations in its schema.
+/// Applies the service's migrations in its schema and installs the default templates that
+/// are missing.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    crm_kit::db::migrate_schema(&settings.database, NAME, &MIGRATOR).await
+    crm_kit::db::migrate_schema(&settings.database, NAME, &MIGRATOR).await?;
+    let own = Arc::new(NotificationSettings::from_settings(settings)?);
+    let pool = crm_kit::db::connect(&settings.database, NAME).await?;
+    let service = Notifications::new(
+        pool.clone(),
+        Clock::system(),
+        Pager::new(&settings.paging),
+        own,
+        Arc::new(Notify::new()),
+    );
+    let call = crm_kit::context::Call::system("migrate", "crm migrate");
+    let installed = templates::install_defaults(&service, &call).await?;
+    if installed > 0 {
+        tracing::info!(installed, "default notification templates installed");
+    }
+    pool.close().await;
+    Ok(())
 }
 
 /// The notifications server, bound and ready to run.

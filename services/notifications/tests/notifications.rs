@@ -111,7 +111,7 @@ async fn templates_are_checked_when_saved() {
     let mut admin = app.admin.clone();
     let save = |body: &str, version: i64| pb::SaveTemplateRequest {
         template: Some(pb::Template {
-            name: "stage_changed".into(),
+            name: "stage_note".into(),
             language: "zh".into(),
             kind: "customers.stage_changed".into(),
             subject: "客户 {{ customer_name }}".into(),
@@ -130,7 +130,7 @@ async fn templates_are_checked_when_saved() {
     assert!(e.message().contains("{{ amount }}"), "{}", e.message());
     let e = admin
         .get_template(pb::GetTemplateRequest {
-            name: "stage_changed".into(),
+            name: "stage_note".into(),
             language: "zh".into(),
         })
         .await

@@ -1,0 +1,165 @@
+//! The templates the default rules use, in Chinese and English. `crm migrate` installs those
+//! missing (it never replaces one an operator saved), so a fresh installation sends readable
+//! messages from its first event.
+
+use crm_kit::{Result, context::Call};
+use crm_proto::notifications::v1 as pb;
+
+use crate::{domain::TemplateInput, service::Notifications, store};
+
+/// (name, language, kind, subject, body) of each default template.
+pub const DEFAULTS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "partner_change_requested",
+        "zh",
+        "customers.partner_change_requested",
+        "待审批：{{ customer_name }} 的技术支持变更",
+        "{{ recipient_name }} 您好：{{ actor_name }} 申请将客户 {{ customer_name }}（{{ region }}）的技术支持由 {{ current_partner_name or '（无）' }} 改为 {{ proposed_partner_name }}。理由：{{ reason }}。请在 CRM 中审批。",
+    ),
+    (
+        "partner_change_requested",
+        "en",
+        "customers.partner_change_requested",
+        "To approve: new tech-support partner for {{ customer_name }}",
+        "Hello {{ recipient_name }}, {{ actor_name }} asks to change the tech-support partner of {{ customer_name }} ({{ region }}) from {{ current_partner_name or '(none)' }} to {{ proposed_partner_name }}. Reason: {{ reason }}. Please decide in the CRM.",
+    ),
+    (
+        "partner_change_decided",
+        "zh",
+        "customers.partner_change_decided",
+        "技术支持变更{{ '已批准' if decision == 'approved' else '已驳回' if decision == 'rejected' else '已设定' }}：{{ customer_name }}",
+        "{{ recipient_name }} 您好：客户 {{ customer_name }}（{{ tier }}，{{ region }}）的技术支持现为 {{ partner_name }}。{{ decision_reason }}",
+    ),
+    (
+        "partner_change_decided",
+        "en",
+        "customers.partner_change_decided",
+        "Tech-support partner {{ decision }}: {{ customer_name }}",
+        "Hello {{ recipient_name }}, the tech-support partner of {{ customer_name }} ({{ tier }}, {{ region }}) is now {{ partner_name }}. {{ decision_reason }}",
+    ),
+    (
+        "stage_changed",
+        "zh",
+        "customers.stage_changed",
+        "{{ customer_name }}：{{ from_stage }} → {{ to_stage }}",
+        "{{ recipient_name }} 您好：{{ actor_name }} 将客户 {{ customer_name }} 的成熟度由 {{ from_stage }} 调整为 {{ to_stage }}。理由：{{ reason }}。",
+    ),
+    (
+        "stage_changed",
+        "en",
+        "customers.stage_changed",
+        "{{ customer_name }}: {{ from_stage }} → {{ to_stage }}",
+        "Hello {{ recipient_name }}, {{ actor_name }} moved {{ customer_name }} from {{ from_stage }} to {{ to_stage }}. Reason: {{ reason }}.",
+    ),
+    (
+        "care_biweekly",
+        "zh",
+        "customers.care_due",
+        "温馨速递 | {{ customer_name }}",
+        "{{ recipient_name }} 您好：感谢 {{ customer_name }} 一直以来的信任。您的专属服务团队（销售 {{ owner_name }}，技术支持 {{ partner_name or '服务热线' }}）随时为您服务，如有任何问题请直接回复或致电服务热线。",
+    ),
+    (
+        "care_biweekly",
+        "en",
+        "customers.care_due",
+        "Keeping in touch | {{ customer_name }}",
+        "Hello {{ recipient_name }}, thank you for your trust in us. Your service team ({{ owner_name }}, tech support {{ partner_name or 'the hotline' }}) is here for {{ customer_name }}; reply to this message or call the hotline any time.",
+    ),
+    (
+        "next_contact_overdue",
+        "zh",
+        "customers.next_contact_overdue",
+        "跟进逾期：{{ customer_name }}",
+        "{{ recipient_name }} 您好：客户 {{ customer_name }}（{{ stage }}）的计划跟进日期 {{ next_contact_date }} 已过，请尽快联系并记录沟通。",
+    ),
+    (
+        "next_contact_overdue",
+        "en",
+        "customers.next_contact_overdue",
+        "Overdue follow-up: {{ customer_name }}",
+        "Hello {{ recipient_name }}, the next contact with {{ customer_name }} ({{ stage }}) was due on {{ next_contact_date }}. Please get in touch and log it.",
+    ),
+];
+
+/// Saves each default template that is not stored yet; returns how many it saved.
+pub async fn install_defaults(service: &Notifications, call: &Call) -> Result<usize> {
+    let mut saved = 0;
+    for (name, language, kind, subject, body) in DEFAULTS {
+        let mut conn = service.pool().acquire().await?;
+        if store::get_template(&mut conn, name, language)
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        drop(conn);
+        let input = TemplateInput::parse(&pb::SaveTemplateRequest {
+            template: Some(pb::Template {
+                name: (*name).into(),
+                language: (*language).into(),
+                kind: (*kind).into(),
+                subject: (*subject).into(),
+                body: (*body).into(),
+                ..Default::default()
+            }),
+            version: 0,
+        })?;
+        service.save_template(input, call).await?;
+        saved += 1;
+    }
+    Ok(saved)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::domain;
+
+    #[test]
+    fn every_default_template_is_valid_and_renders() {
+        for (name, language, kind, subject, body) in DEFAULTS {
+            let parsed = TemplateInput::parse(&pb::SaveTemplateRequest {
+                template: Some(pb::Template {
+                    name: (*name).into(),
+                    language: (*language).into(),
+                    kind: (*kind).into(),
+                    subject: (*subject).into(),
+                    body: (*body).into(),
+                    ..Default::default()
+                }),
+                version: 0,
+            });
+            assert!(parsed.is_ok(), "{name}/{language}: {parsed:?}");
+            let vars: BTreeMap<String, String> = domain::kind(kind)
+                .unwrap()
+                .variables
+                .iter()
+                .map(|v| (v.to_string(), format!("<{v}>")))
+                .collect();
+            domain::render(subject, body, &vars).unwrap();
+        }
+    }
+
+    #[test]
+    fn every_default_rule_has_its_templates_in_both_languages() {
+        let settings = crm_kit::Settings::load(None).unwrap();
+        let rules = crate::NotificationSettings::from_settings(&settings)
+            .unwrap()
+            .checked_rules()
+            .unwrap();
+        for rule in rules {
+            for language in ["zh", "en"] {
+                assert!(
+                    DEFAULTS.iter().any(|(n, l, k, _, _)| *n == rule.template
+                        && *l == language
+                        && *k == rule.event),
+                    "no default {language} template {} for {}",
+                    rule.template,
+                    rule.event
+                );
+            }
+        }
+    }
+}
