@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use crm_kit::{Clock, Settings, server::shutdown_on_signals, telemetry};
 
@@ -115,8 +116,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate { services } => crm::migrate(&settings, &crm::resolve(&services)?).await,
         Command::DemoData => {
-            let users = crm::demo::load_users(&settings).await?;
-            let n = crm::demo::load(&settings, &users).await?;
+            let stale = "loading demo data failed; if the local database holds demo data of an \
+                         older version, `make clean-local` resets it";
+            let users = crm::demo::load_users(&settings).await.context(stale)?;
+            let n = crm::demo::load(&settings, &users).await.context(stale)?;
             println!(
                 "demo data: {n} customers and {} users in place",
                 users.len()

@@ -285,7 +285,8 @@ pub trait Handler: Send + Sync + 'static {
 pub struct Consumer {
     /// The consumer group: the name of what acts on the events (e.g. `notifications`).
     pub group: String,
-    /// The topics to read.
+    /// The topics to read. Each batch is handled topic by topic in this order, so a topic
+    /// that others depend on (e.g. the user directory) comes first.
     pub topics: Vec<String>,
     /// What to do with each event.
     pub handler: Arc<dyn Handler>,
@@ -349,7 +350,9 @@ async fn consume(
     settings: &EventSettings,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut conn = crate::redis::connect(redis).await?;
+    let mut conn =
+        crate::redis::connect_blocking(redis, Duration::from_millis(settings.consumer_block_ms))
+            .await?;
     let keys: Vec<String> = consumer
         .topics
         .iter()
@@ -482,7 +485,7 @@ async fn handle_event(pool: &PgPool, consumer: &Consumer, event: &pb::Event) -> 
     match tracing::Instrument::instrument(process(pool, consumer, event), span).await {
         Ok(()) => true,
         Err(e) => {
-            tracing::warn!(event.id = %event.id, error = %e, "event handling failed; it stays pending");
+            tracing::warn!(event.id = %event.id, error = %e, detail = ?e, "event handling failed; it stays pending");
             false
         }
     }

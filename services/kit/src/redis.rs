@@ -40,6 +40,19 @@ pub async fn connect(settings: &RedisSettings) -> anyhow::Result<ConnectionManag
     Ok(client.get_connection_manager().await?)
 }
 
+/// A connection for blocking reads (`XREADGROUP … BLOCK block`): its response timeout is
+/// longer than the block, so an idle wait is not mistaken for a dead server (the default
+/// timeout is half a second).
+pub async fn connect_blocking(
+    settings: &RedisSettings,
+    block: std::time::Duration,
+) -> anyhow::Result<ConnectionManager> {
+    let client = Client::open(settings.url.as_str())?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(block + std::time::Duration::from_secs(5)));
+    Ok(client.get_connection_manager_with_config(config).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

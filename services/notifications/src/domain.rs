@@ -244,8 +244,14 @@ pub const KINDS: &[Kind] = &[
     ),
     customer_kind!(
         "customers.partner_change_requested",
-        "a change of tech-support partner awaits a sales manager's decision (C-5)",
-        ["current_partner_name", "proposed_partner_name", "reason"]
+        "a tech-support partner was asked for: the first is set at once (decision \"initial\"), \
+         a change awaits a sales manager's decision (\"pending\") (C-5)",
+        [
+            "current_partner_name",
+            "proposed_partner_name",
+            "reason",
+            "decision"
+        ]
     ),
     customer_kind!(
         "customers.partner_change_decided",

@@ -16,6 +16,8 @@ pub struct NotificationSettings {
     pub region_languages: BTreeMap<String, String>,
     /// Seconds within which an urgent message must be sent (N-4).
     pub urgent_deadline_s: i64,
+    /// How long an event waits for the users it names to reach the directory.
+    pub directory_wait_s: i64,
     /// Attempts before a delivery is failed.
     pub max_attempts: i32,
     /// First retry delay.

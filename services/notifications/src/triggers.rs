@@ -18,8 +18,9 @@ use crate::{
     store,
 };
 
-/// The topics the service consumes.
-pub const TOPICS: &[&str] = &["customers", "gateway"];
+/// The topics the service consumes: the gateway's first, so the users a batch of events
+/// refers to are in the directory before those events are turned into messages.
+pub const TOPICS: &[&str] = &["gateway", "customers"];
 
 /// The event the gateway publishes when a user is created or changed.
 pub const USER_CHANGED: &str = "gateway.user_changed";
@@ -135,6 +136,30 @@ async fn customer_variables(
 }
 
 impl Triggers {
+    /// A young event whose owner or partner is not in the directory yet (the gateway's event
+    /// announcing them has not been handled) fails, so it is delivered again later instead of
+    /// reaching fewer people; after `directory_wait_s` it goes ahead with whom it knows.
+    async fn wait_for_directory(
+        &self,
+        tx: &mut PgConnection,
+        customer: &customers::Customer,
+        time: time::OffsetDateTime,
+    ) -> Result<(), Error> {
+        let young =
+            self.clock.now() - time < time::Duration::seconds(self.settings.directory_wait_s);
+        if !young {
+            return Ok(());
+        }
+        for id in [&customer.owner_id, &customer.tech_partner_id] {
+            if !id.is_empty() && store::get_user(tx, id).await?.is_none() {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "user {id} is not in the directory yet; the event will be handled again"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     async fn recipients(
         &self,
         tx: &mut PgConnection,
@@ -190,12 +215,13 @@ impl Triggers {
         }
         let payload: customers::CustomerEvent = decode(event)?;
         let customer = payload.customer.clone().unwrap_or_default();
-        let variables = customer_variables(tx, event, &payload).await?;
         let time = event
             .time
             .as_ref()
             .and_then(|t| convert::from_timestamp(t).ok())
             .unwrap_or_else(|| self.clock.now());
+        self.wait_for_directory(tx, &customer, time).await?;
+        let variables = customer_variables(tx, event, &payload).await?;
         let mut pending = false;
         for rule in rules {
             let urgent = rule.urgent || event.urgent;

@@ -628,6 +628,7 @@ async fn email_goes_out_over_smtp() {
 #[tokio::test]
 async fn opt_outs_suppress_delivery_and_are_audited() {
     let app = spawn_app(|_| {}).await;
+    directory(&app).await;
     let mut admin = app.admin.clone();
     // bad input first: nothing written
     let e = admin
@@ -917,4 +918,60 @@ async fn a_sender_that_dies_holding_deliveries_loses_none() {
         .await
         .unwrap();
     assert_eq!(sent, 5);
+}
+
+#[tokio::test]
+async fn an_event_naming_a_user_the_directory_lacks_waits_for_the_gateways_announcement() {
+    let app = spawn_app(|_| {}).await;
+    // the stage change of a customer owned by a user the gateway has not announced yet
+    let event = customers::CustomerEvent {
+        customer: Some(customer("c-late", "华东", "u-late", "")),
+        stage_change: Some(customers::StageChange {
+            from_stage: customers::Stage::Potential as i32,
+            to_stage: customers::Stage::Target as i32,
+            reason: "budget confirmed".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    app.customer_event("customers.stage_changed", event, false)
+        .await;
+    // it was delivered and failed: it waits, pending, with no message made
+    let redis = crm_kit::redis::connect(&app.settings.redis).await.unwrap();
+    let stream = crm_kit::events::stream_key(&app.settings.redis.key_prefix, "customers");
+    let r = redis.clone();
+    let key = stream.clone();
+    testing::wait_until("the event to be pending", Duration::from_secs(10), || {
+        let mut r = r.clone();
+        let key = key.clone();
+        async move {
+            let pending: redis::streams::StreamPendingReply =
+                r.xpending(&key, "notifications").await.unwrap_or_default();
+            pending.count() == 1
+        }
+    })
+    .await;
+    let made: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(made, 0);
+    // once the user is announced, it is handled, with the user's address
+    app.announce_user(user(
+        "u-late",
+        &["sales_rep"],
+        "华东",
+        "late@example.com",
+        "",
+        "zh",
+    ))
+    .await;
+    let found = app.settled("customers.stage_changed", 1).await;
+    let inbox = found[0]
+        .deliveries
+        .iter()
+        .find(|d| d.channel == Channel::Inbox as i32)
+        .unwrap();
+    assert_eq!(inbox.recipient, "user:u-late");
+    assert_eq!(inbox.state, DeliveryState::Sent as i32);
 }

@@ -69,7 +69,10 @@ pub fn fast(settings: &Settings) -> NotificationSettings {
 
 /// Starts the service with `tweak` applied to the fast settings.
 pub async fn spawn_app(tweak: impl FnOnce(&mut NotificationSettings)) -> App {
-    let env = testing::test_env().await;
+    let mut env = testing::test_env().await;
+    // an event that failed (waiting for the directory) comes back quickly
+    env.settings.events.claim_idle_ms = 300;
+    env.settings.events.consumer_block_ms = 200;
     crm_notifications::migrate(&env.settings)
         .await
         .expect("migrate");
