@@ -18,6 +18,8 @@ cat <<'EOT'
   Demo users, one per role, all with the password crm-demo-2026:
     admin, clerk, rep.east (华东), manager, support, agent, hotline.engineer, coordinator,
     engineer, tech.center, complaints, supervisor, finance, crm.lead, partner.sz
+  and the demo customers' sales reps and tech-support partners (rep.zhang, ts.li, …).
+  SMS and e-mail go to the development sink: NotificationService/ListSentMessages (admin).
 
   Log in and call it with buf curl (installed under .tools/) or grpcurl:
 
