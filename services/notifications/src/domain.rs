@@ -204,19 +204,7 @@ pub struct Kind {
     pub variables: &'static [&'static str],
 }
 
-/// The variables every message about a customer provides.
-const CUSTOMER: &[&str] = &[
-    "recipient_name",
-    "customer_id",
-    "customer_name",
-    "region",
-    "tier",
-    "stage",
-    "owner_name",
-    "partner_name",
-    "actor_name",
-];
-
+/// A kind about a customer: the variables every such message provides, and its own.
 macro_rules! customer_kind {
     ($name:literal, $description:literal, [$($extra:literal),*]) => {
         Kind {
@@ -723,11 +711,6 @@ impl EndpointInput {
     }
 }
 
-/// The variables every customer kind provides, for tests and callers that fill them.
-pub fn customer_variables() -> &'static [&'static str] {
-    CUSTOMER
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -756,15 +739,6 @@ mod tests {
         match e {
             Error::InvalidArgument(v) => v.into_iter().map(|v| (v.field, v.description)).collect(),
             other => panic!("not invalid: {other}"),
-        }
-    }
-
-    #[test]
-    fn every_kind_provides_the_customer_variables() {
-        for k in KINDS.iter().filter(|k| k.name != MANUAL) {
-            for v in customer_variables() {
-                assert!(k.variables.contains(v), "{} lacks {v}", k.name);
-            }
         }
     }
 

@@ -295,17 +295,7 @@ async fn an_event_becomes_inbox_items_and_emails_in_each_recipients_language_onc
     assert_eq!(e.code(), Code::NotFound);
 
     // the e-mail went to the development sink
-    let sent = app
-        .admin
-        .clone()
-        .list_sent_messages(pb::ListSentMessagesRequest {
-            channel: Channel::Email as i32,
-            page: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .messages;
+    let sent = app.sent(Channel::Email).await;
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].address, "east@example.com");
     assert_eq!(sent[0].subject, item.subject);
@@ -375,17 +365,7 @@ async fn urgent_events_reach_the_partner_by_inbox_and_sms_within_the_deadline() 
         assert!((sent.seconds, sent.nanos) <= (deadline.seconds, deadline.nanos));
         assert_eq!(d.language, "en");
     }
-    let sms = app
-        .admin
-        .clone()
-        .list_sent_messages(pb::ListSentMessagesRequest {
-            channel: Channel::Sms as i32,
-            page: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .messages;
+    let sms = app.sent(Channel::Sms).await;
     assert!(
         sms.iter()
             .any(|m| m.address == "+86 137 0000 2222" && m.body.contains("is yours"))
@@ -471,22 +451,14 @@ async fn webhooks_are_signed_retried_with_back_off_and_fail_for_good_after_the_l
             .await
             .unwrap();
     }
-    app.admin
-        .clone()
-        .save_template(pb::SaveTemplateRequest {
-            template: Some(pb::Template {
-                name: "partner_news".into(),
-                language: "en".into(),
-                kind: "manual".into(),
-                subject: "{{ title }}".into(),
-                body: "{{ text }}".into(),
-                variables: vec!["title".into(), "text".into()],
-                ..Default::default()
-            }),
-            version: 0,
-        })
-        .await
-        .unwrap();
+    app.manual(
+        "partner_news",
+        "en",
+        "{{ title }}",
+        "{{ text }}",
+        &["title", "text"],
+    )
+    .await;
     let send = pb::SendNotificationRequest {
         request_id: "news-1".into(),
         template: "partner_news".into(),
@@ -572,22 +544,14 @@ async fn email_goes_out_over_smtp() {
         n.smtp.from = "CRM <crm@example.com>".into();
     })
     .await;
-    app.admin
-        .clone()
-        .save_template(pb::SaveTemplateRequest {
-            template: Some(pb::Template {
-                name: "hello".into(),
-                language: "zh".into(),
-                kind: "manual".into(),
-                subject: "您好 {{ recipient_name }}".into(),
-                body: "温馨速递：{{ text }}".into(),
-                variables: vec!["text".into()],
-                ..Default::default()
-            }),
-            version: 0,
-        })
-        .await
-        .unwrap();
+    app.manual(
+        "hello",
+        "zh",
+        "您好 {{ recipient_name }}",
+        "温馨速递：{{ text }}",
+        &["text"],
+    )
+    .await;
     let sent = app
         .admin
         .clone()
@@ -684,20 +648,14 @@ async fn opt_outs_suppress_delivery_and_are_audited() {
     )
     .await;
     // the default rule sends care by e-mail; send an SMS too by hand to see the suppression
-    admin
-        .save_template(pb::SaveTemplateRequest {
-            template: Some(pb::Template {
-                name: "care_sms".into(),
-                language: "zh".into(),
-                kind: "manual".into(),
-                subject: "温馨速递".into(),
-                body: "{{ recipient_name }} 您好".into(),
-                ..Default::default()
-            }),
-            version: 0,
-        })
-        .await
-        .unwrap();
+    app.manual(
+        "care_sms",
+        "zh",
+        "温馨速递",
+        "{{ recipient_name }} 您好",
+        &[],
+    )
+    .await;
     let sms = admin
         .send_notification(pb::SendNotificationRequest {
             request_id: "care-sms-1".into(),
@@ -811,21 +769,8 @@ async fn bad_requests_are_refused_with_the_field_and_write_nothing() {
     };
     let e = admin.send_notification(send.clone()).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
-    admin
-        .save_template(pb::SaveTemplateRequest {
-            template: Some(pb::Template {
-                name: "memo".into(),
-                language: "zh".into(),
-                kind: "manual".into(),
-                subject: "{{ title }}".into(),
-                body: "{{ title }}".into(),
-                variables: vec!["title".into()],
-                ..Default::default()
-            }),
-            version: 0,
-        })
-        .await
-        .unwrap();
+    app.manual("memo", "zh", "{{ title }}", "{{ title }}", &["title"])
+        .await;
     send.request_id = "bad-3".into();
     send.template = "memo".into();
     let e = admin.send_notification(send.clone()).await.unwrap_err();

@@ -233,6 +233,31 @@ impl App {
         subject: &str,
         body: &str,
     ) {
+        self.save(name, language, kind, subject, body, &[]).await;
+    }
+
+    /// Saves a template of kind `manual` declaring `variables`.
+    pub async fn manual(
+        &self,
+        name: &str,
+        language: &str,
+        subject: &str,
+        body: &str,
+        variables: &[&str],
+    ) {
+        self.save(name, language, "manual", subject, body, variables)
+            .await;
+    }
+
+    async fn save(
+        &self,
+        name: &str,
+        language: &str,
+        kind: &str,
+        subject: &str,
+        body: &str,
+        variables: &[&str],
+    ) {
         self.admin
             .clone()
             .save_template(pb::SaveTemplateRequest {
@@ -242,12 +267,27 @@ impl App {
                     kind: kind.into(),
                     subject: subject.into(),
                     body: body.into(),
+                    variables: variables.iter().map(|v| v.to_string()).collect(),
                     ..Default::default()
                 }),
                 version: 0,
             })
             .await
             .expect("save template");
+    }
+
+    /// What the development sink recorded on `channel`, newest first.
+    pub async fn sent(&self, channel: pb::Channel) -> Vec<pb::SentMessage> {
+        self.admin
+            .clone()
+            .list_sent_messages(pb::ListSentMessagesRequest {
+                channel: channel as i32,
+                page: None,
+            })
+            .await
+            .expect("list sent messages")
+            .into_inner()
+            .messages
     }
 
     /// The notifications of a kind, waiting until there are `n` whose deliveries are all
