@@ -31,6 +31,10 @@ pub struct Settings {
     pub events: crate::events::EventSettings,
     /// Recurring jobs.
     pub schedule: crate::schedule::ScheduleSettings,
+    /// Timer workers.
+    pub timers: crate::timers::TimerSettings,
+    /// The working calendar of business-hours deadlines.
+    pub calendar: crate::calendar::CalendarSettings,
     /// Everything loaded, for the sections a service defines itself ([`Settings::section`]).
     #[serde(skip)]
     raw: Option<std::sync::Arc<config::Config>>,

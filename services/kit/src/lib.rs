@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod calendar;
 pub mod clock;
 pub mod config;
 pub mod context;
@@ -21,6 +22,7 @@ pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod timers;
 
 pub use clock::Clock;
 pub use config::Settings;
