@@ -50,12 +50,16 @@ CRM_TEST_DATABASE_URL=$pg_url CRM_TEST_REDIS_URL=redis://127.0.0.1:${CRM_REDIS_P
 
 echo "[bench] events: commit to consumer acknowledgement, two relays" >&2
 CRM_TEST_DATABASE_URL=$pg_url CRM_TEST_REDIS_URL=redis://127.0.0.1:${CRM_REDIS_PORT:-56381} ./target/release/crm-bench --events "${BENCH_EVENTS:-50000}" --clients 16 >> "$out/crm.jsonl"
+echo "[bench] timers: ${BENCH_TIMERS:-1000000} due over ${BENCH_TIMER_WINDOW_S:-120} s, two workers" >&2
+CRM_TEST_DATABASE_URL=$pg_url CRM_TEST_REDIS_URL=redis://127.0.0.1:${CRM_REDIS_PORT:-56381} ./target/release/crm-bench --timers "${BENCH_TIMERS:-1000000}" --window "${BENCH_TIMER_WINDOW_S:-120}" >> "$out/crm.jsonl"
 redis_port=${CRM_REDIS_PORT:-56381}
+zadd_piped=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -n 1000000 -c 16 -P 50 -q ZADD benchzset __rand_int__ __rand_int__ 2>/dev/null | tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | head -1)
+echo "[bench] redis-benchmark ZADD pipelined: $zadd_piped/s" >&2
 xadd_plain=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -n 200000 -c 16 -q XADD benchstream '*' f v 2>/dev/null | tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | head -1)
 xadd_piped=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -n 1000000 -c 16 -P 50 -q XADD benchstream '*' f v 2>/dev/null | tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | head -1)
 echo "[bench] redis-benchmark XADD: $xadd_plain/s, pipelined $xadd_piped/s" >&2
 
-baseline=$(for c in ${clients//,/ }; do echo -n "create/$c=${pg_insert[$c]} get/$c=${pg_select[$c]} "; done; echo -n "xadd=$xadd_plain xadd_piped=$xadd_piped")
+baseline=$(for c in ${clients//,/ }; do echo -n "create/$c=${pg_insert[$c]} get/$c=${pg_select[$c]} "; done; echo -n "xadd=$xadd_plain xadd_piped=$xadd_piped zadd_piped=$zadd_piped")
 python3 - "$out/crm.jsonl" "$seconds" "$baseline" <<'PY' > BENCHMARKS.md
 import json, sys, subprocess, datetime, platform
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -131,6 +135,31 @@ if ev:
     print()
     print("An event costs a Postgres commit on the publishing side, a relay round trip (batched), and on the consuming "
           "side its own transaction (recording the id) plus a batched acknowledgement; Redis is far from the limit.")
+tm = [r for r in rows if r["op"] == "timers"]
+if tm:
+    t = tm[0]
+    print()
+    print("## Timers: scheduled, claimed and fired once\n")
+    print(f"Command: `make bench` (`crm-bench --timers {t['requests']} --window {t['window_s']}`): {t['requests']:,} timers are "
+          f"scheduled (durable rows written 10,000 per transaction, and their sorted-set entries; this took {t['scheduled_in_s']:.1f} s), "
+          f"due evenly over {t['window_s']} s; two worker replicas claim them with the Lua script and fire each in a "
+          "transaction that records the firing (a row per firing, no unique key, so a duplicate would show) and marks "
+          "the timer fired. Lateness is the recorded firing time minus the due time. Beside it, the same Redis's "
+          "pipelined `ZADD` rate (redis-benchmark, 16 clients, 50 deep). Targets: lateness p99 under 100 ms; "
+          "duplicates 0; missed 0.\n")
+    print("| timers | window s | fired/s | lateness p50 ms | p99 ms | max ms | duplicates | missed | redis-benchmark ZADD/s pipelined |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    zp = float(pg.get("zadd_piped", "0") or 0)
+    print(f"| {t['requests']} | {t['window_s']} | {t['rps']:.0f} | {t['p50_ms']:.1f} | {t['p99_ms']:.1f} | {t['max_ms']:.1f} | "
+          f"{t['duplicates']} | {t['missed']} | {zp:.0f} |")
+    print()
+    print("The fired rate follows the due rate (timers are due evenly over the window). Capacity, from runs of the "
+          "same binary on this machine on 2026-11-23 (`crm-bench --timers 300000 --window 15` and `--timers 1000000 "
+          "--window 60` against the bench profile): 300,000 over 15 s (20,000 a second) kept up with p50 25 ms, "
+          "p99 142 ms; 1,000,000 over 60 s (16,700 a second) fired every timer once with p50 22 ms but p99 567 ms — "
+          "the two cores, shared by Postgres, Redis and both workers, are saturated there. A firing costs a share of "
+          "one claim round trip and of one Postgres transaction per ~125 timers (lock, handlers, mark fired, commit), "
+          "and of one ZREM round trip per batch.")
 print()
 print("Reading: a Get is a gRPC round trip plus one query (the customer row with its contacts aggregated as "
       "JSON), a Create one transaction of about eight statements writing four rows (advisory lock and "

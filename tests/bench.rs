@@ -20,6 +20,124 @@ struct Args {
     /// Run the events case instead: this many events, committed by `clients[0]` publishers.
     #[arg(long)]
     events: Option<usize>,
+    /// Run the timers case instead: this many timers due evenly over `--window` seconds,
+    /// fired by two worker replicas.
+    #[arg(long)]
+    timers: Option<usize>,
+    /// The timers case's window.
+    #[arg(long, default_value_t = 60)]
+    window: u64,
+}
+
+/// Records each firing (a row per firing, no unique key, so duplicates would show).
+struct Firings;
+
+#[tonic::async_trait]
+impl crm_kit::timers::TimerHandler for Firings {
+    async fn fire(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        timer: &crm_kit::timers::Timer,
+    ) -> Result<(), crm_kit::Error> {
+        sqlx::query(
+            "INSERT INTO fired (timer_id, due_time, fire_time) VALUES ($1, $2, clock_timestamp())",
+        )
+        .bind(timer.id)
+        .bind(timer.due_time)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Timers: `total` scheduled (durable rows and sorted-set entries), due evenly over `window`,
+/// fired by two workers; reports firings per second, lateness, duplicates and misses.
+async fn timers_case(env: testing::TestEnv, total: usize, window: Duration) -> anyhow::Result<()> {
+    use crm_kit::timers::{self, NewTimer, Timers};
+    let schema = "benchtimers";
+    let pool = crm_kit::db::connect(&env.settings.database, schema).await?;
+    crm_kit::db::migrate(&pool, schema, &sqlx::migrate::Migrator::DEFAULT).await?;
+    sqlx::query("CREATE TABLE fired (timer_id uuid NOT NULL, due_time timestamptz NOT NULL, fire_time timestamptz NOT NULL)")
+        .execute(&pool)
+        .await?;
+    // schedule everything first, due from `lead` on; the workers start once it is in place
+    let scheduling = Instant::now();
+    let lead = Duration::from_secs(10) + Duration::from_micros(total as u64 * 60);
+    let start = time::OffsetDateTime::now_utc() + lead;
+    let arm = Timers::connect(&env.settings.redis, schema).await?;
+    for chunk in (0..total).collect::<Vec<_>>().chunks(10_000) {
+        let batch: Vec<NewTimer> = chunk
+            .iter()
+            .map(|i| NewTimer {
+                kind: "bench.due".into(),
+                subject: format!("things/{i}"),
+                due: start + window.mul_f64(*i as f64 / total as f64),
+                payload: serde_json::json!({}),
+            })
+            .collect();
+        let mut tx = pool.begin().await?;
+        let armed = timers::schedule(&mut tx, &batch, time::OffsetDateTime::now_utc()).await?;
+        tx.commit().await?;
+        arm.arm(&armed).await;
+    }
+    let scheduled_in = scheduling.elapsed();
+    anyhow::ensure!(
+        time::OffsetDateTime::now_utc() < start,
+        "scheduling took {scheduled_in:?}, past the lead of {lead:?}"
+    );
+    let stop = crm_kit::CancellationToken::new();
+    for _ in 0..2 {
+        timers::spawn_worker(
+            pool.clone(),
+            Timers::connect(&env.settings.redis, schema).await?,
+            Clock::system(),
+            std::sync::Arc::new(Firings),
+            env.settings.timers.clone(),
+            stop.clone(),
+        );
+    }
+    // wait for the window and then until every timer fired, or a minute beyond the window
+    let give_up = start + window + time::Duration::seconds(60);
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM timers WHERE state = 'scheduled'")
+            .fetch_one(&pool)
+            .await?;
+        if left == 0 || time::OffsetDateTime::now_utc() > give_up {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.cancel();
+    let (fired, distinct, p50, p99, max, first, last): (i64, i64, f64, f64, f64, time::OffsetDateTime, time::OffsetDateTime) =
+        sqlx::query_as(
+            "SELECT count(*), count(DISTINCT timer_id), \
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM fire_time - due_time)) * 1000, \
+               percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM fire_time - due_time)) * 1000, \
+               max(extract(epoch FROM fire_time - due_time))::float8 * 1000, min(fire_time), max(fire_time) FROM fired",
+        )
+        .fetch_one(&pool)
+        .await?;
+    let missed: i64 = sqlx::query_scalar("SELECT count(*) FROM timers WHERE state = 'scheduled'")
+        .fetch_one(&pool)
+        .await?;
+    let span = (last - first).as_seconds_f64().max(0.001);
+    println!(
+        "{}",
+        serde_json::json!({
+            "op": "timers",
+            "clients": 2,
+            "requests": total,
+            "window_s": window.as_secs(),
+            "scheduled_in_s": scheduled_in.as_secs_f64(),
+            "rps": fired as f64 / span,
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "max_ms": max,
+            "duplicates": fired - distinct,
+            "missed": missed,
+        })
+    );
+    Ok(())
 }
 
 /// Records when each event reached its consumer.
@@ -228,6 +346,9 @@ async fn main() -> anyhow::Result<()> {
     let mut env = testing::test_env().await;
     if let Some(total) = args.events {
         return events_case(env, total, args.clients.first().copied().unwrap_or(8)).await;
+    }
+    if let Some(total) = args.timers {
+        return timers_case(env, total, Duration::from_secs(args.window)).await;
     }
     env.settings.database.max_connections = 40;
     // the limiter stays on (its cost is part of the gateway's) but never refuses the benchmark

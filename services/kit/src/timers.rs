@@ -36,7 +36,7 @@ pub struct TimerSettings {
     pub poll_ms: u64,
     /// Timers a worker claims at once.
     pub batch: usize,
-    /// Timers a worker fires at the same time.
+    /// Transactions a worker fires a claimed batch in, side by side.
     pub concurrency: usize,
     /// How long a claim lasts before another worker may take the timer over.
     pub lease_ms: u64,
@@ -231,15 +231,19 @@ impl Timers {
         Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
     }
 
-    async fn remove(&self, id: Uuid) {
-        let result: redis::RedisResult<()> = redis::cmd("ZREM")
-            .arg(&self.key)
-            .arg(id.to_string())
-            .query_async(&mut self.conn.clone())
-            .await;
+    async fn remove(&self, ids: &[Uuid]) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut cmd = redis::cmd("ZREM");
+        cmd.arg(&self.key);
+        for id in ids {
+            cmd.arg(id.to_string());
+        }
+        let result: redis::RedisResult<()> = cmd.query_async(&mut self.conn.clone()).await;
         if let Err(e) = result {
-            // the row is fired or cancelled: a later claim finds that and removes it
-            tracing::debug!(timer = %id, error = %e, "timer entry not removed now");
+            // the rows are fired or cancelled: a later claim finds that and removes them
+            tracing::debug!(error = %e, "timer entries not removed now");
         }
     }
 
@@ -307,69 +311,116 @@ impl Timers {
     }
 }
 
-/// Fires timer `id` if it is still scheduled and due; returns whether it fired.
-pub async fn fire(
+/// What a batch firing did.
+#[derive(Debug, Default)]
+pub struct Fired {
+    /// Timers fired.
+    pub fired: Vec<Uuid>,
+    /// Timers whose handler failed (left scheduled, claimed again after the lease).
+    pub failed: Vec<Uuid>,
+}
+
+/// Fires the claimed timers `ids` that are still scheduled and due, in one transaction; then
+/// removes the fired, cancelled and vanished ones from the schedule and puts rescheduled ones
+/// back at their time. Rows another worker is firing right now are left to it. The handlers
+/// first run side by side in the one transaction; if one fails, the batch is done again with a
+/// savepoint per timer, so a failing handler undoes only its own work.
+pub async fn fire_batch(
     pool: &PgPool,
     timers: &Timers,
     handler: &dyn TimerHandler,
-    id: Uuid,
+    ids: &[Uuid],
     now: OffsetDateTime,
-) -> Result<bool, Error> {
+) -> Result<Fired, Error> {
+    match fire_in_one(pool, timers, handler, ids, now, false).await? {
+        Some(fired) => Ok(fired),
+        None => Ok(fire_in_one(pool, timers, handler, ids, now, true)
+            .await?
+            .unwrap_or_default()),
+    }
+}
+
+/// One attempt of [`fire_batch`]; `None` when a handler failed without savepoints.
+async fn fire_in_one(
+    pool: &PgPool,
+    timers: &Timers,
+    handler: &dyn TimerHandler,
+    ids: &[Uuid],
+    now: OffsetDateTime,
+    savepoints: bool,
+) -> Result<Option<Fired>, Error> {
     let mut tx = pool.begin().await?;
-    // another worker firing it holds the row: leave it to that one
-    let row: Option<(Timer, String)> = sqlx::query_as::<_, (Uuid, String, String, OffsetDateTime, serde_json::Value, String)>(
-        "SELECT id, kind, subject, due_time, payload, state FROM timers WHERE id = $1 FOR UPDATE SKIP LOCKED",
+    let rows: Vec<(
+        Uuid,
+        String,
+        String,
+        OffsetDateTime,
+        serde_json::Value,
+        String,
+    )> = sqlx::query_as(
+        "SELECT id, kind, subject, due_time, payload, state FROM timers WHERE id = ANY($1) \
+             ORDER BY due_time FOR UPDATE SKIP LOCKED",
     )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .map(|(id, kind, subject, due_time, payload, state)| {
-        (
-            Timer {
-                id,
-                kind,
-                subject,
-                due_time,
-                payload,
-            },
-            state,
-        )
-    });
-    let Some((timer, state)) = row else {
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM timers WHERE id = $1)")
-            .bind(id)
-            .fetch_one(&mut *tx)
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut remove: Vec<Uuid> = Vec::new();
+    if rows.len() < ids.len() {
+        // not returned: locked by another worker (leave it), or gone (drop the entry)
+        let present: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM timers WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&mut *tx)
             .await?;
-        if !exists {
-            timers.remove(id).await;
+        remove.extend(ids.iter().filter(|id| !present.contains(id)));
+    }
+    let mut rearm = Vec::new();
+    let mut out = Fired::default();
+    for (id, kind, subject, due_time, payload, state) in rows {
+        if state != "scheduled" {
+            remove.push(id);
+            continue;
         }
-        return Ok(false);
-    };
-    if state != "scheduled" {
-        drop(tx);
-        timers.remove(id).await;
-        return Ok(false);
+        if due_time > now {
+            rearm.push(Armed { id, due: due_time });
+            continue;
+        }
+        let timer = Timer {
+            id,
+            kind,
+            subject,
+            due_time,
+            payload,
+        };
+        if !savepoints {
+            if handler.fire(&mut tx, &timer).await.is_err() {
+                return Ok(None); // rolled back on drop; done again with savepoints
+            }
+            out.fired.push(id);
+            continue;
+        }
+        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+        match handler.fire(&mut savepoint, &timer).await {
+            Ok(()) => {
+                savepoint.commit().await?;
+                out.fired.push(id);
+            }
+            Err(e) => {
+                savepoint.rollback().await?;
+                tracing::warn!(timer = %id, kind = %timer.kind, error = %e, detail = ?e, "timer handler failed; it fires again after its lease");
+                out.failed.push(id);
+            }
+        }
     }
-    if timer.due_time > now {
-        // rescheduled later: put the entry back at its new time
-        drop(tx);
-        timers
-            .arm(&[Armed {
-                id,
-                due: timer.due_time,
-            }])
-            .await;
-        return Ok(false);
-    }
-    handler.fire(&mut tx, &timer).await?;
-    sqlx::query("UPDATE timers SET state = 'fired', fire_time = $2 WHERE id = $1")
-        .bind(id)
+    sqlx::query("UPDATE timers SET state = 'fired', fire_time = $2 WHERE id = ANY($1)")
+        .bind(&out.fired)
         .bind(now)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    timers.remove(id).await;
-    Ok(true)
+    remove.extend(&out.fired);
+    timers.remove(&remove).await;
+    timers.arm(&rearm).await;
+    Ok(Some(out))
 }
 
 /// Starts a timer worker for `schema` on `pool`; it runs until `shutdown`. Run one per
@@ -442,16 +493,16 @@ async fn work(
         )
         .await?;
     let full = claimed.len() >= settings.batch;
+    // the batch split over `concurrency` transactions, earliest first in each
+    let chunk = claimed.len().div_ceil(settings.concurrency.max(1)).max(1);
     let mut running = tokio::task::JoinSet::new();
-    for id in claimed {
-        while running.len() >= settings.concurrency.max(1) {
-            running.join_next().await;
-        }
+    for ids in claimed.chunks(chunk) {
+        let ids = ids.to_vec();
         let (pool, timers, handler, clock) =
             (pool.clone(), timers.clone(), handler.clone(), clock.clone());
         running.spawn(async move {
-            if let Err(e) = fire(&pool, &timers, handler.as_ref(), id, clock.now()).await {
-                tracing::warn!(timer = %id, error = %e, detail = ?e, "timer handler failed; it fires again after its lease");
+            if let Err(e) = fire_batch(&pool, &timers, handler.as_ref(), &ids, clock.now()).await {
+                tracing::warn!(timers = ids.len(), error = %e, detail = ?e, "firing a batch failed; it fires again after its lease");
             }
         });
     }

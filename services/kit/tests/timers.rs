@@ -58,7 +58,7 @@ fn fast() -> TimerSettings {
     TimerSettings {
         poll_ms: 20,
         batch: 500,
-        concurrency: 16,
+        concurrency: 4,
         lease_ms: 500,
         reconcile_every_s: 1,
         horizon_s: 600,
