@@ -53,7 +53,7 @@ CRM_TEST_DATABASE_URL=$pg_url CRM_TEST_REDIS_URL=redis://127.0.0.1:${CRM_REDIS_P
 echo "[bench] timers: ${BENCH_TIMERS:-1000000} due over ${BENCH_TIMER_WINDOW_S:-120} s, two workers" >&2
 CRM_TEST_DATABASE_URL=$pg_url CRM_TEST_REDIS_URL=redis://127.0.0.1:${CRM_REDIS_PORT:-56381} ./target/release/crm-bench --timers "${BENCH_TIMERS:-1000000}" --window "${BENCH_TIMER_WINDOW_S:-120}" >> "$out/crm.jsonl"
 redis_port=${CRM_REDIS_PORT:-56381}
-zadd_piped=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -n 1000000 -c 16 -P 50 -q ZADD benchzset __rand_int__ __rand_int__ 2>/dev/null | tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | head -1)
+zadd_piped=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -n 1000000 -r 100000000 -c 16 -P 50 -q ZADD benchzset __rand_int__ __rand_int__ 2>/dev/null | tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | head -1)
 echo "[bench] redis-benchmark ZADD pipelined: $zadd_piped/s" >&2
 xadd_plain=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -n 200000 -c 16 -q XADD benchstream '*' f v 2>/dev/null | tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | head -1)
 xadd_piped=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -n 1000000 -c 16 -P 50 -q XADD benchstream '*' f v 2>/dev/null | tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | head -1)

@@ -29,11 +29,12 @@ async fn every_server_reports_health() {
         "gateway" => "crm.gateway.v1.AuthService",
         "customers" => "crm.customers.v1.CustomerService",
         "notifications" => "crm.notifications.v1.NotificationService",
+        "tickets" => "crm.tickets.v1.TicketService",
         other => panic!("no health name known for {other}"),
     };
     assert_eq!(
         running.addrs.keys().copied().collect::<Vec<_>>(),
-        ["customers", "gateway", "notifications"]
+        ["customers", "gateway", "notifications", "tickets"]
     );
     for (service, _) in running.addrs.iter() {
         let mut health = HealthClient::new(running.channel(service).await);

@@ -51,3 +51,11 @@ pub mod notifications {
         tonic::include_proto!("crm.notifications.v1");
     }
 }
+
+/// `crm.tickets.v1`: the hotline ticket service.
+pub mod tickets {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("crm.tickets.v1");
+    }
+}

@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 pub const SERVICES: &[&str] = &[
     crm_customers::NAME,
     crm_notifications::NAME,
+    crm_tickets::NAME,
     crm_gateway::NAME,
 ];
 
@@ -42,6 +43,7 @@ pub async fn migrate(settings: &Settings, services: &[&str]) -> anyhow::Result<(
         match *service {
             crm_customers::NAME => crm_customers::migrate(settings).await?,
             crm_notifications::NAME => crm_notifications::migrate(settings).await?,
+            crm_tickets::NAME => crm_tickets::migrate(settings).await?,
             crm_gateway::NAME => crm_gateway::migrate(settings).await?,
             other => anyhow::bail!("no migrations for {other}"),
         }
@@ -89,6 +91,13 @@ impl Platform {
                     )
                     .await?;
                     addrs.insert(crm_notifications::NAME, app.local_addr());
+                    tasks.spawn(app.run_until_stopped(shutdown.clone()));
+                }
+                crm_tickets::NAME => {
+                    let app =
+                        crm_tickets::Application::build(&settings, clock.clone(), security.clone())
+                            .await?;
+                    addrs.insert(crm_tickets::NAME, app.local_addr());
                     tasks.spawn(app.run_until_stopped(shutdown.clone()));
                 }
                 crm_gateway::NAME => {

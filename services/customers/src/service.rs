@@ -47,6 +47,9 @@ pub const STAGE_CHANGED: &str = "customers.stage_changed";
 pub const PARTNER_CHANGE_REQUESTED: &str = "customers.partner_change_requested";
 /// A pending partner change was approved or rejected (payload: CustomerEvent with the request).
 pub const PARTNER_CHANGE_DECIDED: &str = "customers.partner_change_decided";
+/// A customer was created or its record changed (payload: CustomerEvent, the customer after
+/// the change): other services keep their copies (tickets: the tier) from it.
+pub const CUSTOMER_CHANGED: &str = "customers.customer_changed";
 /// A customer's fortnightly care message is due (payload: CustomerEvent, the customer with
 /// its contacts).
 pub const CARE_DUE: &str = "customers.care_due";
@@ -171,6 +174,18 @@ impl Customers {
         let customer = store::get_customer(&mut tx, id, false)
             .await?
             .ok_or_else(|| not_found(id))?;
+        let aggregate = format!("customers/{id}");
+        events::publish(
+            &mut tx,
+            call,
+            now,
+            event(
+                CUSTOMER_CHANGED,
+                &aggregate,
+                customer_event(&customer, None, None),
+            ),
+        )
+        .await?;
         let response = pb::CreateCustomerResponse {
             customer: Some(customer),
         };
@@ -252,6 +267,18 @@ impl Customers {
         let updated = store::get_customer(&mut tx, id, false)
             .await?
             .ok_or_else(|| not_found(id))?;
+        let aggregate = format!("customers/{id}");
+        events::publish(
+            &mut tx,
+            call,
+            now,
+            event(
+                CUSTOMER_CHANGED,
+                &aggregate,
+                customer_event(&updated, None, None),
+            ),
+        )
+        .await?;
         tx.commit().await?;
         Ok(updated)
     }

@@ -1340,7 +1340,7 @@ async fn stage_and_partner_changes_are_published_with_their_change() {
             .await
             .unwrap();
     let aggregate = format!("customers/{}", c.id);
-    assert_eq!(rows, vec![("customers".to_string(), aggregate.clone()); 4]);
+    assert_eq!(rows, vec![("customers".to_string(), aggregate.clone()); 5]);
     let envelopes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT envelope FROM outbox ORDER BY seq")
         .fetch_all(&app.pool)
         .await
@@ -1353,6 +1353,7 @@ async fn stage_and_partner_changes_are_published_with_their_change() {
     assert_eq!(
         types,
         [
+            "customers.customer_changed",
             "customers.stage_changed",
             "customers.partner_change_requested",
             "customers.partner_change_requested",
@@ -1363,23 +1364,23 @@ async fn stage_and_partner_changes_are_published_with_their_change() {
         prost::Message::decode(events[i].payload.as_ref().unwrap().value.as_slice()).unwrap()
     };
     assert_eq!(
-        events[0].payload.as_ref().unwrap().type_url,
+        events[1].payload.as_ref().unwrap().type_url,
         "type.googleapis.com/crm.customers.v1.CustomerEvent"
     );
-    let stage = data(0);
+    let stage = data(1);
     assert_eq!(stage.stage_change.unwrap().to_stage(), pb::Stage::Potential);
     assert_eq!(
         stage.customer.as_ref().unwrap().stage(),
         pb::Stage::Potential
     );
-    let initial = data(1);
+    let initial = data(2);
     assert_eq!(initial.partner_change.unwrap().id, first.id);
     assert_eq!(
         initial.customer.unwrap().tech_partner_id,
         "ts.li",
         "the customer as it is after the change"
     );
-    let rejected = data(3);
+    let rejected = data(4);
     assert_eq!(
         rejected.partner_change.unwrap().state(),
         pb::PartnerChangeState::Rejected

@@ -30,6 +30,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/gateway");
 pub const FORWARDED: &[&str] = &[
     "crm.customers.v1.CustomerService",
     "crm.notifications.v1.NotificationService",
+    "crm.tickets.v1.TicketService",
 ];
 
 /// Applies the gateway's migrations in its schema.

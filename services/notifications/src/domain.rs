@@ -257,6 +257,23 @@ pub const KINDS: &[Kind] = &[
         "the customer's fortnightly care message is due (温馨速递, N-5)",
         []
     ),
+    Kind {
+        name: "tickets.sla_breached",
+        description: "a ticket missed an SLA deadline: response, hand-off or resolution (T-5)",
+        variables: &[
+            "recipient_name",
+            "ticket_id",
+            "customer_id",
+            "region",
+            "tier",
+            "priority",
+            "state",
+            "deadline",
+            "due_time",
+            "product_model",
+            "symptom",
+        ],
+    },
     customer_kind!(
         "customers.next_contact_overdue",
         "the customer's next contact date has passed with no contact (C-6, N-5)",

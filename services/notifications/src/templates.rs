@@ -79,6 +79,20 @@ pub const DEFAULTS: &[(&str, &str, &str, &str, &str)] = &[
         "Overdue follow-up: {{ customer_name }}",
         "Hello {{ recipient_name }}, the next contact with {{ customer_name }} ({{ stage }}) was due on {{ next_contact_date }}. Please get in touch and log it.",
     ),
+    (
+        "sla_breached",
+        "zh",
+        "tickets.sla_breached",
+        "【超时】工单 {{ ticket_id }}：{{ deadline }} 时限已过",
+        "{{ recipient_name }} 您好：{{ region }} 的工单 {{ ticket_id }}（{{ tier }} 客户，{{ product_model }}，{{ symptom }}）的 {{ deadline }} 时限 {{ due_time }} 已过，当前状态 {{ state }}，优先级已升为 {{ priority }}。请立即处理。",
+    ),
+    (
+        "sla_breached",
+        "en",
+        "tickets.sla_breached",
+        "[SLA breach] ticket {{ ticket_id }}: {{ deadline }} deadline missed",
+        "Hello {{ recipient_name }}, ticket {{ ticket_id }} in {{ region }} ({{ tier }} customer, {{ product_model }}: {{ symptom }}) missed its {{ deadline }} deadline of {{ due_time }}; it is {{ state }} and now {{ priority }} priority. Please act now.",
+    ),
 ];
 
 /// Saves each default template that is not stored yet; returns how many it saved.

@@ -6,7 +6,9 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use crm_kit::{Clock, Error, convert, events::Handler};
-use crm_proto::{customers::v1 as customers, events::v1::Event, gateway::v1 as gateway};
+use crm_proto::{
+    customers::v1 as customers, events::v1::Event, gateway::v1 as gateway, tickets::v1 as tickets,
+};
 use prost::Message;
 use sqlx::PgConnection;
 use tokio::sync::Notify;
@@ -20,7 +22,7 @@ use crate::{
 
 /// The topics the service consumes: the gateway's first, so the users a batch of events
 /// refers to are in the directory before those events are turned into messages.
-pub const TOPICS: &[&str] = &["gateway", "customers"];
+pub const TOPICS: &[&str] = &["gateway", "customers", "tickets"];
 
 /// The event the gateway publishes when a user is created or changed.
 pub const USER_CHANGED: &str = "gateway.user_changed";
@@ -78,6 +80,54 @@ async fn name_of(tx: &mut PgConnection, user_id: &str) -> Result<String, Error> 
     Ok(store::get_user(tx, user_id)
         .await?
         .map_or_else(|| user_id.to_string(), |u| u.display_name))
+}
+
+fn event_time(event: &Event, clock: &Clock) -> time::OffsetDateTime {
+    event
+        .time
+        .as_ref()
+        .and_then(|t| convert::from_timestamp(t).ok())
+        .unwrap_or_else(|| clock.now())
+}
+
+/// The variables a tickets event gives its templates.
+fn ticket_variables(t: &tickets::Ticket) -> BTreeMap<String, String> {
+    let name = |s: &str, prefix: &str| s.trim_start_matches(prefix).to_lowercase();
+    let last = t.breaches.last();
+    let deadline = last
+        .and_then(|b| tickets::Deadline::try_from(b.deadline).ok())
+        .map(|d| name(d.as_str_name(), "DEADLINE_"))
+        .unwrap_or_default();
+    let due = last
+        .and_then(|b| b.due_time.as_ref())
+        .and_then(|t| convert::from_timestamp(t).ok())
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    [
+        ("ticket_id", t.id.clone()),
+        ("customer_id", t.customer_id.clone()),
+        ("region", t.region.clone()),
+        ("tier", t.tier.clone()),
+        (
+            "priority",
+            tickets::Priority::try_from(t.priority)
+                .map(|p| name(p.as_str_name(), "PRIORITY_"))
+                .unwrap_or_default(),
+        ),
+        (
+            "state",
+            tickets::TicketState::try_from(t.state)
+                .map(|s| name(s.as_str_name(), "TICKET_STATE_"))
+                .unwrap_or_default(),
+        ),
+        ("deadline", deadline),
+        ("due_time", due),
+        ("product_model", t.product_model.clone()),
+        ("symptom", t.symptom.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 /// The variables a customers event gives its templates.
@@ -204,7 +254,7 @@ impl Triggers {
         Ok(out)
     }
 
-    async fn on_customer_event(&self, tx: &mut PgConnection, event: &Event) -> Result<bool, Error> {
+    async fn on_event(&self, tx: &mut PgConnection, event: &Event) -> Result<bool, Error> {
         let rules: Vec<&Rule> = self
             .rules
             .iter()
@@ -213,15 +263,28 @@ impl Triggers {
         if rules.is_empty() {
             return Ok(false);
         }
-        let payload: customers::CustomerEvent = decode(event)?;
-        let customer = payload.customer.clone().unwrap_or_default();
+        // the customer the recipients are chosen for, and the template's variables
+        let (customer, variables) = if event.r#type.starts_with("tickets.") {
+            let ticket: tickets::Ticket = decode(event)?;
+            let customer = customers::Customer {
+                id: ticket.customer_id.clone(),
+                region: ticket.region.clone(),
+                ..Default::default()
+            };
+            (customer, ticket_variables(&ticket))
+        } else {
+            let payload: customers::CustomerEvent = decode(event)?;
+            let customer = payload.customer.clone().unwrap_or_default();
+            self.wait_for_directory(tx, &customer, event_time(event, &self.clock))
+                .await?;
+            let variables = customer_variables(tx, event, &payload).await?;
+            (customer, variables)
+        };
         let time = event
             .time
             .as_ref()
             .and_then(|t| convert::from_timestamp(t).ok())
             .unwrap_or_else(|| self.clock.now());
-        self.wait_for_directory(tx, &customer, time).await?;
-        let variables = customer_variables(tx, event, &payload).await?;
         let mut pending = false;
         for rule in rules {
             let urgent = rule.urgent || event.urgent;
@@ -257,11 +320,7 @@ impl Handler for Triggers {
             let user: gateway::User = decode(event)?;
             return store::upsert_user(tx, &user, self.clock.now()).await;
         }
-        let pending = if event.r#type.starts_with("customers.") {
-            self.on_customer_event(tx, event).await?
-        } else {
-            false
-        };
+        let pending = self.on_event(tx, event).await?;
         if pending {
             // the sender looks again now; what this transaction wrote is visible to it once
             // committed, at the latest on its next poll

@@ -1,0 +1,93 @@
+//! The gRPC adapter: translate the request, call [`Tickets`], wrap the result.
+
+use crm_kit::{Error, context::call, error::both, idempotency::RequestKey};
+use crm_proto::tickets::v1::{self as pb, ticket_service_server::TicketService};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    domain::{self, TransitionInput},
+    service::Tickets,
+};
+
+fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
+    if value.is_empty() {
+        return Err(Error::invalid(field, "is required"));
+    }
+    uuid::Uuid::parse_str(value).map_err(|_| Error::invalid(field, "is not a valid id"))
+}
+
+#[tonic::async_trait]
+impl TicketService for Tickets {
+    async fn create_ticket(
+        &self,
+        request: Request<pb::CreateTicketRequest>,
+    ) -> Result<Response<pb::CreateTicketResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::new(
+            "crm.tickets.v1.TicketService/CreateTicket",
+            &r.request_id,
+            &r,
+        );
+        let (key, ticket) = both(key, domain::parse_new(&r))?;
+        Ok(Response::new(self.create(key, ticket, &call).await?))
+    }
+
+    async fn get_ticket(
+        &self,
+        request: Request<pb::GetTicketRequest>,
+    ) -> Result<Response<pb::GetTicketResponse>, Status> {
+        let id = id("id", &request.get_ref().id)?;
+        Ok(Response::new(pb::GetTicketResponse {
+            ticket: Some(self.get(id).await?),
+        }))
+    }
+
+    async fn list_tickets(
+        &self,
+        request: Request<pb::ListTicketsRequest>,
+    ) -> Result<Response<pb::ListTicketsResponse>, Status> {
+        let r = request.into_inner();
+        Ok(Response::new(
+            self.queue(r.filter.as_ref(), r.page.as_ref()).await?,
+        ))
+    }
+
+    async fn update_ticket(
+        &self,
+        request: Request<pb::UpdateTicketRequest>,
+    ) -> Result<Response<pb::UpdateTicketResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let patch = r.ticket.unwrap_or_default();
+        let id = id("ticket.id", &patch.id)?;
+        let mask = r.update_mask.map(|m| m.paths).unwrap_or_default();
+        Ok(Response::new(pb::UpdateTicketResponse {
+            ticket: Some(self.update(id, &patch, &mask, &call).await?),
+        }))
+    }
+
+    async fn transition_ticket(
+        &self,
+        request: Request<pb::TransitionTicketRequest>,
+    ) -> Result<Response<pb::TransitionTicketResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::new(
+            "crm.tickets.v1.TicketService/TransitionTicket",
+            &r.request_id,
+            &r,
+        );
+        let (key, input) = both(key, TransitionInput::parse(&r))?;
+        Ok(Response::new(self.transition(key, input, &call).await?))
+    }
+
+    async fn list_ticket_history(
+        &self,
+        request: Request<pb::ListTicketHistoryRequest>,
+    ) -> Result<Response<pb::ListTicketHistoryResponse>, Status> {
+        let r = request.into_inner();
+        let id = id("id", &r.id)?;
+        Ok(Response::new(self.history(id, r.page.as_ref()).await?))
+    }
+}

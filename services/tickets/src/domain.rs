@@ -1,0 +1,467 @@
+//! The ticket rules, with no I/O: intake checks (T-1), the lifecycle state machine (T-3), what
+//! must be complete before a ticket is handed on, the service level by tier (T-2, C-8) and
+//! which SLA deadlines run in which state (T-4, T-5).
+
+use std::collections::BTreeMap;
+
+use crm_kit::{Error, Violations};
+use crm_proto::tickets::v1::{
+    self as pb, Deadline, ServiceMode, TicketState, Transition, Warranty,
+};
+use serde::Deserialize;
+
+/// The `[tickets]` settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TicketSettings {
+    /// Minutes within which a ticket must be handed on (T-4).
+    pub handoff_minutes: i64,
+    /// The fraction of a deadline after which a warning fires (e.g. 0.8).
+    pub warning_at: f64,
+    /// Service level per tier (`vip`, `core`, `potential`, `ordinary`).
+    pub sla: BTreeMap<String, Sla>,
+}
+
+/// One tier's service level.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub struct Sla {
+    /// Business minutes to the first response (the ticket handed on or solved).
+    pub response_minutes: i64,
+    /// Business hours to resolution (paused while waiting for the customer).
+    pub resolution_hours: i64,
+}
+
+impl TicketSettings {
+    /// The section from the loaded configuration, checked.
+    pub fn from_settings(settings: &crm_kit::Settings) -> anyhow::Result<Self> {
+        let s: Self = settings.section("tickets")?;
+        for tier in TIERS {
+            let sla = s
+                .sla
+                .get(*tier)
+                .ok_or_else(|| anyhow::anyhow!("tickets.sla.{tier} is missing"))?;
+            if sla.response_minutes < 1 || sla.resolution_hours < 1 {
+                anyhow::bail!("tickets.sla.{tier}: durations must be positive");
+            }
+        }
+        if s.handoff_minutes < 1 || !(0.0..1.0).contains(&s.warning_at) {
+            anyhow::bail!("tickets.handoff_minutes must be positive and warning_at in [0, 1)");
+        }
+        Ok(s)
+    }
+
+    /// The service level of `tier` (the ordinary one for a tier not known).
+    pub fn sla(&self, tier: &str) -> Sla {
+        self.sla
+            .get(tier)
+            .or_else(|| self.sla.get("ordinary"))
+            .copied()
+            .expect("checked at start")
+    }
+}
+
+/// The tiers, as customers' tiers are named here.
+pub const TIERS: &[&str] = &["vip", "core", "potential", "ordinary"];
+
+/// The states in which a ticket is open (in some queue).
+pub const OPEN: &[TicketState] = &[
+    TicketState::New,
+    TicketState::WithHotlineEngineer,
+    TicketState::Dispatched,
+    TicketState::Accepted,
+    TicketState::InProgress,
+    TicketState::WaitingForCustomer,
+    TicketState::Resolved,
+    TicketState::SolvedByPhone,
+];
+
+/// Where `transition` takes a ticket in `from`, or FAILED_PRECONDITION.
+pub fn next_state(from: TicketState, transition: Transition) -> Result<TicketState, Error> {
+    use TicketState as S;
+    use Transition as T;
+    let to = match (from, transition) {
+        (S::New, T::SolveByPhone) => S::SolvedByPhone,
+        (S::New, T::HandToHotlineEngineer) => S::WithHotlineEngineer,
+        (S::New | S::WithHotlineEngineer, T::Dispatch) => S::Dispatched,
+        (S::Dispatched, T::Accept) => S::Accepted,
+        (S::Accepted, T::StartWork) => S::InProgress,
+        (S::InProgress, T::WaitForCustomer) => S::WaitingForCustomer,
+        (S::WaitingForCustomer, T::Resume) => S::InProgress,
+        (S::InProgress, T::Resolve) => S::Resolved,
+        (S::Resolved | S::SolvedByPhone, T::Close) => S::Closed,
+        _ => {
+            return Err(Error::precondition(
+                "TRANSITION_FORBIDDEN",
+                format!(
+                    "{} is not allowed from {}",
+                    transition.as_str_name(),
+                    from.as_str_name()
+                ),
+            ));
+        }
+    };
+    Ok(to)
+}
+
+/// Whether `transition` hands the ticket on (and so needs complete information, T-1).
+pub fn hands_on(transition: Transition) -> bool {
+    matches!(
+        transition,
+        Transition::HandToHotlineEngineer | Transition::Dispatch
+    )
+}
+
+/// The required fields a ticket still lacks (T-1, T-2: paid service needs the price policy told
+/// and the accepted quote).
+pub fn missing(t: &pb::Ticket) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for (field, empty) in [
+        ("contact_name", t.contact_name.trim().is_empty()),
+        ("contact_phone", t.contact_phone.trim().is_empty()),
+        ("product_model", t.product_model.trim().is_empty()),
+        ("serial_number", t.serial_number.trim().is_empty()),
+        ("symptom", t.symptom.trim().is_empty()),
+        ("warranty", t.warranty == Warranty::Unspecified as i32),
+        (
+            "service_mode",
+            t.service_mode == ServiceMode::Unspecified as i32,
+        ),
+    ] {
+        if empty {
+            out.push(field);
+        }
+    }
+    if t.service_mode == ServiceMode::Paid as i32 {
+        if !t.price_policy_told {
+            out.push("price_policy_told");
+        }
+        if t.accepted_quote
+            .as_ref()
+            .is_none_or(|m| m.units <= 0 && m.nanos <= 0)
+        {
+            out.push("accepted_quote");
+        }
+    }
+    out
+}
+
+/// The deadlines that stop running when a ticket enters `to`.
+pub fn deadlines_ended_by(to: TicketState) -> &'static [Deadline] {
+    use TicketState as S;
+    match to {
+        // the first response is given and the agent's hand-off done; a new hand-off runs
+        S::WithHotlineEngineer => &[Deadline::Response, Deadline::Handoff],
+        S::Dispatched => &[Deadline::Response, Deadline::Handoff],
+        S::SolvedByPhone => &[Deadline::Response, Deadline::Handoff, Deadline::Resolution],
+        S::WaitingForCustomer | S::Resolved | S::Closed => &[Deadline::Resolution],
+        _ => &[],
+    }
+}
+
+/// The timer kind of a deadline, and of its warning.
+pub fn timer_kind(deadline: Deadline, warning: bool) -> &'static str {
+    match (deadline, warning) {
+        (Deadline::Response, false) => "tickets.response",
+        (Deadline::Response, true) => "tickets.response.warning",
+        (Deadline::Handoff, false) => "tickets.handoff",
+        (Deadline::Handoff, true) => "tickets.handoff.warning",
+        (Deadline::Resolution, false) => "tickets.resolution",
+        (Deadline::Resolution, true) => "tickets.resolution.warning",
+        (Deadline::Unspecified, _) => "tickets.unspecified",
+    }
+}
+
+/// The deadline and warning flag of a timer kind.
+pub fn parse_timer_kind(kind: &str) -> Option<(Deadline, bool)> {
+    [Deadline::Response, Deadline::Handoff, Deadline::Resolution]
+        .into_iter()
+        .flat_map(|d| [(d, false), (d, true)])
+        .find(|(d, w)| timer_kind(*d, *w) == kind)
+}
+
+/// The priority after a breach: one step up, at most URGENT.
+pub fn raised(p: i32) -> pb::Priority {
+    match pb::Priority::try_from(p).unwrap_or(pb::Priority::Normal) {
+        pb::Priority::Unspecified | pb::Priority::Normal => pb::Priority::High,
+        pb::Priority::High | pb::Priority::Urgent => pb::Priority::Urgent,
+    }
+}
+
+/// A checked CreateTicket.
+pub fn parse_new(r: &pb::CreateTicketRequest) -> Result<pb::Ticket, Error> {
+    let t = r.ticket.clone().unwrap_or_default();
+    let mut v = Violations::new();
+    if pb::Channel::try_from(t.channel).is_err() || t.channel == 0 {
+        v.add(
+            "ticket.channel",
+            "must be HOTLINE, EMAIL, WEB, PARTNER or ON_SITE",
+        );
+    }
+    if uuid::Uuid::parse_str(&t.customer_id).is_err() {
+        v.add("ticket.customer_id", "must be a customer id");
+    }
+    if t.region.trim().is_empty() || t.region.chars().count() > 50 {
+        v.add("ticket.region", "must be 1 to 50 characters");
+    }
+    check_fields(&mut v, &t);
+    v.finish()?;
+    Ok(t)
+}
+
+/// Field checks shared by create and update.
+pub fn check_fields(v: &mut Violations, t: &pb::Ticket) {
+    for (field, value, max) in [
+        ("ticket.contact_name", &t.contact_name, 100),
+        ("ticket.contact_phone", &t.contact_phone, 30),
+        ("ticket.product_model", &t.product_model, 100),
+        ("ticket.serial_number", &t.serial_number, 100),
+        ("ticket.symptom", &t.symptom, 4000),
+    ] {
+        if value.chars().count() > max {
+            v.add(field, format!("must be at most {max} characters"));
+        }
+    }
+    if !t.contact_phone.is_empty()
+        && !t
+            .contact_phone
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-()".contains(c))
+    {
+        v.add("ticket.contact_phone", "is not a phone number");
+    }
+    if Warranty::try_from(t.warranty).is_err() {
+        v.add("ticket.warranty", "is not a warranty status");
+    }
+    if ServiceMode::try_from(t.service_mode).is_err() {
+        v.add("ticket.service_mode", "is not a service mode");
+    }
+    if let Some(q) = &t.accepted_quote
+        && (q.currency_code.len() != 3 || q.units < 0 || q.nanos < 0)
+    {
+        v.add(
+            "ticket.accepted_quote",
+            "must be a non-negative amount with a 3-letter currency",
+        );
+    }
+}
+
+/// The intake fields UpdateTicket may change.
+pub const UPDATABLE: &[&str] = &[
+    "contact_name",
+    "contact_phone",
+    "product_model",
+    "serial_number",
+    "symptom",
+    "warranty",
+    "service_mode",
+    "price_policy_told",
+    "accepted_quote",
+];
+
+/// Applies the masked fields of `patch` to `current`.
+pub fn apply_update(
+    current: &mut pb::Ticket,
+    patch: &pb::Ticket,
+    mask: &[String],
+) -> Result<(), Error> {
+    let mut v = Violations::new();
+    if mask.is_empty() {
+        v.add("update_mask", "must name at least one field");
+    }
+    for path in mask {
+        match path.as_str() {
+            "contact_name" => current.contact_name.clone_from(&patch.contact_name),
+            "contact_phone" => current.contact_phone.clone_from(&patch.contact_phone),
+            "product_model" => current.product_model.clone_from(&patch.product_model),
+            "serial_number" => current.serial_number.clone_from(&patch.serial_number),
+            "symptom" => current.symptom.clone_from(&patch.symptom),
+            "warranty" => current.warranty = patch.warranty,
+            "service_mode" => current.service_mode = patch.service_mode,
+            "price_policy_told" => current.price_policy_told = patch.price_policy_told,
+            "accepted_quote" => current.accepted_quote.clone_from(&patch.accepted_quote),
+            other => v.add(
+                "update_mask",
+                format!(
+                    "{other} cannot be updated; fields: {}",
+                    UPDATABLE.join(", ")
+                ),
+            ),
+        }
+    }
+    check_fields(&mut v, current);
+    v.finish()
+}
+
+/// A checked TransitionTicket.
+#[derive(Debug, Clone)]
+pub struct TransitionInput {
+    /// The ticket.
+    pub id: uuid::Uuid,
+    /// The transition.
+    pub transition: Transition,
+    /// The version read (0: no check).
+    pub version: i64,
+    /// Why.
+    pub reason: String,
+    /// For dispatch.
+    pub assignee_id: String,
+    /// For close: 1–5, or 0 with a reason.
+    pub satisfaction: i32,
+}
+
+impl TransitionInput {
+    /// Checks the request's shape (the state rules are checked against the stored ticket).
+    pub fn parse(r: &pb::TransitionTicketRequest) -> Result<Self, Error> {
+        let mut v = Violations::new();
+        let id = v.check(
+            "id",
+            uuid::Uuid::parse_str(&r.id).map_err(|_| "is not a valid id"),
+        );
+        let transition = match Transition::try_from(r.transition) {
+            Ok(Transition::Unspecified) | Err(_) => {
+                v.add("transition", "must name a transition");
+                None
+            }
+            Ok(t) => Some(t),
+        };
+        if r.reason.chars().count() > 1000 {
+            v.add("reason", "must be at most 1000 characters");
+        }
+        match transition {
+            Some(Transition::Dispatch) if r.assignee_id.trim().is_empty() => {
+                v.add("assignee_id", "is required to dispatch")
+            }
+            Some(Transition::WaitForCustomer) if r.reason.trim().is_empty() => {
+                v.add("reason", "is required: what the customer is to do")
+            }
+            Some(Transition::Close) => {
+                if !(0..=5).contains(&r.satisfaction) {
+                    v.add("satisfaction", "must be 1 to 5, or 0 with a refusal reason");
+                } else if r.satisfaction == 0 && r.reason.trim().is_empty() {
+                    v.add(
+                        "satisfaction",
+                        "closing needs the satisfaction result, or a reason why there is none",
+                    );
+                }
+            }
+            _ => {}
+        }
+        if r.version < 0 {
+            v.add("version", "must not be negative");
+        }
+        v.finish()?;
+        Ok(Self {
+            id: id.expect("checked"),
+            transition: transition.expect("checked"),
+            version: r.version,
+            reason: r.reason.trim().to_string(),
+            assignee_id: r.assignee_id.trim().to_string(),
+            satisfaction: r.satisfaction,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete() -> pb::Ticket {
+        pb::Ticket {
+            contact_name: "王晓明".into(),
+            contact_phone: "+86 138 0013 8000".into(),
+            product_model: "X200".into(),
+            serial_number: "SN-001".into(),
+            symptom: "不开机".into(),
+            warranty: Warranty::InWarranty as i32,
+            service_mode: ServiceMode::OnSite as i32,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_lifecycle_allows_its_paths_only() {
+        use TicketState as S;
+        use Transition as T;
+        let path = [
+            (S::New, T::HandToHotlineEngineer, S::WithHotlineEngineer),
+            (S::WithHotlineEngineer, T::Dispatch, S::Dispatched),
+            (S::Dispatched, T::Accept, S::Accepted),
+            (S::Accepted, T::StartWork, S::InProgress),
+            (S::InProgress, T::WaitForCustomer, S::WaitingForCustomer),
+            (S::WaitingForCustomer, T::Resume, S::InProgress),
+            (S::InProgress, T::Resolve, S::Resolved),
+            (S::Resolved, T::Close, S::Closed),
+            (S::New, T::SolveByPhone, S::SolvedByPhone),
+            (S::SolvedByPhone, T::Close, S::Closed),
+        ];
+        for (from, t, to) in path {
+            assert_eq!(next_state(from, t).unwrap(), to);
+        }
+        for (from, t) in [
+            (S::New, T::Resolve),
+            (S::Closed, T::Resume),
+            (S::Dispatched, T::Close),
+            (S::InProgress, T::Dispatch),
+        ] {
+            let e = next_state(from, t).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+        }
+    }
+
+    #[test]
+    fn completeness_and_paid_service() {
+        assert!(missing(&complete()).is_empty());
+        let mut t = complete();
+        t.serial_number.clear();
+        t.warranty = 0;
+        assert_eq!(missing(&t), vec!["serial_number", "warranty"]);
+        let mut paid = complete();
+        paid.service_mode = ServiceMode::Paid as i32;
+        assert_eq!(missing(&paid), vec!["price_policy_told", "accepted_quote"]);
+        paid.price_policy_told = true;
+        paid.accepted_quote = Some(crm_proto::common::v1::Money {
+            currency_code: "CNY".into(),
+            units: 800,
+            nanos: 0,
+        });
+        assert!(missing(&paid).is_empty());
+    }
+
+    #[test]
+    fn timer_kinds_round_trip_and_breaches_raise_priority() {
+        for d in [Deadline::Response, Deadline::Handoff, Deadline::Resolution] {
+            for w in [false, true] {
+                assert_eq!(parse_timer_kind(timer_kind(d, w)), Some((d, w)));
+            }
+        }
+        assert_eq!(raised(pb::Priority::Normal as i32), pb::Priority::High);
+        assert_eq!(raised(pb::Priority::High as i32), pb::Priority::Urgent);
+        assert_eq!(raised(pb::Priority::Urgent as i32), pb::Priority::Urgent);
+    }
+
+    #[test]
+    fn the_default_service_levels_follow_c8() {
+        let settings = crm_kit::Settings::load(None).unwrap();
+        let t = TicketSettings::from_settings(&settings).unwrap();
+        assert_eq!(t.sla("vip").response_minutes, 120);
+        assert_eq!(t.sla("core").response_minutes, 240);
+        assert_eq!(t.sla("potential").response_minutes, 480);
+        assert_eq!(t.sla("unknown"), t.sla("ordinary"));
+        assert_eq!(t.handoff_minutes, 15);
+    }
+
+    #[test]
+    fn close_needs_satisfaction_or_a_refusal() {
+        let r = |satisfaction, reason: &str| pb::TransitionTicketRequest {
+            request_id: "r".into(),
+            id: uuid::Uuid::now_v7().to_string(),
+            transition: Transition::Close as i32,
+            satisfaction,
+            reason: reason.into(),
+            ..Default::default()
+        };
+        assert!(TransitionInput::parse(&r(4, "")).is_ok());
+        assert!(TransitionInput::parse(&r(0, "customer declined the survey")).is_ok());
+        assert!(TransitionInput::parse(&r(0, "")).is_err());
+        assert!(TransitionInput::parse(&r(6, "")).is_err());
+    }
+}

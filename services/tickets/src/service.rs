@@ -1,0 +1,634 @@
+//! The tickets service's use cases: each a transaction that changes the ticket, its history,
+//! its SLA timers and its outbox events together; timers are armed in Redis after the commit.
+
+use std::sync::Arc;
+
+use crm_kit::{
+    Clock, Error, Result, audit,
+    calendar::Calendar,
+    context::Call,
+    convert,
+    events::{self, NewEvent, Payload},
+    idempotency::RequestKey,
+    paging::Pager,
+    timers::{self, NewTimer, Timer, TimerHandler, Timers},
+};
+use crm_proto::{
+    common::v1::PageRequest,
+    tickets::v1::{self as pb, Deadline, TicketState, Transition},
+};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    domain::{self, TicketSettings, TransitionInput},
+    store::{self, Record},
+};
+
+/// The topic of the tickets service's events.
+pub const TOPIC: &str = crate::NAME;
+/// A ticket was opened (payload: the Ticket).
+pub const CREATED: &str = "tickets.created";
+/// A ticket was dispatched to an engineer (payload: the Ticket).
+pub const DISPATCHED: &str = "tickets.dispatched";
+/// A ticket was resolved (payload: the Ticket).
+pub const RESOLVED: &str = "tickets.resolved";
+/// A deadline is close (payload: the Ticket).
+pub const SLA_WARNING: &str = "tickets.sla_warning";
+/// A deadline was missed (payload: the Ticket, its last breach the new one). Urgent.
+pub const SLA_BREACHED: &str = "tickets.sla_breached";
+
+/// Roles that may act on any ticket's engineer steps (accept, start, resolve).
+const SUPERVISING: &[&str] = &["admin", "supervisor", "coordinator", "hotline_engineer"];
+
+/// The tickets service's state.
+#[derive(Clone)]
+pub struct Tickets {
+    pool: PgPool,
+    clock: Clock,
+    pager: Pager,
+    settings: Arc<TicketSettings>,
+    calendar: Arc<Calendar>,
+    timers: Timers,
+}
+
+fn not_found(id: impl ToString) -> Error {
+    Error::NotFound {
+        kind: "ticket",
+        id: id.to_string(),
+    }
+}
+
+fn subject(id: &str) -> String {
+    format!("tickets/{id}")
+}
+
+fn ts(t: OffsetDateTime) -> Option<prost_types::Timestamp> {
+    Some(convert::timestamp(t))
+}
+
+fn at(t: Option<&prost_types::Timestamp>) -> Option<OffsetDateTime> {
+    t.and_then(|t| convert::from_timestamp(t).ok())
+}
+
+fn scaled(d: time::Duration, f: f64) -> time::Duration {
+    time::Duration::seconds_f64(d.as_seconds_f64() * f)
+}
+
+#[derive(Serialize, Deserialize)]
+struct QueueKey(Option<i64>, Uuid);
+
+impl Tickets {
+    /// The service over `pool` (already migrated).
+    pub fn new(
+        pool: PgPool,
+        clock: Clock,
+        pager: Pager,
+        settings: Arc<TicketSettings>,
+        calendar: Arc<Calendar>,
+        timers: Timers,
+    ) -> Self {
+        Self {
+            pool,
+            clock,
+            pager,
+            settings,
+            calendar,
+            timers,
+        }
+    }
+
+    /// The pool, for tests and tools.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The Redis side of the timers.
+    pub fn timers(&self) -> &Timers {
+        &self.timers
+    }
+
+    /// Timers for `deadline` due at `due` (counted from `from`), with its warning.
+    fn deadline_timers(
+        &self,
+        id: &str,
+        deadline: Deadline,
+        from: OffsetDateTime,
+        due: OffsetDateTime,
+        business: bool,
+    ) -> Vec<NewTimer> {
+        let warning = if business {
+            let total = self.calendar.between(from, due);
+            self.calendar
+                .add(from, scaled(total, self.settings.warning_at))
+        } else {
+            from + scaled(due - from, self.settings.warning_at)
+        };
+        [(due, false), (warning, true)]
+            .into_iter()
+            .map(|(at, w)| NewTimer {
+                kind: domain::timer_kind(deadline, w).into(),
+                subject: subject(id),
+                due: at,
+                payload: serde_json::json!({ "due": convert::timestamp(due).seconds }),
+            })
+            .collect()
+    }
+
+    async fn publish(
+        tx: &mut PgConnection,
+        call: &Call,
+        now: OffsetDateTime,
+        event_type: &str,
+        ticket: &pb::Ticket,
+        urgent: bool,
+    ) -> Result<()> {
+        let aggregate = subject(&ticket.id);
+        events::publish(
+            tx,
+            call,
+            now,
+            NewEvent {
+                topic: TOPIC,
+                event_type,
+                aggregate: &aggregate,
+                payload: Payload::of("crm.tickets.v1.Ticket", ticket),
+                urgent,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Opens a ticket with its deadlines running.
+    pub async fn create(
+        &self,
+        key: RequestKey,
+        mut ticket: pb::Ticket,
+        call: &Call,
+    ) -> Result<pb::CreateTicketResponse> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(previous) = key.replay(&mut tx).await? {
+            return Ok(previous);
+        }
+        let now = self.clock.now();
+        let actor = call.principal.subject.as_str();
+        let id = Uuid::now_v7().to_string();
+        let customer =
+            Uuid::parse_str(&ticket.customer_id).map_err(|e| Error::Internal(e.into()))?;
+        let tier = store::tier(&mut tx, customer)
+            .await?
+            .unwrap_or_else(|| "ordinary".into());
+        let sla = self.settings.sla(&tier);
+        let response_due = self
+            .calendar
+            .add(now, time::Duration::minutes(sla.response_minutes));
+        let handoff_due = now + time::Duration::minutes(self.settings.handoff_minutes);
+        let resolution_due = self
+            .calendar
+            .add(now, time::Duration::hours(sla.resolution_hours));
+        ticket = pb::Ticket {
+            id: id.clone(),
+            tier,
+            state: TicketState::New as i32,
+            priority: pb::Priority::Normal as i32,
+            assignee_id: String::new(),
+            response_due: ts(response_due),
+            handoff_due: ts(handoff_due),
+            resolution_due: ts(resolution_due),
+            breaches: Vec::new(),
+            satisfaction: 0,
+            satisfaction_refusal: String::new(),
+            version: 1,
+            created: Some(convert::stamp(now, actor)),
+            updated: Some(convert::stamp(now, actor)),
+            ..ticket
+        };
+        store::save(
+            &mut tx,
+            &Record {
+                ticket: ticket.clone(),
+                resolution_left_s: None,
+            },
+        )
+        .await?;
+        let uuid = Uuid::parse_str(&id).expect("made above");
+        store::insert_history(
+            &mut tx,
+            uuid,
+            &pb::TicketHistoryEntry {
+                to_state: TicketState::New as i32,
+                reason: "opened".into(),
+                ..Default::default()
+            },
+            now,
+            actor,
+        )
+        .await?;
+        let mut new = self.deadline_timers(&id, Deadline::Response, now, response_due, true);
+        new.extend(self.deadline_timers(&id, Deadline::Handoff, now, handoff_due, false));
+        new.extend(self.deadline_timers(&id, Deadline::Resolution, now, resolution_due, true));
+        let armed = timers::schedule(&mut tx, &new, now).await?;
+        Self::publish(&mut tx, call, now, CREATED, &ticket, false).await?;
+        audit::record(&mut tx, call, now, &subject(&id), &["ticket"]).await?;
+        let response = pb::CreateTicketResponse {
+            ticket: Some(ticket),
+        };
+        key.record(&mut tx, &response, now).await?;
+        tx.commit().await?;
+        self.timers.arm(&armed).await;
+        Ok(response)
+    }
+
+    /// One ticket.
+    pub async fn get(&self, id: Uuid) -> Result<pb::Ticket> {
+        let mut conn = self.pool.acquire().await?;
+        store::get(&mut conn, id, false)
+            .await?
+            .map(|r| r.ticket)
+            .ok_or_else(|| not_found(id))
+    }
+
+    /// A work queue, earliest deadline first.
+    pub async fn queue(
+        &self,
+        filter: Option<&pb::TicketFilter>,
+        page: Option<&PageRequest>,
+    ) -> Result<pb::ListTicketsResponse> {
+        let f = filter.cloned().unwrap_or_default();
+        let mut states: Vec<String> = Vec::new();
+        for (i, s) in f.states.iter().enumerate() {
+            match TicketState::try_from(*s) {
+                Ok(TicketState::Unspecified) | Err(_) => {
+                    return Err(Error::invalid(
+                        format!("filter.states[{i}]"),
+                        "is not a ticket state",
+                    ));
+                }
+                Ok(s) => states.push(s.as_str_name().to_string()),
+            }
+        }
+        if states.is_empty() {
+            states = domain::OPEN
+                .iter()
+                .map(|s| s.as_str_name().to_string())
+                .collect();
+        }
+        let filter_key = format!("{}|{}|{}", states.join(","), f.assignee_id, f.region);
+        let page = self.pager.read::<QueueKey>(page, &filter_key)?;
+        let after = page.after.as_ref().map(|k| {
+            (
+                k.0.and_then(|ms| {
+                    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000).ok()
+                }),
+                k.1,
+            )
+        });
+        let mut conn = self.pool.acquire().await?;
+        let mut rows = store::queue(
+            &mut conn,
+            &states,
+            (!f.assignee_id.is_empty()).then_some(f.assignee_id.as_str()),
+            (!f.region.is_empty()).then_some(f.region.as_str()),
+            after,
+            page.limit(),
+        )
+        .await?;
+        let next = self
+            .pager
+            .finish(&page, &mut rows, &filter_key, |(r, due)| {
+                QueueKey(
+                    due.map(|d| {
+                        i64::try_from(d.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
+                    }),
+                    Uuid::parse_str(&r.ticket.id).unwrap_or_default(),
+                )
+            });
+        Ok(pb::ListTicketsResponse {
+            tickets: rows.into_iter().map(|(r, _)| r.ticket).collect(),
+            page: Some(next),
+        })
+    }
+
+    async fn lock(&self, tx: &mut PgConnection, id: Uuid, version: i64) -> Result<Record> {
+        let record = store::get(tx, id, true)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        if version != 0 && version != record.ticket.version {
+            return Err(Error::StaleVersion {
+                kind: "ticket",
+                id: id.to_string(),
+                given: version,
+                current: record.ticket.version,
+            });
+        }
+        Ok(record)
+    }
+
+    /// Updates intake fields.
+    pub async fn update(
+        &self,
+        id: Uuid,
+        patch: &pb::Ticket,
+        mask: &[String],
+        call: &Call,
+    ) -> Result<pb::Ticket> {
+        let mut tx = self.pool.begin().await?;
+        let mut record = self.lock(&mut tx, id, patch.version).await?;
+        if record.ticket.state == TicketState::Closed as i32 {
+            return Err(Error::precondition(
+                "TICKET_CLOSED",
+                "a closed ticket cannot be changed",
+            ));
+        }
+        domain::apply_update(&mut record.ticket, patch, mask)?;
+        let now = self.clock.now();
+        record.ticket.version += 1;
+        record.ticket.updated = Some(convert::stamp(now, &call.principal.subject));
+        store::save(&mut tx, &record).await?;
+        let fields: Vec<&str> = mask.iter().map(String::as_str).collect();
+        audit::record(&mut tx, call, now, &subject(&record.ticket.id), &fields).await?;
+        tx.commit().await?;
+        Ok(record.ticket)
+    }
+
+    /// Moves a ticket by a named transition, with its deadlines.
+    pub async fn transition(
+        &self,
+        key: RequestKey,
+        input: TransitionInput,
+        call: &Call,
+    ) -> Result<pb::TransitionTicketResponse> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(previous) = key.replay(&mut tx).await? {
+            return Ok(previous);
+        }
+        let mut record = self.lock(&mut tx, input.id, input.version).await?;
+        let t = &mut record.ticket;
+        let from = TicketState::try_from(t.state).unwrap_or(TicketState::Unspecified);
+        let to = domain::next_state(from, input.transition)?;
+        if domain::hands_on(input.transition) {
+            let missing = domain::missing(t);
+            if !missing.is_empty() {
+                return Err(Error::precondition(
+                    "TICKET_INCOMPLETE",
+                    format!(
+                        "the ticket cannot be handed on before these are filled in: {}",
+                        missing.join(", ")
+                    ),
+                ));
+            }
+        }
+        let caller = &call.principal;
+        if matches!(
+            input.transition,
+            Transition::Accept | Transition::StartWork | Transition::Resolve
+        ) && caller.subject != t.assignee_id
+            && !SUPERVISING.iter().any(|r| caller.has_role(r))
+        {
+            return Err(Error::PermissionDenied {
+                permission: format!(
+                    "{} on a ticket assigned to another engineer",
+                    input.transition.as_str_name()
+                ),
+            });
+        }
+        let now = self.clock.now();
+        let id = t.id.clone();
+        // deadlines that stop running
+        for deadline in domain::deadlines_ended_by(to) {
+            for warning in [false, true] {
+                timers::cancel(
+                    &mut tx,
+                    &subject(&id),
+                    Some(domain::timer_kind(*deadline, warning)),
+                )
+                .await?;
+            }
+            match deadline {
+                Deadline::Response => t.response_due = None,
+                Deadline::Handoff => t.handoff_due = None,
+                Deadline::Resolution => {
+                    if to == TicketState::WaitingForCustomer
+                        && let Some(due) = at(t.resolution_due.as_ref())
+                    {
+                        record.resolution_left_s =
+                            Some(self.calendar.between(now, due).whole_seconds());
+                    }
+                    t.resolution_due = None;
+                }
+                Deadline::Unspecified => {}
+            }
+        }
+        // deadlines that start
+        let mut new = Vec::new();
+        match (input.transition, to) {
+            (Transition::HandToHotlineEngineer, _) => {
+                let due = now + time::Duration::minutes(self.settings.handoff_minutes);
+                t.handoff_due = ts(due);
+                new.extend(self.deadline_timers(&id, Deadline::Handoff, now, due, false));
+            }
+            (Transition::Dispatch, _) => t.assignee_id.clone_from(&input.assignee_id),
+            (Transition::Resume, _) => {
+                let left = time::Duration::seconds(record.resolution_left_s.take().unwrap_or(0));
+                let due = self.calendar.add(now, left);
+                t.resolution_due = ts(due);
+                new.extend(self.deadline_timers(&id, Deadline::Resolution, now, due, true));
+            }
+            (Transition::Close, _) => {
+                t.satisfaction = input.satisfaction;
+                if input.satisfaction == 0 {
+                    t.satisfaction_refusal.clone_from(&input.reason);
+                }
+            }
+            _ => {}
+        }
+        t.state = to as i32;
+        t.version += 1;
+        t.updated = Some(convert::stamp(now, &caller.subject));
+        store::save(&mut tx, &record).await?;
+        let t = &record.ticket;
+        let uuid = input.id;
+        store::insert_history(
+            &mut tx,
+            uuid,
+            &pb::TicketHistoryEntry {
+                transition: input.transition as i32,
+                from_state: from as i32,
+                to_state: to as i32,
+                reason: input.reason.clone(),
+                ..Default::default()
+            },
+            now,
+            &caller.subject,
+        )
+        .await?;
+        let armed = timers::schedule(&mut tx, &new, now).await?;
+        let event = match input.transition {
+            Transition::Dispatch => Some(DISPATCHED),
+            Transition::Resolve => Some(RESOLVED),
+            _ => None,
+        };
+        if let Some(event) = event {
+            Self::publish(&mut tx, call, now, event, t, false).await?;
+        }
+        audit::record(&mut tx, call, now, &subject(&id), &["state"]).await?;
+        let response = pb::TransitionTicketResponse {
+            ticket: Some(t.clone()),
+        };
+        key.record(&mut tx, &response, now).await?;
+        tx.commit().await?;
+        self.timers.arm(&armed).await;
+        Ok(response)
+    }
+
+    /// A ticket's history, oldest first.
+    pub async fn history(
+        &self,
+        id: Uuid,
+        page: Option<&PageRequest>,
+    ) -> Result<pb::ListTicketHistoryResponse> {
+        let filter = id.to_string();
+        let page = self.pager.read::<Uuid>(page, &filter)?;
+        let mut conn = self.pool.acquire().await?;
+        if store::get(&mut conn, id, false).await?.is_none() {
+            return Err(not_found(id));
+        }
+        let mut entries = store::history(&mut conn, id, page.after, page.limit()).await?;
+        let next = self.pager.finish(&page, &mut entries, &filter, |e| {
+            Uuid::parse_str(&e.id).unwrap_or_default()
+        });
+        Ok(pb::ListTicketHistoryResponse {
+            entries,
+            page: Some(next),
+        })
+    }
+}
+
+/// Fires the tickets' SLA timers: a warning is recorded and announced; a breach is recorded
+/// with its due time, raises the priority and is announced urgently (the supervisor is told by
+/// the notifications service's rules).
+pub struct SlaTimers {
+    /// The service.
+    pub tickets: Tickets,
+}
+
+#[tonic::async_trait]
+impl TimerHandler for SlaTimers {
+    async fn fire(&self, tx: &mut PgConnection, timer: &Timer) -> std::result::Result<(), Error> {
+        let Some((deadline, warning)) = domain::parse_timer_kind(&timer.kind) else {
+            tracing::warn!(kind = %timer.kind, "unknown ticket timer kind; ignored");
+            return Ok(());
+        };
+        let Some(id) = timer
+            .subject
+            .strip_prefix("tickets/")
+            .and_then(|s| Uuid::parse_str(s).ok())
+        else {
+            return Ok(());
+        };
+        let Some(mut record) = store::get(tx, id, true).await? else {
+            return Ok(());
+        };
+        let now = self.tickets.clock.now();
+        let t = &mut record.ticket;
+        let due = match deadline {
+            Deadline::Response => at(t.response_due.as_ref()),
+            Deadline::Handoff => at(t.handoff_due.as_ref()),
+            Deadline::Resolution => at(t.resolution_due.as_ref()),
+            Deadline::Unspecified => None,
+        };
+        // a deadline no longer running (the ticket moved on) fires nothing
+        let Some(due) = due else {
+            return Ok(());
+        };
+        let call = Call::system("sla", &timer.kind);
+        let state = t.state;
+        if warning {
+            store::insert_history(
+                tx,
+                id,
+                &pb::TicketHistoryEntry {
+                    from_state: state,
+                    to_state: state,
+                    reason: format!(
+                        "warning: {} due at {}",
+                        deadline.as_str_name(),
+                        convert::timestamp(due).seconds
+                    ),
+                    ..Default::default()
+                },
+                now,
+                "sla",
+            )
+            .await?;
+            Tickets::publish(tx, &call, now, SLA_WARNING, t, false).await?;
+            return Ok(());
+        }
+        store::insert_breach(tx, id, deadline, due, now).await?;
+        t.priority = domain::raised(t.priority) as i32;
+        t.version += 1;
+        t.updated = Some(convert::stamp(now, "sla"));
+        t.breaches.push(pb::Breach {
+            deadline: deadline as i32,
+            due_time: ts(due),
+            breach_time: ts(now),
+        });
+        store::save(tx, &record).await?;
+        store::insert_history(
+            tx,
+            id,
+            &pb::TicketHistoryEntry {
+                from_state: state,
+                to_state: state,
+                reason: format!("breach: {}", deadline.as_str_name()),
+                ..Default::default()
+            },
+            now,
+            "sla",
+        )
+        .await?;
+        Tickets::publish(tx, &call, now, SLA_BREACHED, &record.ticket, true).await?;
+        Ok(())
+    }
+}
+
+/// Keeps the customers' tiers from the customers service's events (T-2).
+pub struct CustomerTiers {
+    /// The clock.
+    pub clock: Clock,
+}
+
+#[tonic::async_trait]
+impl events::Handler for CustomerTiers {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        event: &crm_proto::events::v1::Event,
+    ) -> std::result::Result<(), Error> {
+        let Some(payload) = &event.payload else {
+            return Ok(());
+        };
+        if !payload.type_url.ends_with("crm.customers.v1.CustomerEvent") {
+            return Ok(());
+        }
+        let data: crm_proto::customers::v1::CustomerEvent =
+            prost::Message::decode(payload.value.as_slice())
+                .map_err(|e| Error::Internal(anyhow::anyhow!("customer event: {e}")))?;
+        let Some(customer) = data.customer else {
+            return Ok(());
+        };
+        let Ok(id) = Uuid::parse_str(&customer.id) else {
+            return Ok(());
+        };
+        let tier = crm_proto::customers::v1::Tier::try_from(customer.tier)
+            .map(|t| t.as_str_name().trim_start_matches("TIER_").to_lowercase())
+            .unwrap_or_default();
+        if domain::TIERS.contains(&tier.as_str()) {
+            store::set_tier(tx, id, &tier, self.clock.now()).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,362 @@
+//! Storage of the tickets service: plain SQL over its own schema. A ticket is read into its
+//! protobuf form, changed by the service, and written back whole by [`save`].
+
+use crm_kit::{Result, convert};
+use crm_proto::{common::v1::Money, tickets::v1 as pb};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A ticket with what the service keeps beside its API form.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    /// The ticket as the API shows it.
+    pub ticket: pb::Ticket,
+    /// Business seconds of resolution time left while paused.
+    pub resolution_left_s: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    channel: String,
+    customer_id: Uuid,
+    tier: String,
+    region: String,
+    contact_name: String,
+    contact_phone: String,
+    product_model: String,
+    serial_number: String,
+    symptom: String,
+    warranty: String,
+    service_mode: String,
+    price_policy_told: bool,
+    quote_currency: String,
+    quote_units: i64,
+    quote_nanos: i32,
+    state: String,
+    priority: String,
+    assignee_id: String,
+    response_due: Option<OffsetDateTime>,
+    handoff_due: Option<OffsetDateTime>,
+    resolution_due: Option<OffsetDateTime>,
+    resolution_left_s: Option<i64>,
+    satisfaction: i32,
+    satisfaction_refusal: String,
+    version: i64,
+    create_time: OffsetDateTime,
+    created_by: String,
+    update_time: OffsetDateTime,
+    updated_by: String,
+}
+
+fn value<E: Into<i32>>(parsed: Option<E>) -> i32 {
+    parsed.map_or(0, Into::into)
+}
+
+fn time_of(t: Option<&prost_types::Timestamp>) -> Option<OffsetDateTime> {
+    t.and_then(|t| convert::from_timestamp(t).ok())
+}
+
+impl From<Row> for Record {
+    fn from(r: Row) -> Self {
+        let quote = (!r.quote_currency.is_empty()).then_some(Money {
+            currency_code: r.quote_currency,
+            units: r.quote_units,
+            nanos: r.quote_nanos,
+        });
+        Self {
+            resolution_left_s: r.resolution_left_s,
+            ticket: pb::Ticket {
+                id: r.id.to_string(),
+                channel: value(pb::Channel::from_str_name(&r.channel)),
+                customer_id: r.customer_id.to_string(),
+                tier: r.tier,
+                region: r.region,
+                contact_name: r.contact_name,
+                contact_phone: r.contact_phone,
+                product_model: r.product_model,
+                serial_number: r.serial_number,
+                symptom: r.symptom,
+                warranty: value(pb::Warranty::from_str_name(&r.warranty)),
+                service_mode: value(pb::ServiceMode::from_str_name(&r.service_mode)),
+                price_policy_told: r.price_policy_told,
+                accepted_quote: quote,
+                state: value(pb::TicketState::from_str_name(&r.state)),
+                priority: value(pb::Priority::from_str_name(&r.priority)),
+                assignee_id: r.assignee_id,
+                response_due: r.response_due.map(convert::timestamp),
+                handoff_due: r.handoff_due.map(convert::timestamp),
+                resolution_due: r.resolution_due.map(convert::timestamp),
+                breaches: Vec::new(),
+                satisfaction: r.satisfaction,
+                satisfaction_refusal: r.satisfaction_refusal,
+                version: r.version,
+                created: Some(convert::stamp(r.create_time, &r.created_by)),
+                updated: Some(convert::stamp(r.update_time, &r.updated_by)),
+            },
+        }
+    }
+}
+
+const COLUMNS: &str = "id, channel, customer_id, tier, region, contact_name, contact_phone, product_model, \
+     serial_number, symptom, warranty, service_mode, price_policy_told, quote_currency, quote_units, \
+     quote_nanos, state, priority, assignee_id, response_due, handoff_due, resolution_due, \
+     resolution_left_s, satisfaction, satisfaction_refusal, version, create_time, created_by, \
+     update_time, updated_by";
+
+fn name<E: TryFrom<i32>>(v: i32, f: impl Fn(&E) -> &'static str) -> &'static str {
+    E::try_from(v).map(|e| f(&e)).unwrap_or("")
+}
+
+/// Writes a ticket whole (insert or replace); `next_due` is derived from its deadlines.
+pub async fn save(tx: &mut PgConnection, r: &Record) -> Result<()> {
+    let t = &r.ticket;
+    let id = Uuid::parse_str(&t.id).map_err(|e| crm_kit::Error::Internal(e.into()))?;
+    let customer =
+        Uuid::parse_str(&t.customer_id).map_err(|e| crm_kit::Error::Internal(e.into()))?;
+    let created = t.created.clone().unwrap_or_default();
+    let updated = t.updated.clone().unwrap_or_default();
+    let dues = [&t.response_due, &t.handoff_due, &t.resolution_due];
+    let next_due = dues.iter().filter_map(|d| time_of(d.as_ref())).min();
+    let quote = t.accepted_quote.clone().unwrap_or_default();
+    let sql = format!(
+        "INSERT INTO tickets ({COLUMNS}, next_due) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31) \
+         ON CONFLICT (id) DO UPDATE SET contact_name = $6, contact_phone = $7, product_model = $8, \
+         serial_number = $9, symptom = $10, warranty = $11, service_mode = $12, price_policy_told = $13, \
+         quote_currency = $14, quote_units = $15, quote_nanos = $16, state = $17, priority = $18, \
+         assignee_id = $19, response_due = $20, handoff_due = $21, resolution_due = $22, \
+         resolution_left_s = $23, satisfaction = $24, satisfaction_refusal = $25, version = $26, \
+         update_time = $29, updated_by = $30, next_due = $31"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(name(t.channel, pb::Channel::as_str_name))
+        .bind(customer)
+        .bind(&t.tier)
+        .bind(&t.region)
+        .bind(&t.contact_name)
+        .bind(&t.contact_phone)
+        .bind(&t.product_model)
+        .bind(&t.serial_number)
+        .bind(&t.symptom)
+        .bind(name(t.warranty, pb::Warranty::as_str_name))
+        .bind(name(t.service_mode, pb::ServiceMode::as_str_name))
+        .bind(t.price_policy_told)
+        .bind(&quote.currency_code)
+        .bind(quote.units)
+        .bind(quote.nanos)
+        .bind(name(t.state, pb::TicketState::as_str_name))
+        .bind(name(t.priority, pb::Priority::as_str_name))
+        .bind(&t.assignee_id)
+        .bind(time_of(t.response_due.as_ref()))
+        .bind(time_of(t.handoff_due.as_ref()))
+        .bind(time_of(t.resolution_due.as_ref()))
+        .bind(r.resolution_left_s)
+        .bind(t.satisfaction)
+        .bind(&t.satisfaction_refusal)
+        .bind(t.version)
+        .bind(time_of(created.time.as_ref()))
+        .bind(&created.actor)
+        .bind(time_of(updated.time.as_ref()))
+        .bind(&updated.actor)
+        .bind(next_due)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// A ticket with its breaches, locked for the transaction when `lock`.
+pub async fn get(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<Record>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM tickets WHERE id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut record = Record::from(row);
+    record.ticket.breaches = breaches(conn, id).await?;
+    Ok(Some(record))
+}
+
+async fn breaches(conn: &mut PgConnection, id: Uuid) -> Result<Vec<pb::Breach>> {
+    let rows: Vec<(String, OffsetDateTime, OffsetDateTime)> = sqlx::query_as(
+        "SELECT deadline, due_time, breach_time FROM ticket_breaches WHERE ticket_id = $1 ORDER BY breach_time",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(d, due, at)| pb::Breach {
+            deadline: value(pb::Deadline::from_str_name(&d)),
+            due_time: Some(convert::timestamp(due)),
+            breach_time: Some(convert::timestamp(at)),
+        })
+        .collect())
+}
+
+/// Records a breach.
+pub async fn insert_breach(
+    tx: &mut PgConnection,
+    ticket: Uuid,
+    deadline: pb::Deadline,
+    due: OffsetDateTime,
+    at: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO ticket_breaches (id, ticket_id, deadline, due_time, breach_time) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(ticket)
+    .bind(deadline.as_str_name())
+    .bind(due)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Records a history entry.
+pub async fn insert_history(
+    tx: &mut PgConnection,
+    ticket: Uuid,
+    entry: &pb::TicketHistoryEntry,
+    at: OffsetDateTime,
+    actor: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO ticket_history (id, ticket_id, transition, from_state, to_state, reason, change_time, actor) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(ticket)
+    .bind(name(entry.transition, pb::Transition::as_str_name))
+    .bind(name(entry.from_state, pb::TicketState::as_str_name))
+    .bind(name(entry.to_state, pb::TicketState::as_str_name))
+    .bind(&entry.reason)
+    .bind(at)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A ticket's history after `after`, oldest first.
+pub async fn history(
+    conn: &mut PgConnection,
+    ticket: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<pb::TicketHistoryEntry>> {
+    let rows: Vec<(Uuid, String, String, String, String, OffsetDateTime, String)> = sqlx::query_as(
+        "SELECT id, transition, from_state, to_state, reason, change_time, actor FROM ticket_history \
+         WHERE ticket_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+    )
+    .bind(ticket)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, transition, from, to, reason, at, actor)| pb::TicketHistoryEntry {
+                id: id.to_string(),
+                transition: value(pb::Transition::from_str_name(&transition)),
+                from_state: value(pb::TicketState::from_str_name(&from)),
+                to_state: value(pb::TicketState::from_str_name(&to)),
+                reason,
+                changed: Some(convert::stamp(at, &actor)),
+            },
+        )
+        .collect())
+}
+
+/// A queue: tickets in `states` (and of `assignee`, `region`), earliest next deadline first
+/// (those with none last), after the key `(next_due, id)`.
+pub async fn queue(
+    conn: &mut PgConnection,
+    states: &[String],
+    assignee: Option<&str>,
+    region: Option<&str>,
+    after: Option<(Option<OffsetDateTime>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<(Record, Option<OffsetDateTime>)>> {
+    let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT {COLUMNS}, next_due FROM tickets WHERE state = ANY("
+    ));
+    b.push_bind(states.to_vec()).push(")");
+    if let Some(a) = assignee {
+        b.push(" AND assignee_id = ").push_bind(a.to_string());
+    }
+    if let Some(r) = region {
+        b.push(" AND region = ").push_bind(r.to_string());
+    }
+    // keyset over (next_due NULLS LAST, id)
+    match after {
+        Some((Some(due), id)) => {
+            b.push(" AND (next_due IS NULL OR (next_due, id) > (")
+                .push_bind(due)
+                .push(", ")
+                .push_bind(id)
+                .push("))");
+        }
+        Some((None, id)) => {
+            b.push(" AND next_due IS NULL AND id > ").push_bind(id);
+        }
+        None => {}
+    }
+    b.push(" ORDER BY next_due NULLS LAST, id LIMIT ")
+        .push_bind(limit);
+    #[derive(sqlx::FromRow)]
+    struct QueueRow {
+        #[sqlx(flatten)]
+        row: Row,
+        next_due: Option<OffsetDateTime>,
+    }
+    let rows: Vec<QueueRow> = b.build_query_as().fetch_all(&mut *conn).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let mut record = Record::from(r.row);
+        let id = Uuid::parse_str(&record.ticket.id).unwrap_or_default();
+        record.ticket.breaches = breaches(conn, id).await?;
+        out.push((record, r.next_due));
+    }
+    Ok(out)
+}
+
+/// Records a customer's tier as the customers service announced it.
+pub async fn set_tier(
+    tx: &mut PgConnection,
+    customer: Uuid,
+    tier: &str,
+    now: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO customer_tiers (customer_id, tier, update_time) VALUES ($1, $2, $3) \
+         ON CONFLICT (customer_id) DO UPDATE SET tier = $2, update_time = $3",
+    )
+    .bind(customer)
+    .bind(tier)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A customer's tier, if announced.
+pub async fn tier(conn: &mut PgConnection, customer: Uuid) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT tier FROM customer_tiers WHERE customer_id = $1")
+            .bind(customer)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}

@@ -1,0 +1,530 @@
+//! The tickets service against the real Postgres and Redis, with a clock the tests move: intake
+//! and the completeness rule, the lifecycle, SLA deadlines from the tier in business time,
+//! hand-off warnings and breaches fired by the timers, pause and resume, queues.
+
+use std::time::Duration;
+
+use crm_kit::{
+    CancellationToken, Clock, Settings,
+    auth::Security,
+    context::Call,
+    events::{self, NewEvent, Payload},
+    testing::{self, Bearer, TestCaller},
+};
+use crm_proto::{
+    customers::v1 as customers,
+    tickets::v1::{
+        self as pb, Deadline, TicketState, Transition, ticket_service_client::TicketServiceClient,
+    },
+};
+use prost_types::FieldMask;
+use sqlx::PgPool;
+use time::{OffsetDateTime, macros::datetime};
+use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
+
+type Client = TicketServiceClient<InterceptedService<Channel, Bearer>>;
+
+struct App {
+    client: Client,
+    channel: Channel,
+    settings: Settings,
+    pool: PgPool,
+    customers: PgPool,
+    clock: Clock,
+    _stop: Stop,
+}
+
+struct Stop(CancellationToken);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Monday 2026-11-23 09:00 in China.
+const MONDAY_9: OffsetDateTime = datetime!(2026-11-23 01:00 UTC);
+
+async fn spawn_app() -> App {
+    let mut env = testing::test_env().await;
+    env.settings.timers.poll_ms = 20;
+    env.settings.events.consumer_block_ms = 100;
+    crm_tickets::migrate(&env.settings).await.expect("migrate");
+    let customers_pool = testing::events::schema(&env.settings, "customers").await;
+    let clock = Clock::manual(MONDAY_9);
+    let stop = CancellationToken::new();
+    events::spawn_relay(
+        customers_pool.clone(),
+        "customers",
+        env.settings.redis.clone(),
+        env.settings.events.clone(),
+        stop.clone(),
+    );
+    let security = Security::start(&env.settings, stop.clone()).expect("security");
+    let app = crm_tickets::Application::build(&env.settings, clock.clone(), security)
+        .await
+        .expect("build");
+    let addr = app.local_addr();
+    let pool = app.tickets().pool().clone();
+    tokio::spawn(app.run_until_stopped(stop.clone()));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let token = testing::token(
+        &env.settings,
+        &TestCaller {
+            subject: "agent.test",
+            roles: &["admin"],
+            ..Default::default()
+        },
+        3600,
+    );
+    App {
+        client: TicketServiceClient::with_interceptor(channel.clone(), Bearer::new(&token)),
+        channel,
+        settings: env.settings,
+        pool,
+        customers: customers_pool,
+        clock,
+        _stop: Stop(stop),
+    }
+}
+
+fn intake(customer: &str) -> pb::Ticket {
+    pb::Ticket {
+        channel: pb::Channel::Hotline as i32,
+        customer_id: customer.into(),
+        region: "华东".into(),
+        contact_name: "王晓明".into(),
+        contact_phone: "+86 138 0013 8000".into(),
+        product_model: "X200".into(),
+        serial_number: "SN-0001".into(),
+        symptom: "无法开机".into(),
+        warranty: pb::Warranty::InWarranty as i32,
+        service_mode: pb::ServiceMode::OnSite as i32,
+        ..Default::default()
+    }
+}
+
+fn rid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn time_of(t: &Option<prost_types::Timestamp>) -> OffsetDateTime {
+    crm_kit::convert::from_timestamp(t.as_ref().expect("set")).unwrap()
+}
+
+impl App {
+    async fn create(&mut self, t: pb::Ticket) -> pb::Ticket {
+        self.client
+            .create_ticket(pb::CreateTicketRequest {
+                request_id: rid(),
+                ticket: Some(t),
+            })
+            .await
+            .expect("create")
+            .into_inner()
+            .ticket
+            .unwrap()
+    }
+
+    async fn go(&mut self, id: &str, transition: Transition) -> Result<pb::Ticket, tonic::Status> {
+        self.go_with(pb::TransitionTicketRequest {
+            id: id.into(),
+            transition: transition as i32,
+            ..Default::default()
+        })
+        .await
+    }
+
+    async fn go_with(
+        &mut self,
+        mut r: pb::TransitionTicketRequest,
+    ) -> Result<pb::Ticket, tonic::Status> {
+        r.request_id = rid();
+        self.client
+            .transition_ticket(r)
+            .await
+            .map(|r| r.into_inner().ticket.unwrap())
+    }
+
+    async fn get(&mut self, id: &str) -> pb::Ticket {
+        self.client
+            .get_ticket(pb::GetTicketRequest { id: id.into() })
+            .await
+            .unwrap()
+            .into_inner()
+            .ticket
+            .unwrap()
+    }
+
+    /// Announces a customer's tier as the customers service does, and waits for it.
+    async fn customer_tier(&self, id: &str, tier: customers::Tier) {
+        let event = customers::CustomerEvent {
+            customer: Some(customers::Customer {
+                id: id.into(),
+                tier: tier as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut tx = self.customers.begin().await.unwrap();
+        let aggregate = format!("customers/{id}");
+        events::publish(
+            &mut tx,
+            &Call::system("tester", "test"),
+            OffsetDateTime::now_utc(),
+            NewEvent {
+                topic: "customers",
+                event_type: "customers.customer_changed",
+                aggregate: &aggregate,
+                payload: Payload::of("crm.customers.v1.CustomerEvent", &event),
+                urgent: false,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let pool = self.pool.clone();
+        let id = uuid::Uuid::parse_str(id).unwrap();
+        testing::wait_until("the tier to arrive", Duration::from_secs(10), || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM customer_tiers WHERE customer_id = $1)",
+                )
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+            }
+        })
+        .await;
+    }
+
+    async fn history(&mut self, id: &str) -> Vec<pb::TicketHistoryEntry> {
+        self.client
+            .list_ticket_history(pb::ListTicketHistoryRequest {
+                id: id.into(),
+                page: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .entries
+    }
+}
+
+#[tokio::test]
+async fn an_incomplete_ticket_cannot_be_handed_on_until_completed() {
+    let mut app = spawn_app().await;
+    let customer = uuid::Uuid::now_v7().to_string();
+    let mut t = intake(&customer);
+    t.serial_number.clear();
+    t.warranty = 0;
+    let created = app.create(t).await;
+    assert_eq!(created.state(), TicketState::New);
+    let e = app
+        .go(&created.id, Transition::HandToHotlineEngineer)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(
+        e.message().contains("serial_number, warranty"),
+        "{}",
+        e.message()
+    );
+    // a stale version is refused; the right one completes it
+    let patch = pb::Ticket {
+        id: created.id.clone(),
+        serial_number: "SN-0002".into(),
+        warranty: pb::Warranty::OutOfWarranty as i32,
+        version: 7,
+        ..Default::default()
+    };
+    let mask = FieldMask {
+        paths: vec!["serial_number".into(), "warranty".into()],
+    };
+    let e = app
+        .client
+        .update_ticket(pb::UpdateTicketRequest {
+            ticket: Some(patch.clone()),
+            update_mask: Some(mask.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Aborted);
+    app.client
+        .update_ticket(pb::UpdateTicketRequest {
+            ticket: Some(pb::Ticket {
+                version: created.version,
+                ..patch
+            }),
+            update_mask: Some(mask),
+        })
+        .await
+        .unwrap();
+    let handed = app
+        .go(&created.id, Transition::HandToHotlineEngineer)
+        .await
+        .unwrap();
+    assert_eq!(handed.state(), TicketState::WithHotlineEngineer);
+    assert!(handed.response_due.is_none(), "the response was given");
+    // a forbidden transition
+    let e = app.go(&created.id, Transition::Resolve).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    // bad input names the field and writes nothing
+    let e = app
+        .client
+        .create_ticket(pb::CreateTicketRequest {
+            request_id: rid(),
+            ticket: Some(pb::Ticket::default()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM tickets")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn the_tier_sets_the_deadlines_in_business_time() {
+    let mut app = spawn_app().await;
+    let vip = uuid::Uuid::now_v7().to_string();
+    app.customer_tier(&vip, customers::Tier::Vip).await;
+    // Friday 17:00 in China: a VIP's 2 business hours end Monday 10:00
+    app.clock.set(datetime!(2026-11-27 09:00 UTC));
+    let t = app.create(intake(&vip)).await;
+    assert_eq!(t.tier, "vip");
+    assert_eq!(time_of(&t.response_due), datetime!(2026-11-30 02:00 UTC));
+    // the hand-off deadline is wall-clock: 15 minutes
+    assert_eq!(time_of(&t.handoff_due), datetime!(2026-11-27 09:15 UTC));
+    // an unknown customer gets the ordinary level: 8 business hours
+    let other = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
+    assert_eq!(other.tier, "ordinary");
+    assert_eq!(
+        time_of(&other.response_due),
+        datetime!(2026-11-30 08:00 UTC)
+    );
+}
+
+#[tokio::test]
+async fn a_late_hand_off_warns_then_breaches_once_and_raises_the_priority() {
+    let mut app = spawn_app().await;
+    let t = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
+    // 13 minutes: past the 80 % warning, not the deadline
+    app.clock.advance(time::Duration::minutes(13));
+    let pool = app.pool.clone();
+    let history_has = |what: &'static str| {
+        let pool = pool.clone();
+        move || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM ticket_history WHERE reason LIKE $1)",
+                )
+                .bind(what)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+            }
+        }
+    };
+    testing::wait_until(
+        "the warning",
+        Duration::from_secs(10),
+        history_has("warning: DEADLINE_HANDOFF%"),
+    )
+    .await;
+    assert!(app.get(&t.id).await.breaches.is_empty());
+    // 16 minutes: the breach
+    app.clock.advance(time::Duration::minutes(3));
+    testing::wait_until(
+        "the breach",
+        Duration::from_secs(10),
+        history_has("breach: DEADLINE_HANDOFF"),
+    )
+    .await;
+    let after = app.get(&t.id).await;
+    assert_eq!(after.breaches.len(), 1);
+    assert_eq!(after.breaches[0].deadline(), Deadline::Handoff);
+    assert_eq!(
+        time_of(&after.breaches[0].due_time),
+        MONDAY_9 + time::Duration::minutes(15)
+    );
+    assert_eq!(after.priority(), pb::Priority::High);
+    // announced, urgently, for the notifications service's rules
+    let envelopes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT envelope FROM outbox ORDER BY seq")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    let breached: Vec<crm_proto::events::v1::Event> = envelopes
+        .iter()
+        .map(|e| <crm_proto::events::v1::Event as prost::Message>::decode(e.as_slice()).unwrap())
+        .filter(|e| e.r#type == "tickets.sla_breached")
+        .collect();
+    assert_eq!(breached.len(), 1);
+    assert!(breached[0].urgent);
+    // time goes on: the same deadline does not breach twice
+    app.clock.advance(time::Duration::minutes(30));
+    let fired_all: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM timers WHERE kind LIKE 'tickets.handoff%' AND state = 'fired'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(fired_all, 2);
+    assert_eq!(app.get(&t.id).await.breaches.len(), 1);
+}
+
+#[tokio::test]
+async fn waiting_for_the_customer_pauses_the_resolution_clock() {
+    let mut app = spawn_app().await;
+    let t = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
+    let resolution_due = time_of(&t.resolution_due);
+    app.go_with(pb::TransitionTicketRequest {
+        id: t.id.clone(),
+        transition: Transition::Dispatch as i32,
+        assignee_id: "engineer.li".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    app.go(&t.id, Transition::Accept).await.unwrap();
+    app.go(&t.id, Transition::StartWork).await.unwrap();
+    // one business hour in, the customer is to send a log file
+    app.clock.advance(time::Duration::hours(1));
+    let paused = app
+        .go_with(pb::TransitionTicketRequest {
+            id: t.id.clone(),
+            transition: Transition::WaitForCustomer as i32,
+            reason: "waiting for the customer's log file".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(paused.resolution_due.is_none());
+    // three days later the customer answers: the rest of the clock continues from now
+    app.clock.advance(time::Duration::days(3));
+    let resumed = app.go(&t.id, Transition::Resume).await.unwrap();
+    let new_due = time_of(&resumed.resolution_due);
+    let calendar = crm_kit::calendar::Calendar::new(&app.settings.calendar).unwrap();
+    let left_at_pause = calendar.between(MONDAY_9 + time::Duration::hours(1), resolution_due);
+    assert_eq!(calendar.between(app.clock.now(), new_due), left_at_pause);
+    assert!(new_due > resolution_due);
+    app.go(&t.id, Transition::Resolve).await.unwrap();
+    // closing needs the satisfaction result or a refusal
+    let e = app.go(&t.id, Transition::Close).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let closed = app
+        .go_with(pb::TransitionTicketRequest {
+            id: t.id.clone(),
+            transition: Transition::Close as i32,
+            satisfaction: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(closed.state(), TicketState::Closed);
+    let transitions: Vec<Transition> = app
+        .history(&t.id)
+        .await
+        .iter()
+        .skip(1)
+        .map(|e| e.transition())
+        .collect();
+    assert_eq!(
+        transitions,
+        [
+            Transition::Dispatch,
+            Transition::Accept,
+            Transition::StartWork,
+            Transition::WaitForCustomer,
+            Transition::Resume,
+            Transition::Resolve,
+            Transition::Close
+        ]
+    );
+}
+
+#[tokio::test]
+async fn queues_are_ordered_by_deadline_and_engineers_act_on_their_own_tickets() {
+    let mut app = spawn_app().await;
+    let vip = uuid::Uuid::now_v7().to_string();
+    app.customer_tier(&vip, customers::Tier::Vip).await;
+    let ordinary = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
+    app.clock.advance(time::Duration::minutes(5));
+    let urgent = app.create(intake(&vip)).await;
+    let queue = app
+        .client
+        .list_tickets(pb::ListTicketsRequest {
+            filter: Some(pb::TicketFilter {
+                states: vec![TicketState::New as i32],
+                ..Default::default()
+            }),
+            page: Some(crm_proto::common::v1::PageRequest {
+                page_size: 1,
+                page_token: String::new(),
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // both hand-offs run (09:15 and 09:20), the ordinary ticket's first
+    assert_eq!(queue.tickets[0].id, ordinary.id);
+    let second = app
+        .client
+        .list_tickets(pb::ListTicketsRequest {
+            filter: Some(pb::TicketFilter {
+                states: vec![TicketState::New as i32],
+                ..Default::default()
+            }),
+            page: Some(crm_proto::common::v1::PageRequest {
+                page_size: 1,
+                page_token: queue.page.unwrap().next_page_token,
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.tickets[0].id, urgent.id);
+    // dispatched to engineer.li: another engineer may not accept it
+    app.go_with(pb::TransitionTicketRequest {
+        id: urgent.id.clone(),
+        transition: Transition::Dispatch as i32,
+        assignee_id: "engineer.li".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let token = testing::token(
+        &app.settings,
+        &TestCaller {
+            subject: "engineer.wang",
+            roles: &["engineer"],
+            ..Default::default()
+        },
+        600,
+    );
+    let mut wang = TicketServiceClient::with_interceptor(app.channel.clone(), Bearer::new(&token));
+    let e = wang
+        .transition_ticket(pb::TransitionTicketRequest {
+            request_id: rid(),
+            id: urgent.id.clone(),
+            transition: Transition::Accept as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(
+        e.message().contains("assigned to another engineer"),
+        "{}",
+        e.message()
+    );
+}
