@@ -292,6 +292,11 @@ async fn run_case(
     for c in 0..clients {
         let mut client =
             CustomerServiceClient::with_interceptor(channel.clone(), testing::Bearer::new(token));
+        let mut tickets =
+            crm_proto::tickets::v1::ticket_service_client::TicketServiceClient::with_interceptor(
+                channel.clone(),
+                testing::Bearer::new(token),
+            );
         let ids = ids.to_vec();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -308,6 +313,14 @@ async fn run_case(
                         .await
                         .expect("create");
                     created.push(r.into_inner().customer.expect("customer").id);
+                } else if op == "create_ticket" {
+                    tickets
+                        .create_ticket(crm_proto::tickets::v1::CreateTicketRequest {
+                            request_id: uuid::Uuid::new_v4().to_string(),
+                            ticket: Some(ticket(&ids[i % ids.len()], i)),
+                        })
+                        .await
+                        .expect("create ticket");
                 } else {
                     let id = ids[i % ids.len()].clone();
                     client
@@ -333,6 +346,24 @@ async fn run_case(
     }
     outcome.elapsed = start.elapsed();
     outcome
+}
+
+/// A complete hotline ticket for customer `customer`.
+fn ticket(customer: &str, i: usize) -> crm_proto::tickets::v1::Ticket {
+    use crm_proto::tickets::v1 as t;
+    t::Ticket {
+        channel: t::Channel::Hotline as i32,
+        customer_id: customer.to_string(),
+        region: ["华东", "华北", "华南", "西南"][i % 4].into(),
+        contact_name: format!("联系人 {i}"),
+        contact_phone: format!("+86 138 {:04} {:04}", i % 10_000, (i / 7) % 10_000),
+        product_model: "X200".into(),
+        serial_number: format!("SN-{i:08}"),
+        symptom: "无法开机".into(),
+        warranty: t::Warranty::InWarranty as i32,
+        service_mode: t::ServiceMode::OnSite as i32,
+        ..Default::default()
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -378,10 +409,22 @@ async fn main() -> anyhow::Result<()> {
         let create = run_case(&channel, &token, clients, duration, "create", &[]).await;
         let get = run_case(&channel, &token, clients, duration, "get", &create.ids).await;
         let via_gateway = run_case(&gateway, &token, clients, duration, "get", &create.ids).await;
+        // tickets through the gateway: the ticket, its history, six SLA timers (rows, then
+        // armed in Redis), an outbox event, audit and the stored response per call
+        let tickets = run_case(
+            &gateway,
+            &token,
+            clients,
+            duration,
+            "create_ticket",
+            &create.ids,
+        )
+        .await;
         for (op, mut o) in [
             ("create", create),
             ("get", get),
             ("get_via_gateway", via_gateway),
+            ("create_ticket", tickets),
         ] {
             o.latencies.sort();
             let n = o.latencies.len();

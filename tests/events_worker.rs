@@ -6,6 +6,9 @@
 //!   crm-events-worker consume SCHEMA    (records each event in SCHEMA.handled; an event of
 //!                                        aggregate "block" is held open forever after marking
 //!                                        SCHEMA.blocked, so the test can kill mid-event)
+//!   crm-events-worker timers SCHEMA     (a timer worker recording each firing in SCHEMA.fired;
+//!                                        a timer of kind "block" is held open forever after
+//!                                        marking SCHEMA.blocked)
 
 use std::sync::Arc;
 
@@ -18,7 +21,7 @@ use crm_kit::{
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(mode), Some(schema)) = (args.get(1), args.get(2)) else {
-        anyhow::bail!("usage: crm-events-worker relay|consume SCHEMA");
+        anyhow::bail!("usage: crm-events-worker relay|consume|timers SCHEMA");
     };
     let schema: &'static str = Box::leak(schema.clone().into_boxed_str());
     let settings = Settings::load(None)?;
@@ -49,6 +52,17 @@ async fn main() -> anyhow::Result<()> {
                 stop.clone(),
             )
         }
+        "timers" => crm_kit::timers::spawn_worker(
+            pool.clone(),
+            crm_kit::timers::Timers::connect(&settings.redis, schema).await?,
+            crm_kit::Clock::system(),
+            Arc::new(crm_kit::testing::timers::Record {
+                pool: pool.clone(),
+                block: true,
+            }),
+            settings.timers.clone(),
+            stop.clone(),
+        ),
         other => anyhow::bail!("unknown mode {other}"),
     };
     println!("ready");

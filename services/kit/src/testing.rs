@@ -260,3 +260,52 @@ pub mod events {
         id.to_string()
     }
 }
+
+/// Helpers for tests of the timers: a handler that records each firing in `fired` and can hold
+/// a firing open forever, so a test can kill a worker in the middle of it.
+pub mod timers {
+    use sqlx::{PgConnection, PgPool};
+
+    use crate::timers::{Timer, TimerHandler};
+
+    /// Records each firing in `fired` (in the firing transaction). With `block`, a timer of
+    /// kind `block` is held open forever after marking `blocked` (on its own connection).
+    pub struct Record {
+        /// The pool for the `blocked` mark.
+        pub pool: PgPool,
+        /// Whether to hold `block` timers open.
+        pub block: bool,
+    }
+
+    #[tonic::async_trait]
+    impl TimerHandler for Record {
+        async fn fire(&self, tx: &mut PgConnection, timer: &Timer) -> Result<(), crate::Error> {
+            sqlx::query(
+                "INSERT INTO fired (timer_id, due_time, fire_time) VALUES ($1, $2, clock_timestamp())",
+            )
+            .bind(timer.id)
+            .bind(timer.due_time)
+            .execute(&mut *tx)
+            .await?;
+            if self.block && timer.kind == "block" {
+                sqlx::query("INSERT INTO blocked (timer_id) VALUES ($1)")
+                    .bind(timer.id)
+                    .execute(&self.pool)
+                    .await?;
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+    }
+
+    /// Adds the `fired` and `blocked` tables to a migrated schema.
+    pub async fn tables(pool: &PgPool) {
+        sqlx::raw_sql(
+            "CREATE TABLE fired (timer_id uuid NOT NULL, due_time timestamptz NOT NULL, fire_time timestamptz NOT NULL); \
+             CREATE TABLE blocked (timer_id uuid NOT NULL);",
+        )
+        .execute(pool)
+        .await
+        .expect("timer test tables");
+    }
+}

@@ -13,9 +13,9 @@
 //!   scheduled and due, runs the handler (the state change and its outbox event) and marks the
 //!   row fired; then removes the entry. A timer fires once even when claimed twice (the row
 //!   says `fired`), and a failed handler leaves it scheduled for the next claim.
-//! - **Reconcile**: on start, every `reconcile_every_s`, and at once when Redis has lost its
-//!   data (an epoch marker is gone), the rows due within `horizon_s` are added again (`ZADD NX`,
-//!   which keeps the score of an entry under lease).
+//! - **Reconcile**: on start and at once when Redis has lost its data (an epoch marker is
+//!   gone), the rows due within `horizon_s` are added again (`ZADD NX`, which keeps the score of
+//!   an entry under lease); every `reconcile_every_s`, the overdue ones (never armed, or lost).
 
 use std::{sync::Arc, time::Duration};
 
@@ -259,14 +259,9 @@ impl Timers {
         Ok(first.first().map(|(_, s)| *s))
     }
 
-    /// Adds the scheduled timers due before `now + horizon` that the sorted set lacks; returns
-    /// how many rows it looked at.
-    pub async fn reconcile(
-        &self,
-        pool: &PgPool,
-        now: OffsetDateTime,
-        horizon: time::Duration,
-    ) -> anyhow::Result<usize> {
+    /// Adds the scheduled timers due by `up_to` that the sorted set lacks (entries present keep
+    /// their score); returns how many rows it looked at.
+    pub async fn reconcile(&self, pool: &PgPool, up_to: OffsetDateTime) -> anyhow::Result<usize> {
         let mut after: Option<(OffsetDateTime, Uuid)> = None;
         let mut seen = 0;
         loop {
@@ -275,7 +270,7 @@ impl Timers {
                  AND ($2::timestamptz IS NULL OR (due_time, id) > ($2, $3)) \
                  ORDER BY due_time, id LIMIT 5000",
             )
-            .bind(now + horizon)
+            .bind(up_to)
             .bind(after.map(|a| a.0))
             .bind(after.map(|a| a.1).unwrap_or_default())
             .fetch_all(pool)
@@ -424,7 +419,8 @@ async fn fire_in_one(
 }
 
 /// Starts a timer worker for `schema` on `pool`; it runs until `shutdown`. Run one per
-/// replica: they share the work.
+/// replica: they share the work. Reconciliation runs beside the firing loop, so a long scan
+/// never delays a firing.
 pub fn spawn_worker(
     pool: PgPool,
     timers: Timers,
@@ -433,19 +429,16 @@ pub fn spawn_worker(
     settings: TimerSettings,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(reconcile_loop(
+        pool.clone(),
+        timers.clone(),
+        clock.clone(),
+        settings.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(async move {
-        let mut last_reconcile: Option<tokio::time::Instant> = None;
         loop {
-            let result = work(
-                &pool,
-                &timers,
-                &clock,
-                &handler,
-                &settings,
-                &mut last_reconcile,
-            )
-            .await;
-            let wait = match result {
+            let wait = match work(&pool, &timers, &clock, &handler, &settings).await {
                 Ok(Some(wait)) => wait,
                 Ok(None) => continue,
                 Err(e) => {
@@ -461,29 +454,73 @@ pub fn spawn_worker(
     })
 }
 
-/// One round: reconcile when due, claim and fire a batch. Returns how long to wait before the
-/// next round, or `None` to go on at once (a full batch).
+/// How overdue a scheduled timer must be for the periodic pass to add it back: timers fire
+/// within milliseconds of their due time, so one this late was never armed (a crash between
+/// commit and arm) or its entry was lost.
+const OVERDUE: time::Duration = time::Duration::seconds(2);
+
+/// Checks every second that Redis still holds the schedule. When Redis lost it, adds every
+/// scheduled timer back at once; on start, those due within `horizon_s` (arms a crash may have
+/// missed); every `reconcile_every_s`, the overdue ones — cheap (an index range that is empty
+/// when all is well), so a large schedule is not rescanned while it is being fired.
+async fn reconcile_loop(
+    pool: PgPool,
+    timers: Timers,
+    clock: Clock,
+    settings: TimerSettings,
+    shutdown: CancellationToken,
+) {
+    let every = Duration::from_secs(settings.reconcile_every_s);
+    let mut starting = true;
+    let mut lost = false;
+    let mut last: Option<tokio::time::Instant> = None;
+    loop {
+        match timers.intact().await {
+            Ok(intact) => lost |= !intact,
+            Err(e) => tracing::warn!(error = %e, "cannot check the timer schedule in Redis"),
+        }
+        let stale = last.is_none_or(|t| t.elapsed() >= every);
+        if lost || starting || stale {
+            let now = clock.now();
+            let up_to = if lost {
+                OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT)
+            } else if starting {
+                now + time::Duration::seconds(settings.horizon_s)
+            } else {
+                now - OVERDUE
+            };
+            match timers.reconcile(&pool, up_to).await {
+                Ok(seen) => {
+                    if lost {
+                        tracing::warn!(seen, "the timer schedule was lost from Redis; rebuilt");
+                    } else if seen > 0 && !starting {
+                        tracing::warn!(
+                            seen,
+                            "overdue timers were missing from the schedule; added"
+                        );
+                    }
+                    (lost, starting) = (false, false);
+                    last = Some(tokio::time::Instant::now());
+                }
+                Err(e) => tracing::warn!(error = %e, "timer reconciliation failed; retrying"),
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// One round: claim and fire a batch. Returns how long to wait before the next round, or
+/// `None` to go on at once (a full batch).
 async fn work(
     pool: &PgPool,
     timers: &Timers,
     clock: &Clock,
     handler: &Arc<dyn TimerHandler>,
     settings: &TimerSettings,
-    last_reconcile: &mut Option<tokio::time::Instant>,
 ) -> anyhow::Result<Option<Duration>> {
-    let every = Duration::from_secs(settings.reconcile_every_s);
-    let stale = last_reconcile.is_none_or(|t| t.elapsed() >= every);
-    if stale || !timers.intact().await? {
-        let seen = timers
-            .reconcile(
-                pool,
-                clock.now(),
-                time::Duration::seconds(settings.horizon_s),
-            )
-            .await?;
-        tracing::debug!(seen, "timers reconciled");
-        *last_reconcile = Some(tokio::time::Instant::now());
-    }
     let now = clock.now();
     let claimed = timers
         .claim(

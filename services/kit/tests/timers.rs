@@ -297,3 +297,27 @@ async fn a_failing_handler_leaves_the_timer_to_fire_after_its_lease() {
     env.wait_fired(3, Duration::from_secs(20)).await;
     assert_eq!(env.fired().await, (3, 3));
 }
+
+#[tokio::test]
+async fn a_timer_committed_but_never_armed_is_found_and_fired() {
+    let env = env().await;
+    env.worker(fast()).await;
+    // the process died between the commit and the ZADD: only the row exists
+    let now = OffsetDateTime::now_utc();
+    let mut tx = env.pool.begin().await.unwrap();
+    timers::schedule(
+        &mut tx,
+        &[NewTimer {
+            kind: "test.due".into(),
+            subject: "things/unarmed".into(),
+            due: now,
+            payload: serde_json::json!({}),
+        }],
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    env.wait_fired(1, Duration::from_secs(20)).await;
+    assert_eq!(env.fired().await, (1, 1));
+}
