@@ -87,6 +87,7 @@ pub fn next_state(from: TicketState, transition: Transition) -> Result<TicketSta
         (S::InProgress, T::WaitForCustomer) => S::WaitingForCustomer,
         (S::WaitingForCustomer, T::Resume) => S::InProgress,
         (S::InProgress, T::Resolve) => S::Resolved,
+        (S::InProgress, T::RecordUnfinishedVisit) => S::InProgress,
         (S::Resolved | S::SolvedByPhone, T::Close) => S::Closed,
         _ => {
             return Err(Error::precondition(
@@ -306,6 +307,69 @@ pub struct TransitionInput {
     pub assignee_id: String,
     /// For close: 1–5, or 0 with a reason.
     pub satisfaction: i32,
+    /// For resolve (finished) and an unfinished visit: the service record, checked.
+    pub record: Option<pb::ServiceRecord>,
+}
+
+/// Checks a service record (T-7): work done and diagnosis, parts with quantities; a finished
+/// visit needs the customer's confirmation (a signature by name and time, or an image
+/// reference); an unfinished one its reason and the booked second visit.
+fn check_record(
+    v: &mut Violations,
+    r: Option<&pb::ServiceRecord>,
+    finished: bool,
+) -> Option<pb::ServiceRecord> {
+    let Some(r) = r else {
+        v.add("service_record", "is required: what the visit did");
+        return None;
+    };
+    let f = |name: &str| format!("service_record.{name}");
+    for (name, value, max) in [
+        ("work_done", &r.work_done, 4000),
+        ("diagnosis", &r.diagnosis, 4000),
+    ] {
+        if value.trim().is_empty() || value.chars().count() > max {
+            v.add(f(name), format!("must be 1 to {max} characters"));
+        }
+    }
+    for (i, p) in r.parts_used.iter().enumerate() {
+        if p.part_number.trim().is_empty() || p.part_number.chars().count() > 100 {
+            v.add(
+                f(&format!("parts_used[{i}].part_number")),
+                "must be 1 to 100 characters",
+            );
+        }
+        if p.quantity < 1 {
+            v.add(
+                f(&format!("parts_used[{i}].quantity")),
+                "must be at least 1",
+            );
+        }
+    }
+    if finished {
+        use pb::confirmation::Proof;
+        match r.confirmation.as_ref().and_then(|c| c.proof.as_ref()) {
+            Some(Proof::Signature(s)) if !s.name.trim().is_empty() && s.time.is_some() => {}
+            Some(Proof::ImageRef(i)) if !i.trim().is_empty() && i.chars().count() <= 500 => {}
+            _ => v.add(
+                f("confirmation"),
+                "the customer's confirmation is required: a signature (name and time) or an image reference",
+            ),
+        }
+    } else {
+        if r.unfinished_reason.trim().is_empty() {
+            v.add(
+                f("unfinished_reason"),
+                "is required for an unfinished visit",
+            );
+        }
+        if r.second_visit_time.is_none() {
+            v.add(f("second_visit_time"), "is required: book the second visit");
+        }
+    }
+    let mut record = r.clone();
+    record.finished = finished;
+    Some(record)
 }
 
 impl TransitionInput {
@@ -348,8 +412,16 @@ impl TransitionInput {
         if r.version < 0 {
             v.add("version", "must not be negative");
         }
+        let record = match transition {
+            Some(Transition::Resolve) => check_record(&mut v, r.service_record.as_ref(), true),
+            Some(Transition::RecordUnfinishedVisit) => {
+                check_record(&mut v, r.service_record.as_ref(), false)
+            }
+            _ => None,
+        };
         v.finish()?;
         Ok(Self {
+            record,
             id: id.expect("checked"),
             transition: transition.expect("checked"),
             version: r.version,
@@ -463,5 +535,63 @@ mod tests {
         assert!(TransitionInput::parse(&r(0, "customer declined the survey")).is_ok());
         assert!(TransitionInput::parse(&r(0, "")).is_err());
         assert!(TransitionInput::parse(&r(6, "")).is_err());
+    }
+
+    #[test]
+    fn a_service_record_needs_its_parts_confirmation_or_second_visit() {
+        let record = pb::ServiceRecord {
+            work_done: "更换主板".into(),
+            diagnosis: "主板电源模块损坏".into(),
+            parts_used: vec![pb::PartUsed {
+                part_number: "MB-200".into(),
+                quantity: 1,
+            }],
+            ..Default::default()
+        };
+        let r = |t: Transition, record: pb::ServiceRecord| pb::TransitionTicketRequest {
+            request_id: "r".into(),
+            id: uuid::Uuid::now_v7().to_string(),
+            transition: t as i32,
+            service_record: Some(record),
+            ..Default::default()
+        };
+        let fields = |e: Error| match e {
+            Error::InvalidArgument(v) => v.into_iter().map(|v| v.field).collect::<Vec<_>>(),
+            other => panic!("{other}"),
+        };
+        assert_eq!(
+            fields(TransitionInput::parse(&r(Transition::Resolve, record.clone())).unwrap_err()),
+            ["service_record.confirmation"]
+        );
+        let mut signed = record.clone();
+        signed.confirmation = Some(pb::Confirmation {
+            proof: Some(pb::confirmation::Proof::Signature(pb::Signature {
+                name: "王晓明".into(),
+                time: Some(prost_types::Timestamp::default()),
+            })),
+        });
+        let ok = TransitionInput::parse(&r(Transition::Resolve, signed)).unwrap();
+        assert!(ok.record.unwrap().finished);
+        assert_eq!(
+            fields(
+                TransitionInput::parse(&r(Transition::RecordUnfinishedVisit, record.clone()))
+                    .unwrap_err()
+            ),
+            [
+                "service_record.unfinished_reason",
+                "service_record.second_visit_time"
+            ]
+        );
+        let mut bad = record;
+        bad.parts_used[0].quantity = 0;
+        bad.work_done.clear();
+        assert_eq!(
+            fields(TransitionInput::parse(&r(Transition::Resolve, bad)).unwrap_err()),
+            [
+                "service_record.work_done",
+                "service_record.parts_used[0].quantity",
+                "service_record.confirmation"
+            ]
+        );
     }
 }

@@ -384,7 +384,10 @@ impl Tickets {
         let caller = &call.principal;
         if matches!(
             input.transition,
-            Transition::Accept | Transition::StartWork | Transition::Resolve
+            Transition::Accept
+                | Transition::StartWork
+                | Transition::Resolve
+                | Transition::RecordUnfinishedVisit
         ) && caller.subject != t.assignee_id
             && !SUPERVISING.iter().any(|r| caller.has_role(r))
         {
@@ -397,6 +400,7 @@ impl Tickets {
         }
         let now = self.clock.now();
         let id = t.id.clone();
+        let was_second_service = t.second_service;
         // deadlines that stop running
         for deadline in domain::deadlines_ended_by(to) {
             for warning in [false, true] {
@@ -437,6 +441,19 @@ impl Tickets {
                 t.resolution_due = ts(due);
                 new.extend(self.deadline_timers(&id, Deadline::Resolution, now, due, true));
             }
+            (Transition::RecordUnfinishedVisit, _) => {
+                let record = input.record.as_ref().expect("checked with the input");
+                let visit = at(record.second_visit_time.as_ref()).unwrap_or(now);
+                if visit <= now {
+                    return Err(Error::invalid(
+                        "service_record.second_visit_time",
+                        "must be in the future",
+                    ));
+                }
+                t.second_service = true;
+                t.second_service_reason
+                    .clone_from(&record.unfinished_reason);
+            }
             (Transition::Close, _) => {
                 t.satisfaction = input.satisfaction;
                 if input.satisfaction == 0 {
@@ -445,11 +462,21 @@ impl Tickets {
             }
             _ => {}
         }
+        if let Some(record) = &input.record {
+            // a record made after an unfinished visit is of a second service, and says why
+            let mut record = record.clone();
+            if was_second_service {
+                record.second_service = true;
+                record
+                    .second_service_reason
+                    .clone_from(&t.second_service_reason);
+            }
+            store::insert_service_record(&mut tx, input.id, &record, now, &caller.subject).await?;
+        }
         t.state = to as i32;
         t.version += 1;
         t.updated = Some(convert::stamp(now, &caller.subject));
         store::save(&mut tx, &record).await?;
-        let t = &record.ticket;
         let uuid = input.id;
         store::insert_history(
             &mut tx,
@@ -466,6 +493,11 @@ impl Tickets {
         )
         .await?;
         let armed = timers::schedule(&mut tx, &new, now).await?;
+        // read back with its service records
+        let record = store::get(&mut tx, uuid, false)
+            .await?
+            .ok_or_else(|| not_found(uuid))?;
+        let t = &record.ticket;
         let event = match input.transition {
             Transition::Dispatch => Some(DISPATCHED),
             Transition::Resolve => Some(RESOLVED),

@@ -48,6 +48,8 @@ struct Row {
     created_by: String,
     update_time: OffsetDateTime,
     updated_by: String,
+    second_service: bool,
+    second_service_reason: String,
 }
 
 fn value<E: Into<i32>>(parsed: Option<E>) -> i32 {
@@ -94,6 +96,9 @@ impl From<Row> for Record {
                 version: r.version,
                 created: Some(convert::stamp(r.create_time, &r.created_by)),
                 updated: Some(convert::stamp(r.update_time, &r.updated_by)),
+                service_records: Vec::new(),
+                second_service: r.second_service,
+                second_service_reason: r.second_service_reason,
             },
         }
     }
@@ -103,7 +108,7 @@ const COLUMNS: &str = "id, channel, customer_id, tier, region, contact_name, con
      serial_number, symptom, warranty, service_mode, price_policy_told, quote_currency, quote_units, \
      quote_nanos, state, priority, assignee_id, response_due, handoff_due, resolution_due, \
      resolution_left_s, satisfaction, satisfaction_refusal, version, create_time, created_by, \
-     update_time, updated_by";
+     update_time, updated_by, second_service, second_service_reason";
 
 fn name<E: TryFrom<i32>>(v: i32, f: impl Fn(&E) -> &'static str) -> &'static str {
     E::try_from(v).map(|e| f(&e)).unwrap_or("")
@@ -122,13 +127,14 @@ pub async fn save(tx: &mut PgConnection, r: &Record) -> Result<()> {
     let quote = t.accepted_quote.clone().unwrap_or_default();
     let sql = format!(
         "INSERT INTO tickets ({COLUMNS}, next_due) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31) \
+         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $32, $33, $31) \
          ON CONFLICT (id) DO UPDATE SET contact_name = $6, contact_phone = $7, product_model = $8, \
          serial_number = $9, symptom = $10, warranty = $11, service_mode = $12, price_policy_told = $13, \
          quote_currency = $14, quote_units = $15, quote_nanos = $16, state = $17, priority = $18, \
          assignee_id = $19, response_due = $20, handoff_due = $21, resolution_due = $22, \
          resolution_left_s = $23, satisfaction = $24, satisfaction_refusal = $25, version = $26, \
-         update_time = $29, updated_by = $30, next_due = $31"
+         update_time = $29, updated_by = $30, next_due = $31, second_service = $32, \
+         second_service_reason = $33"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -162,6 +168,8 @@ pub async fn save(tx: &mut PgConnection, r: &Record) -> Result<()> {
         .bind(time_of(updated.time.as_ref()))
         .bind(&updated.actor)
         .bind(next_due)
+        .bind(t.second_service)
+        .bind(&t.second_service_reason)
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -182,6 +190,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option
     };
     let mut record = Record::from(row);
     record.ticket.breaches = breaches(conn, id).await?;
+    record.ticket.service_records = service_records(conn, id).await?;
     Ok(Some(record))
 }
 
@@ -327,6 +336,7 @@ pub async fn queue(
         let mut record = Record::from(r.row);
         let id = Uuid::parse_str(&record.ticket.id).unwrap_or_default();
         record.ticket.breaches = breaches(conn, id).await?;
+        record.ticket.service_records = service_records(conn, id).await?;
         out.push((record, r.next_due));
     }
     Ok(out)
@@ -359,4 +369,115 @@ pub async fn tier(conn: &mut PgConnection, customer: Uuid) -> Result<Option<Stri
             .fetch_optional(&mut *conn)
             .await?,
     )
+}
+
+#[derive(sqlx::FromRow)]
+struct RecordRow {
+    id: Uuid,
+    work_done: String,
+    diagnosis: String,
+    parts_used: sqlx::types::Json<Vec<(String, i32)>>,
+    signature_name: String,
+    signature_time: Option<OffsetDateTime>,
+    image_ref: String,
+    finished: bool,
+    unfinished_reason: String,
+    second_visit_time: Option<OffsetDateTime>,
+    second_service: bool,
+    second_service_reason: String,
+    record_time: OffsetDateTime,
+    recorded_by: String,
+}
+
+async fn service_records(conn: &mut PgConnection, id: Uuid) -> Result<Vec<pb::ServiceRecord>> {
+    let rows: Vec<RecordRow> = sqlx::query_as(
+        "SELECT id, work_done, diagnosis, parts_used, signature_name, signature_time, image_ref, finished, \
+         unfinished_reason, second_visit_time, second_service, second_service_reason, record_time, recorded_by \
+         FROM service_records WHERE ticket_id = $1 ORDER BY record_time, id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            use pb::confirmation::Proof;
+            let proof = if !r.image_ref.is_empty() {
+                Some(Proof::ImageRef(r.image_ref))
+            } else if !r.signature_name.is_empty() {
+                Some(Proof::Signature(pb::Signature {
+                    name: r.signature_name,
+                    time: r.signature_time.map(convert::timestamp),
+                }))
+            } else {
+                None
+            };
+            pb::ServiceRecord {
+                id: r.id.to_string(),
+                work_done: r.work_done,
+                diagnosis: r.diagnosis,
+                parts_used: r
+                    .parts_used
+                    .0
+                    .into_iter()
+                    .map(|(part_number, quantity)| pb::PartUsed {
+                        part_number,
+                        quantity,
+                    })
+                    .collect(),
+                confirmation: proof.map(|p| pb::Confirmation { proof: Some(p) }),
+                finished: r.finished,
+                unfinished_reason: r.unfinished_reason,
+                second_visit_time: r.second_visit_time.map(convert::timestamp),
+                second_service: r.second_service,
+                second_service_reason: r.second_service_reason,
+                recorded: Some(convert::stamp(r.record_time, &r.recorded_by)),
+            }
+        })
+        .collect())
+}
+
+/// Adds a service record to a ticket.
+pub async fn insert_service_record(
+    tx: &mut PgConnection,
+    ticket: Uuid,
+    r: &pb::ServiceRecord,
+    at: OffsetDateTime,
+    actor: &str,
+) -> Result<()> {
+    use pb::confirmation::Proof;
+    let (name, signed, image) = match r.confirmation.as_ref().and_then(|c| c.proof.as_ref()) {
+        Some(Proof::Signature(s)) => (s.name.clone(), time_of(s.time.as_ref()), String::new()),
+        Some(Proof::ImageRef(i)) => (String::new(), None, i.clone()),
+        None => (String::new(), None, String::new()),
+    };
+    let parts: Vec<(String, i32)> = r
+        .parts_used
+        .iter()
+        .map(|p| (p.part_number.clone(), p.quantity))
+        .collect();
+    sqlx::query(
+        "INSERT INTO service_records (id, ticket_id, work_done, diagnosis, parts_used, signature_name, \
+         signature_time, image_ref, finished, unfinished_reason, second_visit_time, second_service, \
+         second_service_reason, record_time, recorded_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(ticket)
+    .bind(&r.work_done)
+    .bind(&r.diagnosis)
+    .bind(sqlx::types::Json(parts))
+    .bind(name)
+    .bind(signed)
+    .bind(image)
+    .bind(r.finished)
+    .bind(&r.unfinished_reason)
+    .bind(time_of(r.second_visit_time.as_ref()))
+    .bind(r.second_service)
+    .bind(&r.second_service_reason)
+    .bind(at)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

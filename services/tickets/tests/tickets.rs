@@ -272,8 +272,8 @@ async fn an_incomplete_ticket_cannot_be_handed_on_until_completed() {
         .unwrap();
     assert_eq!(handed.state(), TicketState::WithHotlineEngineer);
     assert!(handed.response_due.is_none(), "the response was given");
-    // a forbidden transition
-    let e = app.go(&created.id, Transition::Resolve).await.unwrap_err();
+    // a forbidden transition: accepting before it was dispatched
+    let e = app.go(&created.id, Transition::Accept).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     // bad input names the field and writes nothing
     let e = app
@@ -417,7 +417,14 @@ async fn waiting_for_the_customer_pauses_the_resolution_clock() {
     let left_at_pause = calendar.between(MONDAY_9 + time::Duration::hours(1), resolution_due);
     assert_eq!(calendar.between(app.clock.now(), new_due), left_at_pause);
     assert!(new_due > resolution_due);
-    app.go(&t.id, Transition::Resolve).await.unwrap();
+    app.go_with(pb::TransitionTicketRequest {
+        id: t.id.clone(),
+        transition: Transition::Resolve as i32,
+        service_record: Some(service_record(true, None)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     // closing needs the satisfaction result or a refusal
     let e = app.go(&t.id, Transition::Close).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
@@ -527,4 +534,123 @@ async fn queues_are_ordered_by_deadline_and_engineers_act_on_their_own_tickets()
         "{}",
         e.message()
     );
+}
+
+fn service_record(finished: bool, second_visit: Option<OffsetDateTime>) -> pb::ServiceRecord {
+    pb::ServiceRecord {
+        work_done: if finished {
+            "更换主板，测试通过"
+        } else {
+            "检测，未完成"
+        }
+        .into(),
+        diagnosis: "主板电源模块损坏".into(),
+        parts_used: vec![pb::PartUsed {
+            part_number: "MB-200".into(),
+            quantity: 1,
+        }],
+        confirmation: finished.then(|| pb::Confirmation {
+            proof: Some(pb::confirmation::Proof::Signature(pb::Signature {
+                name: "王晓明".into(),
+                time: Some(crm_kit::convert::timestamp(MONDAY_9)),
+            })),
+        }),
+        unfinished_reason: if finished { "" } else { "备件缺货" }.into(),
+        second_visit_time: second_visit.map(crm_kit::convert::timestamp),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn an_unfinished_visit_books_a_second_service_and_resolving_needs_a_confirmed_record() {
+    let mut app = spawn_app().await;
+    let t = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
+    app.go_with(pb::TransitionTicketRequest {
+        id: t.id.clone(),
+        transition: Transition::Dispatch as i32,
+        assignee_id: "engineer.li".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    app.go(&t.id, Transition::Accept).await.unwrap();
+    app.go(&t.id, Transition::StartWork).await.unwrap();
+    // resolving without a record, or with one the customer did not confirm, is refused
+    let e = app.go(&t.id, Transition::Resolve).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let mut unconfirmed = service_record(true, None);
+    unconfirmed.confirmation = None;
+    let e = app
+        .go_with(pb::TransitionTicketRequest {
+            id: t.id.clone(),
+            transition: Transition::Resolve as i32,
+            service_record: Some(unconfirmed),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    // the parts are out of stock: the visit ends unfinished, a second visit is booked
+    let e = app
+        .go_with(pb::TransitionTicketRequest {
+            id: t.id.clone(),
+            transition: Transition::RecordUnfinishedVisit as i32,
+            service_record: Some(service_record(
+                false,
+                Some(MONDAY_9 - time::Duration::hours(1)),
+            )),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Code::InvalidArgument,
+        "a second visit in the past"
+    );
+    let after_first = app
+        .go_with(pb::TransitionTicketRequest {
+            id: t.id.clone(),
+            transition: Transition::RecordUnfinishedVisit as i32,
+            service_record: Some(service_record(
+                false,
+                Some(MONDAY_9 + time::Duration::days(2)),
+            )),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(after_first.state(), TicketState::InProgress);
+    assert!(after_first.second_service);
+    assert_eq!(after_first.second_service_reason, "备件缺货");
+    assert_eq!(after_first.service_records.len(), 1);
+    assert!(!after_first.service_records[0].finished);
+    assert!(!after_first.service_records[0].second_service);
+    // the second visit finishes, confirmed by the customer's signature
+    let resolved = app
+        .go_with(pb::TransitionTicketRequest {
+            id: t.id.clone(),
+            transition: Transition::Resolve as i32,
+            service_record: Some(service_record(true, None)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(resolved.state(), TicketState::Resolved);
+    let second = &resolved.service_records[1];
+    assert!(second.finished && second.second_service);
+    assert_eq!(second.second_service_reason, "备件缺货");
+    assert_eq!(second.parts_used[0].part_number, "MB-200");
+    match second
+        .confirmation
+        .as_ref()
+        .unwrap()
+        .proof
+        .as_ref()
+        .unwrap()
+    {
+        pb::confirmation::Proof::Signature(s) => assert_eq!(s.name, "王晓明"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(app.get(&t.id).await.service_records.len(), 2);
 }
