@@ -102,7 +102,7 @@ impl Application {
                 group: NAME.to_string(),
                 topics: vec!["customers".to_string()],
                 handler: Arc::new(service::CustomerTiers {
-                    clock: self.clock.clone(),
+                    tickets: self.tickets.clone(),
                 }),
             },
             self.settings.redis.clone(),

@@ -627,10 +627,70 @@ impl TimerHandler for SlaTimers {
     }
 }
 
-/// Keeps the customers' tiers from the customers service's events (T-2).
+/// Keeps the customers' tiers from the customers service's events (T-2); when a customer's
+/// tier changes, the running deadlines of its open tickets are recomputed for the new level.
 pub struct CustomerTiers {
-    /// The clock.
-    pub clock: Clock,
+    /// The service.
+    pub tickets: Tickets,
+}
+
+impl Tickets {
+    /// Recomputes the running response and resolution deadlines of `customer`'s open tickets
+    /// for `tier`: the business time already used counts against the new level. Their timers
+    /// move in `tx`; the sorted set follows when the old entries come due (a later deadline is
+    /// put back at its time) or, for an earlier one, within `timers.reconcile_every_s`.
+    async fn retier(&self, tx: &mut PgConnection, customer: Uuid, tier: &str) -> Result<usize> {
+        let now = self.clock.now();
+        let new = self.settings.sla(tier);
+        let open: Vec<String> = domain::OPEN
+            .iter()
+            .map(|s| s.as_str_name().to_string())
+            .collect();
+        let ids = store::open_tickets_of(tx, customer, &open).await?;
+        for id in &ids {
+            let Some(mut record) = store::get(tx, *id, true).await? else {
+                continue;
+            };
+            let t = &mut record.ticket;
+            let old = self.settings.sla(&t.tier);
+            for (deadline, old_total, new_total) in [
+                (
+                    Deadline::Response,
+                    time::Duration::minutes(old.response_minutes),
+                    time::Duration::minutes(new.response_minutes),
+                ),
+                (
+                    Deadline::Resolution,
+                    time::Duration::hours(old.resolution_hours),
+                    time::Duration::hours(new.resolution_hours),
+                ),
+            ] {
+                let due_field = match deadline {
+                    Deadline::Response => &mut t.response_due,
+                    _ => &mut t.resolution_due,
+                };
+                let Some(old_due) = at(due_field.as_ref()) else {
+                    continue; // not running (answered, paused, resolved)
+                };
+                let used = old_total - self.calendar.between(now, old_due);
+                let left = (new_total - used).max(time::Duration::ZERO);
+                let due = self.calendar.add(now, left);
+                *due_field = ts(due);
+                let warning_left =
+                    (scaled(new_total, self.settings.warning_at) - used).max(time::Duration::ZERO);
+                let warning = self.calendar.add(now, warning_left);
+                let subject = subject(&t.id);
+                timers::reschedule(tx, &subject, domain::timer_kind(deadline, false), due).await?;
+                timers::reschedule(tx, &subject, domain::timer_kind(deadline, true), warning)
+                    .await?;
+            }
+            t.tier = tier.to_string();
+            t.version += 1;
+            t.updated = Some(convert::stamp(now, "tier"));
+            store::save(tx, &record).await?;
+        }
+        Ok(ids.len())
+    }
 }
 
 #[tonic::async_trait]
@@ -658,8 +718,14 @@ impl events::Handler for CustomerTiers {
         let tier = crm_proto::customers::v1::Tier::try_from(customer.tier)
             .map(|t| t.as_str_name().trim_start_matches("TIER_").to_lowercase())
             .unwrap_or_default();
-        if domain::TIERS.contains(&tier.as_str()) {
-            store::set_tier(tx, id, &tier, self.clock.now()).await?;
+        if !domain::TIERS.contains(&tier.as_str()) {
+            return Ok(());
+        }
+        let before = store::tier(tx, id).await?;
+        store::set_tier(tx, id, &tier, self.tickets.clock.now()).await?;
+        if before.is_some_and(|b| b != tier) {
+            let moved = self.tickets.retier(tx, id, &tier).await?;
+            tracing::info!(customer = %id, %tier, tickets = moved, "tier changed: deadlines recomputed");
         }
         Ok(())
     }

@@ -128,7 +128,7 @@ pub async fn save(tx: &mut PgConnection, r: &Record) -> Result<()> {
     let sql = format!(
         "INSERT INTO tickets ({COLUMNS}, next_due) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
          $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $32, $33, $31) \
-         ON CONFLICT (id) DO UPDATE SET contact_name = $6, contact_phone = $7, product_model = $8, \
+         ON CONFLICT (id) DO UPDATE SET tier = $4, contact_name = $6, contact_phone = $7, product_model = $8, \
          serial_number = $9, symptom = $10, warranty = $11, service_mode = $12, price_policy_told = $13, \
          quote_currency = $14, quote_units = $15, quote_nanos = $16, state = $17, priority = $18, \
          assignee_id = $19, response_due = $20, handoff_due = $21, resolution_due = $22, \
@@ -480,4 +480,19 @@ pub async fn insert_service_record(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// The ids of `customer`'s tickets in `states`.
+pub async fn open_tickets_of(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    states: &[String],
+) -> Result<Vec<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM tickets WHERE customer_id = $1 AND state = ANY($2) ORDER BY id",
+    )
+    .bind(customer)
+    .bind(states)
+    .fetch_all(&mut *conn)
+    .await?)
 }

@@ -654,3 +654,71 @@ async fn an_unfinished_visit_books_a_second_service_and_resolving_needs_a_confir
     }
     assert_eq!(app.get(&t.id).await.service_records.len(), 2);
 }
+
+#[tokio::test]
+async fn a_tier_change_recomputes_the_running_deadlines() {
+    let mut app = spawn_app().await;
+    let customer = uuid::Uuid::now_v7().to_string();
+    app.customer_tier(&customer, customers::Tier::Ordinary)
+        .await;
+    let t = app.create(intake(&customer)).await;
+    // ordinary: 8 business hours to respond (Monday 17:00 in China)
+    assert_eq!(time_of(&t.response_due), datetime!(2026-11-23 09:00 UTC));
+    // an hour later the customer becomes VIP: 2 hours in all, one of them used
+    app.clock.advance(time::Duration::hours(1));
+    let mut tx = app.customers.begin().await.unwrap();
+    let event = customers::CustomerEvent {
+        customer: Some(customers::Customer {
+            id: customer.clone(),
+            tier: customers::Tier::Vip as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let aggregate = format!("customers/{customer}");
+    events::publish(
+        &mut tx,
+        &Call::system("tester", "test"),
+        OffsetDateTime::now_utc(),
+        NewEvent {
+            topic: "customers",
+            event_type: "customers.customer_changed",
+            aggregate: &aggregate,
+            payload: Payload::of("crm.customers.v1.CustomerEvent", &event),
+            urgent: false,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let client = app.client.clone();
+    let id = t.id.clone();
+    testing::wait_until("the new tier", Duration::from_secs(10), || {
+        let mut c = client.clone();
+        let id = id.clone();
+        async move {
+            c.get_ticket(pb::GetTicketRequest { id })
+                .await
+                .unwrap()
+                .into_inner()
+                .ticket
+                .unwrap()
+                .tier
+                == "vip"
+        }
+    })
+    .await;
+    let after = app.get(&t.id).await;
+    assert_eq!(
+        time_of(&after.response_due),
+        MONDAY_9 + time::Duration::hours(2)
+    );
+    // its timer moved with it
+    let due: OffsetDateTime = sqlx::query_scalar(
+        "SELECT due_time FROM timers WHERE kind = 'tickets.response' AND state = 'scheduled'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(due, MONDAY_9 + time::Duration::hours(2));
+}
