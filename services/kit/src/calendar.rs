@@ -124,6 +124,23 @@ impl Calendar {
         panic!("no deadline within {MAX_DAYS} days: the calendar has almost no working time")
     }
 
+    /// The end of the working day `at` falls in, or, outside working time, of the next
+    /// working day: by when work taken at `at` must be recorded (T-9).
+    pub fn closing(&self, at: OffsetDateTime) -> OffsetDateTime {
+        let local = at.to_offset(self.offset);
+        let mut day = local.date();
+        for _ in 0..MAX_DAYS {
+            if self.is_working_day(day) {
+                let (_, close) = self.span(day);
+                if close > at {
+                    return close.to_offset(at.offset());
+                }
+            }
+            day = day.next_day().expect("within the calendar's range");
+        }
+        panic!("no working day within {MAX_DAYS} days")
+    }
+
     /// The working time between `from` and `to` (zero if `to` is not after `from`).
     pub fn between(&self, from: OffsetDateTime, to: OffsetDateTime) -> Duration {
         if to <= from {
@@ -247,6 +264,20 @@ mod tests {
         let from = datetime!(2026-09-29 11:15 +8);
         let to = c.add(from, Duration::hours(13));
         assert_eq!(c.between(from, to), Duration::hours(13));
+    }
+
+    #[test]
+    fn closing_time_of_the_working_day() {
+        let c = china();
+        assert_eq!(
+            c.closing(datetime!(2026-11-23 10:00 +8)),
+            datetime!(2026-11-23 18:00 +8)
+        );
+        // after closing on Friday: Monday's closing
+        assert_eq!(
+            c.closing(datetime!(2026-11-20 19:00 +8)),
+            datetime!(2026-11-23 18:00 +8)
+        );
     }
 
     #[test]

@@ -115,6 +115,8 @@ pub enum Selector {
     Contacts,
     /// Who caused the event.
     Actor,
+    /// The engineer a ticket is assigned to.
+    Assignee,
     /// Users with a role (region-bound users only for customers of their region).
     Role(String),
     /// One user.
@@ -137,6 +139,7 @@ impl Selector {
             "partner" => Ok(Self::Partner),
             "contacts" => Ok(Self::Contacts),
             "actor" => Ok(Self::Actor),
+            "assignee" => Ok(Self::Assignee),
             _ => named("role:")
                 .map(Self::Role)
                 .or_else(|| named("user:").map(Self::User))
@@ -144,7 +147,7 @@ impl Selector {
                 .ok_or_else(|| {
                     format!(
                         "no recipient selector {value:?} (owner, partner, contacts, actor, \
-                         role:<role>, user:<id>, partner_org:<id>)"
+                         assignee, role:<role>, user:<id>, partner_org:<id>)"
                     )
                 }),
         }
@@ -260,6 +263,23 @@ pub const KINDS: &[Kind] = &[
     Kind {
         name: "tickets.sla_breached",
         description: "a ticket missed an SLA deadline: response, hand-off or resolution (T-5)",
+        variables: &[
+            "recipient_name",
+            "ticket_id",
+            "customer_id",
+            "region",
+            "tier",
+            "priority",
+            "state",
+            "deadline",
+            "due_time",
+            "product_model",
+            "symptom",
+        ],
+    },
+    Kind {
+        name: "tickets.record_due",
+        description: "work started on a ticket today has no service record at the day's close (T-9)",
         variables: &[
             "recipient_name",
             "ticket_id",

@@ -93,6 +93,20 @@ pub const DEFAULTS: &[(&str, &str, &str, &str, &str)] = &[
         "[SLA breach] ticket {{ ticket_id }}: {{ deadline }} deadline missed",
         "Hello {{ recipient_name }}, ticket {{ ticket_id }} in {{ region }} ({{ tier }} customer, {{ product_model }}: {{ symptom }}) missed its {{ deadline }} deadline of {{ due_time }}; it is {{ state }} and now {{ priority }} priority. Please act now.",
     ),
+    (
+        "record_due",
+        "zh",
+        "tickets.record_due",
+        "请填写今日服务单：工单 {{ ticket_id }}",
+        "{{ recipient_name }} 您好：工单 {{ ticket_id }}（{{ product_model }}，{{ symptom }}）今天开始的工作尚未填写服务单。请在今天内记录，以便安排回访。",
+    ),
+    (
+        "record_due",
+        "en",
+        "tickets.record_due",
+        "Record today's work: ticket {{ ticket_id }}",
+        "Hello {{ recipient_name }}, the work started today on ticket {{ ticket_id }} ({{ product_model }}: {{ symptom }}) has no service record yet. Please record it today so the return visit can be arranged.",
+    ),
 ];
 
 /// Saves each default template that is not stored yet; returns how many it saved.

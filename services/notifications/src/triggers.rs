@@ -216,6 +216,7 @@ impl Triggers {
         rule: &Rule,
         event: &Event,
         customer: &customers::Customer,
+        assignee: &str,
     ) -> Result<Vec<Recipient>, Error> {
         let mut out = Vec::new();
         let user = |id: &str, out: &mut Vec<Recipient>| {
@@ -228,6 +229,7 @@ impl Triggers {
                 Selector::Owner => user(&customer.owner_id, &mut out),
                 Selector::Partner => user(&customer.tech_partner_id, &mut out),
                 Selector::Actor => user(&event.actor, &mut out),
+                Selector::Assignee => user(assignee, &mut out),
                 Selector::User(id) => user(id, &mut out),
                 Selector::PartnerOrg(id) => out.push(Recipient::PartnerOrg(id.clone())),
                 Selector::Role(role) => {
@@ -264,21 +266,22 @@ impl Triggers {
             return Ok(false);
         }
         // the customer the recipients are chosen for, and the template's variables
-        let (customer, variables) = if event.r#type.starts_with("tickets.") {
+        let (customer, variables, assignee) = if event.r#type.starts_with("tickets.") {
             let ticket: tickets::Ticket = decode(event)?;
             let customer = customers::Customer {
                 id: ticket.customer_id.clone(),
                 region: ticket.region.clone(),
                 ..Default::default()
             };
-            (customer, ticket_variables(&ticket))
+            let variables = ticket_variables(&ticket);
+            (customer, variables, ticket.assignee_id)
         } else {
             let payload: customers::CustomerEvent = decode(event)?;
             let customer = payload.customer.clone().unwrap_or_default();
             self.wait_for_directory(tx, &customer, event_time(event, &self.clock))
                 .await?;
             let variables = customer_variables(tx, event, &payload).await?;
-            (customer, variables)
+            (customer, variables, String::new())
         };
         let time = event
             .time
@@ -297,7 +300,9 @@ impl Triggers {
                 deadline: urgent
                     .then(|| time + time::Duration::seconds(self.settings.urgent_deadline_s)),
                 variables: variables.clone(),
-                recipients: self.recipients(tx, rule, event, &customer).await?,
+                recipients: self
+                    .recipients(tx, rule, event, &customer, &assignee)
+                    .await?,
                 channels: rule.channels.clone(),
             };
             let made = compose::make(

@@ -39,6 +39,10 @@ pub const RESOLVED: &str = "tickets.resolved";
 pub const SLA_WARNING: &str = "tickets.sla_warning";
 /// A deadline was missed (payload: the Ticket, its last breach the new one). Urgent.
 pub const SLA_BREACHED: &str = "tickets.sla_breached";
+/// Work started on a day has no service record at that day's close (T-9; payload: the Ticket).
+pub const RECORD_DUE: &str = "tickets.record_due";
+/// The timer kind of the same-day record reminder.
+const RECORD_DUE_TIMER: &str = "tickets.record_due";
 
 /// Roles that may act on any ticket's engineer steps (accept, start, resolve).
 const SUPERVISING: &[&str] = &["admin", "supervisor", "coordinator", "hotline_engineer"];
@@ -435,6 +439,15 @@ impl Tickets {
                 new.extend(self.deadline_timers(&id, Deadline::Handoff, now, due, false));
             }
             (Transition::Dispatch, _) => t.assignee_id.clone_from(&input.assignee_id),
+            (Transition::StartWork, _) => {
+                // work taken today is recorded today (T-9): a reminder at the day's close
+                new.push(NewTimer {
+                    kind: RECORD_DUE_TIMER.into(),
+                    subject: subject(&id),
+                    due: self.calendar.closing(now),
+                    payload: serde_json::json!({ "started": now.unix_timestamp() }),
+                });
+            }
             (Transition::Resume, _) => {
                 let left = time::Duration::seconds(record.resolution_left_s.take().unwrap_or(0));
                 let due = self.calendar.add(now, left);
@@ -550,6 +563,9 @@ pub struct SlaTimers {
 #[tonic::async_trait]
 impl TimerHandler for SlaTimers {
     async fn fire(&self, tx: &mut PgConnection, timer: &Timer) -> std::result::Result<(), Error> {
+        if timer.kind == RECORD_DUE_TIMER {
+            return self.record_due(tx, timer).await;
+        }
         let Some((deadline, warning)) = domain::parse_timer_kind(&timer.kind) else {
             tracing::warn!(kind = %timer.kind, "unknown ticket timer kind; ignored");
             return Ok(());
@@ -624,6 +640,58 @@ impl TimerHandler for SlaTimers {
         .await?;
         Tickets::publish(tx, &call, now, SLA_BREACHED, &record.ticket, true).await?;
         Ok(())
+    }
+}
+
+impl SlaTimers {
+    /// At the close of the day work started: if the ticket is still being worked on and no
+    /// service record was made since, the engineer is reminded (history and an event).
+    async fn record_due(
+        &self,
+        tx: &mut PgConnection,
+        timer: &Timer,
+    ) -> std::result::Result<(), Error> {
+        let Some(id) = timer
+            .subject
+            .strip_prefix("tickets/")
+            .and_then(|s| Uuid::parse_str(s).ok())
+        else {
+            return Ok(());
+        };
+        let Some(record) = store::get(tx, id, true).await? else {
+            return Ok(());
+        };
+        let t = &record.ticket;
+        let working = matches!(
+            TicketState::try_from(t.state),
+            Ok(TicketState::InProgress | TicketState::WaitingForCustomer)
+        );
+        let started = timer.payload["started"].as_i64().unwrap_or(0);
+        let recorded = t.service_records.iter().any(|r| {
+            r.recorded
+                .as_ref()
+                .and_then(|s| s.time.as_ref())
+                .is_some_and(|time| time.seconds >= started)
+        });
+        if !working || recorded {
+            return Ok(());
+        }
+        let now = self.tickets.clock.now();
+        store::insert_history(
+            tx,
+            id,
+            &pb::TicketHistoryEntry {
+                from_state: t.state,
+                to_state: t.state,
+                reason: "reminder: today's work has no service record".into(),
+                ..Default::default()
+            },
+            now,
+            "sla",
+        )
+        .await?;
+        let call = Call::system("sla", &timer.kind);
+        Tickets::publish(tx, &call, now, RECORD_DUE, t, false).await
     }
 }
 
