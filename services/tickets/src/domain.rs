@@ -391,8 +391,8 @@ impl TransitionInput {
             v.add("reason", "must be at most 1000 characters");
         }
         match transition {
-            Some(Transition::Dispatch) if r.assignee_id.trim().is_empty() => {
-                v.add("assignee_id", "is required to dispatch")
+            Some(Transition::Dispatch) if r.assignee_id.chars().count() > 100 => {
+                v.add("assignee_id", "must be at most 100 characters")
             }
             Some(Transition::WaitForCustomer) if r.reason.trim().is_empty() => {
                 v.add("reason", "is required: what the customer is to do")

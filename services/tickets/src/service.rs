@@ -438,7 +438,25 @@ impl Tickets {
                 t.handoff_due = ts(due);
                 new.extend(self.deadline_timers(&id, Deadline::Handoff, now, due, false));
             }
-            (Transition::Dispatch, _) => t.assignee_id.clone_from(&input.assignee_id),
+            (Transition::Dispatch, _) => {
+                t.assignee_id = if input.assignee_id.is_empty() {
+                    // VIP and core customers: their usual engineer first (T-6)
+                    let customer =
+                        Uuid::parse_str(&t.customer_id).map_err(|e| Error::Internal(e.into()))?;
+                    let usual = store::usual_engineer(&mut tx, customer).await?;
+                    match usual {
+                        Some(e) if matches!(t.tier.as_str(), "vip" | "core") => e,
+                        _ => {
+                            return Err(Error::precondition(
+                                "ENGINEER_REQUIRED",
+                                "name the engineer: only VIP and core customers with a usual engineer are dispatched to them by default",
+                            ));
+                        }
+                    }
+                } else {
+                    input.assignee_id.clone()
+                };
+            }
             (Transition::StartWork, _) => {
                 // work taken today is recorded today (T-9): a reminder at the day's close
                 new.push(NewTimer {
@@ -790,7 +808,14 @@ impl events::Handler for CustomerTiers {
             return Ok(());
         }
         let before = store::tier(tx, id).await?;
-        store::set_tier(tx, id, &tier, self.tickets.clock.now()).await?;
+        store::set_tier(
+            tx,
+            id,
+            &tier,
+            &customer.tech_partner_id,
+            self.tickets.clock.now(),
+        )
+        .await?;
         if before.is_some_and(|b| b != tier) {
             let moved = self.tickets.retier(tx, id, &tier).await?;
             tracing::info!(customer = %id, %tier, tickets = moved, "tier changed: deadlines recomputed");

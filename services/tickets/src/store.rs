@@ -342,23 +342,35 @@ pub async fn queue(
     Ok(out)
 }
 
-/// Records a customer's tier as the customers service announced it.
+/// Records a customer's tier and usual engineer as the customers service announced them.
 pub async fn set_tier(
     tx: &mut PgConnection,
     customer: Uuid,
     tier: &str,
+    usual_engineer: &str,
     now: OffsetDateTime,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO customer_tiers (customer_id, tier, update_time) VALUES ($1, $2, $3) \
-         ON CONFLICT (customer_id) DO UPDATE SET tier = $2, update_time = $3",
+        "INSERT INTO customer_tiers (customer_id, tier, usual_engineer, update_time) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (customer_id) DO UPDATE SET tier = $2, usual_engineer = $3, update_time = $4",
     )
     .bind(customer)
     .bind(tier)
+    .bind(usual_engineer)
     .bind(now)
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// A customer's usual engineer, if announced.
+pub async fn usual_engineer(conn: &mut PgConnection, customer: Uuid) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT usual_engineer FROM customer_tiers WHERE customer_id = $1 AND usual_engineer <> ''",
+    )
+    .bind(customer)
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// A customer's tier, if announced.

@@ -161,11 +161,12 @@ impl App {
     }
 
     /// Announces a customer's tier as the customers service does, and waits for it.
-    async fn customer_tier(&self, id: &str, tier: customers::Tier) {
+    async fn customer_tier(&self, id: &str, tier: customers::Tier, partner: &str) {
         let event = customers::CustomerEvent {
             customer: Some(customers::Customer {
                 id: id.into(),
                 tier: tier as i32,
+                tech_partner_id: partner.into(),
                 ..Default::default()
             }),
             ..Default::default()
@@ -296,7 +297,7 @@ async fn an_incomplete_ticket_cannot_be_handed_on_until_completed() {
 async fn the_tier_sets_the_deadlines_in_business_time() {
     let mut app = spawn_app().await;
     let vip = uuid::Uuid::now_v7().to_string();
-    app.customer_tier(&vip, customers::Tier::Vip).await;
+    app.customer_tier(&vip, customers::Tier::Vip, "").await;
     // Friday 17:00 in China: a VIP's 2 business hours end Monday 10:00
     app.clock.set(datetime!(2026-11-27 09:00 UTC));
     let t = app.create(intake(&vip)).await;
@@ -463,7 +464,7 @@ async fn waiting_for_the_customer_pauses_the_resolution_clock() {
 async fn queues_are_ordered_by_deadline_and_engineers_act_on_their_own_tickets() {
     let mut app = spawn_app().await;
     let vip = uuid::Uuid::now_v7().to_string();
-    app.customer_tier(&vip, customers::Tier::Vip).await;
+    app.customer_tier(&vip, customers::Tier::Vip, "").await;
     let ordinary = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
     app.clock.advance(time::Duration::minutes(5));
     let urgent = app.create(intake(&vip)).await;
@@ -659,7 +660,7 @@ async fn an_unfinished_visit_books_a_second_service_and_resolving_needs_a_confir
 async fn a_tier_change_recomputes_the_running_deadlines() {
     let mut app = spawn_app().await;
     let customer = uuid::Uuid::now_v7().to_string();
-    app.customer_tier(&customer, customers::Tier::Ordinary)
+    app.customer_tier(&customer, customers::Tier::Ordinary, "")
         .await;
     let t = app.create(intake(&customer)).await;
     // ordinary: 8 business hours to respond (Monday 17:00 in China)
@@ -795,4 +796,21 @@ async fn work_started_today_without_a_record_is_reminded_at_the_close_of_day() {
         .map(|e| e.aggregate)
         .collect();
     assert_eq!(due, vec![format!("tickets/{}", started[0])]);
+}
+
+#[tokio::test]
+async fn vip_tickets_go_to_the_customers_usual_engineer_first() {
+    let mut app = spawn_app().await;
+    let vip = uuid::Uuid::now_v7().to_string();
+    app.customer_tier(&vip, customers::Tier::Vip, "engineer.zhou")
+        .await;
+    let t = app.create(intake(&vip)).await;
+    let dispatched = app.go(&t.id, Transition::Dispatch).await.unwrap();
+    assert_eq!(dispatched.assignee_id, "engineer.zhou");
+    assert_eq!(dispatched.state(), TicketState::Dispatched);
+    // an ordinary customer's ticket needs the engineer named
+    let other = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
+    let e = app.go(&other.id, Transition::Dispatch).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("name the engineer"), "{}", e.message());
 }
