@@ -237,10 +237,15 @@ async fn after_redis_lost_its_data_recent_events_are_published_again_and_acted_o
         .unwrap();
     let second = e.publish("customers/d", true).await;
     e.wait_handled(2).await;
+    // both are in the stream again (the second may be there twice, if the relay added it just
+    // before it noticed the loss), every entry read, none pending
     testing::wait_until(
         "both published again and acknowledged",
         Duration::from_secs(10),
-        || async { matches!(e.group_state().await, (2, 2, 0)) },
+        || async {
+            let (len, read, pending) = e.group_state().await;
+            len >= 2 && read == len && pending == 0
+        },
     )
     .await;
     assert_eq!(
