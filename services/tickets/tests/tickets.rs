@@ -150,6 +150,17 @@ impl App {
             .map(|r| r.into_inner().ticket.unwrap())
     }
 
+    async fn dispatch(&mut self, id: &str, engineer: &str) -> pb::Ticket {
+        self.go_with(pb::TransitionTicketRequest {
+            id: id.into(),
+            transition: Transition::Dispatch as i32,
+            assignee_id: engineer.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("dispatch")
+    }
+
     async fn get(&mut self, id: &str) -> pb::Ticket {
         self.client
             .get_ticket(pb::GetTicketRequest { id: id.into() })
@@ -160,8 +171,8 @@ impl App {
             .unwrap()
     }
 
-    /// Announces a customer's tier as the customers service does, and waits for it.
-    async fn customer_tier(&self, id: &str, tier: customers::Tier, partner: &str) {
+    /// Publishes a customer's tier (and usual engineer) as the customers service does.
+    async fn publish_customer(&self, id: &str, tier: customers::Tier, partner: &str) {
         let event = customers::CustomerEvent {
             customer: Some(customers::Customer {
                 id: id.into(),
@@ -188,6 +199,11 @@ impl App {
         .await
         .unwrap();
         tx.commit().await.unwrap();
+    }
+
+    /// Announces a customer's tier as the customers service does, and waits for it.
+    async fn customer_tier(&self, id: &str, tier: customers::Tier, partner: &str) {
+        self.publish_customer(id, tier, partner).await;
         let pool = self.pool.clone();
         let id = uuid::Uuid::parse_str(id).unwrap();
         testing::wait_until("the tier to arrive", Duration::from_secs(10), || {
@@ -388,14 +404,7 @@ async fn waiting_for_the_customer_pauses_the_resolution_clock() {
     let mut app = spawn_app().await;
     let t = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
     let resolution_due = time_of(&t.resolution_due);
-    app.go_with(pb::TransitionTicketRequest {
-        id: t.id.clone(),
-        transition: Transition::Dispatch as i32,
-        assignee_id: "engineer.li".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    app.dispatch(&t.id, "engineer.li").await;
     app.go(&t.id, Transition::Accept).await.unwrap();
     app.go(&t.id, Transition::StartWork).await.unwrap();
     // one business hour in, the customer is to send a log file
@@ -504,14 +513,7 @@ async fn queues_are_ordered_by_deadline_and_engineers_act_on_their_own_tickets()
         .into_inner();
     assert_eq!(second.tickets[0].id, urgent.id);
     // dispatched to engineer.li: another engineer may not accept it
-    app.go_with(pb::TransitionTicketRequest {
-        id: urgent.id.clone(),
-        transition: Transition::Dispatch as i32,
-        assignee_id: "engineer.li".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    app.dispatch(&urgent.id, "engineer.li").await;
     let token = testing::token(
         &app.settings,
         &TestCaller {
@@ -568,14 +570,7 @@ fn service_record(finished: bool, second_visit: Option<OffsetDateTime>) -> pb::S
 async fn an_unfinished_visit_books_a_second_service_and_resolving_needs_a_confirmed_record() {
     let mut app = spawn_app().await;
     let t = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
-    app.go_with(pb::TransitionTicketRequest {
-        id: t.id.clone(),
-        transition: Transition::Dispatch as i32,
-        assignee_id: "engineer.li".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    app.dispatch(&t.id, "engineer.li").await;
     app.go(&t.id, Transition::Accept).await.unwrap();
     app.go(&t.id, Transition::StartWork).await.unwrap();
     // resolving without a record, or with one the customer did not confirm, is refused
@@ -669,31 +664,8 @@ async fn a_tier_change_recomputes_the_running_deadlines() {
     assert_eq!(time_of(&t.response_due), datetime!(2026-11-23 09:00 UTC));
     // an hour later the customer becomes VIP: 2 hours in all, one of them used
     app.clock.advance(time::Duration::hours(1));
-    let mut tx = app.customers.begin().await.unwrap();
-    let event = customers::CustomerEvent {
-        customer: Some(customers::Customer {
-            id: customer.clone(),
-            tier: customers::Tier::Vip as i32,
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let aggregate = format!("customers/{customer}");
-    events::publish(
-        &mut tx,
-        &Call::system("tester", "test"),
-        OffsetDateTime::now_utc(),
-        NewEvent {
-            topic: "customers",
-            event_type: "customers.customer_changed",
-            aggregate: &aggregate,
-            payload: Payload::of("crm.customers.v1.CustomerEvent", &event),
-            urgent: false,
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    app.publish_customer(&customer, customers::Tier::Vip, "")
+        .await;
     let client = app.client.clone();
     let id = t.id.clone();
     testing::wait_until("the new tier", Duration::from_secs(10), || {
@@ -732,14 +704,7 @@ async fn work_started_today_without_a_record_is_reminded_at_the_close_of_day() {
     let mut started = Vec::new();
     for _ in 0..2 {
         let t = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
-        app.go_with(pb::TransitionTicketRequest {
-            id: t.id.clone(),
-            transition: Transition::Dispatch as i32,
-            assignee_id: "engineer.li".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        app.dispatch(&t.id, "engineer.li").await;
         app.go(&t.id, Transition::Accept).await.unwrap();
         app.go(&t.id, Transition::StartWork).await.unwrap();
         started.push(t.id);
