@@ -5,7 +5,7 @@ use crm_proto::tickets::v1::{self as pb, ticket_service_server::TicketService};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{self, TransitionInput},
+    domain::{self, EscalationRequest, TransitionInput},
     service::Tickets,
 };
 
@@ -47,9 +47,11 @@ impl TicketService for Tickets {
         &self,
         request: Request<pb::ListTicketsRequest>,
     ) -> Result<Response<pb::ListTicketsResponse>, Status> {
+        let call = call(&request)?;
         let r = request.into_inner();
         Ok(Response::new(
-            self.queue(r.filter.as_ref(), r.page.as_ref()).await?,
+            self.queue(r.filter.as_ref(), r.page.as_ref(), &call)
+                .await?,
         ))
     }
 
@@ -89,5 +91,67 @@ impl TicketService for Tickets {
         let r = request.into_inner();
         let id = id("id", &r.id)?;
         Ok(Response::new(self.history(id, r.page.as_ref()).await?))
+    }
+
+    async fn request_escalation(
+        &self,
+        request: Request<pb::RequestEscalationRequest>,
+    ) -> Result<Response<pb::RequestEscalationResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::new(
+            "crm.tickets.v1.TicketService/RequestEscalation",
+            &r.request_id,
+            &r,
+        );
+        let (key, input) = both(key, EscalationRequest::parse(&r))?;
+        Ok(Response::new(
+            self.request_escalation(key, input, &call).await?,
+        ))
+    }
+
+    async fn review_escalation(
+        &self,
+        request: Request<pb::ReviewEscalationRequest>,
+    ) -> Result<Response<pb::ReviewEscalationResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::new(
+            "crm.tickets.v1.TicketService/ReviewEscalation",
+            &r.request_id,
+            &r,
+        );
+        let (key, (id, note)) = both(key, domain::parse_note(&r.id, &r.note, !r.approve))?;
+        Ok(Response::new(
+            self.review_escalation(key, id, r.approve, note, &call)
+                .await?,
+        ))
+    }
+
+    async fn record_escalation_progress(
+        &self,
+        request: Request<pb::RecordEscalationProgressRequest>,
+    ) -> Result<Response<pb::RecordEscalationProgressResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::new(
+            "crm.tickets.v1.TicketService/RecordEscalationProgress",
+            &r.request_id,
+            &r,
+        );
+        let (key, (id, note)) = both(key, domain::parse_note(&r.id, &r.note, true))?;
+        Ok(Response::new(
+            self.record_escalation_progress(key, id, note, r.resolve, &call)
+                .await?,
+        ))
+    }
+
+    async fn list_escalations(
+        &self,
+        request: Request<pb::ListEscalationsRequest>,
+    ) -> Result<Response<pb::ListEscalationsResponse>, Status> {
+        Ok(Response::new(
+            self.list_escalations(request.get_ref()).await?,
+        ))
     }
 }

@@ -87,7 +87,7 @@ pub fn next_state(from: TicketState, transition: Transition) -> Result<TicketSta
         (S::InProgress, T::WaitForCustomer) => S::WaitingForCustomer,
         (S::WaitingForCustomer, T::Resume) => S::InProgress,
         (S::InProgress, T::Resolve) => S::Resolved,
-        (S::InProgress, T::RecordUnfinishedVisit) => S::InProgress,
+        (S::InProgress, T::RecordUnfinishedVisit | T::RecordArrival) => S::InProgress,
         (S::Resolved | S::SolvedByPhone, T::Close) => S::Closed,
         _ => {
             return Err(Error::precondition(
@@ -109,6 +109,77 @@ pub fn hands_on(transition: Transition) -> bool {
         transition,
         Transition::HandToHotlineEngineer | Transition::Dispatch
     )
+}
+
+/// The states in which a ticket is the assigned engineer's work: they count as the engineer's
+/// load when dispatching by load.
+pub const WORKING: &[TicketState] = &[
+    TicketState::Dispatched,
+    TicketState::Accepted,
+    TicketState::InProgress,
+    TicketState::WaitingForCustomer,
+];
+
+/// The engineer's own steps: only the assignee (or a supervising role) takes them.
+pub fn engineer_step(transition: Transition) -> bool {
+    matches!(
+        transition,
+        Transition::Accept
+            | Transition::StartWork
+            | Transition::RecordArrival
+            | Transition::Resolve
+            | Transition::RecordUnfinishedVisit
+    )
+}
+
+/// Whether resolving needs the arrival recorded: the engineer goes on site or the product
+/// comes to the workshop (T-6).
+pub fn needs_arrival(service_mode: i32) -> bool {
+    matches!(
+        ServiceMode::try_from(service_mode),
+        Ok(ServiceMode::OnSite | ServiceMode::CarryIn | ServiceMode::MailIn)
+    )
+}
+
+/// The states of each role's own work queue (T-4, T-6): agents take new tickets, hotline
+/// engineers the hand-offs to them, coordinators the hand-offs to forward and the dispatches
+/// not yet accepted, engineers their assigned work. `None` for a caller whose roles have no
+/// queue of their own (they see every open ticket).
+pub fn role_queue(roles: &[String]) -> Option<Vec<TicketState>> {
+    use TicketState as S;
+    let mut out: Vec<TicketState> = Vec::new();
+    for role in roles {
+        let states: &[TicketState] = match role.as_str() {
+            "hotline_agent" => &[S::New],
+            "hotline_engineer" => &[S::WithHotlineEngineer],
+            "coordinator" => &[S::WithHotlineEngineer, S::Dispatched],
+            "engineer" => WORKING,
+            _ => return None,
+        };
+        for s in states {
+            if !out.contains(s) {
+                out.push(*s);
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Whether an escalation in `state` is still open (not rejected or resolved).
+pub fn escalation_open(state: i32) -> bool {
+    matches!(
+        pb::EscalationState::try_from(state),
+        Ok(pb::EscalationState::Requested | pb::EscalationState::Routed)
+    )
+}
+
+/// The department an approved escalation goes to (T-8).
+pub fn route(kind: pb::EscalationKind) -> &'static str {
+    match kind {
+        pb::EscalationKind::MajorQuality => "quality",
+        pb::EscalationKind::Hardware => "qa_product",
+        pb::EscalationKind::System | pb::EscalationKind::Unspecified => "tech_supervisor",
+    }
 }
 
 /// The required fields a ticket still lacks (T-1, T-2: paid service needs the price policy told
@@ -167,16 +238,23 @@ pub fn timer_kind(deadline: Deadline, warning: bool) -> &'static str {
         (Deadline::Handoff, true) => "tickets.handoff.warning",
         (Deadline::Resolution, false) => "tickets.resolution",
         (Deadline::Resolution, true) => "tickets.resolution.warning",
+        (Deadline::Escalation, false) => "tickets.escalation",
+        (Deadline::Escalation, true) => "tickets.escalation.warning",
         (Deadline::Unspecified, _) => "tickets.unspecified",
     }
 }
 
 /// The deadline and warning flag of a timer kind.
 pub fn parse_timer_kind(kind: &str) -> Option<(Deadline, bool)> {
-    [Deadline::Response, Deadline::Handoff, Deadline::Resolution]
-        .into_iter()
-        .flat_map(|d| [(d, false), (d, true)])
-        .find(|(d, w)| timer_kind(*d, *w) == kind)
+    [
+        Deadline::Response,
+        Deadline::Handoff,
+        Deadline::Resolution,
+        Deadline::Escalation,
+    ]
+    .into_iter()
+    .flat_map(|d| [(d, false), (d, true)])
+    .find(|(d, w)| timer_kind(*d, *w) == kind)
 }
 
 /// The priority after a breach: one step up, at most URGENT.
@@ -309,6 +387,26 @@ pub struct TransitionInput {
     pub satisfaction: i32,
     /// For resolve (finished) and an unfinished visit: the service record, checked.
     pub record: Option<pb::ServiceRecord>,
+    /// For dispatch: the spare parts to prepare, checked.
+    pub parts_to_prepare: Vec<pb::PartUsed>,
+}
+
+/// Checks a list of parts: numbers of 1 to 100 characters, quantities of at least 1.
+fn check_parts(v: &mut Violations, field: &str, parts: &[pb::PartUsed]) {
+    if parts.len() > 100 {
+        v.add(field, "must list at most 100 parts");
+    }
+    for (i, p) in parts.iter().enumerate() {
+        if p.part_number.trim().is_empty() || p.part_number.chars().count() > 100 {
+            v.add(
+                format!("{field}[{i}].part_number"),
+                "must be 1 to 100 characters",
+            );
+        }
+        if p.quantity < 1 {
+            v.add(format!("{field}[{i}].quantity"), "must be at least 1");
+        }
+    }
 }
 
 /// Checks a service record (T-7): work done and diagnosis, parts with quantities; a finished
@@ -332,20 +430,7 @@ fn check_record(
             v.add(f(name), format!("must be 1 to {max} characters"));
         }
     }
-    for (i, p) in r.parts_used.iter().enumerate() {
-        if p.part_number.trim().is_empty() || p.part_number.chars().count() > 100 {
-            v.add(
-                f(&format!("parts_used[{i}].part_number")),
-                "must be 1 to 100 characters",
-            );
-        }
-        if p.quantity < 1 {
-            v.add(
-                f(&format!("parts_used[{i}].quantity")),
-                "must be at least 1",
-            );
-        }
-    }
+    check_parts(v, &f("parts_used"), &r.parts_used);
     if finished {
         use pb::confirmation::Proof;
         match r.confirmation.as_ref().and_then(|c| c.proof.as_ref()) {
@@ -419,9 +504,17 @@ impl TransitionInput {
             }
             _ => None,
         };
+        if !r.parts_to_prepare.is_empty() {
+            if transition == Some(Transition::Dispatch) {
+                check_parts(&mut v, "parts_to_prepare", &r.parts_to_prepare);
+            } else {
+                v.add("parts_to_prepare", "is for DISPATCH only");
+            }
+        }
         v.finish()?;
         Ok(Self {
             record,
+            parts_to_prepare: r.parts_to_prepare.clone(),
             id: id.expect("checked"),
             transition: transition.expect("checked"),
             version: r.version,
@@ -430,6 +523,83 @@ impl TransitionInput {
             satisfaction: r.satisfaction,
         })
     }
+}
+
+/// A checked RequestEscalation.
+#[derive(Debug, Clone)]
+pub struct EscalationRequest {
+    /// The ticket.
+    pub ticket_id: uuid::Uuid,
+    /// The kind.
+    pub kind: pb::EscalationKind,
+    /// The symptom, empty for the ticket's.
+    pub symptom: String,
+    /// Why.
+    pub reason: String,
+    /// Business hours to the time limit.
+    pub time_limit_hours: i64,
+    /// A batch failure (major quality only).
+    pub batch_failure: bool,
+}
+
+impl EscalationRequest {
+    /// Checks the form (T-8).
+    pub fn parse(r: &pb::RequestEscalationRequest) -> Result<Self, Error> {
+        let mut v = Violations::new();
+        let ticket_id = v.check(
+            "ticket_id",
+            uuid::Uuid::parse_str(&r.ticket_id).map_err(|_| "is not a valid id"),
+        );
+        let kind = match pb::EscalationKind::try_from(r.kind) {
+            Ok(pb::EscalationKind::Unspecified) | Err(_) => {
+                v.add("kind", "must be MAJOR_QUALITY, HARDWARE or SYSTEM");
+                None
+            }
+            Ok(k) => Some(k),
+        };
+        if r.symptom.chars().count() > 4000 {
+            v.add("symptom", "must be at most 4000 characters");
+        }
+        if r.reason.trim().is_empty() || r.reason.chars().count() > 1000 {
+            v.add("reason", "must be 1 to 1000 characters");
+        }
+        if !(1..=720).contains(&r.time_limit_hours) {
+            v.add("time_limit_hours", "must be 1 to 720 business hours");
+        }
+        if r.batch_failure && kind != Some(pb::EscalationKind::MajorQuality) {
+            v.add("batch_failure", "is for MAJOR_QUALITY problems only");
+        }
+        v.finish()?;
+        Ok(Self {
+            ticket_id: ticket_id.expect("checked"),
+            kind: kind.expect("checked"),
+            symptom: r.symptom.trim().to_string(),
+            reason: r.reason.trim().to_string(),
+            time_limit_hours: i64::from(r.time_limit_hours),
+            batch_failure: r.batch_failure,
+        })
+    }
+}
+
+/// Checks an escalation id and a note of at most 2000 characters (required when `required`).
+pub fn parse_note(id: &str, note: &str, required: bool) -> Result<(uuid::Uuid, String), Error> {
+    let mut v = Violations::new();
+    let id = v.check(
+        "id",
+        uuid::Uuid::parse_str(id).map_err(|_| "is not a valid id"),
+    );
+    if (required && note.trim().is_empty()) || note.chars().count() > 2000 {
+        v.add(
+            "note",
+            if required {
+                "must be 1 to 2000 characters"
+            } else {
+                "must be at most 2000 characters"
+            },
+        );
+    }
+    v.finish()?;
+    Ok((id.expect("checked"), note.trim().to_string()))
 }
 
 #[cfg(test)]
@@ -500,7 +670,12 @@ mod tests {
 
     #[test]
     fn timer_kinds_round_trip_and_breaches_raise_priority() {
-        for d in [Deadline::Response, Deadline::Handoff, Deadline::Resolution] {
+        for d in [
+            Deadline::Response,
+            Deadline::Handoff,
+            Deadline::Resolution,
+            Deadline::Escalation,
+        ] {
             for w in [false, true] {
                 assert_eq!(parse_timer_kind(timer_kind(d, w)), Some((d, w)));
             }
@@ -519,6 +694,43 @@ mod tests {
         assert_eq!(t.sla("potential").response_minutes, 480);
         assert_eq!(t.sla("unknown"), t.sla("ordinary"));
         assert_eq!(t.handoff_minutes, 15);
+    }
+
+    #[test]
+    fn each_role_has_its_queue_and_escalations_their_route() {
+        let roles = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            role_queue(&roles(&["hotline_agent"])),
+            Some(vec![TicketState::New])
+        );
+        assert_eq!(
+            role_queue(&roles(&["coordinator", "hotline_engineer"])),
+            Some(vec![
+                TicketState::WithHotlineEngineer,
+                TicketState::Dispatched
+            ])
+        );
+        assert_eq!(role_queue(&roles(&["engineer"])).unwrap().len(), 4);
+        assert_eq!(role_queue(&roles(&["engineer", "supervisor"])), None);
+        assert_eq!(route(pb::EscalationKind::MajorQuality), "quality");
+        assert_eq!(route(pb::EscalationKind::Hardware), "qa_product");
+        assert_eq!(route(pb::EscalationKind::System), "tech_supervisor");
+        let bad = EscalationRequest::parse(&pb::RequestEscalationRequest {
+            ticket_id: "x".into(),
+            kind: pb::EscalationKind::Hardware as i32,
+            batch_failure: true,
+            time_limit_hours: 0,
+            ..Default::default()
+        })
+        .unwrap_err();
+        let Error::InvalidArgument(v) = bad else {
+            panic!("{bad}")
+        };
+        let fields: Vec<_> = v.into_iter().map(|v| v.field).collect();
+        assert_eq!(
+            fields,
+            ["ticket_id", "reason", "time_limit_hours", "batch_failure"]
+        );
     }
 
     #[test]

@@ -1,13 +1,15 @@
-//! The tickets service (T-1 … T-5, first part): intake with the completeness rule, the
-//! lifecycle as named transitions with history, SLA deadlines from the customer's tier in
-//! business time (response, hand-off, resolution; paused while waiting for the customer) fired
-//! once by the kit's timers, warnings and breaches, and work queues by deadline.
+//! The tickets service (T-1 … T-9): intake with the completeness rule, the lifecycle as named
+//! transitions with history, SLA deadlines from the customer's tier in business time (response,
+//! hand-off, resolution; paused while waiting for the customer) fired once by the kit's timers,
+//! warnings and breaches, dispatch by usual engineer, region and load with spare parts, service
+//! records, escalations of hard problems, and each role's work queue by deadline.
 //!
-//! `api` translates gRPC, `service` holds the use cases and the timer handler, `domain` the
-//! rules, `store` the SQL.
+//! `api` translates gRPC, `service` holds the ticket use cases and the timer and event
+//! handlers, `escalations` the escalation use cases, `domain` the rules, `store` the SQL.
 
 pub mod api;
 pub mod domain;
+pub mod escalations;
 pub mod service;
 pub mod store;
 
@@ -100,8 +102,8 @@ impl Application {
             pool.clone(),
             crm_kit::events::Consumer {
                 group: NAME.to_string(),
-                topics: vec!["customers".to_string()],
-                handler: Arc::new(service::CustomerTiers {
+                topics: vec!["gateway".to_string(), "customers".to_string()],
+                handler: Arc::new(service::Inbound {
                     tickets: self.tickets.clone(),
                 }),
             },

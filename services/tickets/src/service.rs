@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crm_kit::{
     Clock, Error, Result, audit,
+    auth::Principal,
     calendar::Calendar,
     context::Call,
     convert,
@@ -41,35 +42,51 @@ pub const SLA_WARNING: &str = "tickets.sla_warning";
 pub const SLA_BREACHED: &str = "tickets.sla_breached";
 /// Work started on a day has no service record at that day's close (T-9; payload: the Ticket).
 pub const RECORD_DUE: &str = "tickets.record_due";
+/// An escalation was applied for; the hotline engineers filter it (payload: the Ticket with
+/// the escalation).
+pub const ESCALATION_REQUESTED: &str = "tickets.escalation_requested";
+/// An escalation was rejected by the hotline engineer (payload: the Ticket).
+pub const ESCALATION_REJECTED: &str = "tickets.escalation_rejected";
+/// An escalation was routed to its department (payload: the Ticket); urgent for a major
+/// quality problem.
+pub const ESCALATION_ROUTED: &str = "tickets.escalation_routed";
+/// An escalation was routed, progressed or resolved: the customer is told (payload: the
+/// Ticket).
+pub const ESCALATION_CHANGED: &str = "tickets.escalation_changed";
 /// The timer kind of the same-day record reminder.
 const RECORD_DUE_TIMER: &str = "tickets.record_due";
 
 /// Roles that may act on any ticket's engineer steps (accept, start, resolve).
 const SUPERVISING: &[&str] = &["admin", "supervisor", "coordinator", "hotline_engineer"];
 
+/// Whether the caller may act on any ticket, not only those assigned to them.
+pub(crate) fn supervising(caller: &Principal) -> bool {
+    SUPERVISING.iter().any(|r| caller.has_role(r))
+}
+
 /// The tickets service's state.
 #[derive(Clone)]
 pub struct Tickets {
-    pool: PgPool,
-    clock: Clock,
-    pager: Pager,
-    settings: Arc<TicketSettings>,
-    calendar: Arc<Calendar>,
-    timers: Timers,
+    pub(crate) pool: PgPool,
+    pub(crate) clock: Clock,
+    pub(crate) pager: Pager,
+    pub(crate) settings: Arc<TicketSettings>,
+    pub(crate) calendar: Arc<Calendar>,
+    pub(crate) timers: Timers,
 }
 
-fn not_found(id: impl ToString) -> Error {
+pub(crate) fn not_found(id: impl ToString) -> Error {
     Error::NotFound {
         kind: "ticket",
         id: id.to_string(),
     }
 }
 
-fn subject(id: &str) -> String {
+pub(crate) fn subject(id: &str) -> String {
     format!("tickets/{id}")
 }
 
-fn ts(t: OffsetDateTime) -> Option<prost_types::Timestamp> {
+pub(crate) fn ts(t: OffsetDateTime) -> Option<prost_types::Timestamp> {
     Some(convert::timestamp(t))
 }
 
@@ -114,8 +131,51 @@ impl Tickets {
         &self.timers
     }
 
+    /// The engineer a dispatch goes to (T-6): the one named, who must be an engineer; else a
+    /// VIP or core customer's usual engineer; else the engineer of the ticket's region with the
+    /// fewest tickets in hand.
+    async fn choose_engineer(
+        &self,
+        tx: &mut PgConnection,
+        t: &pb::Ticket,
+        named: &str,
+    ) -> Result<String> {
+        if !named.is_empty() {
+            if !store::is_engineer(tx, named).await? {
+                return Err(Error::precondition(
+                    "NOT_AN_ENGINEER",
+                    format!(
+                        "{named} is not an engineer (users with the engineer role, as the gateway announces them)"
+                    ),
+                ));
+            }
+            return Ok(named.to_string());
+        }
+        let customer = Uuid::parse_str(&t.customer_id).map_err(|e| Error::Internal(e.into()))?;
+        if matches!(t.tier.as_str(), "vip" | "core")
+            && let Some(usual) = store::usual_engineer(tx, customer).await?
+        {
+            return Ok(usual);
+        }
+        let working: Vec<String> = domain::WORKING
+            .iter()
+            .map(|s| s.as_str_name().to_string())
+            .collect();
+        store::least_loaded_engineer(tx, &t.region, &working)
+            .await?
+            .ok_or_else(|| {
+                Error::precondition(
+                    "NO_ENGINEER",
+                    format!(
+                        "no engineer works in region {}: name the engineer",
+                        t.region
+                    ),
+                )
+            })
+    }
+
     /// Timers for `deadline` due at `due` (counted from `from`), with its warning.
-    fn deadline_timers(
+    pub(crate) fn deadline_timers(
         &self,
         id: &str,
         deadline: Deadline,
@@ -141,7 +201,7 @@ impl Tickets {
             .collect()
     }
 
-    async fn publish(
+    pub(crate) async fn publish(
         tx: &mut PgConnection,
         call: &Call,
         now: OffsetDateTime,
@@ -214,7 +274,7 @@ impl Tickets {
             &mut tx,
             &Record {
                 ticket: ticket.clone(),
-                resolution_left_s: None,
+                ..Default::default()
             },
         )
         .await?;
@@ -255,13 +315,33 @@ impl Tickets {
             .ok_or_else(|| not_found(id))
     }
 
-    /// A work queue, earliest deadline first.
+    /// A work queue, earliest deadline first, scoped by the caller: with no states given, the
+    /// caller's roles choose the queue; an engineer sees only their own tickets, a caller with a
+    /// region only that region's (admins see all).
     pub async fn queue(
         &self,
         filter: Option<&pb::TicketFilter>,
         page: Option<&PageRequest>,
+        call: &Call,
     ) -> Result<pb::ListTicketsResponse> {
-        let f = filter.cloned().unwrap_or_default();
+        let mut f = filter.cloned().unwrap_or_default();
+        let caller = &call.principal;
+        if caller.has_role("engineer") && !supervising(caller) {
+            if !f.assignee_id.is_empty() && f.assignee_id != caller.subject {
+                return Err(Error::PermissionDenied {
+                    permission: "the queue of another engineer".into(),
+                });
+            }
+            f.assignee_id.clone_from(&caller.subject);
+        }
+        if !caller.region.is_empty() && !caller.has_role("admin") {
+            if !f.region.is_empty() && f.region != caller.region {
+                return Err(Error::PermissionDenied {
+                    permission: format!("tickets of region {}", f.region),
+                });
+            }
+            f.region.clone_from(&caller.region);
+        }
         let mut states: Vec<String> = Vec::new();
         for (i, s) in f.states.iter().enumerate() {
             match TicketState::try_from(*s) {
@@ -275,7 +355,9 @@ impl Tickets {
             }
         }
         if states.is_empty() {
-            states = domain::OPEN
+            states = domain::role_queue(&caller.roles)
+                .as_deref()
+                .unwrap_or(domain::OPEN)
                 .iter()
                 .map(|s| s.as_str_name().to_string())
                 .collect();
@@ -316,7 +398,12 @@ impl Tickets {
         })
     }
 
-    async fn lock(&self, tx: &mut PgConnection, id: Uuid, version: i64) -> Result<Record> {
+    pub(crate) async fn lock(
+        &self,
+        tx: &mut PgConnection,
+        id: Uuid,
+        version: i64,
+    ) -> Result<Record> {
         let record = store::get(tx, id, true)
             .await?
             .ok_or_else(|| not_found(id))?;
@@ -386,14 +473,9 @@ impl Tickets {
             }
         }
         let caller = &call.principal;
-        if matches!(
-            input.transition,
-            Transition::Accept
-                | Transition::StartWork
-                | Transition::Resolve
-                | Transition::RecordUnfinishedVisit
-        ) && caller.subject != t.assignee_id
-            && !SUPERVISING.iter().any(|r| caller.has_role(r))
+        if domain::engineer_step(input.transition)
+            && caller.subject != t.assignee_id
+            && !supervising(caller)
         {
             return Err(Error::PermissionDenied {
                 permission: format!(
@@ -427,7 +509,7 @@ impl Tickets {
                     }
                     t.resolution_due = None;
                 }
-                Deadline::Unspecified => {}
+                Deadline::Escalation | Deadline::Unspecified => {}
             }
         }
         // deadlines that start
@@ -439,25 +521,13 @@ impl Tickets {
                 new.extend(self.deadline_timers(&id, Deadline::Handoff, now, due, false));
             }
             (Transition::Dispatch, _) => {
-                t.assignee_id = if input.assignee_id.is_empty() {
-                    // VIP and core customers: their usual engineer first (T-6)
-                    let customer =
-                        Uuid::parse_str(&t.customer_id).map_err(|e| Error::Internal(e.into()))?;
-                    let usual = store::usual_engineer(&mut tx, customer).await?;
-                    match usual {
-                        Some(e) if matches!(t.tier.as_str(), "vip" | "core") => e,
-                        _ => {
-                            return Err(Error::precondition(
-                                "ENGINEER_REQUIRED",
-                                "name the engineer: only VIP and core customers with a usual engineer are dispatched to them by default",
-                            ));
-                        }
-                    }
-                } else {
-                    input.assignee_id.clone()
-                };
+                t.assignee_id = self.choose_engineer(&mut tx, t, &input.assignee_id).await?;
+                t.parts_to_prepare.clone_from(&input.parts_to_prepare);
+                t.contact_time = None;
+                t.arrival_time = None;
             }
             (Transition::StartWork, _) => {
+                t.contact_time = ts(now);
                 // work taken today is recorded today (T-9): a reminder at the day's close
                 new.push(NewTimer {
                     kind: RECORD_DUE_TIMER.into(),
@@ -485,7 +555,25 @@ impl Tickets {
                 t.second_service_reason
                     .clone_from(&record.unfinished_reason);
             }
+            (Transition::RecordArrival, _) => t.arrival_time = ts(now),
+            (Transition::Resolve, _)
+                if domain::needs_arrival(t.service_mode) && t.arrival_time.is_none() =>
+            {
+                return Err(Error::precondition(
+                    "ARRIVAL_NOT_RECORDED",
+                    "record the arrival (on site or in the workshop) before resolving",
+                ));
+            }
             (Transition::Close, _) => {
+                if t.escalation
+                    .as_ref()
+                    .is_some_and(|e| domain::escalation_open(e.state))
+                {
+                    return Err(Error::precondition(
+                        "ESCALATION_OPEN",
+                        "the ticket's escalation is still open: it is tracked to its end first",
+                    ));
+                }
                 t.satisfaction = input.satisfaction;
                 if input.satisfaction == 0 {
                     t.satisfaction_refusal.clone_from(&input.reason);
@@ -604,6 +692,7 @@ impl TimerHandler for SlaTimers {
             Deadline::Response => at(t.response_due.as_ref()),
             Deadline::Handoff => at(t.handoff_due.as_ref()),
             Deadline::Resolution => at(t.resolution_due.as_ref()),
+            Deadline::Escalation => record.escalation_due,
             Deadline::Unspecified => None,
         };
         // a deadline no longer running (the ticket moved on) fires nothing
@@ -634,6 +723,16 @@ impl TimerHandler for SlaTimers {
             return Ok(());
         }
         store::insert_breach(tx, id, deadline, due, now).await?;
+        if deadline == Deadline::Escalation
+            && let Some(mut e) = t.escalation.clone()
+            && domain::escalation_open(e.state)
+        {
+            // the escalation missed its time limit: it stays open, marked overdue
+            e.overdue = true;
+            e.version += 1;
+            store::save_escalation(tx, &e).await?;
+            t.escalation = Some(e);
+        }
         t.priority = domain::raised(t.priority) as i32;
         t.version += 1;
         t.updated = Some(convert::stamp(now, "sla"));
@@ -713,9 +812,11 @@ impl SlaTimers {
     }
 }
 
-/// Keeps the customers' tiers from the customers service's events (T-2); when a customer's
-/// tier changes, the running deadlines of its open tickets are recomputed for the new level.
-pub struct CustomerTiers {
+/// Keeps what the tickets service learns from others' events: the engineers from the
+/// gateway's user directory (for dispatch, T-6), and the customers' tiers and usual engineers
+/// from the customers service (T-2); when a customer's tier changes, the running deadlines of
+/// its open tickets are recomputed for the new level.
+pub struct Inbound {
     /// The service.
     pub tickets: Tickets,
 }
@@ -780,7 +881,7 @@ impl Tickets {
 }
 
 #[tonic::async_trait]
-impl events::Handler for CustomerTiers {
+impl events::Handler for Inbound {
     async fn handle(
         &self,
         tx: &mut PgConnection,
@@ -789,6 +890,24 @@ impl events::Handler for CustomerTiers {
         let Some(payload) = &event.payload else {
             return Ok(());
         };
+        if payload.type_url.ends_with("crm.gateway.v1.User") {
+            let user: crm_proto::gateway::v1::User =
+                prost::Message::decode(payload.value.as_slice())
+                    .map_err(|e| Error::Internal(anyhow::anyhow!("user event: {e}")))?;
+            let engineer = user.roles.iter().any(|r| r == "engineer");
+            let known = store::is_engineer(tx, &user.id).await?;
+            if engineer || known {
+                store::upsert_engineer(
+                    tx,
+                    &user.id,
+                    &user.region,
+                    engineer,
+                    self.tickets.clock.now(),
+                )
+                .await?;
+            }
+            return Ok(());
+        }
         if !payload.type_url.ends_with("crm.customers.v1.CustomerEvent") {
             return Ok(());
         }

@@ -14,6 +14,8 @@ pub struct Record {
     pub ticket: pb::Ticket,
     /// Business seconds of resolution time left while paused.
     pub resolution_left_s: Option<i64>,
+    /// The time limit of the open escalation (its timers run on the ticket).
+    pub escalation_due: Option<OffsetDateTime>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -50,6 +52,27 @@ struct Row {
     updated_by: String,
     second_service: bool,
     second_service_reason: String,
+    parts_to_prepare: sqlx::types::Json<Vec<(String, i32)>>,
+    contact_time: Option<OffsetDateTime>,
+    arrival_time: Option<OffsetDateTime>,
+    escalation_due: Option<OffsetDateTime>,
+}
+
+fn parts(p: Vec<(String, i32)>) -> Vec<pb::PartUsed> {
+    p.into_iter()
+        .map(|(part_number, quantity)| pb::PartUsed {
+            part_number,
+            quantity,
+        })
+        .collect()
+}
+
+fn part_pairs(p: &[pb::PartUsed]) -> sqlx::types::Json<Vec<(String, i32)>> {
+    sqlx::types::Json(
+        p.iter()
+            .map(|p| (p.part_number.clone(), p.quantity))
+            .collect(),
+    )
 }
 
 fn value<E: Into<i32>>(parsed: Option<E>) -> i32 {
@@ -69,6 +92,7 @@ impl From<Row> for Record {
         });
         Self {
             resolution_left_s: r.resolution_left_s,
+            escalation_due: r.escalation_due,
             ticket: pb::Ticket {
                 id: r.id.to_string(),
                 channel: value(pb::Channel::from_str_name(&r.channel)),
@@ -99,6 +123,10 @@ impl From<Row> for Record {
                 service_records: Vec::new(),
                 second_service: r.second_service,
                 second_service_reason: r.second_service_reason,
+                parts_to_prepare: parts(r.parts_to_prepare.0),
+                contact_time: r.contact_time.map(convert::timestamp),
+                arrival_time: r.arrival_time.map(convert::timestamp),
+                escalation: None,
             },
         }
     }
@@ -108,7 +136,8 @@ const COLUMNS: &str = "id, channel, customer_id, tier, region, contact_name, con
      serial_number, symptom, warranty, service_mode, price_policy_told, quote_currency, quote_units, \
      quote_nanos, state, priority, assignee_id, response_due, handoff_due, resolution_due, \
      resolution_left_s, satisfaction, satisfaction_refusal, version, create_time, created_by, \
-     update_time, updated_by, second_service, second_service_reason";
+     update_time, updated_by, second_service, second_service_reason, parts_to_prepare, contact_time, \
+     arrival_time, escalation_due";
 
 fn name<E: TryFrom<i32>>(v: i32, f: impl Fn(&E) -> &'static str) -> &'static str {
     E::try_from(v).map(|e| f(&e)).unwrap_or("")
@@ -123,18 +152,23 @@ pub async fn save(tx: &mut PgConnection, r: &Record) -> Result<()> {
     let created = t.created.clone().unwrap_or_default();
     let updated = t.updated.clone().unwrap_or_default();
     let dues = [&t.response_due, &t.handoff_due, &t.resolution_due];
-    let next_due = dues.iter().filter_map(|d| time_of(d.as_ref())).min();
+    let next_due = dues
+        .iter()
+        .filter_map(|d| time_of(d.as_ref()))
+        .chain(r.escalation_due)
+        .min();
     let quote = t.accepted_quote.clone().unwrap_or_default();
     let sql = format!(
         "INSERT INTO tickets ({COLUMNS}, next_due) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $32, $33, $31) \
+         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $32, $33, $34, $35, $36, $37, $31) \
          ON CONFLICT (id) DO UPDATE SET tier = $4, contact_name = $6, contact_phone = $7, product_model = $8, \
          serial_number = $9, symptom = $10, warranty = $11, service_mode = $12, price_policy_told = $13, \
          quote_currency = $14, quote_units = $15, quote_nanos = $16, state = $17, priority = $18, \
          assignee_id = $19, response_due = $20, handoff_due = $21, resolution_due = $22, \
          resolution_left_s = $23, satisfaction = $24, satisfaction_refusal = $25, version = $26, \
          update_time = $29, updated_by = $30, next_due = $31, second_service = $32, \
-         second_service_reason = $33"
+         second_service_reason = $33, parts_to_prepare = $34, contact_time = $35, arrival_time = $36, \
+         escalation_due = $37"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -170,6 +204,10 @@ pub async fn save(tx: &mut PgConnection, r: &Record) -> Result<()> {
         .bind(next_due)
         .bind(t.second_service)
         .bind(&t.second_service_reason)
+        .bind(part_pairs(&t.parts_to_prepare))
+        .bind(time_of(t.contact_time.as_ref()))
+        .bind(time_of(t.arrival_time.as_ref()))
+        .bind(r.escalation_due)
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -189,9 +227,16 @@ pub async fn get(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option
         return Ok(None);
     };
     let mut record = Record::from(row);
-    record.ticket.breaches = breaches(conn, id).await?;
-    record.ticket.service_records = service_records(conn, id).await?;
+    complete(conn, &mut record.ticket, id).await?;
     Ok(Some(record))
+}
+
+/// Fills in what a ticket holds beside its row: breaches, service records, latest escalation.
+async fn complete(conn: &mut PgConnection, t: &mut pb::Ticket, id: Uuid) -> Result<()> {
+    t.breaches = breaches(conn, id).await?;
+    t.service_records = service_records(conn, id).await?;
+    t.escalation = latest_escalation(conn, id).await?;
+    Ok(())
 }
 
 async fn breaches(conn: &mut PgConnection, id: Uuid) -> Result<Vec<pb::Breach>> {
@@ -335,8 +380,7 @@ pub async fn queue(
     for r in rows {
         let mut record = Record::from(r.row);
         let id = Uuid::parse_str(&record.ticket.id).unwrap_or_default();
-        record.ticket.breaches = breaches(conn, id).await?;
-        record.ticket.service_records = service_records(conn, id).await?;
+        complete(conn, &mut record.ticket, id).await?;
         out.push((record, r.next_due));
     }
     Ok(out)
@@ -428,15 +472,7 @@ async fn service_records(conn: &mut PgConnection, id: Uuid) -> Result<Vec<pb::Se
                 id: r.id.to_string(),
                 work_done: r.work_done,
                 diagnosis: r.diagnosis,
-                parts_used: r
-                    .parts_used
-                    .0
-                    .into_iter()
-                    .map(|(part_number, quantity)| pb::PartUsed {
-                        part_number,
-                        quantity,
-                    })
-                    .collect(),
+                parts_used: parts(r.parts_used.0),
                 confirmation: proof.map(|p| pb::Confirmation { proof: Some(p) }),
                 finished: r.finished,
                 unfinished_reason: r.unfinished_reason,
@@ -463,11 +499,6 @@ pub async fn insert_service_record(
         Some(Proof::ImageRef(i)) => (String::new(), None, i.clone()),
         None => (String::new(), None, String::new()),
     };
-    let parts: Vec<(String, i32)> = r
-        .parts_used
-        .iter()
-        .map(|p| (p.part_number.clone(), p.quantity))
-        .collect();
     sqlx::query(
         "INSERT INTO service_records (id, ticket_id, work_done, diagnosis, parts_used, signature_name, \
          signature_time, image_ref, finished, unfinished_reason, second_visit_time, second_service, \
@@ -478,7 +509,7 @@ pub async fn insert_service_record(
     .bind(ticket)
     .bind(&r.work_done)
     .bind(&r.diagnosis)
-    .bind(sqlx::types::Json(parts))
+    .bind(part_pairs(&r.parts_used))
     .bind(name)
     .bind(signed)
     .bind(image)
@@ -507,4 +538,270 @@ pub async fn open_tickets_of(
     .bind(states)
     .fetch_all(&mut *conn)
     .await?)
+}
+
+/// Records a user as the gateway announced them: an engineer (of a region) while they hold the
+/// engineer role.
+pub async fn upsert_engineer(
+    tx: &mut PgConnection,
+    user_id: &str,
+    region: &str,
+    active: bool,
+    now: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO engineers (user_id, region, active, update_time) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (user_id) DO UPDATE SET region = $2, active = $3, update_time = $4",
+    )
+    .bind(user_id)
+    .bind(region)
+    .bind(active)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Whether `user_id` is an engineer now.
+pub async fn is_engineer(conn: &mut PgConnection, user_id: &str) -> Result<bool> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM engineers WHERE user_id = $1 AND active)")
+            .bind(user_id)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+/// The engineer of `region` with the fewest tickets in `working` states (ties: the smallest
+/// id). Dispatches in one region are serialised for the transaction, so two at once do not
+/// both pick the same least-loaded engineer.
+pub async fn least_loaded_engineer(
+    tx: &mut PgConnection,
+    region: &str,
+    working: &[String],
+) -> Result<Option<String>> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('tickets.dispatch:' || $1, 0))")
+        .bind(region)
+        .execute(&mut *tx)
+        .await?;
+    Ok(sqlx::query_scalar(
+        "SELECT e.user_id FROM engineers e \
+         LEFT JOIN tickets t ON t.assignee_id = e.user_id AND t.state = ANY($2) \
+         WHERE e.active AND e.region = $1 \
+         GROUP BY e.user_id ORDER BY count(t.id), e.user_id LIMIT 1",
+    )
+    .bind(region)
+    .bind(working)
+    .fetch_optional(&mut *tx)
+    .await?)
+}
+
+#[derive(sqlx::FromRow)]
+struct EscalationRow {
+    id: Uuid,
+    ticket_id: Uuid,
+    kind: String,
+    state: String,
+    customer_id: Uuid,
+    product_model: String,
+    serial_number: String,
+    symptom: String,
+    batch_failure: bool,
+    due_time: OffsetDateTime,
+    routed_to: String,
+    reason: String,
+    review_note: String,
+    resolution: String,
+    overdue: bool,
+    version: i64,
+    request_time: OffsetDateTime,
+    requested_by: String,
+    update_time: OffsetDateTime,
+    updated_by: String,
+}
+
+const ESCALATION_COLUMNS: &str = "id, ticket_id, kind, state, customer_id, product_model, serial_number, \
+     symptom, batch_failure, due_time, routed_to, reason, review_note, resolution, overdue, version, \
+     request_time, requested_by, update_time, updated_by";
+
+impl From<EscalationRow> for pb::Escalation {
+    fn from(r: EscalationRow) -> Self {
+        Self {
+            id: r.id.to_string(),
+            ticket_id: r.ticket_id.to_string(),
+            kind: value(pb::EscalationKind::from_str_name(&r.kind)),
+            state: value(pb::EscalationState::from_str_name(&r.state)),
+            customer_id: r.customer_id.to_string(),
+            product_model: r.product_model,
+            serial_number: r.serial_number,
+            symptom: r.symptom,
+            batch_failure: r.batch_failure,
+            due_time: Some(convert::timestamp(r.due_time)),
+            routed_to: r.routed_to,
+            reason: r.reason,
+            review_note: r.review_note,
+            resolution: r.resolution,
+            progress: Vec::new(),
+            overdue: r.overdue,
+            version: r.version,
+            requested: Some(convert::stamp(r.request_time, &r.requested_by)),
+            updated: Some(convert::stamp(r.update_time, &r.updated_by)),
+        }
+    }
+}
+
+/// Writes an escalation whole (insert or replace).
+pub async fn save_escalation(tx: &mut PgConnection, e: &pb::Escalation) -> Result<()> {
+    let uuid = |s: &str| Uuid::parse_str(s).map_err(|e| crm_kit::Error::Internal(e.into()));
+    let requested = e.requested.clone().unwrap_or_default();
+    let updated = e.updated.clone().unwrap_or_default();
+    let sql = format!(
+        "INSERT INTO escalations ({ESCALATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ON CONFLICT (id) DO UPDATE SET state = $4, \
+         due_time = $10, routed_to = $11, review_note = $13, resolution = $14, overdue = $15, \
+         version = $16, update_time = $19, updated_by = $20"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(uuid(&e.id)?)
+        .bind(uuid(&e.ticket_id)?)
+        .bind(name(e.kind, pb::EscalationKind::as_str_name))
+        .bind(name(e.state, pb::EscalationState::as_str_name))
+        .bind(uuid(&e.customer_id)?)
+        .bind(&e.product_model)
+        .bind(&e.serial_number)
+        .bind(&e.symptom)
+        .bind(e.batch_failure)
+        .bind(time_of(e.due_time.as_ref()))
+        .bind(&e.routed_to)
+        .bind(&e.reason)
+        .bind(&e.review_note)
+        .bind(&e.resolution)
+        .bind(e.overdue)
+        .bind(e.version)
+        .bind(time_of(requested.time.as_ref()))
+        .bind(&requested.actor)
+        .bind(time_of(updated.time.as_ref()))
+        .bind(&updated.actor)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+async fn with_progress(
+    conn: &mut PgConnection,
+    row: Option<EscalationRow>,
+) -> Result<Option<pb::Escalation>> {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let id = row.id;
+    let mut e = pb::Escalation::from(row);
+    let rows: Vec<(String, OffsetDateTime, String)> = sqlx::query_as(
+        "SELECT note, record_time, recorded_by FROM escalation_progress WHERE escalation_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    e.progress = rows
+        .into_iter()
+        .map(|(note, at, actor)| pb::EscalationProgress {
+            note,
+            recorded: Some(convert::stamp(at, &actor)),
+        })
+        .collect();
+    Ok(Some(e))
+}
+
+/// One escalation with its progress, locked for the transaction when `lock`.
+pub async fn get_escalation(
+    conn: &mut PgConnection,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<pb::Escalation>> {
+    let sql = format!(
+        "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let row: Option<EscalationRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    with_progress(conn, row).await
+}
+
+/// A ticket's latest escalation, with its progress.
+pub async fn latest_escalation(
+    conn: &mut PgConnection,
+    ticket: Uuid,
+) -> Result<Option<pb::Escalation>> {
+    let sql = format!(
+        "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE ticket_id = $1 ORDER BY id DESC LIMIT 1"
+    );
+    let row: Option<EscalationRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(ticket)
+        .fetch_optional(&mut *conn)
+        .await?;
+    with_progress(conn, row).await
+}
+
+/// Adds a progress note to an escalation.
+pub async fn insert_progress(
+    tx: &mut PgConnection,
+    escalation: Uuid,
+    note: &str,
+    at: OffsetDateTime,
+    actor: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO escalation_progress (id, escalation_id, note, record_time, recorded_by) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(escalation)
+    .bind(note)
+    .bind(at)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Escalations in `states` (all when empty), of a department and a ticket, earliest time limit
+/// first, after the key `(due_time, id)`.
+pub async fn list_escalations(
+    conn: &mut PgConnection,
+    states: &[String],
+    routed_to: Option<&str>,
+    ticket: Option<Uuid>,
+    after: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> Result<Vec<pb::Escalation>> {
+    let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE true"
+    ));
+    if !states.is_empty() {
+        b.push(" AND state = ANY(")
+            .push_bind(states.to_vec())
+            .push(")");
+    }
+    if let Some(r) = routed_to {
+        b.push(" AND routed_to = ").push_bind(r.to_string());
+    }
+    if let Some(t) = ticket {
+        b.push(" AND ticket_id = ").push_bind(t);
+    }
+    if let Some((due, id)) = after {
+        b.push(" AND (due_time, id) > (")
+            .push_bind(due)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    b.push(" ORDER BY due_time, id LIMIT ").push_bind(limit);
+    let rows: Vec<EscalationRow> = b.build_query_as().fetch_all(&mut *conn).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.extend(with_progress(conn, Some(row)).await?);
+    }
+    Ok(out)
 }

@@ -30,6 +30,7 @@ struct App {
     settings: Settings,
     pool: PgPool,
     customers: PgPool,
+    gateway: PgPool,
     clock: Clock,
     _stop: Stop,
 }
@@ -51,15 +52,18 @@ async fn spawn_app() -> App {
     env.settings.events.consumer_block_ms = 100;
     crm_tickets::migrate(&env.settings).await.expect("migrate");
     let customers_pool = testing::events::schema(&env.settings, "customers").await;
+    let gateway_pool = testing::events::schema(&env.settings, "gateway").await;
     let clock = Clock::manual(MONDAY_9);
     let stop = CancellationToken::new();
-    events::spawn_relay(
-        customers_pool.clone(),
-        "customers",
-        env.settings.redis.clone(),
-        env.settings.events.clone(),
-        stop.clone(),
-    );
+    for (pool, topic) in [(&customers_pool, "customers"), (&gateway_pool, "gateway")] {
+        events::spawn_relay(
+            pool.clone(),
+            topic,
+            env.settings.redis.clone(),
+            env.settings.events.clone(),
+            stop.clone(),
+        );
+    }
     let security = Security::start(&env.settings, stop.clone()).expect("security");
     let app = crm_tickets::Application::build(&env.settings, clock.clone(), security)
         .await
@@ -87,6 +91,7 @@ async fn spawn_app() -> App {
         settings: env.settings,
         pool,
         customers: customers_pool,
+        gateway: gateway_pool,
         clock,
         _stop: Stop(stop),
     }
@@ -151,6 +156,7 @@ impl App {
     }
 
     async fn dispatch(&mut self, id: &str, engineer: &str) -> pb::Ticket {
+        self.engineer(engineer, "华东", &["engineer"]).await;
         self.go_with(pb::TransitionTicketRequest {
             id: id.into(),
             transition: Transition::Dispatch as i32,
@@ -199,6 +205,52 @@ impl App {
         .await
         .unwrap();
         tx.commit().await.unwrap();
+    }
+
+    /// Announces a user as the gateway does, and waits until the tickets service has them
+    /// (with the engineer role held or not).
+    async fn engineer(&self, id: &str, region: &str, roles: &[&str]) {
+        let user = crm_proto::gateway::v1::User {
+            id: id.into(),
+            username: id.into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            region: region.into(),
+            ..Default::default()
+        };
+        let mut tx = self.gateway.begin().await.unwrap();
+        let aggregate = format!("users/{id}");
+        events::publish(
+            &mut tx,
+            &Call::system("tester", "test"),
+            OffsetDateTime::now_utc(),
+            NewEvent {
+                topic: "gateway",
+                event_type: "gateway.user_changed",
+                aggregate: &aggregate,
+                payload: Payload::of("crm.gateway.v1.User", &user),
+                urgent: false,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let (pool, id, region) = (self.pool.clone(), id.to_string(), region.to_string());
+        let active = roles.contains(&"engineer");
+        testing::wait_until("the engineer to arrive", Duration::from_secs(10), || {
+            let (pool, id, region) = (pool.clone(), id.clone(), region.clone());
+            async move {
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM engineers WHERE user_id = $1 AND region = $2 AND active = $3)",
+                )
+                .bind(&id)
+                .bind(&region)
+                .bind(active)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+            }
+        })
+        .await;
     }
 
     /// Announces a customer's tier as the customers service does, and waits for it.
@@ -427,6 +479,7 @@ async fn waiting_for_the_customer_pauses_the_resolution_clock() {
     let left_at_pause = calendar.between(MONDAY_9 + time::Duration::hours(1), resolution_due);
     assert_eq!(calendar.between(app.clock.now(), new_due), left_at_pause);
     assert!(new_due > resolution_due);
+    app.go(&t.id, Transition::RecordArrival).await.unwrap();
     app.go_with(pb::TransitionTicketRequest {
         id: t.id.clone(),
         transition: Transition::Resolve as i32,
@@ -465,6 +518,7 @@ async fn waiting_for_the_customer_pauses_the_resolution_clock() {
             Transition::StartWork,
             Transition::WaitForCustomer,
             Transition::Resume,
+            Transition::RecordArrival,
             Transition::Resolve,
             Transition::Close
         ]
@@ -588,6 +642,29 @@ async fn an_unfinished_visit_books_a_second_service_and_resolving_needs_a_confir
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
+    // an on-site visit is resolved only once the engineer's arrival is recorded (T-6)
+    let e = app
+        .go_with(pb::TransitionTicketRequest {
+            id: t.id.clone(),
+            transition: Transition::Resolve as i32,
+            service_record: Some(service_record(true, None)),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(
+        e.message().contains("record the arrival"),
+        "{}",
+        e.message()
+    );
+    app.clock.advance(time::Duration::minutes(40));
+    let arrived = app.go(&t.id, Transition::RecordArrival).await.unwrap();
+    assert_eq!(time_of(&arrived.contact_time), MONDAY_9);
+    assert_eq!(
+        time_of(&arrived.arrival_time),
+        MONDAY_9 + time::Duration::minutes(40)
+    );
     // the parts are out of stock: the visit ends unfinished, a second visit is booked
     let e = app
         .go_with(pb::TransitionTicketRequest {
@@ -780,4 +857,427 @@ async fn vip_tickets_go_to_the_customers_usual_engineer_first() {
     let e = app.go(&other.id, Transition::Dispatch).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert!(e.message().contains("name the engineer"), "{}", e.message());
+}
+
+impl App {
+    /// A client acting as `subject` with `roles` (and a region, if any).
+    fn as_user(&self, subject: &str, roles: &[&str], region: &str) -> Client {
+        let token = testing::token(
+            &self.settings,
+            &TestCaller {
+                subject,
+                roles,
+                region,
+                ..Default::default()
+            },
+            600,
+        );
+        TicketServiceClient::with_interceptor(self.channel.clone(), Bearer::new(&token))
+    }
+
+    /// The types (and urgency) of the events the tickets service published, in order.
+    async fn events(&self) -> Vec<(String, bool)> {
+        let envelopes: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT envelope FROM outbox ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await
+                .unwrap();
+        envelopes
+            .iter()
+            .map(|e| {
+                <crm_proto::events::v1::Event as prost::Message>::decode(e.as_slice()).unwrap()
+            })
+            .map(|e| (e.r#type, e.urgent))
+            .collect()
+    }
+
+    /// Accepts and starts work on a dispatched ticket.
+    async fn start(&mut self, id: &str) {
+        self.go(id, Transition::Accept).await.unwrap();
+        self.go(id, Transition::StartWork).await.unwrap();
+    }
+}
+
+fn part(number: &str, quantity: i32) -> pb::PartUsed {
+    pb::PartUsed {
+        part_number: number.into(),
+        quantity,
+    }
+}
+
+#[tokio::test]
+async fn dispatch_without_a_name_goes_to_the_least_loaded_engineer_of_the_region_with_parts() {
+    let mut app = spawn_app().await;
+    app.engineer("eng.b", "华东", &["engineer"]).await;
+    app.engineer("eng.c", "华北", &["engineer"]).await;
+    app.engineer("eng.a", "华东", &["engineer"]).await;
+    // eng.0 was an engineer of 华东 and is one no more
+    app.engineer("eng.0", "华东", &["engineer"]).await;
+    app.engineer("eng.0", "华东", &["sales_rep"]).await;
+    let customer = uuid::Uuid::now_v7().to_string();
+    let mut picked = Vec::new();
+    let mut dispatched = Vec::new();
+    for i in 0..3 {
+        let t = app.create(intake(&customer)).await;
+        let parts = if i == 0 {
+            vec![part("MB-200", 1), part("PSU-12V", 2)]
+        } else {
+            Vec::new()
+        };
+        let d = app
+            .go_with(pb::TransitionTicketRequest {
+                id: t.id.clone(),
+                transition: Transition::Dispatch as i32,
+                parts_to_prepare: parts.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(d.parts_to_prepare, parts);
+        picked.push(d.assignee_id);
+        dispatched.push(d.id);
+    }
+    // the fewest tickets in hand first, ties by id; the former engineer and 华北 never
+    assert_eq!(picked, ["eng.a", "eng.b", "eng.a"]);
+    // eng.a resolves one: one each in hand, and the tie goes to eng.a again
+    let done = &dispatched[0];
+    app.start(done).await;
+    app.go(done, Transition::RecordArrival).await.unwrap();
+    app.go_with(pb::TransitionTicketRequest {
+        id: done.clone(),
+        transition: Transition::Resolve as i32,
+        service_record: Some(service_record(true, None)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let next = app.create(intake(&customer)).await;
+    let d = app.go(&next.id, Transition::Dispatch).await.unwrap();
+    assert_eq!(d.assignee_id, "eng.a");
+    // bad parts, a named user who is no engineer, a region without engineers
+    let bad = app.create(intake(&customer)).await;
+    let e = app
+        .go_with(pb::TransitionTicketRequest {
+            id: bad.id.clone(),
+            transition: Transition::Dispatch as i32,
+            parts_to_prepare: vec![part("MB-200", 0)],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().contains("parts_to_prepare[0].quantity"),
+        "{}",
+        e.message()
+    );
+    let e = app
+        .go_with(pb::TransitionTicketRequest {
+            id: bad.id.clone(),
+            transition: Transition::Dispatch as i32,
+            assignee_id: "eng.0".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("not an engineer"), "{}", e.message());
+    let mut south = intake(&customer);
+    south.region = "华南".into();
+    let south = app.create(south).await;
+    let e = app.go(&south.id, Transition::Dispatch).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(
+        e.message().contains("no engineer works in region 华南"),
+        "{}",
+        e.message()
+    );
+    // nothing of the refused dispatches was written
+    assert_eq!(app.get(&bad.id).await.state(), TicketState::New);
+    assert_eq!(app.get(&south.id).await.version, 1);
+}
+
+#[tokio::test]
+async fn queues_are_scoped_by_role_and_region() {
+    let mut app = spawn_app().await;
+    let customer = uuid::Uuid::now_v7().to_string();
+    let east = app.create(intake(&customer)).await;
+    let mut north = intake(&customer);
+    north.region = "华北".into();
+    let north = app.create(north).await;
+    let mine = app.create(intake(&customer)).await;
+    app.dispatch(&mine.id, "eng.li").await;
+    let theirs = app.create(intake(&customer)).await;
+    app.dispatch(&theirs.id, "eng.wang").await;
+    let ids = |r: pb::ListTicketsResponse| r.tickets.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    let all = pb::ListTicketsRequest::default();
+    // an agent of 华北 sees the new tickets of 华北 only
+    let mut agent = app.as_user("agent.zhao", &["hotline_agent"], "华北");
+    let seen = ids(agent.list_tickets(all.clone()).await.unwrap().into_inner());
+    assert_eq!(seen, [north.id.clone()]);
+    let e = agent
+        .list_tickets(pb::ListTicketsRequest {
+            filter: Some(pb::TicketFilter {
+                region: "华东".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    // an agent with no region sees every new ticket
+    let mut national = app.as_user("agent.qian", &["hotline_agent"], "");
+    let seen = ids(national
+        .list_tickets(all.clone())
+        .await
+        .unwrap()
+        .into_inner());
+    assert_eq!(seen.len(), 2);
+    assert!(seen.contains(&east.id) && seen.contains(&north.id));
+    // an engineer sees the work assigned to them, and not another engineer's
+    let mut li = app.as_user("eng.li", &["engineer"], "");
+    let seen = ids(li.list_tickets(all.clone()).await.unwrap().into_inner());
+    assert_eq!(seen, [mine.id.clone()]);
+    let e = li
+        .list_tickets(pb::ListTicketsRequest {
+            filter: Some(pb::TicketFilter {
+                assignee_id: "eng.wang".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    // a coordinator's queue holds the dispatches not yet accepted
+    let mut coordinator = app.as_user("coord.sun", &["coordinator"], "");
+    let seen = ids(coordinator.list_tickets(all).await.unwrap().into_inner());
+    assert_eq!(seen.len(), 2);
+    assert!(seen.contains(&mine.id) && seen.contains(&theirs.id));
+}
+
+#[tokio::test]
+async fn escalations_are_filtered_routed_timed_and_tracked_to_the_end() {
+    let mut app = spawn_app().await;
+    let t = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
+    app.dispatch(&t.id, "eng.li").await;
+    let request =
+        |kind: pb::EscalationKind, hours: i32, batch: bool| pb::RequestEscalationRequest {
+            request_id: rid(),
+            ticket_id: t.id.clone(),
+            kind: kind as i32,
+            symptom: String::new(),
+            reason: "同型号多台主板烧毁".into(),
+            time_limit_hours: hours,
+            batch_failure: batch,
+        };
+    // only a ticket in work, only by its engineer, only a complete form
+    let e = app
+        .client
+        .request_escalation(request(pb::EscalationKind::Hardware, 4, false))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    app.start(&t.id).await;
+    let mut wang = app.as_user("eng.wang", &["engineer"], "");
+    let e = wang
+        .request_escalation(request(pb::EscalationKind::Hardware, 4, false))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(e.message().contains("assigned to another engineer"), "{}", e.message());
+    let e = app
+        .client
+        .request_escalation(request(pb::EscalationKind::Hardware, 0, true))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    // the engineer applies; the hotline engineer filters it out
+    let mut li = app.as_user("eng.li", &["engineer"], "");
+    let first = li
+        .request_escalation(request(pb::EscalationKind::Hardware, 4, false))
+        .await
+        .unwrap()
+        .into_inner()
+        .escalation
+        .unwrap();
+    assert_eq!(first.state(), pb::EscalationState::Requested);
+    assert_eq!(first.symptom, "无法开机", "the ticket's symptom by default");
+    assert_eq!(
+        (first.product_model.as_str(), first.serial_number.as_str()),
+        ("X200", "SN-0001")
+    );
+    assert_eq!(
+        time_of(&first.due_time),
+        MONDAY_9 + time::Duration::hours(4)
+    );
+    let e = li
+        .request_escalation(request(pb::EscalationKind::System, 4, false))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Code::FailedPrecondition,
+        "one open escalation per ticket"
+    );
+    let review = |approve: bool, note: &str| pb::ReviewEscalationRequest {
+        request_id: rid(),
+        id: first.id.clone(),
+        approve,
+        note: note.into(),
+    };
+    let e = app
+        .client
+        .review_escalation(review(false, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Code::InvalidArgument,
+        "a rejection needs its reason"
+    );
+    let rejected = app
+        .client
+        .review_escalation(review(false, "复位后可恢复，按常规维修"))
+        .await
+        .unwrap()
+        .into_inner()
+        .escalation
+        .unwrap();
+    assert_eq!(rejected.state(), pb::EscalationState::Rejected);
+    let e = app
+        .client
+        .review_escalation(review(true, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "reviewed once");
+    // a batch failure: major-quality feedback, routed to quality, with a two-hour limit
+    let major = li
+        .request_escalation(request(pb::EscalationKind::MajorQuality, 2, true))
+        .await
+        .unwrap()
+        .into_inner()
+        .escalation
+        .unwrap();
+    let routed = app
+        .client
+        .review_escalation(pb::ReviewEscalationRequest {
+            request_id: rid(),
+            id: major.id.clone(),
+            approve: true,
+            note: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .escalation
+        .unwrap();
+    assert_eq!(routed.state(), pb::EscalationState::Routed);
+    assert_eq!(routed.routed_to, "quality");
+    let progress = |note: &str, resolve: bool| pb::RecordEscalationProgressRequest {
+        request_id: rid(),
+        id: major.id.clone(),
+        note: note.into(),
+        resolve,
+    };
+    app.client
+        .record_escalation_progress(progress("已召回同批次主板进行检测", false))
+        .await
+        .unwrap();
+    // the time limit passes: a breach on the ticket, the escalation marked overdue
+    app.clock
+        .advance(time::Duration::hours(2) + time::Duration::seconds(1));
+    let pool = app.pool.clone();
+    let id = uuid::Uuid::parse_str(&major.id).unwrap();
+    testing::wait_until(
+        "the escalation to be overdue",
+        Duration::from_secs(10),
+        || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, bool>("SELECT overdue FROM escalations WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        },
+    )
+    .await;
+    let late = app.get(&t.id).await;
+    assert!(
+        late.breaches
+            .iter()
+            .any(|b| b.deadline() == Deadline::Escalation)
+    );
+    assert_eq!(late.priority(), pb::Priority::High);
+    // the ticket is resolved, but not closed while the feedback is open
+    app.go(&t.id, Transition::RecordArrival).await.unwrap();
+    app.go_with(pb::TransitionTicketRequest {
+        id: t.id.clone(),
+        transition: Transition::Resolve as i32,
+        service_record: Some(service_record(true, None)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let close = pb::TransitionTicketRequest {
+        id: t.id.clone(),
+        transition: Transition::Close as i32,
+        satisfaction: 4,
+        ..Default::default()
+    };
+    let e = app.go_with(close.clone()).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(
+        e.message().contains("escalation is still open"),
+        "{}",
+        e.message()
+    );
+    let done = app
+        .client
+        .record_escalation_progress(progress("供应商批次缺陷，已更换全部受影响主板", true))
+        .await
+        .unwrap()
+        .into_inner()
+        .escalation
+        .unwrap();
+    assert_eq!(done.state(), pb::EscalationState::Resolved);
+    assert_eq!(done.progress.len(), 2);
+    assert!(done.overdue);
+    assert_eq!(
+        app.go_with(close).await.unwrap().state(),
+        TicketState::Closed
+    );
+    // the lists, and what was announced: the hotline engineers of each application, the
+    // department (urgently for major quality), the customer at every step after routing
+    let listed = app
+        .client
+        .list_escalations(pb::ListEscalationsRequest {
+            ticket_id: t.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .escalations;
+    assert_eq!(listed.len(), 2);
+    let events: Vec<(String, bool)> = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|(e, _)| e.starts_with("tickets.escalation"))
+        .collect();
+    let expected = [
+        ("tickets.escalation_requested", false),
+        ("tickets.escalation_rejected", false),
+        ("tickets.escalation_requested", false),
+        ("tickets.escalation_routed", true),
+        ("tickets.escalation_changed", false),
+        ("tickets.escalation_changed", false),
+        ("tickets.escalation_changed", false),
+    ];
+    let expected: Vec<(String, bool)> = expected.iter().map(|(e, u)| (e.to_string(), *u)).collect();
+    assert_eq!(events, expected);
 }
