@@ -221,6 +221,35 @@ macro_rules! customer_kind {
     };
 }
 
+/// A tickets event's kind: every ticket variable (the latest breach, the latest escalation).
+macro_rules! ticket_kind {
+    ($name:literal, $description:literal) => {
+        Kind {
+            name: $name,
+            description: $description,
+            variables: &[
+                "recipient_name",
+                "ticket_id",
+                "customer_id",
+                "region",
+                "tier",
+                "priority",
+                "state",
+                "deadline",
+                "due_time",
+                "product_model",
+                "symptom",
+                "contact_name",
+                "escalation_kind",
+                "escalation_state",
+                "escalation_note",
+                "escalation_due",
+                "routed_to",
+            ],
+        }
+    };
+}
+
 /// Every kind of message.
 pub const KINDS: &[Kind] = &[
     Kind {
@@ -260,40 +289,30 @@ pub const KINDS: &[Kind] = &[
         "the customer's fortnightly care message is due (温馨速递, N-5)",
         []
     ),
-    Kind {
-        name: "tickets.sla_breached",
-        description: "a ticket missed an SLA deadline: response, hand-off or resolution (T-5)",
-        variables: &[
-            "recipient_name",
-            "ticket_id",
-            "customer_id",
-            "region",
-            "tier",
-            "priority",
-            "state",
-            "deadline",
-            "due_time",
-            "product_model",
-            "symptom",
-        ],
-    },
-    Kind {
-        name: "tickets.record_due",
-        description: "work started on a ticket today has no service record at the day's close (T-9)",
-        variables: &[
-            "recipient_name",
-            "ticket_id",
-            "customer_id",
-            "region",
-            "tier",
-            "priority",
-            "state",
-            "deadline",
-            "due_time",
-            "product_model",
-            "symptom",
-        ],
-    },
+    ticket_kind!(
+        "tickets.sla_breached",
+        "a ticket missed an SLA deadline: response, hand-off, resolution or escalation (T-5)"
+    ),
+    ticket_kind!(
+        "tickets.record_due",
+        "work started on a ticket today has no service record at the day's close (T-9)"
+    ),
+    ticket_kind!(
+        "tickets.escalation_requested",
+        "an engineer applied to escalate a hard problem; the hotline engineer filters it (T-8)"
+    ),
+    ticket_kind!(
+        "tickets.escalation_rejected",
+        "the hotline engineer rejected an escalation, with the reason (T-8)"
+    ),
+    ticket_kind!(
+        "tickets.escalation_routed",
+        "an escalation was routed to its department: quality, QA with the product department, or the tech supervisor (T-8)"
+    ),
+    ticket_kind!(
+        "tickets.escalation_changed",
+        "an escalation was routed, progressed or resolved: the customer is kept informed (T-8)"
+    ),
     customer_kind!(
         "customers.next_contact_overdue",
         "the customer's next contact date has passed with no contact (C-6, N-5)",

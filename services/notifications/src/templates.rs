@@ -107,6 +107,62 @@ pub const DEFAULTS: &[(&str, &str, &str, &str, &str)] = &[
         "Record today's work: ticket {{ ticket_id }}",
         "Hello {{ recipient_name }}, the work started today on ticket {{ ticket_id }} ({{ product_model }}: {{ symptom }}) has no service record yet. Please record it today so the return visit can be arranged.",
     ),
+    (
+        "escalation_requested",
+        "zh",
+        "tickets.escalation_requested",
+        "待审核：工单 {{ ticket_id }} 申请升级（{{ escalation_kind }}）",
+        "{{ recipient_name }} 您好：{{ region }} 的工单 {{ ticket_id }}（{{ product_model }}，{{ symptom }}）申请疑难问题升级，类型 {{ escalation_kind }}，时限 {{ escalation_due }}。请审核。",
+    ),
+    (
+        "escalation_requested",
+        "en",
+        "tickets.escalation_requested",
+        "To review: escalation of ticket {{ ticket_id }} ({{ escalation_kind }})",
+        "Hello {{ recipient_name }}, ticket {{ ticket_id }} in {{ region }} ({{ product_model }}: {{ symptom }}) asks for a {{ escalation_kind }} escalation, due by {{ escalation_due }}. Please review it.",
+    ),
+    (
+        "escalation_rejected",
+        "zh",
+        "tickets.escalation_rejected",
+        "升级申请未通过：工单 {{ ticket_id }}",
+        "{{ recipient_name }} 您好：工单 {{ ticket_id }} 的升级申请未通过。理由：{{ escalation_note }}。请继续处理。",
+    ),
+    (
+        "escalation_rejected",
+        "en",
+        "tickets.escalation_rejected",
+        "Escalation not approved: ticket {{ ticket_id }}",
+        "Hello {{ recipient_name }}, the escalation of ticket {{ ticket_id }} was not approved: {{ escalation_note }}. Please carry on with the ticket.",
+    ),
+    (
+        "escalation_routed",
+        "zh",
+        "tickets.escalation_routed",
+        "疑难问题升级（{{ escalation_kind }}）：工单 {{ ticket_id }}",
+        "{{ recipient_name }} 您好：工单 {{ ticket_id }}（{{ region }}，{{ tier }} 客户，{{ product_model }}，{{ symptom }}）已升级至 {{ routed_to }}，请在 {{ escalation_due }} 前处理并记录进展。",
+    ),
+    (
+        "escalation_routed",
+        "en",
+        "tickets.escalation_routed",
+        "Escalated ({{ escalation_kind }}): ticket {{ ticket_id }}",
+        "Hello {{ recipient_name }}, ticket {{ ticket_id }} ({{ region }}, {{ tier }} customer, {{ product_model }}: {{ symptom }}) was escalated to {{ routed_to }}. Please resolve it by {{ escalation_due }} and record the progress.",
+    ),
+    (
+        "escalation_changed",
+        "zh",
+        "tickets.escalation_changed",
+        "您的服务请求进展：{{ ticket_id }}",
+        "{{ recipient_name }} 您好：您关于 {{ product_model }} 的问题已由专家团队跟进（{{ '已解决' if escalation_state == 'resolved' else '处理中' }}）。{{ escalation_note }}",
+    ),
+    (
+        "escalation_changed",
+        "en",
+        "tickets.escalation_changed",
+        "Progress on your service request {{ ticket_id }}",
+        "Hello {{ recipient_name }}, our specialists are on your {{ product_model }} problem ({{ 'resolved' if escalation_state == 'resolved' else 'in progress' }}). {{ escalation_note }}",
+    ),
 ];
 
 /// Saves each default template that is not stored yet; returns how many it saved.

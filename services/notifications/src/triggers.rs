@@ -103,6 +103,19 @@ fn ticket_variables(t: &tickets::Ticket) -> BTreeMap<String, String> {
         .and_then(|t| convert::from_timestamp(t).ok())
         .map(|t| t.to_string())
         .unwrap_or_default();
+    let escalation = t.escalation.as_ref();
+    // the latest word on the escalation: its resolution, last progress, or review note
+    let escalation_note = escalation
+        .map(|e| {
+            if !e.resolution.is_empty() {
+                e.resolution.clone()
+            } else if let Some(p) = e.progress.last() {
+                p.note.clone()
+            } else {
+                e.review_note.clone()
+            }
+        })
+        .unwrap_or_default();
     [
         ("ticket_id", t.id.clone()),
         ("customer_id", t.customer_id.clone()),
@@ -124,6 +137,34 @@ fn ticket_variables(t: &tickets::Ticket) -> BTreeMap<String, String> {
         ("due_time", due),
         ("product_model", t.product_model.clone()),
         ("symptom", t.symptom.clone()),
+        ("contact_name", t.contact_name.clone()),
+        (
+            "escalation_kind",
+            escalation
+                .and_then(|e| tickets::EscalationKind::try_from(e.kind).ok())
+                .map(|k| name(k.as_str_name(), "ESCALATION_KIND_"))
+                .unwrap_or_default(),
+        ),
+        (
+            "escalation_state",
+            escalation
+                .and_then(|e| tickets::EscalationState::try_from(e.state).ok())
+                .map(|k| name(k.as_str_name(), "ESCALATION_STATE_"))
+                .unwrap_or_default(),
+        ),
+        ("escalation_note", escalation_note),
+        (
+            "escalation_due",
+            escalation
+                .and_then(|e| e.due_time.as_ref())
+                .and_then(|t| convert::from_timestamp(t).ok())
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "routed_to",
+            escalation.map(|e| e.routed_to.clone()).unwrap_or_default(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -268,9 +309,15 @@ impl Triggers {
         // the customer the recipients are chosen for, and the template's variables
         let (customer, variables, assignee) = if event.r#type.starts_with("tickets.") {
             let ticket: tickets::Ticket = decode(event)?;
+            // the ticket's contact is the customer's person for this case
             let customer = customers::Customer {
                 id: ticket.customer_id.clone(),
                 region: ticket.region.clone(),
+                contacts: vec![customers::Contact {
+                    name: ticket.contact_name.clone(),
+                    phone: ticket.contact_phone.clone(),
+                    ..Default::default()
+                }],
                 ..Default::default()
             };
             let variables = ticket_variables(&ticket);

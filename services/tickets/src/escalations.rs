@@ -29,6 +29,14 @@ fn escalation_not_found(id: Uuid) -> Error {
 #[derive(Serialize, Deserialize)]
 struct EscalationKey(i64, Uuid);
 
+/// One step of an escalation: its new form, the ticket history's note and the events.
+struct Step {
+    escalation: pb::Escalation,
+    history: String,
+    events: Vec<(&'static str, bool)>,
+    now: OffsetDateTime,
+}
+
 impl Tickets {
     /// Ends the ticket's escalation clock: its timers are cancelled.
     async fn stop_escalation_clock(
@@ -53,15 +61,13 @@ impl Tickets {
         &self,
         tx: &mut PgConnection,
         record: &mut Record,
-        e: pb::Escalation,
-        note: String,
-        events: &[(&str, bool)],
+        step: Step,
         call: &Call,
-        now: OffsetDateTime,
     ) -> Result<()> {
-        store::save_escalation(tx, &e).await?;
+        let now = step.now;
+        store::save_escalation(tx, &step.escalation).await?;
         let t = &mut record.ticket;
-        t.escalation = Some(e);
+        t.escalation = Some(step.escalation);
         t.version += 1;
         t.updated = Some(convert::stamp(now, &call.principal.subject));
         store::save(tx, record).await?;
@@ -73,15 +79,15 @@ impl Tickets {
             &pb::TicketHistoryEntry {
                 from_state: t.state,
                 to_state: t.state,
-                reason: note,
+                reason: step.history,
                 ..Default::default()
             },
             now,
             &call.principal.subject,
         )
         .await?;
-        for (event, urgent) in events {
-            Self::publish(tx, call, now, event, t, *urgent).await?;
+        for (event, urgent) in step.events {
+            Self::publish(tx, call, now, event, t, urgent).await?;
         }
         audit::record(tx, call, now, &subject(&t.id), &["escalation"]).await?;
         Ok(())
@@ -157,16 +163,13 @@ impl Tickets {
             input.kind.as_str_name(),
             input.reason
         );
-        self.write_step(
-            &mut tx,
-            &mut record,
-            e.clone(),
-            note,
-            &[(ESCALATION_REQUESTED, false)],
-            call,
+        let step = Step {
+            escalation: e,
+            history: note,
+            events: vec![(ESCALATION_REQUESTED, false)],
             now,
-        )
-        .await?;
+        };
+        self.write_step(&mut tx, &mut record, step, call).await?;
         let armed = timers::schedule(&mut tx, &new, now).await?;
         let response = pb::RequestEscalationResponse {
             escalation: record.ticket.escalation.clone(),
@@ -229,7 +232,7 @@ impl Tickets {
         e.review_note.clone_from(&note);
         e.version += 1;
         e.updated = Some(convert::stamp(now, &call.principal.subject));
-        let (history, events): (String, Vec<(&str, bool)>) = if approve {
+        let (history, events): (String, Vec<(&'static str, bool)>) = if approve {
             e.state = EscalationState::Routed as i32;
             e.routed_to = domain::route(kind).to_string();
             let major = kind == pb::EscalationKind::MajorQuality;
@@ -245,8 +248,13 @@ impl Tickets {
                 vec![(ESCALATION_REJECTED, false)],
             )
         };
-        self.write_step(&mut tx, &mut record, e, history, &events, call, now)
-            .await?;
+        let step = Step {
+            escalation: e,
+            history,
+            events,
+            now,
+        };
+        self.write_step(&mut tx, &mut record, step, call).await?;
         let response = pb::ReviewEscalationResponse {
             escalation: record.ticket.escalation.clone(),
         };
@@ -287,16 +295,13 @@ impl Tickets {
         } else {
             format!("escalation progress: {note}")
         };
-        self.write_step(
-            &mut tx,
-            &mut record,
-            e,
+        let step = Step {
+            escalation: e,
             history,
-            &[(ESCALATION_CHANGED, false)],
-            call,
+            events: vec![(ESCALATION_CHANGED, false)],
             now,
-        )
-        .await?;
+        };
+        self.write_step(&mut tx, &mut record, step, call).await?;
         let response = pb::RecordEscalationProgressResponse {
             escalation: record.ticket.escalation.clone(),
         };

@@ -1014,7 +1014,7 @@ async fn queues_are_scoped_by_role_and_region() {
     // an agent of 华北 sees the new tickets of 华北 only
     let mut agent = app.as_user("agent.zhao", &["hotline_agent"], "华北");
     let seen = ids(agent.list_tickets(all.clone()).await.unwrap().into_inner());
-    assert_eq!(seen, [north.id.clone()]);
+    assert_eq!(seen, std::slice::from_ref(&north.id));
     let e = agent
         .list_tickets(pb::ListTicketsRequest {
             filter: Some(pb::TicketFilter {
@@ -1038,7 +1038,7 @@ async fn queues_are_scoped_by_role_and_region() {
     // an engineer sees the work assigned to them, and not another engineer's
     let mut li = app.as_user("eng.li", &["engineer"], "");
     let seen = ids(li.list_tickets(all.clone()).await.unwrap().into_inner());
-    assert_eq!(seen, [mine.id.clone()]);
+    assert_eq!(seen, std::slice::from_ref(&mine.id));
     let e = li
         .list_tickets(pb::ListTicketsRequest {
             filter: Some(pb::TicketFilter {
@@ -1086,7 +1086,11 @@ async fn escalations_are_filtered_routed_timed_and_tracked_to_the_end() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
-    assert!(e.message().contains("assigned to another engineer"), "{}", e.message());
+    assert!(
+        e.message().contains("assigned to another engineer"),
+        "{}",
+        e.message()
+    );
     let e = app
         .client
         .request_escalation(request(pb::EscalationKind::Hardware, 0, true))

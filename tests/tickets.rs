@@ -1,0 +1,281 @@
+//! A hotline case across the platform, through the gateway: users created at the gateway reach
+//! the tickets service's engineer directory by events; an agent opens a ticket and hands it to a
+//! hotline engineer, who dispatches it without naming anyone (the least-loaded engineer of the
+//! region gets it); the engineer escalates a hard problem, the hotline engineer routes it, the
+//! tech centre records progress — and the customer's contact hears of it by SMS, the tech
+//! centre and the hotline engineer by their inboxes.
+
+use std::time::Duration;
+
+use crm_kit::{Clock, testing};
+use crm_proto::{
+    gateway::v1::{self as gw, auth_service_client::AuthServiceClient},
+    notifications::v1::{self as npb, notification_service_client::NotificationServiceClient},
+    tickets::v1::{self as pb, ticket_service_client::TicketServiceClient},
+};
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+type Tickets = TicketServiceClient<InterceptedService<Channel, testing::Bearer>>;
+type Notifications = NotificationServiceClient<InterceptedService<Channel, testing::Bearer>>;
+
+struct Platform {
+    _running: crm_tests::Running,
+    gateway: Channel,
+}
+
+impl Platform {
+    async fn token(&self, username: &str) -> String {
+        AuthServiceClient::new(self.gateway.clone())
+            .login(gw::LoginRequest {
+                username: username.into(),
+                password: PASSWORD.into(),
+            })
+            .await
+            .expect("login")
+            .into_inner()
+            .access_token
+    }
+
+    async fn tickets(&self, username: &str) -> Tickets {
+        let token = self.token(username).await;
+        TicketServiceClient::with_interceptor(self.gateway.clone(), testing::Bearer::new(&token))
+    }
+
+    async fn notifications(&self, username: &str) -> Notifications {
+        let token = self.token(username).await;
+        NotificationServiceClient::with_interceptor(
+            self.gateway.clone(),
+            testing::Bearer::new(&token),
+        )
+    }
+}
+
+fn rid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+async fn inbox_subjects(client: &Notifications) -> Vec<String> {
+    client
+        .clone()
+        .list_inbox(npb::ListInboxRequest::default())
+        .await
+        .expect("inbox")
+        .into_inner()
+        .items
+        .into_iter()
+        .map(|i| i.subject)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_case_is_dispatched_by_region_and_load_escalated_and_the_customer_kept_informed() {
+    let env = testing::test_env().await;
+    let running = crm_tests::start(env.settings, Clock::system())
+        .await
+        .expect("platform starts");
+    let identity = crm::admin::identity(&running.settings).await.unwrap();
+    let mut ids = std::collections::BTreeMap::new();
+    for (name, role, region) in [
+        ("admin", "admin", ""),
+        ("agent.east", "hotline_agent", "华东"),
+        ("heng.east", "hotline_engineer", "华东"),
+        ("eng.east", "engineer", "华东"),
+        ("eng.north", "engineer", "华北"),
+        ("tc.lead", "tech_center", ""),
+    ] {
+        let user = gw::User {
+            username: name.into(),
+            display_name: format!("{name} (demo)"),
+            roles: vec![role.into()],
+            region: region.into(),
+            email: format!("{name}@example.com"),
+            language: "zh".into(),
+            ..Default::default()
+        };
+        let created =
+            crm::admin::create_user(&identity, &format!("seed-{name}"), user, PASSWORD, "test")
+                .await
+                .unwrap();
+        ids.insert(name, created.id);
+    }
+    let p = Platform {
+        gateway: running.channel("gateway").await,
+        _running: running,
+    };
+
+    // the agent takes the call and hands it on
+    let mut agent = p.tickets("agent.east").await;
+    let ticket = agent
+        .create_ticket(pb::CreateTicketRequest {
+            request_id: rid(),
+            ticket: Some(pb::Ticket {
+                channel: pb::Channel::Hotline as i32,
+                customer_id: uuid::Uuid::now_v7().to_string(),
+                region: "华东".into(),
+                contact_name: "王晓明".into(),
+                contact_phone: "+86 138 0013 8000".into(),
+                product_model: "X200".into(),
+                serial_number: "SN-0001".into(),
+                symptom: "系统升级后无法登录".into(),
+                warranty: pb::Warranty::InWarranty as i32,
+                service_mode: pb::ServiceMode::OnSite as i32,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .ticket
+        .unwrap();
+    let step = |transition: pb::Transition| pb::TransitionTicketRequest {
+        request_id: rid(),
+        id: ticket.id.clone(),
+        transition: transition as i32,
+        ..Default::default()
+    };
+    agent
+        .transition_ticket(step(pb::Transition::HandToHotlineEngineer))
+        .await
+        .expect("hand on");
+
+    // the hotline engineer dispatches without a name: the engineer of 华东 gets it (once the
+    // gateway's announcement of the engineers has arrived; a refused dispatch writes nothing)
+    let heng = p.tickets("heng.east").await;
+    let c = heng.clone();
+    let dispatch = step(pb::Transition::Dispatch);
+    testing::wait_until("a dispatch by region", Duration::from_secs(20), || {
+        let mut c = c.clone();
+        let mut r = dispatch.clone();
+        r.request_id = rid();
+        async move { c.transition_ticket(r).await.is_ok() }
+    })
+    .await;
+    let mut engineer = p.tickets("eng.east").await;
+    let queue = engineer
+        .list_tickets(pb::ListTicketsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets;
+    assert_eq!(queue.len(), 1, "the engineer's own queue");
+    assert_eq!(queue[0].assignee_id, ids["eng.east"]);
+    engineer
+        .transition_ticket(step(pb::Transition::Accept))
+        .await
+        .expect("accept");
+    engineer
+        .transition_ticket(step(pb::Transition::StartWork))
+        .await
+        .expect("start");
+
+    // a system problem: the engineer applies, the hotline engineer routes it
+    let escalation = engineer
+        .request_escalation(pb::RequestEscalationRequest {
+            request_id: rid(),
+            ticket_id: ticket.id.clone(),
+            kind: pb::EscalationKind::System as i32,
+            reason: "升级包与客户数据库版本不兼容".into(),
+            time_limit_hours: 8,
+            ..Default::default()
+        })
+        .await
+        .expect("request")
+        .into_inner()
+        .escalation
+        .unwrap();
+    let heng_inbox = p.notifications("heng.east").await;
+    testing::wait_until(
+        "the hotline engineer's inbox",
+        Duration::from_secs(20),
+        || {
+            let c = heng_inbox.clone();
+            async move {
+                inbox_subjects(&c)
+                    .await
+                    .iter()
+                    .any(|s| s.contains("申请升级"))
+            }
+        },
+    )
+    .await;
+    let routed = heng
+        .clone()
+        .review_escalation(pb::ReviewEscalationRequest {
+            request_id: rid(),
+            id: escalation.id.clone(),
+            approve: true,
+            note: String::new(),
+        })
+        .await
+        .expect("review")
+        .into_inner()
+        .escalation
+        .unwrap();
+    assert_eq!(routed.routed_to, "tech_supervisor");
+    // an engineer may not filter escalations
+    let e = engineer
+        .review_escalation(pb::ReviewEscalationRequest {
+            request_id: rid(),
+            id: escalation.id.clone(),
+            approve: true,
+            note: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied);
+
+    // the tech centre finds it in its department's list and records progress
+    let mut tc = p.tickets("tc.lead").await;
+    let listed = tc
+        .list_escalations(pb::ListEscalationsRequest {
+            routed_to: "tech_supervisor".into(),
+            states: vec![pb::EscalationState::Routed as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .escalations;
+    assert_eq!(listed.len(), 1);
+    tc.record_escalation_progress(pb::RecordEscalationProgressRequest {
+        request_id: rid(),
+        id: escalation.id.clone(),
+        note: "已复现，补丁测试中".into(),
+        resolve: false,
+    })
+    .await
+    .expect("progress");
+
+    // the customer's contact hears of the routing and the progress by SMS
+    let admin = p.notifications("admin").await;
+    testing::wait_until("the SMS to the customer", Duration::from_secs(20), || {
+        let mut c = admin.clone();
+        async move {
+            c.list_sent_messages(npb::ListSentMessagesRequest {
+                channel: npb::Channel::Sms as i32,
+                page: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .messages
+            .iter()
+            .any(|m| m.address == "+86 138 0013 8000" && m.body.contains("已复现，补丁测试中"))
+        }
+    })
+    .await;
+    // the tech centre was told of the routing
+    let tc_inbox = p.notifications("tc.lead").await;
+    testing::wait_until("the tech centre's inbox", Duration::from_secs(20), || {
+        let c = tc_inbox.clone();
+        async move {
+            inbox_subjects(&c)
+                .await
+                .iter()
+                .any(|s| s.contains("疑难问题升级"))
+        }
+    })
+    .await;
+}
