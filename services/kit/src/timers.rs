@@ -199,11 +199,28 @@ impl Timers {
     /// Adds committed timers to the schedule (replacing the due time of one already there).
     /// Failing here loses nothing: reconciliation adds them.
     pub async fn arm(&self, timers: &[Armed]) {
+        self.zadd(timers, false).await;
+    }
+
+    /// Moves the entries of rescheduled timers earlier (never later: `ZADD LT`), before the
+    /// caller's transaction commits, for callers with no hook after their commit (event
+    /// handlers). Safe either way: an entry that comes due while the rows are still locked is
+    /// skipped and claimed again after its lease, and one whose transaction rolled back finds
+    /// its row not due and is put back at the row's time. A later time needs nothing: the old
+    /// entry comes due first and is put back the same way.
+    pub async fn arm_earlier(&self, timers: &[Armed]) {
+        self.zadd(timers, true).await;
+    }
+
+    async fn zadd(&self, timers: &[Armed], only_earlier: bool) {
         if timers.is_empty() {
             return;
         }
         let mut cmd = redis::cmd("ZADD");
         cmd.arg(&self.key);
+        if only_earlier {
+            cmd.arg("LT");
+        }
         for t in timers {
             cmd.arg(score(t.due)).arg(t.id.to_string());
         }

@@ -824,8 +824,8 @@ pub struct Inbound {
 impl Tickets {
     /// Recomputes the running response and resolution deadlines of `customer`'s open tickets
     /// for `tier`: the business time already used counts against the new level. Their timers
-    /// move in `tx`; the sorted set follows when the old entries come due (a later deadline is
-    /// put back at its time) or, for an earlier one, within `timers.reconcile_every_s`.
+    /// move in `tx`; an earlier deadline's entry moves at once ([`Timers::arm_earlier`]), a
+    /// later one's is put back at its time when the old entry comes due.
     async fn retier(&self, tx: &mut PgConnection, customer: Uuid, tier: &str) -> Result<usize> {
         let now = self.clock.now();
         let new = self.settings.sla(tier);
@@ -867,9 +867,14 @@ impl Tickets {
                     (scaled(new_total, self.settings.warning_at) - used).max(time::Duration::ZERO);
                 let warning = self.calendar.add(now, warning_left);
                 let subject = subject(&t.id);
-                timers::reschedule(tx, &subject, domain::timer_kind(deadline, false), due).await?;
-                timers::reschedule(tx, &subject, domain::timer_kind(deadline, true), warning)
-                    .await?;
+                let mut moved =
+                    timers::reschedule(tx, &subject, domain::timer_kind(deadline, false), due)
+                        .await?;
+                moved.extend(
+                    timers::reschedule(tx, &subject, domain::timer_kind(deadline, true), warning)
+                        .await?,
+                );
+                self.timers.arm_earlier(&moved).await;
             }
             t.tier = tier.to_string();
             t.version += 1;

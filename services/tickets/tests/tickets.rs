@@ -765,14 +765,31 @@ async fn a_tier_change_recomputes_the_running_deadlines() {
         time_of(&after.response_due),
         MONDAY_9 + time::Duration::hours(2)
     );
-    // its timer moved with it
-    let due: OffsetDateTime = sqlx::query_scalar(
-        "SELECT due_time FROM timers WHERE kind = 'tickets.response' AND state = 'scheduled'",
+    // its timer moved with it, and its entry in the schedule at once (earlier, not at the
+    // next reconciliation)
+    let (id, due): (uuid::Uuid, OffsetDateTime) = sqlx::query_as(
+        "SELECT id, due_time FROM timers WHERE kind = 'tickets.response' AND state = 'scheduled'",
     )
     .fetch_one(&app.pool)
     .await
     .unwrap();
     assert_eq!(due, MONDAY_9 + time::Duration::hours(2));
+    let timers = crm_kit::timers::Timers::connect(&app.settings.redis, "tickets")
+        .await
+        .unwrap();
+    let mut redis = redis::Client::open(app.settings.redis.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let score: Option<f64> = redis::cmd("ZSCORE")
+        .arg(timers.key())
+        .arg(id.to_string())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let ms = (due.unix_timestamp_nanos() / 1_000_000) as f64;
+    assert_eq!(score, Some(ms));
 }
 
 #[tokio::test]
