@@ -258,8 +258,8 @@ pub const DEMO_USERS: &[(&str, &str, &str, &str)] = &[
     ("partner.sz", "partner", "", "partner.shenzhen"),
 ];
 
-/// The sales reps and tech-support partners the demo customers belong to: (user name, role,
-/// region, language).
+/// The sales reps and tech-support partners the demo customers belong to, and the regions'
+/// engineers: (user name, role, region, language).
 const DEMO_STAFF: &[(&str, &str, &str, &str)] = &[
     ("rep.zhang", "sales_rep", "华东", "zh"),
     ("rep.wu", "sales_rep", "华东", "zh"),
@@ -273,6 +273,11 @@ const DEMO_STAFF: &[(&str, &str, &str, &str)] = &[
     ("ts.chen", "tech_support", "", "zh"),
     ("ts.zhou", "tech_support", "", "zh"),
     ("ts.jones", "tech_support", "", "en"),
+    // field engineers by region: dispatch without a name picks the least loaded of the region
+    ("eng.east", "engineer", "华东", "zh"),
+    ("eng.east2", "engineer", "华东", "zh"),
+    ("eng.north", "engineer", "华北", "zh"),
+    ("eng.south", "engineer", "华南", "zh"),
 ];
 
 /// Creates the demo users (idempotent) with an e-mail and, for tech support, a phone for
