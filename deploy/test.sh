@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# `make test`: private Postgres and Redis on test ports (recreated empty), every test of the
-# workspace against them (each test makes its own database and key prefix), then stop them.
+# `make test`: the Helm chart and Dockerfile checks (deploy/helm-check.sh), then private
+# Postgres and Redis on test ports (recreated empty), every test of the workspace against them
+# (each test makes its own database and key prefix), then stop them.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 services="$top/deploy/local/services.sh"
+# the deployment first: the image's Dockerfile and the Helm chart, rendered and validated
+bash "$top/deploy/helm-check.sh"
 trap 'bash "$services" stop test' EXIT
 bash "$services" start test
 export CRM_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:${CRM_PG_PORT:-55433}/postgres

