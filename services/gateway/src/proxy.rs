@@ -66,8 +66,11 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             let status = Status::unimplemented(format!("no service serves {path}"));
             return Box::pin(async move { Ok(status.into_http()) });
         };
-        let request = request.map(tonic::body::Body::new);
+        let mut request = request.map(tonic::body::Body::new);
         Box::pin(async move {
+            // inside the call's span (the future is polled in it): the service's span becomes
+            // a child of the gateway's, not a sibling
+            crm_kit::telemetry::inject_into_headers(request.headers_mut());
             let mut channel = channel;
             match tower::ServiceExt::oneshot(&mut channel, request).await {
                 Ok(response) => Ok(response.map(axum::body::Body::new)),

@@ -31,6 +31,7 @@ pub async fn record_outcome(
     changed_fields: &[&str],
     outcome: &str,
 ) -> Result<(), Error> {
+    crate::telemetry::record_resource(resource);
     let kind = if call.system {
         "system"
     } else {

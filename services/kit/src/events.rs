@@ -477,11 +477,13 @@ async fn handle_batch(
 
 /// Handles one event inside its trace; false when the handler failed.
 async fn handle_event(pool: &PgPool, consumer: &Consumer, event: &pb::Event) -> bool {
-    let span = tracing::info_span!("event.consume", otel.kind = "consumer", event.id = %event.id, event.r#type = %event.r#type, group = %consumer.group);
-    let mut carrier = std::collections::HashMap::new();
-    carrier.insert("traceparent".to_string(), event.traceparent.clone());
-    let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
-    let _ = span.set_parent(parent);
+    let span = crate::telemetry::consumer_span(
+        &event.r#type,
+        &event.id,
+        &event.aggregate,
+        &consumer.group,
+    );
+    crate::telemetry::set_remote_parent(&span, &event.traceparent);
     match tracing::Instrument::instrument(process(pool, consumer, event), span).await {
         Ok(()) => true,
         Err(e) => {

@@ -108,8 +108,15 @@ pub async fn serve_with(
         }
         tracing::info!(%addr, "shutting down: finishing in-flight calls");
     };
+    // the platform's name of this server (`tickets`), from its first gRPC service's package
+    let server_name: String = names
+        .first()
+        .and_then(|n| n.strip_prefix("crm."))
+        .and_then(|n| n.split('.').next())
+        .unwrap_or("crm")
+        .to_string();
     let server = Server::builder()
-        .trace_fn(telemetry::server_span)
+        .trace_fn(move |request| telemetry::server_span(&server_name, request))
         .layer(tower::util::MapResponseLayer::new(add_trace_id))
         .layer(security.layer())
         .layer(tower::util::option_layer(limits.map(|l| l.layer())))

@@ -106,14 +106,21 @@ impl Injector for MetadataInjector<'_> {
     }
 }
 
-/// The span of one incoming gRPC call, a child of the caller's W3C `traceparent` when the
-/// request carries one. Used as the server's `trace_fn`.
-pub fn server_span(request: &http::Request<()>) -> tracing::Span {
+/// The span of one incoming gRPC call on the server of `server` (a service name such as
+/// `tickets`), named after the RPC (`crm.tickets.v1.TicketService/CreateTicket`), a child of
+/// the caller's W3C `traceparent` when the request carries one. Its `crm.resource` is filled in
+/// by the write it makes ([`record_resource`]). Used as the server's `trace_fn`.
+pub fn server_span(server: &str, request: &http::Request<()>) -> tracing::Span {
+    let path = request.uri().path();
     let span = tracing::info_span!(
         "grpc.request",
+        otel.name = %path.trim_start_matches('/'),
         otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
         rpc.system = "grpc",
-        rpc.method = %request.uri().path(),
+        rpc.method = %path,
+        crm.server = %server,
+        crm.resource = tracing::field::Empty,
         enduser.id = tracing::field::Empty,
     );
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
@@ -121,6 +128,66 @@ pub fn server_span(request: &http::Request<()>) -> tracing::Span {
         let _ = span.set_parent(parent);
     }
     span
+}
+
+/// The span of one event's handling by a consumer group, named after the event type (its
+/// parent is set from the event's `traceparent` with [`set_remote_parent`]). Made here, like
+/// the call span, so a quiet log filter keeps it.
+pub fn consumer_span(event_type: &str, id: &str, aggregate: &str, group: &str) -> tracing::Span {
+    tracing::info_span!(
+        "event.consume",
+        otel.name = %event_type,
+        otel.kind = "consumer",
+        event.id = %id,
+        event.r#type = %event_type,
+        crm.resource = %aggregate,
+        group = %group
+    )
+}
+
+/// Makes `span` a child of the W3C `traceparent` (from an event envelope), if valid.
+pub fn set_remote_parent(span: &tracing::Span, traceparent: &str) {
+    let mut carrier = std::collections::HashMap::new();
+    carrier.insert("traceparent".to_string(), traceparent.to_string());
+    let parent = TraceContextPropagator::new().extract(&carrier);
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+}
+
+/// Records on the current call's span the resource it acted on, e.g. `tickets/<id>` (an id,
+/// never personal data).
+pub fn record_resource(resource: &str) {
+    tracing::Span::current().record("crm.resource", resource);
+}
+
+struct HeaderInjector<'a>(&'a mut http::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            http::header::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(key, value);
+        }
+    }
+}
+
+/// Replaces the trace context in forwarded HTTP headers with the current span's, so the next
+/// hop's span is a child of this one (the gateway's forward).
+pub fn inject_into_headers(headers: &mut http::HeaderMap) {
+    let context = tracing::Span::current().context();
+    if context.span().span_context().is_valid() {
+        TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
+    }
+}
+
+/// Exports the spans (and metrics) recorded so far, now.
+pub fn flush() {
+    if let Some(provider) = PROVIDER.get() {
+        let _ = provider.force_flush();
+    }
 }
 
 /// Puts the current span's trace context into outgoing metadata (use as a client interceptor).
