@@ -18,11 +18,18 @@ use crm_proto::{
     tickets::v1::{self as pb, ticket_service_client::TicketServiceClient},
 };
 use opentelemetry_proto::tonic::{
-    collector::trace::v1::{
-        ExportTraceServiceRequest, ExportTraceServiceResponse,
-        trace_service_server::{TraceService, TraceServiceServer},
+    collector::{
+        metrics::v1::{
+            ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+            metrics_service_server::{MetricsService, MetricsServiceServer},
+        },
+        trace::v1::{
+            ExportTraceServiceRequest, ExportTraceServiceResponse,
+            trace_service_server::{TraceService, TraceServiceServer},
+        },
     },
-    common::v1::{AnyValue, any_value::Value},
+    common::v1::{AnyValue, KeyValue, any_value::Value},
+    metrics::v1::{Metric, metric::Data},
     trace::v1::Span,
 };
 use tokio::net::TcpListener;
@@ -33,6 +40,51 @@ const PASSWORD: &str = "correct horse battery staple";
 /// The spans received, flattened.
 #[derive(Clone, Default)]
 struct Received(Arc<Mutex<Vec<Span>>>);
+
+/// The metrics received, flattened.
+#[derive(Clone, Default)]
+struct Metrics(Arc<Mutex<Vec<Metric>>>);
+
+#[tonic::async_trait]
+impl MetricsService for Metrics {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let mut metrics = self.0.lock().unwrap();
+        for resource in request.into_inner().resource_metrics {
+            for scope in resource.scope_metrics {
+                metrics.extend(scope.metrics);
+            }
+        }
+        Ok(Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+impl Metrics {
+    /// The attribute sets of the histogram `name`'s data points received so far.
+    fn points(&self, name: &str) -> Vec<Vec<(String, String)>> {
+        let pairs = |attrs: &[KeyValue]| {
+            attrs
+                .iter()
+                .map(|kv| (kv.key.clone(), value(kv.value.as_ref()).unwrap_or_default()))
+                .collect::<Vec<_>>()
+        };
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.name == name)
+            .flat_map(|m| match &m.data {
+                Some(Data::Histogram(h)) => {
+                    h.data_points.iter().map(|p| pairs(&p.attributes)).collect()
+                }
+                Some(Data::Sum(s)) => s.data_points.iter().map(|p| pairs(&p.attributes)).collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+}
 
 #[tonic::async_trait]
 impl TraceService for Received {
@@ -50,30 +102,34 @@ impl TraceService for Received {
     }
 }
 
-async fn receiver() -> (SocketAddr, Received) {
+async fn receiver() -> (SocketAddr, Received, Metrics) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let received = Received::default();
-    let svc = TraceServiceServer::new(received.clone());
+    let metrics = Metrics::default();
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(svc)
+            .add_service(TraceServiceServer::new(received.clone()))
+            .add_service(MetricsServiceServer::new(metrics.clone()))
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
-    (addr, received)
+    (addr, received, metrics)
+}
+
+fn value(v: Option<&AnyValue>) -> Option<String> {
+    match v.and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(s)) => Some(s.clone()),
+        Some(Value::IntValue(i)) => Some(i.to_string()),
+        Some(Value::BoolValue(b)) => Some(b.to_string()),
+        _ => None,
+    }
 }
 
 fn attribute(span: &Span, key: &str) -> Option<String> {
     span.attributes
         .iter()
         .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|AnyValue { value }| match value {
-            Some(Value::StringValue(s)) => Some(s.clone()),
-            Some(Value::IntValue(i)) => Some(i.to_string()),
-            Some(Value::BoolValue(b)) => Some(b.to_string()),
-            _ => None,
-        })
+        .and_then(|kv| value(kv.value.as_ref()))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -82,7 +138,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ticket_from_intake_to_dispatch_is_one_trace_across_the_services() {
-    let (addr, received) = receiver().await;
+    let (addr, received, metrics) = receiver().await;
     let mut env = testing::test_env().await;
     env.settings.telemetry.otlp_endpoint = format!("http://{addr}");
     // a quiet log, as in production: the call and event spans are kept whatever the filter
@@ -311,4 +367,43 @@ async fn a_ticket_from_intake_to_dispatch_is_one_trace_across_the_services() {
             );
         }
     }
+
+    // and the metrics: RPC latency per server and method (with its status code), event lags
+    let has = |name: &str, want: &[(&str, &str)]| {
+        metrics.points(name).iter().any(|p| {
+            want.iter()
+                .all(|(k, v)| p.iter().any(|(pk, pv)| pk == k && pv == v))
+        })
+    };
+    testing::wait_until(
+        "the metrics at the receiver",
+        Duration::from_secs(30),
+        || {
+            let has = &has;
+            async move {
+                tokio::task::spawn_blocking(crm_kit::telemetry::flush)
+                    .await
+                    .unwrap();
+                has(
+                    "rpc.server.duration",
+                    &[
+                        ("crm.server", "tickets"),
+                        ("rpc.method", create),
+                        ("rpc.grpc.status_code", "0"),
+                    ],
+                ) && has(
+                    "rpc.server.duration",
+                    &[("crm.server", "gateway"), ("rpc.method", create)],
+                ) && has("crm.events.outbox_lag", &[("topic", "tickets")])
+                    && has(
+                        "crm.events.consumer_lag",
+                        &[
+                            ("group", "notifications"),
+                            ("event.type", "tickets.created"),
+                        ],
+                    )
+            }
+        },
+    )
+    .await;
 }

@@ -244,8 +244,8 @@ async fn relay_batch(
     prefix: &str,
     settings: &EventSettings,
 ) -> anyhow::Result<usize> {
-    let rows: Vec<(i64, Uuid, String, Vec<u8>)> = sqlx::query_as(
-        "SELECT seq, id, topic, envelope FROM outbox WHERE publish_time IS NULL ORDER BY seq LIMIT $1",
+    let rows: Vec<(i64, Uuid, String, Vec<u8>, time::OffsetDateTime)> = sqlx::query_as(
+        "SELECT seq, id, topic, envelope, create_time FROM outbox WHERE publish_time IS NULL ORDER BY seq LIMIT $1",
     )
     .bind(settings.relay_batch)
     .fetch_all(pool)
@@ -254,7 +254,7 @@ async fn relay_batch(
         return Ok(0);
     }
     let mut pipe = redis::pipe();
-    for (_, id, topic, envelope) in &rows {
+    for (_, id, topic, envelope, _) in &rows {
         pipe.cmd("XADD")
             .arg(stream_key(prefix, topic))
             .arg("*")
@@ -265,6 +265,10 @@ async fn relay_batch(
             .ignore();
     }
     pipe.query_async::<()>(conn).await?;
+    let relayed = time::OffsetDateTime::now_utc();
+    for (_, _, topic, _, created) in &rows {
+        crate::metrics::event_relayed(topic, (relayed - *created).unsigned_abs());
+    }
     let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
     sqlx::query("UPDATE outbox SET publish_time = now() WHERE seq = ANY($1)")
         .bind(&seqs)
@@ -485,7 +489,17 @@ async fn handle_event(pool: &PgPool, consumer: &Consumer, event: &pb::Event) -> 
     );
     crate::telemetry::set_remote_parent(&span, &event.traceparent);
     match tracing::Instrument::instrument(process(pool, consumer, event), span).await {
-        Ok(()) => true,
+        Ok(()) => {
+            if let Some(t) = event
+                .time
+                .as_ref()
+                .and_then(|t| crate::convert::from_timestamp(t).ok())
+            {
+                let lag = (time::OffsetDateTime::now_utc() - t).unsigned_abs();
+                crate::metrics::event_handled(&consumer.group, &event.r#type, lag);
+            }
+            true
+        }
         Err(e) => {
             tracing::warn!(event.id = %event.id, error = %e, detail = ?e, "event handling failed; it stays pending");
             false

@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod guard;
 pub mod idempotency;
+pub mod metrics;
 pub mod paging;
 pub mod ratelimit;
 pub mod redis;

@@ -116,7 +116,14 @@ pub async fn serve_with(
         .unwrap_or("crm")
         .to_string();
     let server = Server::builder()
-        .trace_fn(move |request| telemetry::server_span(&server_name, request))
+        .trace_fn({
+            let server_name = server_name.clone();
+            move |request| telemetry::server_span(&server_name, request)
+        })
+        .layer(tower::layer::layer_fn(move |inner| RpcMetrics {
+            inner,
+            server: server_name.clone().into(),
+        }))
         .layer(tower::util::MapResponseLayer::new(add_trace_id))
         .layer(security.layer())
         .layer(tower::util::option_layer(limits.map(|l| l.layer())))
@@ -131,6 +138,55 @@ pub async fn serve_with(
     }
     tracing::info!(%addr, "stopped");
     Ok(())
+}
+
+/// Records every call's duration and status code (`crate::metrics::rpc`). The code is the
+/// `grpc-status` header of a trailers-only response (how errors are answered), else OK; an
+/// unknown method is counted as `unknown`, so random paths cannot grow the series.
+#[derive(Clone)]
+struct RpcMetrics<S> {
+    inner: S,
+    server: std::sync::Arc<str>,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for RpcMetrics<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let method = request.uri().path().trim_start_matches('/').to_string();
+        let server = self.server.clone();
+        let start = std::time::Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let result = future.await;
+            let code = match &result {
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("0")
+                    .to_string(),
+                Err(_) => "2".to_string(),
+            };
+            let method = if code == "12" { "unknown" } else { &method };
+            crate::metrics::rpc(&server, method, &code, start.elapsed());
+            result
+        })
+    }
 }
 
 /// The response header that tells the caller the trace id of its call, to quote to support.

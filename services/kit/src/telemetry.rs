@@ -8,13 +8,19 @@ use opentelemetry::{
     trace::{TraceContextExt, TracerProvider as _},
 };
 use opentelemetry_otlp::WithExportConfig;
-use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use opentelemetry_sdk::{
+    Resource,
+    metrics::{PeriodicReader, SdkMeterProvider},
+    propagation::TraceContextPropagator,
+    trace::SdkTracerProvider,
+};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::TelemetrySettings;
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+static METERS: OnceLock<SdkMeterProvider> = OnceLock::new();
 
 /// Flushes pending spans when dropped; keep it alive for the life of the process.
 #[must_use = "dropping the guard flushes and stops trace export"]
@@ -22,9 +28,7 @@ pub struct Guard(());
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if let Some(provider) = PROVIDER.get() {
-            let _ = provider.force_flush();
-        }
+        flush();
     }
 }
 
@@ -34,12 +38,26 @@ pub fn init<W>(service: &str, settings: &TelemetrySettings, writer: W) -> anyhow
 where
     W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
 {
-    let mut builder = SdkTracerProvider::builder().with_resource(
-        Resource::builder()
-            .with_service_name(format!("crm-{service}"))
-            .build(),
-    );
+    let resource = Resource::builder()
+        .with_service_name(format!("crm-{service}"))
+        .build();
+    let mut builder = SdkTracerProvider::builder().with_resource(resource.clone());
+    let mut meters = None;
     if !settings.otlp_endpoint.is_empty() {
+        let exporter = opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .with_endpoint(settings.otlp_endpoint.clone())
+            .build()?;
+        meters = Some(
+            SdkMeterProvider::builder()
+                .with_resource(resource)
+                .with_reader(
+                    PeriodicReader::builder(exporter)
+                        .with_interval(std::time::Duration::from_secs(15))
+                        .build(),
+                )
+                .build(),
+        );
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .with_endpoint(settings.otlp_endpoint.clone())
@@ -77,6 +95,10 @@ where
         .is_ok();
     if installed {
         let _ = PROVIDER.set(provider);
+        if let Some(meters) = meters {
+            opentelemetry::global::set_meter_provider(meters.clone());
+            let _ = METERS.set(meters);
+        }
     }
     Ok(Guard(()))
 }
@@ -187,6 +209,9 @@ pub fn inject_into_headers(headers: &mut http::HeaderMap) {
 pub fn flush() {
     if let Some(provider) = PROVIDER.get() {
         let _ = provider.force_flush();
+    }
+    if let Some(meters) = METERS.get() {
+        let _ = meters.force_flush();
     }
 }
 

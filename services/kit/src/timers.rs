@@ -407,6 +407,7 @@ async fn fire_in_one(
             if handler.fire(&mut tx, &timer).await.is_err() {
                 return Ok(None); // rolled back on drop; done again with savepoints
             }
+            crate::metrics::timer_fired(&timer.kind, (now - due_time).unsigned_abs());
             out.fired.push(id);
             continue;
         }
@@ -414,6 +415,7 @@ async fn fire_in_one(
         match handler.fire(&mut savepoint, &timer).await {
             Ok(()) => {
                 savepoint.commit().await?;
+                crate::metrics::timer_fired(&timer.kind, (now - due_time).unsigned_abs());
                 out.fired.push(id);
             }
             Err(e) => {

@@ -125,7 +125,10 @@ impl Sender {
         let mut conn = self.pool.acquire().await?;
         let now = self.clock.now();
         let recorded = match outcome {
-            Ok(()) => store::mark_sent(&mut conn, c, now).await?,
+            Ok(()) => {
+                crm_kit::metrics::delivery(&c.channel, "sent");
+                store::mark_sent(&mut conn, c, now).await?
+            }
             Err(SendError::Transient(e)) if c.attempts < self.settings.max_attempts => {
                 let delay = domain::retry_delay(
                     c.attempts,
@@ -135,10 +138,12 @@ impl Sender {
                 );
                 tracing::info!(delivery = %c.id, attempt = c.attempts, error = %e, ?delay, "delivery failed; will retry");
                 let at = now + time::Duration::try_from(delay).unwrap_or(time::Duration::MAX);
+                crm_kit::metrics::delivery(&c.channel, "retry");
                 store::mark_failed(&mut conn, c, &e, Some(at)).await?
             }
             Err(SendError::Transient(e) | SendError::Permanent(e)) => {
                 tracing::warn!(delivery = %c.id, attempt = c.attempts, error = %e, "delivery failed for good");
+                crm_kit::metrics::delivery(&c.channel, "failed");
                 store::mark_failed(&mut conn, c, &e, None).await?
             }
         };
