@@ -37,6 +37,24 @@ use tonic::{Request, Response, Status, metadata::MetadataValue, transport::Chann
 
 const PASSWORD: &str = "correct horse battery staple";
 
+fn captured() -> &'static Mutex<Vec<u8>> {
+    static LOGS: std::sync::OnceLock<Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(Mutex::default)
+}
+
+/// The log output, kept for the test to read.
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        captured().lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The spans received, flattened.
 #[derive(Clone, Default)]
 struct Received(Arc<Mutex<Vec<Span>>>);
@@ -141,10 +159,12 @@ async fn a_ticket_from_intake_to_dispatch_is_one_trace_across_the_services() {
     let (addr, received, metrics) = receiver().await;
     let mut env = testing::test_env().await;
     env.settings.telemetry.otlp_endpoint = format!("http://{addr}");
-    // a quiet log, as in production: the call and event spans are kept whatever the filter
-    env.settings.telemetry.log_filter = "warn".into();
-    let _telemetry = crm_kit::telemetry::init("test", &env.settings.telemetry, std::io::sink)
-        .expect("telemetry");
+    // a quiet JSON log, as in production: the call and event spans are kept whatever the
+    // filter; the gateway's login line is let through to check that lines carry the trace id
+    env.settings.telemetry.log_filter = "warn,crm_gateway::service=info".into();
+    env.settings.telemetry.log_format = "json".into();
+    let _telemetry =
+        crm_kit::telemetry::init("test", &env.settings.telemetry, || Capture).expect("telemetry");
     let running = crm_tests::start(env.settings.clone(), Clock::system())
         .await
         .expect("platform starts");
@@ -205,6 +225,28 @@ async fn a_ticket_from_intake_to_dispatch_is_one_trace_across_the_services() {
                 .access_token
         }
     };
+    // JSON log lines carry the trace id of their call (the one the caller gets back)
+    let login = AuthServiceClient::new(gateway.clone())
+        .login(gw::LoginRequest {
+            username: "agent".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .unwrap();
+    let login_trace = login
+        .metadata()
+        .get("x-trace-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let logs = String::from_utf8_lossy(&captured().lock().unwrap()).to_string();
+    let line = logs
+        .lines()
+        .find(|l| l.contains(r#""message":"login""#) && l.contains(&login_trace))
+        .unwrap_or_else(|| panic!("no JSON login line with trace {login_trace}: {logs}"));
+    let parsed: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+    assert_eq!(parsed["span"]["trace_id"], login_trace.as_str(), "{line}");
 
     // the client's trace: every call of the case carries the same trace id and client span
     let trace_id = uuid::Uuid::new_v4().simple().to_string();

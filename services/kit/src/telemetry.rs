@@ -144,12 +144,24 @@ pub fn server_span(server: &str, request: &http::Request<()>) -> tracing::Span {
         crm.server = %server,
         crm.resource = tracing::field::Empty,
         enduser.id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
     );
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
     if parent.span().span_context().is_valid() {
         let _ = span.set_parent(parent);
     }
+    record_trace_id(&span);
     span
+}
+
+/// Puts the span's trace id among its fields, so every log line inside it (JSON logs include
+/// the current span) carries the id a trace viewer finds the case by.
+fn record_trace_id(span: &tracing::Span) {
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    if span_context.is_valid() {
+        span.record("trace_id", span_context.trace_id().to_string());
+    }
 }
 
 /// The span of one event's handling by a consumer group, named after the event type (its
@@ -163,7 +175,8 @@ pub fn consumer_span(event_type: &str, id: &str, aggregate: &str, group: &str) -
         event.id = %id,
         event.r#type = %event_type,
         crm.resource = %aggregate,
-        group = %group
+        group = %group,
+        trace_id = tracing::field::Empty,
     )
 }
 
@@ -175,6 +188,7 @@ pub fn set_remote_parent(span: &tracing::Span, traceparent: &str) {
     if parent.span().span_context().is_valid() {
         let _ = span.set_parent(parent);
     }
+    record_trace_id(span);
 }
 
 /// Records on the current call's span the resource it acted on, e.g. `tickets/<id>` (an id,
