@@ -2,7 +2,8 @@
 # `make helm-check` (part of `make test`): the Dockerfile through hadolint; the chart through
 # helm lint and helm template, with the default values and with every optional feature on
 # (helm/crm/ci/*.yaml), each rendered manifest validated against the Kubernetes schemas
-# (kubernetes-validate --strict); and values that break the schema must be refused. That the
+# (kubernetes-validate --strict); the collector config, alert rules and dashboard against the
+# metrics the code defines; and values that break the schema must be refused. That the
 # chart's services are the binary's is checked by a Rust test (tests/platform.rs).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +17,7 @@ trap 'rm -rf "$out"' EXIT
 
 echo "[helm-check] hadolint deploy/Dockerfile"
 "$venv/hadolint" deploy/Dockerfile
+"$venv/python" deploy/observability/check.py
 
 for values in helm/crm/ci/*.yaml; do
   name=$(basename "$values" .yaml)
