@@ -1,4 +1,4 @@
-# The platform's commands. Each target calls a script in deploy/ (see docs/ops.md).
+# The platform's commands. Each target calls a script in deploy/ (see docs/operations.md).
 .DEFAULT_GOAL := help
 .PHONY: help run test bench lint fmt tools helm-check services-start services-stop clean-local
 

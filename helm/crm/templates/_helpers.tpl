@@ -59,6 +59,13 @@ otlp_endpoint = {{ .Values.otlp.endpoint | quote }}
 [auth]
 issuer = {{ .Values.config.auth.issuer | quote }}
 signing_key_id = {{ .Values.config.auth.signing_key_id | quote }}
+{{- with .Values.config.auth.verification_keys }}
+
+[auth.verification_keys]
+{{- range $kid, $key := . }}
+{{ $kid }} = {{ $key | quote }}
+{{- end }}
+{{- end }}
 
 [notifications.providers]
 sms = {{ .Values.config.notifications.providers.sms | quote }}
