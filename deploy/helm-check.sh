@@ -40,4 +40,15 @@ refuse --set port=0
 refuse --set services.billing.replicas=1
 refuse --set migrations.mode=sometimes
 refuse --set trial.postgres.enabled=true
+# the ops guide documents every top-level value of the chart
+"$venv/python" - <<'PY'
+import pathlib, sys, yaml
+top = pathlib.Path.cwd()
+values = yaml.safe_load((top / "helm/crm/values.yaml").read_text())
+guide = (top / "docs/operations.md").read_text()
+missing = [k for k in values if f"`{k}" not in guide]
+if missing:
+    sys.exit(f"[helm-check] docs/operations.md does not document the values {missing}")
+print(f"[helm-check] docs/operations.md documents all {len(values)} top-level values")
+PY
 echo "[helm-check] ok"

@@ -266,7 +266,7 @@ async fn the_trace_context_travels_in_the_envelope() {
         .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
         .body(())
         .unwrap();
-    let span = crm_kit::telemetry::server_span(&request);
+    let span = crm_kit::telemetry::server_span("customers", &request);
     tracing::Instrument::instrument(e.publish("customers/e", true), span).await;
     let envelope: Vec<u8> = sqlx::query_scalar("SELECT envelope FROM outbox")
         .fetch_one(&e.pool)

@@ -12,7 +12,7 @@ fn the_trace_context_goes_from_an_incoming_call_to_an_outgoing_one() {
         .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
         .body(())
         .unwrap();
-    let span = telemetry::server_span(&incoming);
+    let span = telemetry::server_span("customers", &incoming);
     let _entered = span.enter();
     assert_eq!(telemetry::current_trace_id().as_deref(), Some(trace_id));
 
