@@ -229,6 +229,18 @@ pub mod events {
         pool
     }
 
+    /// Publishes `event` into `pool`'s outbox as its service would, committed at once; returns
+    /// its id. (How a test stands in for another service.)
+    pub async fn announce(pool: &PgPool, event: NewEvent<'_>) -> String {
+        let mut tx = pool.begin().await.expect("begin");
+        let call = Call::system("tester", "test/Publish");
+        let id = publish(&mut tx, &call, time::OffsetDateTime::now_utc(), event)
+            .await
+            .expect("publish");
+        tx.commit().await.expect("commit");
+        id.to_string()
+    }
+
     /// Publishes one test event of `aggregate` on topic `topic`, committed or rolled back;
     /// returns its id.
     pub async fn publish_one(pool: &PgPool, topic: &str, aggregate: &str, commit: bool) -> String {

@@ -7,7 +7,6 @@ use std::time::Duration;
 use crm_kit::{
     CancellationToken, Clock, Settings,
     auth::Security,
-    context::Call,
     events::{self, NewEvent, Payload},
     testing::{self, Bearer, TestCaller},
 };
@@ -188,23 +187,17 @@ impl App {
             }),
             ..Default::default()
         };
-        let mut tx = self.customers.begin().await.unwrap();
-        let aggregate = format!("customers/{id}");
-        events::publish(
-            &mut tx,
-            &Call::system("tester", "test"),
-            OffsetDateTime::now_utc(),
+        testing::events::announce(
+            &self.customers,
             NewEvent {
                 topic: "customers",
                 event_type: "customers.customer_changed",
-                aggregate: &aggregate,
+                aggregate: &format!("customers/{id}"),
                 payload: Payload::of("crm.customers.v1.CustomerEvent", &event),
                 urgent: false,
             },
         )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        .await;
     }
 
     /// Announces a user as the gateway does, and waits until the tickets service has them
@@ -217,23 +210,17 @@ impl App {
             region: region.into(),
             ..Default::default()
         };
-        let mut tx = self.gateway.begin().await.unwrap();
-        let aggregate = format!("users/{id}");
-        events::publish(
-            &mut tx,
-            &Call::system("tester", "test"),
-            OffsetDateTime::now_utc(),
+        testing::events::announce(
+            &self.gateway,
             NewEvent {
                 topic: "gateway",
                 event_type: "gateway.user_changed",
-                aggregate: &aggregate,
+                aggregate: &format!("users/{id}"),
                 payload: Payload::of("crm.gateway.v1.User", &user),
                 urgent: false,
             },
         )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        .await;
         let (pool, id, region) = (self.pool.clone(), id.to_string(), region.to_string());
         let active = roles.contains(&"engineer");
         testing::wait_until("the engineer to arrive", Duration::from_secs(10), || {

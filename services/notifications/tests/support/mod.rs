@@ -14,7 +14,6 @@ use std::{
 use crm_kit::{
     CancellationToken, Clock, Settings,
     auth::Security,
-    context::Call,
     events::{self, NewEvent, Payload},
     testing::{self, Bearer, TestCaller},
 };
@@ -145,11 +144,8 @@ impl App {
         payload: Payload,
         urgent: bool,
     ) -> String {
-        let mut tx = pool.begin().await.expect("begin");
-        let id = events::publish(
-            &mut tx,
-            &Call::system("tester", "test/Publish"),
-            time::OffsetDateTime::now_utc(),
+        testing::events::announce(
+            pool,
             NewEvent {
                 topic,
                 event_type,
@@ -159,9 +155,6 @@ impl App {
             },
         )
         .await
-        .expect("publish");
-        tx.commit().await.expect("commit");
-        id.to_string()
     }
 
     /// Announces a user as the gateway does.
