@@ -342,7 +342,12 @@ pub async fn load(settings: &Settings, users: &BTreeMap<String, String>) -> anyh
     };
     let pool = crm_kit::db::connect(&settings.database, crm_customers::NAME).await?;
     let clock = Clock::system();
-    let service = Customers::new(pool, clock.clone(), Pager::new(&settings.paging));
+    let service = Customers::new(
+        pool,
+        clock.clone(),
+        Pager::new(&settings.paging),
+        crm_customers::domain::TierRules::from_settings(settings)?,
+    );
     let today = clock.today();
     for (i, d) in CUSTOMERS.iter().enumerate() {
         let owner_id = id_of(d.owner)?;
@@ -365,7 +370,18 @@ pub async fn load(settings: &Settings, users: &BTreeMap<String, String>) -> anyh
             }],
             tags: d.tags.iter().map(|t| t.to_string()).collect(),
             owner_id: owner_id.clone(),
-            tier: d.tier.into(),
+            // the tier follows from these (C-7): the demo's amounts put each customer in its tier
+            investment_cny: match d.tier {
+                Tier::Vip => 680_000,
+                Tier::Core => 260_000,
+                _ => 0,
+            },
+            annual_service_fee_cny: match d.tier {
+                Tier::Vip => 12_000,
+                Tier::Core => 6_000,
+                _ => 0,
+            },
+            potential_flag: d.tier == Tier::Potential,
             credit_rating: [CreditRating::A, CreditRating::B, CreditRating::C][i % 3].into(),
             ..Default::default()
         };

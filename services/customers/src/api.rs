@@ -134,6 +134,43 @@ impl CustomerService for Customers {
         ))
     }
 
+    async fn set_tier_override(
+        &self,
+        request: Request<pb::SetTierOverrideRequest>,
+    ) -> Result<Response<pb::SetTierOverrideResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = key(
+            "crm.customers.v1.CustomerService/SetTierOverride",
+            &r.request_id,
+            &r,
+        );
+        let (key, ((tier, reason), customer)) = both(
+            key,
+            both(
+                domain::parse_tier_override(&r),
+                id("customer_id", &r.customer_id),
+            ),
+        )?;
+        Ok(Response::new(
+            self.set_tier_override(key, customer, tier, reason, r.version, &call)
+                .await?,
+        ))
+    }
+
+    async fn list_tier_changes(
+        &self,
+        request: Request<pb::ListTierChangesRequest>,
+    ) -> Result<Response<pb::ListTierChangesResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let customer = id("customer_id", &r.customer_id)?;
+        Ok(Response::new(
+            self.list_tier_changes(customer, r.page.as_ref(), &caller)
+                .await?,
+        ))
+    }
+
     async fn request_partner_change(
         &self,
         request: Request<pb::RequestPartnerChangeRequest>,

@@ -1,5 +1,6 @@
 //! The customers service's rules: validated inputs, normalisation for search, the maturity-stage
-//! machine (C-4) and the partner-change rules (C-5). No I/O here.
+//! machine (C-4), the partner-change rules (C-5) and the tier classification (C-7). No I/O
+//! here.
 
 use crm_kit::{Error, Violations, auth::Principal, convert};
 use crm_proto::customers::v1::{
@@ -19,7 +20,10 @@ pub const UPDATABLE_FIELDS: &[&str] = &[
     "contacts",
     "tags",
     "owner_id",
-    "tier",
+    "investment_cny",
+    "annual_service_fee_cny",
+    "reference_account",
+    "potential_flag",
     "credit_rating",
     "blacklisted",
     "blacklist_reason",
@@ -28,6 +32,143 @@ pub const UPDATABLE_FIELDS: &[&str] = &[
 ];
 
 const MAX_CONTACTS: usize = 50;
+/// The largest amount an investment or fee may have: 10^13 CNY.
+const MAX_CNY: i64 = 10_000_000_000_000;
+
+/// The tier thresholds of C-7 (`[customers.tiers]`), in whole CNY; a customer is in a tier when
+/// an amount is strictly above its threshold.
+#[derive(Debug, Clone, Copy, serde::Deserialize, PartialEq, Eq)]
+pub struct TierRules {
+    /// VIP above this cumulative investment.
+    pub vip_investment_cny: i64,
+    /// VIP above this annual service fee.
+    pub vip_annual_fee_cny: i64,
+    /// Core above this cumulative investment.
+    pub core_investment_cny: i64,
+    /// Core above this annual service fee.
+    pub core_annual_fee_cny: i64,
+}
+
+/// What a customer's tier is computed from (C-7).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TierInputs {
+    /// Cumulative IT investment with us.
+    pub investment_cny: i64,
+    /// Annual service fee.
+    pub annual_service_fee_cny: i64,
+    /// Industry reference or strategic account.
+    pub reference_account: bool,
+    /// Flagged potential by sales.
+    pub potential_flag: bool,
+}
+
+impl TierRules {
+    /// The section from the loaded configuration, checked: VIP thresholds above core ones,
+    /// none negative.
+    pub fn from_settings(settings: &crm_kit::Settings) -> anyhow::Result<Self> {
+        #[derive(serde::Deserialize)]
+        struct Section {
+            tiers: TierRules,
+        }
+        let rules = settings.section::<Section>("customers")?.tiers;
+        if rules.core_investment_cny < 0
+            || rules.core_annual_fee_cny < 0
+            || rules.vip_investment_cny < rules.core_investment_cny
+            || rules.vip_annual_fee_cny < rules.core_annual_fee_cny
+        {
+            anyhow::bail!(
+                "customers.tiers: thresholds must not be negative and VIP's must not be below core's"
+            );
+        }
+        Ok(rules)
+    }
+
+    /// The tier the inputs give, and the rule that gave it.
+    pub fn classify(&self, i: &TierInputs) -> (Tier, String) {
+        if i.reference_account {
+            return (Tier::Vip, "industry reference or strategic account".into());
+        }
+        if i.investment_cny > self.vip_investment_cny {
+            return (
+                Tier::Vip,
+                format!(
+                    "investment {} CNY > {}",
+                    i.investment_cny, self.vip_investment_cny
+                ),
+            );
+        }
+        if i.annual_service_fee_cny > self.vip_annual_fee_cny {
+            return (
+                Tier::Vip,
+                format!(
+                    "annual service fee {} CNY > {}",
+                    i.annual_service_fee_cny, self.vip_annual_fee_cny
+                ),
+            );
+        }
+        if i.investment_cny > self.core_investment_cny {
+            return (
+                Tier::Core,
+                format!(
+                    "investment {} CNY > {}",
+                    i.investment_cny, self.core_investment_cny
+                ),
+            );
+        }
+        if i.annual_service_fee_cny > self.core_annual_fee_cny {
+            return (
+                Tier::Core,
+                format!(
+                    "annual service fee {} CNY > {}",
+                    i.annual_service_fee_cny, self.core_annual_fee_cny
+                ),
+            );
+        }
+        if i.potential_flag {
+            return (Tier::Potential, "flagged potential by sales".into());
+        }
+        (
+            Tier::Ordinary,
+            "no VIP, core or potential criterion met".into(),
+        )
+    }
+}
+
+/// The tier in force: a manager's override wins over the computed tier.
+pub fn tier_in_force(computed: Tier, override_tier: Option<Tier>) -> Tier {
+    override_tier
+        .filter(|t| *t != Tier::Unspecified)
+        .unwrap_or(computed)
+}
+
+/// A change of the tier in force from `from` to `to`, and why.
+pub fn tier_change(from: Tier, to: Tier, reason: String, by_override: bool) -> pb::TierChange {
+    pb::TierChange {
+        from_tier: from.into(),
+        to_tier: to.into(),
+        reason,
+        r#override: by_override,
+        ..Default::default()
+    }
+}
+
+/// A checked SetTierOverride: the tier (None clears the override) and the reason.
+pub fn parse_tier_override(
+    r: &pb::SetTierOverrideRequest,
+) -> Result<(Option<Tier>, String), Error> {
+    let mut v = Violations::new();
+    let tier: Option<Tier> = known(&mut v, "tier", r.tier, false);
+    let reason = text(&mut v, "reason", &r.reason, 0, 1000);
+    let setting = tier.is_some_and(|t| t != Tier::Unspecified);
+    if setting && reason.is_empty() {
+        v.add("reason", "is required: why the computed tier does not fit");
+    }
+    if r.version <= 0 {
+        v.add("version", "is required: send the version you read");
+    }
+    v.finish()?;
+    Ok((tier.filter(|t| *t != Tier::Unspecified), reason))
+}
 const MAX_TAGS: usize = 30;
 
 /// A name, region or other text as it is compared: NFKC (full-width letters and digits become
@@ -179,8 +320,13 @@ pub struct CustomerFields {
     pub tags: Vec<String>,
     /// Owning sales rep.
     pub owner_id: String,
-    /// Tier.
+    /// What the tier is computed from.
+    pub tier_inputs: TierInputs,
+    /// The tier in force: not read from the request (it is computed, or overridden), set by
+    /// the service before the fields are stored.
     pub tier: Tier,
+    /// The tier the inputs give, set with `tier`.
+    pub computed_tier: Tier,
     /// Credit rating.
     pub credit_rating: CreditRating,
     /// Blacklisted or not.
@@ -225,7 +371,14 @@ impl CustomerFields {
             }
         }
         let owner_id = text(&mut v, &f("owner_id"), &c.owner_id, 0, 100);
-        let tier = known(&mut v, &f("tier"), c.tier, false);
+        for (name, amount) in [
+            ("investment_cny", c.investment_cny),
+            ("annual_service_fee_cny", c.annual_service_fee_cny),
+        ] {
+            if !(0..=MAX_CNY).contains(&amount) {
+                v.add(f(name), format!("must be 0 to {MAX_CNY} CNY"));
+            }
+        }
         let credit_rating = known(&mut v, &f("credit_rating"), c.credit_rating, false);
         let blacklist_reason = text(&mut v, &f("blacklist_reason"), &c.blacklist_reason, 0, 1000);
         if c.blacklisted && blacklist_reason.is_empty() {
@@ -266,7 +419,14 @@ impl CustomerFields {
             contacts,
             tags,
             owner_id,
-            tier: tier.expect("checked"),
+            tier_inputs: TierInputs {
+                investment_cny: c.investment_cny,
+                annual_service_fee_cny: c.annual_service_fee_cny,
+                reference_account: c.reference_account,
+                potential_flag: c.potential_flag,
+            },
+            tier: Tier::Unspecified,
+            computed_tier: Tier::Unspecified,
             credit_rating: credit_rating.expect("checked"),
             blacklisted: c.blacklisted,
             blacklist_reason,
@@ -290,7 +450,13 @@ impl CustomerFields {
             ("contacts", !self.contacts.is_empty()),
             ("tags", !self.tags.is_empty()),
             ("owner_id", !self.owner_id.is_empty()),
-            ("tier", self.tier != Tier::Unspecified),
+            ("investment_cny", self.tier_inputs.investment_cny != 0),
+            (
+                "annual_service_fee_cny",
+                self.tier_inputs.annual_service_fee_cny != 0,
+            ),
+            ("reference_account", self.tier_inputs.reference_account),
+            ("potential_flag", self.tier_inputs.potential_flag),
             (
                 "credit_rating",
                 self.credit_rating != CreditRating::Unspecified,
@@ -328,7 +494,16 @@ pub fn apply_mask(
             "contacts" => current.contacts.clone_from(&patch.contacts),
             "tags" => current.tags.clone_from(&patch.tags),
             "owner_id" => current.owner_id.clone_from(&patch.owner_id),
-            "tier" => current.tier = patch.tier,
+            "investment_cny" => current.investment_cny = patch.investment_cny,
+            "annual_service_fee_cny" => {
+                current.annual_service_fee_cny = patch.annual_service_fee_cny;
+            }
+            "reference_account" => current.reference_account = patch.reference_account,
+            "potential_flag" => current.potential_flag = patch.potential_flag,
+            "tier" | "computed_tier" | "tier_override" => v.add(
+                "update_mask",
+                "the tier is computed from investment_cny, annual_service_fee_cny, reference_account and potential_flag; a manager overrides it with SetTierOverride",
+            ),
             "credit_rating" => current.credit_rating = patch.credit_rating,
             "blacklisted" => current.blacklisted = patch.blacklisted,
             "blacklist_reason" => current.blacklist_reason.clone_from(&patch.blacklist_reason),
@@ -693,6 +868,57 @@ pub fn parse_id(id: &str) -> Result<uuid::Uuid, String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn tiers_are_classified_by_the_configured_thresholds_strictly_above() {
+        let settings = crm_kit::Settings::load(None).unwrap();
+        let rules = TierRules::from_settings(&settings).unwrap();
+        let tier = |investment_cny, annual_service_fee_cny, reference_account, potential_flag| {
+            rules
+                .classify(&TierInputs {
+                    investment_cny,
+                    annual_service_fee_cny,
+                    reference_account,
+                    potential_flag,
+                })
+                .0
+        };
+        assert_eq!(tier(500_001, 0, false, false), Tier::Vip);
+        assert_eq!(
+            tier(500_000, 0, false, false),
+            Tier::Core,
+            "not above 500,000"
+        );
+        assert_eq!(tier(0, 10_001, false, false), Tier::Vip);
+        assert_eq!(tier(0, 0, true, false), Tier::Vip, "reference account");
+        assert_eq!(
+            tier(200_001, 0, false, true),
+            Tier::Core,
+            "core before potential"
+        );
+        assert_eq!(tier(0, 5_000, false, false), Tier::Ordinary);
+        assert_eq!(tier(0, 0, false, true), Tier::Potential);
+        // other thresholds, from configuration
+        let lower = TierRules {
+            vip_investment_cny: 100_000,
+            ..rules
+        };
+        assert_eq!(
+            lower
+                .classify(&TierInputs {
+                    investment_cny: 150_000,
+                    ..Default::default()
+                })
+                .0,
+            Tier::Vip
+        );
+        assert_eq!(
+            tier_in_force(Tier::Vip, Some(Tier::Ordinary)),
+            Tier::Ordinary
+        );
+        assert_eq!(tier_in_force(Tier::Vip, None), Tier::Vip);
+    }
+
     use super::*;
 
     fn customer() -> pb::Customer {
@@ -735,7 +961,7 @@ mod tests {
         c.blacklisted = true;
         c.validity = Validity::Invalid as i32;
         c.contacts[0].email = "not-an-email".into();
-        c.tier = 99;
+        c.annual_service_fee_cny = -5;
         let Err(Error::InvalidArgument(v)) = CustomerFields::parse("customer", &c) else {
             panic!("expected invalid")
         };
@@ -746,7 +972,7 @@ mod tests {
                 "customer.display_name",
                 "customer.region",
                 "customer.contacts[0].email",
-                "customer.tier",
+                "customer.annual_service_fee_cny",
                 "customer.blacklist_reason",
                 "customer.invalid_reason"
             ]

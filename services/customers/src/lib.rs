@@ -51,7 +51,12 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let care = care::CareSettings::from_settings(settings)?;
         let pool = crm_kit::db::connect(&settings.database, NAME).await?;
-        let customers = Customers::new(pool, clock.clone(), Pager::new(&settings.paging));
+        let customers = Customers::new(
+            pool,
+            clock.clone(),
+            Pager::new(&settings.paging),
+            domain::TierRules::from_settings(settings)?,
+        );
         let listener = server::bind(&settings.endpoint(NAME)?.listen).await?;
         Ok(Self {
             listener,

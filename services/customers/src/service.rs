@@ -10,7 +10,7 @@ use crm_kit::{
     idempotency::RequestKey,
     paging::Pager,
 };
-use crm_proto::customers::v1::{self as pb, PartnerChangeState, Stage};
+use crm_proto::customers::v1::{self as pb, PartnerChangeState, Stage, Tier};
 use sqlx::PgPool;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::{
     domain::{
         self, CommunicationInput, CustomerFields, CustomerQuery, PartnerDecision,
-        PartnerDecisionInput, PartnerRequestInput, Scope, StageChangeInput,
+        PartnerDecisionInput, PartnerRequestInput, Scope, StageChangeInput, TierRules,
     },
     store,
 };
@@ -29,6 +29,7 @@ pub struct Customers {
     pool: PgPool,
     clock: Clock,
     pager: Pager,
+    tiers: TierRules,
 }
 
 fn not_found(id: impl ToString) -> Error {
@@ -113,9 +114,37 @@ fn check_version(id: Uuid, given: i64, current: i64) -> Result<()> {
 }
 
 impl Customers {
-    /// The service over `pool` (already migrated).
-    pub fn new(pool: PgPool, clock: Clock, pager: Pager) -> Self {
-        Self { pool, clock, pager }
+    /// The service over `pool` (already migrated), classifying tiers by `tiers`.
+    pub fn new(pool: PgPool, clock: Clock, pager: Pager, tiers: TierRules) -> Self {
+        Self {
+            pool,
+            clock,
+            pager,
+            tiers,
+        }
+    }
+
+    /// Computes `fields`' tier from their inputs and sets the tier in force (the override, if
+    /// any, wins); returns why the computed tier is what it is.
+    fn settle_tier(&self, fields: &mut CustomerFields, override_tier: Option<Tier>) -> String {
+        let (computed, why) = self.tiers.classify(&fields.tier_inputs);
+        fields.computed_tier = computed;
+        fields.tier = domain::tier_in_force(computed, override_tier);
+        why
+    }
+
+    /// Records a change of the tier in force, if the tier did change.
+    async fn record_tier(
+        tx: &mut sqlx::PgConnection,
+        id: Uuid,
+        change: pb::TierChange,
+        now: OffsetDateTime,
+        actor: &str,
+    ) -> Result<()> {
+        if change.from_tier == change.to_tier {
+            return Ok(());
+        }
+        store::insert_tier_change(tx, id, &change, now, actor).await
     }
 
     /// The pool, for tests and tools.
@@ -141,7 +170,7 @@ impl Customers {
     pub async fn create(
         &self,
         key: RequestKey,
-        fields: CustomerFields,
+        mut fields: CustomerFields,
         call: &Call,
     ) -> Result<pb::CreateCustomerResponse> {
         let caller = &call.principal;
@@ -156,7 +185,10 @@ impl Customers {
         }
         let now = self.clock.now();
         let id = Uuid::now_v7();
+        let why = self.settle_tier(&mut fields, None);
         store::insert_customer(&mut tx, id, &fields, Stage::InitialContact, now, actor).await?;
+        let change = domain::tier_change(Tier::Unspecified, fields.tier, why, false);
+        Self::record_tier(&mut tx, id, change, now, actor).await?;
         store::insert_stage_change(
             &mut tx,
             &pb::StageChange {
@@ -248,8 +280,11 @@ impl Customers {
         let id = domain::parse_id(&patch.id).map_err(|e| Error::invalid("customer.id", e))?;
         let mut tx = self.pool.begin().await?;
         let mut current = lock_visible(&mut tx, id, &scope).await?;
+        let tier_before = current.tier();
+        let override_tier = current.tier_override.as_ref().map(|o| o.tier());
         domain::apply_mask(&mut current, &patch, &mask)?;
-        let fields = CustomerFields::parse("customer", &current)?;
+        let mut fields = CustomerFields::parse("customer", &current)?;
+        let why = self.settle_tier(&mut fields, override_tier);
         if patch.version <= 0 {
             return Err(Error::invalid(
                 "customer.version",
@@ -262,6 +297,8 @@ impl Customers {
         }
         let now = self.clock.now();
         store::update_customer(&mut tx, id, &fields, now, actor).await?;
+        let change = domain::tier_change(tier_before, fields.tier, why, false);
+        Self::record_tier(&mut tx, id, change, now, actor).await?;
         let changed: Vec<&str> = mask.iter().map(String::as_str).collect();
         audit::record(&mut tx, call, now, &format!("customers/{id}"), &changed).await?;
         let updated = store::get_customer(&mut tx, id, false)
@@ -394,6 +431,91 @@ impl Customers {
             c.id.parse::<Uuid>().unwrap_or_default()
         });
         Ok(pb::ListStageChangesResponse {
+            changes,
+            page: Some(page),
+        })
+    }
+
+    /// Sets or clears a manager's tier override (C-7); the change of the tier in force is
+    /// recorded and announced like any change of the customer.
+    pub async fn set_tier_override(
+        &self,
+        key: RequestKey,
+        id: Uuid,
+        override_tier: Option<Tier>,
+        reason: String,
+        version: i64,
+        call: &Call,
+    ) -> Result<pb::SetTierOverrideResponse> {
+        let caller = &call.principal;
+        let actor = caller.subject.as_str();
+        let scope = Scope::of(caller);
+        let mut tx = self.pool.begin().await?;
+        if let Some(previous) = key.replay(&mut tx).await? {
+            return Ok(previous);
+        }
+        let current = lock_visible(&mut tx, id, &scope).await?;
+        check_version(id, version, current.version)?;
+        let computed = current.computed_tier();
+        let in_force = domain::tier_in_force(computed, override_tier);
+        let now = self.clock.now();
+        store::set_tier_override(
+            &mut tx,
+            id,
+            override_tier.map(|t| (t, reason.as_str())),
+            in_force,
+            now,
+            actor,
+        )
+        .await?;
+        let why = match override_tier {
+            Some(t) => format!("override to {}: {reason}", t.as_str_name()),
+            None if reason.is_empty() => "override cleared".to_string(),
+            None => format!("override cleared: {reason}"),
+        };
+        let change = domain::tier_change(current.tier(), in_force, why, true);
+        Self::record_tier(&mut tx, id, change, now, actor).await?;
+        let aggregate = format!("customers/{id}");
+        audit::record(&mut tx, call, now, &aggregate, &["tier_override"]).await?;
+        let updated = store::get_customer(&mut tx, id, false)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        events::publish(
+            &mut tx,
+            call,
+            now,
+            event(
+                CUSTOMER_CHANGED,
+                &aggregate,
+                customer_event(&updated, None, None),
+            ),
+        )
+        .await?;
+        let response = pb::SetTierOverrideResponse {
+            customer: Some(updated),
+        };
+        key.record(&mut tx, &response, now).await?;
+        tx.commit().await?;
+        Ok(response)
+    }
+
+    /// A customer's tier changes, oldest first.
+    pub async fn list_tier_changes(
+        &self,
+        customer: Uuid,
+        page: Option<&crm_proto::common::v1::PageRequest>,
+        caller: &Principal,
+    ) -> Result<pb::ListTierChangesResponse> {
+        let filter = customer.to_string();
+        let page = self.pager.read::<Uuid>(page, &filter)?;
+        let mut conn = self.pool.acquire().await?;
+        self.check_visible(&mut conn, customer, caller).await?;
+        let mut changes =
+            store::tier_changes(&mut conn, customer, page.after, page.limit()).await?;
+        let page = self.pager.finish(&page, &mut changes, &filter, |c| {
+            c.id.parse::<Uuid>().unwrap_or_default()
+        });
+        Ok(pb::ListTierChangesResponse {
             changes,
             page: Some(page),
         })

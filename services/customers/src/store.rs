@@ -11,7 +11,9 @@ use crate::domain::{CommunicationInput, CustomerFields, CustomerQuery, Scope};
 
 const CUSTOMER_COLUMNS: &str = "id, display_name, industry, region, address, source_channel, tags, owner_id, \
      tech_partner_id, tier, stage, credit_rating, blacklisted, blacklist_reason, validity, invalid_reason, \
-     next_contact_date, version, create_time, created_by, update_time, updated_by, \
+     next_contact_date, version, create_time, created_by, update_time, updated_by, investment_cny, \
+     annual_service_fee_cny, reference_account, potential_flag, computed_tier, tier_override, \
+     tier_override_reason, tier_override_by, tier_override_time, \
      COALESCE((SELECT json_agg(json_build_object('name', c.name, 'phone', c.phone, 'email', c.email, \
      'role', c.role) ORDER BY c.position) FROM contacts c WHERE c.customer_id = customers.id), '[]') AS contacts";
 
@@ -39,6 +41,15 @@ struct CustomerRow {
     created_by: String,
     update_time: OffsetDateTime,
     updated_by: String,
+    investment_cny: i64,
+    annual_service_fee_cny: i64,
+    reference_account: bool,
+    potential_flag: bool,
+    computed_tier: String,
+    tier_override: String,
+    tier_override_reason: String,
+    tier_override_by: String,
+    tier_override_time: Option<OffsetDateTime>,
     contacts: sqlx::types::Json<Vec<ContactJson>>,
 }
 
@@ -89,12 +100,25 @@ impl CustomerRow {
             version: self.version,
             created: Some(convert::stamp(self.create_time, &self.created_by)),
             updated: Some(convert::stamp(self.update_time, &self.updated_by)),
+            investment_cny: self.investment_cny,
+            annual_service_fee_cny: self.annual_service_fee_cny,
+            reference_account: self.reference_account,
+            potential_flag: self.potential_flag,
+            computed_tier: enum_value(pb::Tier::from_str_name(&self.computed_tier)),
+            tier_override: (!self.tier_override.is_empty()).then(|| pb::TierOverride {
+                tier: enum_value(pb::Tier::from_str_name(&self.tier_override)),
+                reason: self.tier_override_reason,
+                set: self
+                    .tier_override_time
+                    .map(|t| convert::stamp(t, &self.tier_override_by)),
+            }),
         }
     }
 }
 
 /// The statement parameters of a customer's client-writable fields, the same in the insert and
-/// the update: $1 id, $2 … $15 the fields, $16 now, $17 actor.
+/// the update: $1 id, $2 … $15 the fields, $16 now, $17 actor, $18 … $21 the tier inputs, $22
+/// the computed tier.
 fn bind_fields<'q>(
     query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
     id: Uuid,
@@ -120,6 +144,11 @@ fn bind_fields<'q>(
         .bind(f.invalid_reason.as_str_name())
         .bind(now)
         .bind(actor)
+        .bind(f.tier_inputs.investment_cny)
+        .bind(f.tier_inputs.annual_service_fee_cny)
+        .bind(f.tier_inputs.reference_account)
+        .bind(f.tier_inputs.potential_flag)
+        .bind(f.computed_tier.as_str_name())
 }
 
 /// Inserts a new customer in `stage` with version 1.
@@ -134,8 +163,10 @@ pub async fn insert_customer(
     let insert = sqlx::query(
         "INSERT INTO customers (id, display_name, name_key, industry, region, address, source_channel, tags, \
          owner_id, tier, credit_rating, blacklisted, blacklist_reason, validity, invalid_reason, \
-         create_time, created_by, update_time, updated_by, stage, tech_partner_id, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $16, $17, $18, '', 1)",
+         create_time, created_by, update_time, updated_by, investment_cny, annual_service_fee_cny, \
+         reference_account, potential_flag, computed_tier, stage, tech_partner_id, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $16, $17, \
+         $18, $19, $20, $21, $22, $23, '', 1)",
     );
     bind_fields(insert, id, f, now, actor)
         .bind(stage.as_str_name())
@@ -177,7 +208,8 @@ pub async fn update_customer(
         "UPDATE customers SET display_name = $2, name_key = $3, industry = $4, region = $5, address = $6, \
          source_channel = $7, tags = $8, owner_id = $9, tier = $10, credit_rating = $11, blacklisted = $12, \
          blacklist_reason = $13, validity = $14, invalid_reason = $15, version = version + 1, \
-         update_time = $16, updated_by = $17 WHERE id = $1",
+         update_time = $16, updated_by = $17, investment_cny = $18, annual_service_fee_cny = $19, \
+         reference_account = $20, potential_flag = $21, computed_tier = $22 WHERE id = $1",
     );
     bind_fields(update, id, f, now, actor)
         .execute(&mut *tx)
@@ -740,4 +772,88 @@ pub async fn mark_contact_reminded(tx: &mut PgConnection, ids: &[Uuid]) -> Resul
         .execute(&mut *tx)
         .await?;
     Ok(())
+}
+
+/// Sets (`Some`) or clears a customer's tier override, with the tier now in force, and bumps
+/// its version.
+pub async fn set_tier_override(
+    tx: &mut PgConnection,
+    id: Uuid,
+    override_tier: Option<(pb::Tier, &str)>,
+    in_force: pb::Tier,
+    now: OffsetDateTime,
+    actor: &str,
+) -> Result<()> {
+    let (tier, reason) = override_tier.map_or(("", ""), |(t, r)| (t.as_str_name(), r));
+    sqlx::query(
+        "UPDATE customers SET tier_override = $2, tier_override_reason = $3, tier_override_by = $4, \
+         tier_override_time = CASE WHEN $2 = '' THEN NULL ELSE $5 END, tier = $6, \
+         version = version + 1, update_time = $5, updated_by = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(tier)
+    .bind(reason)
+    .bind(actor)
+    .bind(now)
+    .bind(in_force.as_str_name())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Records a change of a customer's tier in force.
+pub async fn insert_tier_change(
+    tx: &mut PgConnection,
+    customer: Uuid,
+    change: &pb::TierChange,
+    now: OffsetDateTime,
+    actor: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tier_changes (id, customer_id, from_tier, to_tier, reason, override, change_time, actor) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(customer)
+    .bind(change.from_tier().as_str_name())
+    .bind(change.to_tier().as_str_name())
+    .bind(&change.reason)
+    .bind(change.r#override)
+    .bind(now)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A customer's tier changes after `after`, oldest first.
+pub async fn tier_changes(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<pb::TierChange>> {
+    let rows: Vec<(Uuid, String, String, String, bool, OffsetDateTime, String)> = sqlx::query_as(
+        "SELECT id, from_tier, to_tier, reason, override, change_time, actor FROM tier_changes \
+         WHERE customer_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+    )
+    .bind(customer)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, from, to, reason, by_override, at, actor)| pb::TierChange {
+                id: id.to_string(),
+                customer_id: customer.to_string(),
+                from_tier: enum_value(pb::Tier::from_str_name(&from)),
+                to_tier: enum_value(pb::Tier::from_str_name(&to)),
+                reason,
+                r#override: by_override,
+                changed: Some(convert::stamp(at, &actor)),
+            },
+        )
+        .collect())
 }
