@@ -267,7 +267,6 @@ fn customer(i: usize) -> pb::Customer {
         }],
         tags: vec!["bench".into()],
         owner_id: format!("rep.{}", i % 16),
-        tier: pb::Tier::Ordinary.into(),
         ..Default::default()
     }
 }

@@ -346,7 +346,7 @@ pub async fn load(settings: &Settings, users: &BTreeMap<String, String>) -> anyh
         pool,
         clock.clone(),
         Pager::new(&settings.paging),
-        crm_customers::domain::TierRules::from_settings(settings)?,
+        crm_customers::domain::Policy::from_settings(settings)?,
     );
     let today = clock.today();
     for (i, d) in CUSTOMERS.iter().enumerate() {

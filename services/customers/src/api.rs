@@ -171,6 +171,34 @@ impl CustomerService for Customers {
         ))
     }
 
+    async fn assign_customers(
+        &self,
+        request: Request<pb::AssignCustomersRequest>,
+    ) -> Result<Response<pb::AssignCustomersResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = key(
+            "crm.customers.v1.CustomerService/AssignCustomers",
+            &r.request_id,
+            &r,
+        );
+        let (key, input) = both(key, domain::AssignInput::parse(&r))?;
+        Ok(Response::new(self.assign(key, input, &call).await?))
+    }
+
+    async fn list_owner_changes(
+        &self,
+        request: Request<pb::ListOwnerChangesRequest>,
+    ) -> Result<Response<pb::ListOwnerChangesResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let customer = id("customer_id", &r.customer_id)?;
+        Ok(Response::new(
+            self.list_owner_changes(customer, r.page.as_ref(), &caller)
+                .await?,
+        ))
+    }
+
     async fn request_partner_change(
         &self,
         request: Request<pb::RequestPartnerChangeRequest>,

@@ -6,6 +6,7 @@
 //! `store` the SQL.
 
 pub mod api;
+pub mod assignment;
 pub mod care;
 pub mod domain;
 pub mod service;
@@ -55,7 +56,7 @@ impl Application {
             pool,
             clock.clone(),
             Pager::new(&settings.paging),
-            domain::TierRules::from_settings(settings)?,
+            domain::Policy::from_settings(settings)?,
         );
         let listener = server::bind(&settings.endpoint(NAME)?.listen).await?;
         Ok(Self {
@@ -86,6 +87,20 @@ impl Application {
         crm_kit::events::spawn_relay(
             self.customers.pool().clone(),
             NAME,
+            self.settings.redis.clone(),
+            self.settings.events.clone(),
+            shutdown.clone(),
+        );
+        // the sales reps, from the gateway's user events (assignment, C-3)
+        crm_kit::events::spawn_consumer(
+            self.customers.pool().clone(),
+            crm_kit::events::Consumer {
+                group: NAME.to_string(),
+                topics: vec!["gateway".to_string()],
+                handler: std::sync::Arc::new(assignment::SalesReps {
+                    customers: self.customers.clone(),
+                }),
+            },
             self.settings.redis.clone(),
             self.settings.events.clone(),
             shutdown.clone(),

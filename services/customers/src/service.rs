@@ -2,6 +2,8 @@
 //! [`crate::domain`], writes through [`crate::store`] and, for Creates and transitions, records
 //! its response under the request id so a retry returns it unchanged.
 
+use std::sync::Arc;
+
 use crm_kit::{
     Clock, Error, Result, audit,
     auth::Principal,
@@ -18,7 +20,7 @@ use uuid::Uuid;
 use crate::{
     domain::{
         self, CommunicationInput, CustomerFields, CustomerQuery, PartnerDecision,
-        PartnerDecisionInput, PartnerRequestInput, Scope, StageChangeInput, TierRules,
+        PartnerDecisionInput, PartnerRequestInput, Policy, Scope, StageChangeInput,
     },
     store,
 };
@@ -26,13 +28,13 @@ use crate::{
 /// The customers service's state: its pool, clock and pager.
 #[derive(Clone)]
 pub struct Customers {
-    pool: PgPool,
-    clock: Clock,
-    pager: Pager,
-    tiers: TierRules,
+    pub(crate) pool: PgPool,
+    pub(crate) clock: Clock,
+    pub(crate) pager: Pager,
+    pub(crate) policy: Arc<Policy>,
 }
 
-fn not_found(id: impl ToString) -> Error {
+pub(crate) fn not_found(id: impl ToString) -> Error {
     Error::NotFound {
         kind: "customer",
         id: id.to_string(),
@@ -72,7 +74,7 @@ pub fn customer_event(
     Payload::of("crm.customers.v1.CustomerEvent", &data)
 }
 
-fn event<'a>(event_type: &'a str, aggregate: &'a str, payload: Payload) -> NewEvent<'a> {
+pub(crate) fn event<'a>(event_type: &'a str, aggregate: &'a str, payload: Payload) -> NewEvent<'a> {
     NewEvent {
         topic: TOPIC,
         event_type,
@@ -84,7 +86,7 @@ fn event<'a>(event_type: &'a str, aggregate: &'a str, payload: Payload) -> NewEv
 
 /// Locks a live customer in the caller's scope for the rest of the transaction; one outside
 /// the scope is NOT_FOUND, as if it did not exist.
-async fn lock_visible(
+pub(crate) async fn lock_visible(
     tx: &mut sqlx::PgConnection,
     id: Uuid,
     scope: &Scope,
@@ -114,20 +116,21 @@ fn check_version(id: Uuid, given: i64, current: i64) -> Result<()> {
 }
 
 impl Customers {
-    /// The service over `pool` (already migrated), classifying tiers by `tiers`.
-    pub fn new(pool: PgPool, clock: Clock, pager: Pager, tiers: TierRules) -> Self {
+    /// The service over `pool` (already migrated), with the configured `policy` (tier
+    /// thresholds, assignment rules).
+    pub fn new(pool: PgPool, clock: Clock, pager: Pager, policy: Policy) -> Self {
         Self {
             pool,
             clock,
             pager,
-            tiers,
+            policy: Arc::new(policy),
         }
     }
 
     /// Computes `fields`' tier from their inputs and sets the tier in force (the override, if
     /// any, wins); returns why the computed tier is what it is.
     fn settle_tier(&self, fields: &mut CustomerFields, override_tier: Option<Tier>) -> String {
-        let (computed, why) = self.tiers.classify(&fields.tier_inputs);
+        let (computed, why) = self.policy.tiers.classify(&fields.tier_inputs);
         fields.computed_tier = computed;
         fields.tier = domain::tier_in_force(computed, override_tier);
         why

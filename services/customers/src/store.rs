@@ -323,6 +323,9 @@ pub async fn list_customers(
     if let Some(region) = &q.region {
         b.push(" AND region = ").push_bind(region.clone());
     }
+    if q.unassigned {
+        b.push(" AND owner_id = ''");
+    }
     if let Some(owner) = &q.owner_id {
         b.push(" AND owner_id = ").push_bind(owner.clone());
     }
@@ -855,5 +858,133 @@ pub async fn tier_changes(
                 changed: Some(convert::stamp(at, &actor)),
             },
         )
+        .collect())
+}
+
+/// Records a user as the gateway announced them: a sales rep of a region while they hold the
+/// sales_rep role.
+pub async fn upsert_sales_rep(
+    tx: &mut PgConnection,
+    user_id: &str,
+    region: &str,
+    active: bool,
+    now: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sales_reps (user_id, region, active, update_time) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (user_id) DO UPDATE SET region = $2, active = $3, update_time = $4",
+    )
+    .bind(user_id)
+    .bind(region)
+    .bind(active)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// The region of an active sales rep, if `user_id` is one.
+pub async fn sales_rep_region(conn: &mut PgConnection, user_id: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT region FROM sales_reps WHERE user_id = $1 AND active")
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// Every active sales rep of `region` with their open customers there (not signed, not
+/// invalid). Assignments in one region are serialised for the transaction, so two at once do
+/// not both see the same loads.
+pub async fn sales_rep_loads(tx: &mut PgConnection, region: &str) -> Result<Vec<(String, i64)>> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('customers.assign:' || $1, 0))")
+        .bind(region)
+        .execute(&mut *tx)
+        .await?;
+    Ok(sqlx::query_as(
+        "SELECT r.user_id, count(c.id) FROM sales_reps r \
+         LEFT JOIN customers c ON c.owner_id = r.user_id AND c.region = r.region \
+           AND c.delete_time IS NULL AND c.stage <> 'STAGE_SIGNED' AND c.validity <> 'VALIDITY_INVALID' \
+         WHERE r.active AND r.region = $1 GROUP BY r.user_id ORDER BY r.user_id",
+    )
+    .bind(region)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+/// Gives a customer a new owner and bumps its version.
+pub async fn set_owner(
+    tx: &mut PgConnection,
+    id: Uuid,
+    owner: &str,
+    now: OffsetDateTime,
+    actor: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE customers SET owner_id = $2, version = version + 1, update_time = $3, updated_by = $4 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(owner)
+    .bind(now)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Records an owner change; returns its id.
+pub async fn insert_owner_change(
+    tx: &mut PgConnection,
+    change: &pb::OwnerChange,
+    customer: Uuid,
+    now: OffsetDateTime,
+    actor: &str,
+) -> Result<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO owner_changes (id, customer_id, from_owner_id, to_owner_id, rule, reason, change_time, actor) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(customer)
+    .bind(&change.from_owner_id)
+    .bind(&change.to_owner_id)
+    .bind(&change.rule)
+    .bind(&change.reason)
+    .bind(now)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(id)
+}
+
+/// A customer's owner changes after `after`, oldest first.
+pub async fn owner_changes(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<pb::OwnerChange>> {
+    let rows: Vec<(Uuid, String, String, String, String, OffsetDateTime, String)> = sqlx::query_as(
+        "SELECT id, from_owner_id, to_owner_id, rule, reason, change_time, actor FROM owner_changes \
+         WHERE customer_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+    )
+    .bind(customer)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, from, to, rule, reason, at, actor)| pb::OwnerChange {
+            id: id.to_string(),
+            customer_id: customer.to_string(),
+            from_owner_id: from,
+            to_owner_id: to,
+            rule,
+            reason,
+            changed: Some(convert::stamp(at, &actor)),
+        })
         .collect())
 }
