@@ -199,6 +199,40 @@ impl CustomerService for Customers {
         ))
     }
 
+    async fn record_return_visit(
+        &self,
+        request: Request<pb::RecordReturnVisitRequest>,
+    ) -> Result<Response<pb::RecordReturnVisitResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = key(
+            "crm.customers.v1.CustomerService/RecordReturnVisit",
+            &r.request_id,
+            &r,
+        );
+        let (key, input) = both(key, domain::parse_visit_result(&r))?;
+        Ok(Response::new(self.record_visit(key, input, &call).await?))
+    }
+
+    async fn list_return_visits(
+        &self,
+        request: Request<pb::ListReturnVisitsRequest>,
+    ) -> Result<Response<pb::ListReturnVisitsResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let customer = id("customer_id", &r.customer_id)?;
+        Ok(Response::new(
+            self.list_visits(customer, r.page.as_ref(), &caller).await?,
+        ))
+    }
+
+    async fn report_return_visits(
+        &self,
+        request: Request<pb::ReportReturnVisitsRequest>,
+    ) -> Result<Response<pb::ReportReturnVisitsResponse>, Status> {
+        Ok(Response::new(self.report_visits(request.get_ref()).await?))
+    }
+
     async fn request_partner_change(
         &self,
         request: Request<pb::RequestPartnerChangeRequest>,

@@ -3,6 +3,7 @@
 //! here.
 
 use crm_kit::{Error, Violations, auth::Principal, convert};
+use crm_proto::common::v1 as pb_common;
 use crm_proto::customers::v1::{
     self as pb, CommunicationKind, CreditRating, InvalidReason, SourceChannel, Stage, Tier,
     Validity,
@@ -174,6 +175,10 @@ pub struct Policy {
     pub tiers: TierRules,
     /// Assignment rules, first match wins.
     pub assignment_rules: Vec<AssignmentRule>,
+    /// Days after signing the return visit is due (C-9).
+    pub return_visit_days: i64,
+    /// Months after signing the satisfaction visit is due (C-9).
+    pub satisfaction_visit_months: u8,
 }
 
 impl Policy {
@@ -183,8 +188,18 @@ impl Policy {
         struct Section {
             #[serde(default)]
             assignment_rules: Vec<AssignmentRule>,
+            return_visit_days: i64,
+            satisfaction_visit_months: u8,
         }
-        let rules = settings.section::<Section>("customers")?.assignment_rules;
+        let section = settings.section::<Section>("customers")?;
+        let rules = section.assignment_rules;
+        if !(1..=365).contains(&section.return_visit_days)
+            || !(1..=24).contains(&section.satisfaction_visit_months)
+        {
+            anyhow::bail!(
+                "customers.return_visit_days must be 1 to 365 and satisfaction_visit_months 1 to 24"
+            );
+        }
         for (i, r) in rules.iter().enumerate() {
             if r.region.trim().is_empty() || r.owner.trim().is_empty() {
                 anyhow::bail!("customers.assignment_rules[{i}]: region and owner are required");
@@ -193,8 +208,85 @@ impl Policy {
         Ok(Self {
             tiers: TierRules::from_settings(settings)?,
             assignment_rules: rules,
+            return_visit_days: section.return_visit_days,
+            satisfaction_visit_months: section.satisfaction_visit_months,
         })
     }
+
+    /// The visits a customer signed on `signed` is due (C-9): the return visit after
+    /// `return_visit_days`, the satisfaction visit `satisfaction_visit_months` later (on the
+    /// same day of the month, or the month's last day).
+    pub fn visits_after_signing(&self, signed: Date) -> [(pb::VisitKind, Date); 2] {
+        let months =
+            u32::from(signed.month() as u8) - 1 + u32::from(self.satisfaction_visit_months);
+        let year = signed.year() + i32::try_from(months / 12).unwrap_or(0);
+        let month = time::Month::try_from(u8::try_from(months % 12 + 1).unwrap_or(1))
+            .unwrap_or(time::Month::January);
+        let day = signed.day().min(month.length(year));
+        let satisfaction = Date::from_calendar_date(year, month, day).unwrap_or(signed);
+        [
+            (
+                pb::VisitKind::Return,
+                signed + time::Duration::days(self.return_visit_days),
+            ),
+            (pb::VisitKind::Satisfaction, satisfaction),
+        ]
+    }
+}
+
+/// A checked RecordReturnVisit: the visit, the score 1–5 or 0 with the refusal reason, the
+/// comments.
+pub fn parse_visit_result(
+    r: &pb::RecordReturnVisitRequest,
+) -> Result<(uuid::Uuid, i32, String, String), Error> {
+    let mut v = Violations::new();
+    let id = v.check(
+        "visit_id",
+        uuid::Uuid::parse_str(&r.visit_id).map_err(|_| "is not a valid id"),
+    );
+    let refusal = text(&mut v, "refusal_reason", &r.refusal_reason, 0, 1000);
+    let comments = text(&mut v, "comments", &r.comments, 0, 2000);
+    match r.score {
+        1..=5 if refusal.is_empty() => {}
+        1..=5 => v.add("refusal_reason", "must be empty when there is a score"),
+        0 if refusal.is_empty() => v.add(
+            "score",
+            "is required (1 to 5), or 0 with refusal_reason saying why there is none",
+        ),
+        0 => {}
+        _ => v.add("score", "must be 1 to 5, or 0 with refusal_reason"),
+    }
+    v.finish()?;
+    Ok((id.expect("checked"), r.score, refusal, comments))
+}
+
+/// A checked ReportReturnVisits: grouping and the due-date range, its end at most `today`.
+pub fn parse_visit_report(
+    r: &pb::ReportReturnVisitsRequest,
+    today: Date,
+) -> Result<(pb::VisitReportGrouping, Date, Date), Error> {
+    let mut v = Violations::new();
+    let group: Option<pb::VisitReportGrouping> = known(&mut v, "group_by", r.group_by, true);
+    let date = |v: &mut Violations, field: &str, d: Option<&pb_common::Date>| match d {
+        None => {
+            v.add(field, "is required");
+            None
+        }
+        Some(d) => v.check(field, convert::from_date(d)),
+    };
+    let from = date(&mut v, "from", r.from.as_ref());
+    let to = date(&mut v, "to", r.to.as_ref());
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        v.add("to", "must not be before from");
+    }
+    v.finish()?;
+    Ok((
+        group.expect("checked"),
+        from.expect("checked"),
+        to.expect("checked").min(today),
+    ))
 }
 
 /// Whether a customer counts in its owner's load: still being developed (not signed, not
@@ -1000,6 +1092,30 @@ pub fn parse_id(id: &str) -> Result<uuid::Uuid, String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_satisfaction_visit_falls_on_the_same_day_two_months_later_or_the_months_last() {
+        let settings = crm_kit::Settings::load(None).unwrap();
+        let policy = Policy::from_settings(&settings).unwrap();
+        let d = |y, m: u8, day| {
+            Date::from_calendar_date(y, time::Month::try_from(m).unwrap(), day).unwrap()
+        };
+        assert_eq!(
+            policy.visits_after_signing(d(2026, 3, 2)),
+            [
+                (pb::VisitKind::Return, d(2026, 3, 9)),
+                (pb::VisitKind::Satisfaction, d(2026, 5, 2))
+            ]
+        );
+        assert_eq!(
+            policy.visits_after_signing(d(2026, 12, 31))[1].1,
+            d(2027, 2, 28)
+        );
+        assert_eq!(
+            policy.visits_after_signing(d(2027, 12, 30))[1].1,
+            d(2028, 2, 29)
+        );
+    }
 
     #[test]
     fn assignment_rules_match_region_and_industry_and_fairness_breaks_ties_by_id() {

@@ -11,6 +11,7 @@ pub mod care;
 pub mod domain;
 pub mod service;
 pub mod store;
+pub mod visits;
 
 use std::net::SocketAddr;
 

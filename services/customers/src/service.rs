@@ -398,6 +398,10 @@ impl Customers {
         let customer = store::get_customer(&mut tx, id, false)
             .await?
             .ok_or_else(|| not_found(id))?;
+        if input.stage == Stage::Signed {
+            // the return visit and the satisfaction visit (C-9)
+            self.schedule_visits(&mut tx, &customer).await?;
+        }
         audit::record(&mut tx, call, now, &format!("customers/{id}"), &["stage"]).await?;
         let aggregate = format!("customers/{id}");
         let payload = customer_event(&customer, Some(&change), None);

@@ -1934,3 +1934,143 @@ async fn customers_are_assigned_fairly_or_by_hand_all_or_nothing_and_every_chang
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn signing_schedules_the_visits_and_the_share_done_on_time_is_reported() {
+    use pb::VisitKind::{Return, Satisfaction};
+    let mut app = spawn_app().await; // the clock: 2026-03-02 09:00 UTC
+    let c1 = app.create(sample("签约客户一")).await;
+    let mut other = sample("签约客户二");
+    other.owner_id = "rep.wu".into();
+    other.region = "华北".into();
+    let c2 = app.create(other).await;
+    for c in [&c1, &c2] {
+        change_stage(&mut app, &c.id, pb::Stage::Signed)
+            .await
+            .unwrap();
+    }
+    let visits = |app: &mut App, id: String| {
+        let mut client = app.client.clone();
+        async move {
+            client
+                .list_return_visits(pb::ListReturnVisitsRequest {
+                    customer_id: id,
+                    page: None,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .visits
+        }
+    };
+    let v1 = visits(&mut app, c1.id.clone()).await;
+    let due: Vec<(pb::VisitKind, Date, &str)> = v1
+        .iter()
+        .map(|v| (v.kind(), v.due_date.unwrap(), v.owner_id.as_str()))
+        .collect();
+    let date = |year, month, day| Date { year, month, day };
+    assert_eq!(
+        due,
+        [
+            (Return, date(2026, 3, 9), "rep.zhang"),
+            (Satisfaction, date(2026, 5, 2), "rep.zhang"),
+        ]
+    );
+    // the results: a score in time, bad results refused, a result only once
+    let record = |visit: &str, score: i32, refusal: &str| pb::RecordReturnVisitRequest {
+        request_id: rid(),
+        visit_id: visit.into(),
+        score,
+        refusal_reason: refusal.into(),
+        comments: "工程师响应及时".into(),
+    };
+    let e = app
+        .client
+        .record_return_visit(record(&v1[0].id, 0, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e), ["score"]);
+    let e = app
+        .client
+        .record_return_visit(record(&v1[0].id, 6, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e), ["score"]);
+    app.clock.advance(time::Duration::days(3));
+    let done = app
+        .client
+        .record_return_visit(record(&v1[0].id, 5, ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .visit
+        .unwrap();
+    assert!(done.done && done.on_time);
+    assert_eq!(done.score, 5);
+    let e = app
+        .client
+        .record_return_visit(record(&v1[0].id, 4, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    // the other customer's return visit is late, and refused
+    app.clock.advance(time::Duration::days(7)); // 2026-03-12
+    let v2 = visits(&mut app, c2.id.clone()).await;
+    let late = app
+        .client
+        .record_return_visit(record(&v2[0].id, 0, "客户表示不需要回访"))
+        .await
+        .unwrap()
+        .into_inner()
+        .visit
+        .unwrap();
+    assert!(late.done && !late.on_time);
+    assert_eq!(late.refusal_reason, "客户表示不需要回访");
+    // the share done on time, per rep and per region: the satisfaction visits are not due yet
+    let report = |group: pb::VisitReportGrouping| pb::ReportReturnVisitsRequest {
+        group_by: group.into(),
+        from: Some(date(2026, 3, 1)),
+        to: Some(date(2026, 12, 31)),
+    };
+    let rows = app
+        .client
+        .report_return_visits(report(pb::VisitReportGrouping::Owner))
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    let seen: Vec<(&str, i64, i64, i64, i64, f64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.key.as_str(),
+                r.due,
+                r.on_time,
+                r.late,
+                r.open,
+                r.on_time_fraction,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [("rep.wu", 1, 0, 1, 0, 0.0), ("rep.zhang", 1, 1, 0, 0, 1.0)]
+    );
+    let regions: Vec<String> = app
+        .client
+        .report_return_visits(report(pb::VisitReportGrouping::Region))
+        .await
+        .unwrap()
+        .into_inner()
+        .rows
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(regions, ["华东", "华北"]);
+    let e = app
+        .client
+        .report_return_visits(pb::ReportReturnVisitsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e), ["group_by", "from", "to"]);
+}

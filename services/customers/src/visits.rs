@@ -1,0 +1,130 @@
+//! Return and satisfaction visits (C-9): scheduled when a customer signs, their results
+//! recorded once (a score or the customer's refusal), and the fraction done on time reported
+//! per region and per sales rep.
+
+use crm_kit::{Error, Result, audit, auth::Principal, context::Call, idempotency::RequestKey};
+use crm_proto::customers::v1 as pb;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{
+    domain::{self, Scope},
+    service::{Customers, not_found},
+    store,
+};
+
+fn visit_not_found(id: Uuid) -> Error {
+    Error::NotFound {
+        kind: "return visit",
+        id: id.to_string(),
+    }
+}
+
+impl Customers {
+    /// Schedules the visits after signing for `customer`, signed now (in the caller's
+    /// transaction; a customer signed again keeps its first visits).
+    pub(crate) async fn schedule_visits(
+        &self,
+        tx: &mut PgConnection,
+        customer: &pb::Customer,
+    ) -> Result<()> {
+        let signed = self.clock.now().date();
+        let visits = self.policy.visits_after_signing(signed);
+        store::schedule_visits(tx, customer, &visits).await
+    }
+
+    /// Records a visit's result, once.
+    pub async fn record_visit(
+        &self,
+        key: RequestKey,
+        input: (Uuid, i32, String, String),
+        call: &Call,
+    ) -> Result<pb::RecordReturnVisitResponse> {
+        let (id, score, refusal, comments) = input;
+        let caller = &call.principal;
+        let mut tx = self.pool.begin().await?;
+        if let Some(previous) = key.replay(&mut tx).await? {
+            return Ok(previous);
+        }
+        let visit = store::get_visit(&mut tx, id, true)
+            .await?
+            .ok_or_else(|| visit_not_found(id))?;
+        let customer =
+            Uuid::parse_str(&visit.customer_id).map_err(|e| Error::Internal(e.into()))?;
+        let visible = store::get_customer(&mut tx, customer, false)
+            .await?
+            .is_some_and(|c| Scope::of(caller).permits_customer(&c));
+        if !visible {
+            return Err(visit_not_found(id));
+        }
+        if visit.done {
+            return Err(Error::precondition(
+                "VISIT_DONE",
+                "the visit's result is already recorded",
+            ));
+        }
+        let now = self.clock.now();
+        store::record_visit(
+            &mut tx,
+            id,
+            (score, &refusal, &comments),
+            now,
+            &caller.subject,
+        )
+        .await?;
+        audit::record(
+            &mut tx,
+            call,
+            now,
+            &format!("customers/{customer}/return_visits/{id}"),
+            &["score", "refusal_reason", "comments"],
+        )
+        .await?;
+        let visit = store::get_visit(&mut tx, id, false)
+            .await?
+            .ok_or_else(|| visit_not_found(id))?;
+        let response = pb::RecordReturnVisitResponse { visit: Some(visit) };
+        key.record(&mut tx, &response, now).await?;
+        tx.commit().await?;
+        Ok(response)
+    }
+
+    /// A customer's visits.
+    pub async fn list_visits(
+        &self,
+        customer: Uuid,
+        page: Option<&crm_proto::common::v1::PageRequest>,
+        caller: &Principal,
+    ) -> Result<pb::ListReturnVisitsResponse> {
+        let filter = customer.to_string();
+        let page = self.pager.read::<Uuid>(page, &filter)?;
+        let mut conn = self.pool.acquire().await?;
+        let visible = store::get_customer(&mut conn, customer, false)
+            .await?
+            .is_some_and(|c| Scope::of(caller).permits_customer(&c));
+        if !visible {
+            return Err(not_found(customer));
+        }
+        let mut visits = store::list_visits(&mut conn, customer, page.after, page.limit()).await?;
+        let page = self.pager.finish(&page, &mut visits, &filter, |v| {
+            v.id.parse::<Uuid>().unwrap_or_default()
+        });
+        Ok(pb::ListReturnVisitsResponse {
+            visits,
+            page: Some(page),
+        })
+    }
+
+    /// The on-time report over the visits due in a range, up to today.
+    pub async fn report_visits(
+        &self,
+        r: &pb::ReportReturnVisitsRequest,
+    ) -> Result<pb::ReportReturnVisitsResponse> {
+        let (group, from, to) = domain::parse_visit_report(r, self.clock.now().date())?;
+        let mut conn = self.pool.acquire().await?;
+        let rows =
+            store::visit_report(&mut conn, group == pb::VisitReportGrouping::Owner, from, to)
+                .await?;
+        Ok(pb::ReportReturnVisitsResponse { rows })
+    }
+}
