@@ -233,6 +233,15 @@ impl CustomerService for Customers {
         Ok(Response::new(self.report_visits(request.get_ref()).await?))
     }
 
+    async fn get_service_policy(
+        &self,
+        request: Request<pb::GetServicePolicyRequest>,
+    ) -> Result<Response<pb::GetServicePolicyResponse>, Status> {
+        let caller = caller(&request)?;
+        let customer = id("customer_id", &request.get_ref().customer_id)?;
+        Ok(Response::new(self.service_policy(customer, &caller).await?))
+    }
+
     async fn request_partner_change(
         &self,
         request: Request<pb::RequestPartnerChangeRequest>,

@@ -179,6 +179,8 @@ pub struct Policy {
     pub return_visit_days: i64,
     /// Months after signing the satisfaction visit is due (C-9).
     pub satisfaction_visit_months: u8,
+    /// The tier policy table (C-8).
+    pub services: crm_kit::service_policy::ServicePolicies,
 }
 
 impl Policy {
@@ -210,6 +212,7 @@ impl Policy {
             assignment_rules: rules,
             return_visit_days: section.return_visit_days,
             satisfaction_visit_months: section.satisfaction_visit_months,
+            services: crm_kit::service_policy::ServicePolicies::from_settings(settings)?,
         })
     }
 
@@ -217,13 +220,7 @@ impl Policy {
     /// `return_visit_days`, the satisfaction visit `satisfaction_visit_months` later (on the
     /// same day of the month, or the month's last day).
     pub fn visits_after_signing(&self, signed: Date) -> [(pb::VisitKind, Date); 2] {
-        let months =
-            u32::from(signed.month() as u8) - 1 + u32::from(self.satisfaction_visit_months);
-        let year = signed.year() + i32::try_from(months / 12).unwrap_or(0);
-        let month = time::Month::try_from(u8::try_from(months % 12 + 1).unwrap_or(1))
-            .unwrap_or(time::Month::January);
-        let day = signed.day().min(month.length(year));
-        let satisfaction = Date::from_calendar_date(year, month, day).unwrap_or(signed);
+        let satisfaction = add_months(signed, i64::from(self.satisfaction_visit_months));
         [
             (
                 pb::VisitKind::Return,
@@ -287,6 +284,64 @@ pub fn parse_visit_report(
         from.expect("checked"),
         to.expect("checked").min(today),
     ))
+}
+
+/// `d` plus `months` calendar months: the same day of the month, or the month's last day.
+pub fn add_months(d: Date, months: i64) -> Date {
+    let index = i64::from(d.year()) * 12 + i64::from(d.month() as u8) - 1 + months.max(0);
+    let year = i32::try_from(index / 12).unwrap_or(9999);
+    let month = time::Month::try_from(u8::try_from(index % 12 + 1).unwrap_or(1))
+        .unwrap_or(time::Month::January);
+    let day = d.day().min(month.length(year));
+    Date::from_calendar_date(year, month, day).unwrap_or(d)
+}
+
+/// A customer's policy in force (C-8) and its progress: visits in the last year against the
+/// yearly quota pro rata over its time with us (since `since`, at most a year), and the service
+/// reports against their cadence (the next due a cadence after the last, or after `since`).
+pub fn service_status(
+    customer: &pb::Customer,
+    policy: crm_kit::service_policy::TierPolicy,
+    since: Date,
+    today: Date,
+    visits_last_year: i64,
+    last_report: Option<Date>,
+) -> pb::ServicePolicyStatus {
+    let days = (today - since).whole_days().clamp(0, 365);
+    let visits_due = policy.visits_per_year * days / 365;
+    let next_report = add_months(last_report.unwrap_or(since), policy.report_every_months);
+    pb::ServicePolicyStatus {
+        customer_id: customer.id.clone(),
+        policy: Some(pb::ServicePolicy {
+            tier: customer.tier,
+            response_minutes: policy.response_minutes,
+            resolution_hours: policy.resolution_hours,
+            visits_per_year: policy.visits_per_year,
+            report_every_months: policy.report_every_months,
+            dedicated_engineer: policy.dedicated_engineer,
+        }),
+        usual_engineer_id: if policy.dedicated_engineer {
+            customer.tech_partner_id.clone()
+        } else {
+            String::new()
+        },
+        visits_last_year,
+        visits_due,
+        visits_on_track: visits_last_year >= visits_due,
+        last_report_date: last_report.map(convert::date),
+        next_report_due: Some(convert::date(next_report)),
+        reports_on_track: today <= next_report,
+    }
+}
+
+/// The name the service policy table gives a tier (`vip`, …; unclassified: `ordinary`).
+pub fn tier_key(tier: Tier) -> &'static str {
+    match tier {
+        Tier::Vip => "vip",
+        Tier::Core => "core",
+        Tier::Potential => "potential",
+        Tier::Ordinary | Tier::Unspecified => "ordinary",
+    }
 }
 
 /// Whether a customer counts in its owner's load: still being developed (not signed, not
@@ -1092,6 +1147,16 @@ pub fn parse_id(id: &str) -> Result<uuid::Uuid, String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn months_are_added_to_the_same_day_or_the_months_last() {
+        let d = |y, m: u8, day| {
+            Date::from_calendar_date(y, time::Month::try_from(m).unwrap(), day).unwrap()
+        };
+        assert_eq!(add_months(d(2026, 1, 31), 1), d(2026, 2, 28));
+        assert_eq!(add_months(d(2026, 11, 15), 3), d(2027, 2, 15));
+        assert_eq!(add_months(d(2026, 3, 2), 12), d(2027, 3, 2));
+    }
 
     #[test]
     fn the_satisfaction_visit_falls_on_the_same_day_two_months_later_or_the_months_last() {

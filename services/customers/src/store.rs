@@ -1148,3 +1148,21 @@ pub async fn visit_report(
         })
         .collect())
 }
+
+/// A customer's visits (communications of kind VISIT) since `since`, and the date of its last
+/// service report (kind SERVICE_REPORT), if any.
+pub async fn service_progress(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    since: OffsetDateTime,
+) -> Result<(i64, Option<Date>)> {
+    Ok(sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE kind = 'COMMUNICATION_KIND_VISIT' AND occur_time >= $2), \
+         (max(occur_time) FILTER (WHERE kind = 'COMMUNICATION_KIND_SERVICE_REPORT'))::date \
+         FROM communications WHERE customer_id = $1",
+    )
+    .bind(customer)
+    .bind(since)
+    .fetch_one(&mut *conn)
+    .await?)
+}

@@ -127,4 +127,37 @@ impl Customers {
                 .await?;
         Ok(pb::ReportReturnVisitsResponse { rows })
     }
+
+    /// The policy in force for a customer and its progress (C-8).
+    pub async fn service_policy(
+        &self,
+        customer: Uuid,
+        caller: &Principal,
+    ) -> Result<pb::GetServicePolicyResponse> {
+        let mut conn = self.pool.acquire().await?;
+        let c = store::get_customer(&mut conn, customer, false)
+            .await?
+            .filter(|c| Scope::of(caller).permits_customer(c))
+            .ok_or_else(|| not_found(customer))?;
+        let now = self.clock.now();
+        let (visits, last_report) =
+            store::service_progress(&mut conn, customer, now - time::Duration::days(365)).await?;
+        let since = c
+            .created
+            .as_ref()
+            .and_then(|s| s.time.as_ref())
+            .and_then(|t| crm_kit::convert::from_timestamp(t).ok())
+            .map_or(now.date(), |t| t.date());
+        let policy = self.policy.services.of(domain::tier_key(c.tier()));
+        Ok(pb::GetServicePolicyResponse {
+            status: Some(domain::service_status(
+                &c,
+                policy,
+                since,
+                now.date(),
+                visits,
+                last_report,
+            )),
+        })
+    }
 }

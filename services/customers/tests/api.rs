@@ -2074,3 +2074,108 @@ async fn signing_schedules_the_visits_and_the_share_done_on_time_is_reported() {
         .unwrap_err();
     assert_eq!(violations(&e), ["group_by", "from", "to"]);
 }
+
+#[tokio::test]
+async fn the_tier_policy_in_force_shows_whether_visits_and_reports_are_on_track() {
+    let mut app = spawn_app().await; // 2026-03-02
+    let mut vip = sample("战略客户");
+    vip.reference_account = true;
+    let c = app.create(vip).await;
+    let log = |app: &mut App, kind: pb::CommunicationKind| {
+        let mut client = app.client.clone();
+        let id = c.id.clone();
+        let next = app.clock.now().date() + time::Duration::days(30);
+        async move {
+            client
+                .create_communication(pb::CreateCommunicationRequest {
+                    request_id: rid(),
+                    customer_id: id,
+                    communication: Some(pb::Communication {
+                        kind: kind.into(),
+                        summary: "季度服务".into(),
+                        next_contact_date: Some(Date {
+                            year: next.year(),
+                            month: i32::from(next.month() as u8),
+                            day: i32::from(next.day()),
+                        }),
+                        ..Default::default()
+                    }),
+                })
+                .await
+                .unwrap();
+        }
+    };
+    let status = |app: &mut App| {
+        let mut client = app.client.clone();
+        let id = c.id.clone();
+        async move {
+            client
+                .get_service_policy(pb::GetServicePolicyRequest { customer_id: id })
+                .await
+                .unwrap()
+                .into_inner()
+                .status
+                .unwrap()
+        }
+    };
+    // VIP (C-8): 2 h response, 4 visits a year, a report every quarter, a dedicated engineer
+    let s = status(&mut app).await;
+    let p = s.policy.unwrap();
+    assert_eq!(
+        (
+            p.tier(),
+            p.response_minutes,
+            p.visits_per_year,
+            p.report_every_months,
+            p.dedicated_engineer
+        ),
+        (pb::Tier::Vip, 120, 4, 3, true)
+    );
+    assert!(s.visits_on_track && s.reports_on_track);
+    assert_eq!(
+        s.next_report_due,
+        Some(Date {
+            year: 2026,
+            month: 6,
+            day: 2
+        })
+    );
+    // a visit and a report in the first weeks, then half a year of nothing
+    app.clock.advance(time::Duration::days(10));
+    log(&mut app, pb::CommunicationKind::Visit).await;
+    log(&mut app, pb::CommunicationKind::ServiceReport).await;
+    app.clock.advance(time::Duration::days(173)); // 2026-09-01
+    let s = status(&mut app).await;
+    assert_eq!((s.visits_last_year, s.visits_due), (1, 2));
+    assert!(!s.visits_on_track);
+    assert_eq!(
+        s.last_report_date,
+        Some(Date {
+            year: 2026,
+            month: 3,
+            day: 12
+        })
+    );
+    assert_eq!(
+        s.next_report_due,
+        Some(Date {
+            year: 2026,
+            month: 6,
+            day: 12
+        })
+    );
+    assert!(!s.reports_on_track, "the quarterly report is overdue");
+    // caught up
+    log(&mut app, pb::CommunicationKind::Visit).await;
+    log(&mut app, pb::CommunicationKind::ServiceReport).await;
+    let s = status(&mut app).await;
+    assert!(s.visits_on_track && s.reports_on_track);
+    assert_eq!(
+        s.next_report_due,
+        Some(Date {
+            year: 2026,
+            month: 12,
+            day: 1
+        })
+    );
+}

@@ -20,6 +20,7 @@ pub mod ratelimit;
 pub mod redis;
 pub mod schedule;
 pub mod server;
+pub mod service_policy;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

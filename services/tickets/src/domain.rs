@@ -2,65 +2,56 @@
 //! must be complete before a ticket is handed on, the service level by tier (T-2, C-8) and
 //! which SLA deadlines run in which state (T-4, T-5).
 
-use std::collections::BTreeMap;
-
-use crm_kit::{Error, Violations};
+use crm_kit::{
+    Error, Violations,
+    service_policy::{ServicePolicies, TierPolicy},
+};
 use crm_proto::tickets::v1::{
     self as pb, Deadline, ServiceMode, TicketState, Transition, Warranty,
 };
 use serde::Deserialize;
 
-/// The `[tickets]` settings.
-#[derive(Debug, Clone, Deserialize)]
+/// The `[tickets]` settings, with the tier policy (`[service_policy]`, C-8) they apply.
+#[derive(Debug, Clone)]
 pub struct TicketSettings {
     /// Minutes within which a ticket must be handed on (T-4).
     pub handoff_minutes: i64,
     /// The fraction of a deadline after which a warning fires (e.g. 0.8).
     pub warning_at: f64,
-    /// Service level per tier (`vip`, `core`, `potential`, `ordinary`).
-    pub sla: BTreeMap<String, Sla>,
+    /// Service level, and dedicated engineer, per tier.
+    pub policies: ServicePolicies,
 }
 
-/// One tier's service level.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-pub struct Sla {
-    /// Business minutes to the first response (the ticket handed on or solved).
-    pub response_minutes: i64,
-    /// Business hours to resolution (paused while waiting for the customer).
-    pub resolution_hours: i64,
-}
+/// A tier's policy (response and resolution times, dedicated engineer).
+pub type Sla = TierPolicy;
 
 impl TicketSettings {
-    /// The section from the loaded configuration, checked.
+    /// The sections from the loaded configuration, checked.
     pub fn from_settings(settings: &crm_kit::Settings) -> anyhow::Result<Self> {
-        let s: Self = settings.section("tickets")?;
-        for tier in TIERS {
-            let sla = s
-                .sla
-                .get(*tier)
-                .ok_or_else(|| anyhow::anyhow!("tickets.sla.{tier} is missing"))?;
-            if sla.response_minutes < 1 || sla.resolution_hours < 1 {
-                anyhow::bail!("tickets.sla.{tier}: durations must be positive");
-            }
+        #[derive(Deserialize)]
+        struct Section {
+            handoff_minutes: i64,
+            warning_at: f64,
         }
+        let s: Section = settings.section("tickets")?;
         if s.handoff_minutes < 1 || !(0.0..1.0).contains(&s.warning_at) {
             anyhow::bail!("tickets.handoff_minutes must be positive and warning_at in [0, 1)");
         }
-        Ok(s)
+        Ok(Self {
+            handoff_minutes: s.handoff_minutes,
+            warning_at: s.warning_at,
+            policies: ServicePolicies::from_settings(settings)?,
+        })
     }
 
-    /// The service level of `tier` (the ordinary one for a tier not known).
+    /// The policy of `tier` (the ordinary one for a tier not known).
     pub fn sla(&self, tier: &str) -> Sla {
-        self.sla
-            .get(tier)
-            .or_else(|| self.sla.get("ordinary"))
-            .copied()
-            .expect("checked at start")
+        self.policies.of(tier)
     }
 }
 
 /// The tiers, as customers' tiers are named here.
-pub const TIERS: &[&str] = &["vip", "core", "potential", "ordinary"];
+pub use crm_kit::service_policy::TIERS;
 
 /// The states in which a ticket is open (in some queue).
 pub const OPEN: &[TicketState] = &[

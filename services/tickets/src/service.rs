@@ -152,7 +152,7 @@ impl Tickets {
             return Ok(named.to_string());
         }
         let customer = Uuid::parse_str(&t.customer_id).map_err(|e| Error::Internal(e.into()))?;
-        if matches!(t.tier.as_str(), "vip" | "core")
+        if self.settings.sla(&t.tier).dedicated_engineer
             && let Some(usual) = store::usual_engineer(tx, customer).await?
         {
             return Ok(usual);
