@@ -10,6 +10,7 @@ use crm_kit::{
     context::Call,
     events::{self, NewEvent},
     schedule::{Job, Task},
+    service_policy::ServicePolicies,
 };
 use serde::Deserialize;
 use sqlx::PgConnection;
@@ -29,6 +30,8 @@ pub struct CareSettings {
     pub scan_every_s: u64,
     /// Customers one run takes.
     pub batch: i64,
+    /// Days between two reminders of the same customer's lagging service plan (C-8).
+    pub service_remind_every_days: i64,
 }
 
 impl CareSettings {
@@ -46,8 +49,8 @@ impl CareSettings {
         Ok(s)
     }
 
-    /// The jobs.
-    pub fn jobs(&self) -> Vec<Job> {
+    /// The jobs; the service-plan check applies `policies` (C-8).
+    pub fn jobs(&self, policies: ServicePolicies) -> Vec<Job> {
         let every = Duration::from_secs(self.scan_every_s.max(1));
         vec![
             Job {
@@ -59,6 +62,14 @@ impl CareSettings {
                 name: "customers.next_contact_overdue",
                 every,
                 task: Arc::new(ContactOverdue(self.clone())),
+            },
+            Job {
+                name: "customers.service_overdue",
+                every,
+                task: Arc::new(ServiceOverdue {
+                    settings: self.clone(),
+                    policies,
+                }),
             },
         ]
     }
@@ -121,5 +132,50 @@ impl Task for ContactOverdue {
         publish_each(tx, &ids, service::NEXT_CONTACT_OVERDUE, now).await?;
         store::mark_contact_reminded(tx, &ids).await?;
         Ok(ids.len() as i64 == self.0.batch)
+    }
+}
+
+/// Checks each signed customer's service plan once a day (C-8): when its visits fall behind
+/// the quota or its service report is overdue, the owner is reminded
+/// (`customers.service_overdue`), at most every `service_remind_every_days`.
+struct ServiceOverdue {
+    settings: CareSettings,
+    policies: ServicePolicies,
+}
+
+#[tonic::async_trait]
+impl Task for ServiceOverdue {
+    async fn run(&self, tx: &mut PgConnection, now: OffsetDateTime) -> Result<bool, Error> {
+        let today = now.date();
+        let due = store::lock_service_unchecked(tx, today, self.settings.batch).await?;
+        let mut checked = Vec::with_capacity(due.len());
+        let mut remind = Vec::new();
+        for (id, reminded_on) in &due {
+            checked.push(*id);
+            let Some(c) = store::get_customer(tx, *id, false).await? else {
+                continue;
+            };
+            let since = c
+                .created
+                .as_ref()
+                .and_then(|s| s.time.as_ref())
+                .and_then(|t| crm_kit::convert::from_timestamp(t).ok())
+                .map_or(today, |t| t.date());
+            let (visits, last_report) =
+                store::service_progress(tx, *id, now - time::Duration::days(365)).await?;
+            let policy = self.policies.of(crate::domain::tier_key(c.tier()));
+            let status =
+                crate::domain::service_status(&c, policy, since, today, visits, last_report);
+            let quiet = reminded_on.is_some_and(|d| {
+                today - d < time::Duration::days(self.settings.service_remind_every_days)
+            });
+            let lagging = !(status.visits_on_track && status.reports_on_track);
+            if lagging && !quiet {
+                remind.push(*id);
+            }
+        }
+        publish_each(tx, &remind, service::SERVICE_OVERDUE, now).await?;
+        store::mark_service_checked(tx, &checked, &remind, today).await?;
+        Ok(due.len() as i64 == self.settings.batch)
     }
 }

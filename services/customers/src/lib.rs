@@ -110,7 +110,7 @@ impl Application {
         crm_kit::schedule::spawn(
             self.customers.pool().clone(),
             self.clock.clone(),
-            self.care.jobs(),
+            self.care.jobs(self.customers.policy().services.clone()),
             self.settings.schedule.clone(),
             shutdown.clone(),
         );

@@ -56,6 +56,9 @@ pub const CUSTOMER_CHANGED: &str = "customers.customer_changed";
 /// A customer's fortnightly care message is due (payload: CustomerEvent, the customer with
 /// its contacts).
 pub const CARE_DUE: &str = "customers.care_due";
+/// A signed customer's service plan lags (C-8): visits behind the tier's quota or the service
+/// report overdue (payload: CustomerEvent, the customer with its owner).
+pub const SERVICE_OVERDUE: &str = "customers.service_overdue";
 /// A customer's next contact date has passed with no contact (payload: CustomerEvent, the
 /// customer with its owner and next contact date).
 pub const NEXT_CONTACT_OVERDUE: &str = "customers.next_contact_overdue";
@@ -153,6 +156,11 @@ impl Customers {
     /// The pool, for tests and tools.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The configured policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     async fn check_visible(

@@ -1166,3 +1166,42 @@ pub async fn service_progress(
     .fetch_one(&mut *conn)
     .await?)
 }
+
+/// Up to `limit` signed, owned customers not checked against their service plan today, locked
+/// (others' runs skip them), with when their owner was last reminded.
+pub async fn lock_service_unchecked(
+    tx: &mut PgConnection,
+    today: Date,
+    limit: i64,
+) -> Result<Vec<(Uuid, Option<Date>)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, service_reminded_on FROM customers WHERE delete_time IS NULL \
+         AND stage = 'STAGE_SIGNED' AND owner_id <> '' \
+         AND service_checked_on IS DISTINCT FROM $1 \
+         ORDER BY service_checked_on NULLS FIRST, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(today)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+/// Marks customers checked today, and those in `reminded` reminded today.
+pub async fn mark_service_checked(
+    tx: &mut PgConnection,
+    checked: &[Uuid],
+    reminded: &[Uuid],
+    today: Date,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE customers SET service_checked_on = $3, \
+         service_reminded_on = CASE WHEN id = ANY($2) THEN $3 ELSE service_reminded_on END \
+         WHERE id = ANY($1)",
+    )
+    .bind(checked)
+    .bind(reminded)
+    .bind(today)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

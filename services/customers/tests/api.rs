@@ -2179,3 +2179,51 @@ async fn the_tier_policy_in_force_shows_whether_visits_and_reports_are_on_track(
         })
     );
 }
+
+#[tokio::test]
+async fn a_lagging_service_plan_reminds_the_owner_once_a_month_at_most() {
+    let mut app = spawn_app().await; // 2026-03-02 09:00
+    let mut vip = sample("服务落后客户");
+    vip.reference_account = true;
+    let c = app.create(vip).await;
+    change_stage(&mut app, &c.id, pb::Stage::Signed)
+        .await
+        .unwrap();
+    let reminders = |pool: PgPool, id: String| async move {
+        published(&pool)
+            .await
+            .into_iter()
+            .filter(|(t, c)| t == "customers.service_overdue" && *c == id)
+            .count()
+    };
+    // 100 days on: no visit (one due) and the quarterly report overdue — the owner is told
+    app.clock.advance(time::Duration::days(100));
+    let (pool, id) = (app.pool.clone(), c.id.clone());
+    testing::wait_until("the reminder", std::time::Duration::from_secs(10), || {
+        let (pool, id) = (pool.clone(), id.clone());
+        async move { reminders(pool, id).await == 1 }
+    })
+    .await;
+    // the next day's check finds it still lagging, but reminded days ago: quiet
+    let runs = job_runs(&app.pool).await;
+    app.clock.advance(time::Duration::days(1));
+    let pool = app.pool.clone();
+    testing::wait_until("the next check", std::time::Duration::from_secs(10), || {
+        let pool = pool.clone();
+        async move { job_runs(&pool).await >= runs + 3 }
+    })
+    .await;
+    assert_eq!(reminders(app.pool.clone(), c.id.clone()).await, 1);
+    // a month after the reminder, still lagging: told again
+    app.clock.advance(time::Duration::days(30));
+    let (pool, id) = (app.pool.clone(), c.id.clone());
+    testing::wait_until(
+        "the second reminder",
+        std::time::Duration::from_secs(10),
+        || {
+            let (pool, id) = (pool.clone(), id.clone());
+            async move { reminders(pool, id).await == 2 }
+        },
+    )
+    .await;
+}

@@ -314,6 +314,11 @@ pub const KINDS: &[Kind] = &[
         "an escalation was routed, progressed or resolved: the customer is kept informed (T-8)"
     ),
     customer_kind!(
+        "customers.service_overdue",
+        "a signed customer's service plan lags: visits behind the tier's quota or the service report overdue (C-8)",
+        []
+    ),
+    customer_kind!(
         "customers.next_contact_overdue",
         "the customer's next contact date has passed with no contact (C-6, N-5)",
         ["next_contact_date"]

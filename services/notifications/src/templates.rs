@@ -80,6 +80,20 @@ pub const DEFAULTS: &[(&str, &str, &str, &str, &str)] = &[
         "Hello {{ recipient_name }}, the next contact with {{ customer_name }} ({{ stage }}) was due on {{ next_contact_date }}. Please get in touch and log it.",
     ),
     (
+        "service_overdue",
+        "zh",
+        "customers.service_overdue",
+        "服务计划落后：{{ customer_name }}",
+        "{{ recipient_name }} 您好：{{ tier }} 客户 {{ customer_name }}（{{ region }}）的上门服务次数低于服务政策要求，或服务报告已逾期。请尽快安排回访或提交服务报告，并在 CRM 中记录。",
+    ),
+    (
+        "service_overdue",
+        "en",
+        "customers.service_overdue",
+        "Service plan behind: {{ customer_name }}",
+        "Hello {{ recipient_name }}, the {{ tier }} customer {{ customer_name }} ({{ region }}) has had fewer visits than its service policy asks, or its service report is overdue. Please arrange a visit or send the report, and log it in the CRM.",
+    ),
+    (
         "sla_breached",
         "zh",
         "tickets.sla_breached",
