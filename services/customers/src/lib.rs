@@ -9,6 +9,7 @@ pub mod api;
 pub mod assignment;
 pub mod care;
 pub mod domain;
+pub mod import;
 pub mod service;
 pub mod store;
 pub mod visits;
