@@ -144,20 +144,12 @@ impl Customers {
         page: Option<&crm_proto::common::v1::PageRequest>,
         caller: &crm_kit::auth::Principal,
     ) -> Result<pb::ListOwnerChangesResponse> {
-        let filter = customer.to_string();
-        let page = self.pager.read::<Uuid>(page, &filter)?;
-        let mut conn = self.pool.acquire().await?;
-        let visible = store::get_customer(&mut conn, customer, false)
-            .await?
-            .is_some_and(|c| Scope::of(caller).permits_customer(&c));
-        if !visible {
-            return Err(not_found(customer));
-        }
-        let mut changes =
-            store::owner_changes(&mut conn, customer, page.after, page.limit()).await?;
-        let page = self.pager.finish(&page, &mut changes, &filter, |c| {
-            c.id.parse::<Uuid>().unwrap_or_default()
-        });
+        let fetch = async |conn: &mut PgConnection, after, limit| {
+            store::owner_changes(conn, customer, after, limit).await
+        };
+        let (changes, page) = self
+            .customer_page(customer, page, caller, fetch, |c: &pb::OwnerChange| &c.id)
+            .await?;
         Ok(pb::ListOwnerChangesResponse {
             changes,
             page: Some(page),

@@ -177,6 +177,27 @@ impl Customers {
             .ok_or_else(|| not_found(id))
     }
 
+    /// One page of a customer's records kept in id (creation) order — its stage, tier and owner
+    /// changes, its visits — after checking the caller sees the customer (NOT_FOUND if not).
+    pub(crate) async fn customer_page<T>(
+        &self,
+        customer: Uuid,
+        page: Option<&crm_proto::common::v1::PageRequest>,
+        caller: &Principal,
+        fetch: impl AsyncFnOnce(&mut sqlx::PgConnection, Option<Uuid>, i64) -> Result<Vec<T>>,
+        id_of: impl Fn(&T) -> &str,
+    ) -> Result<(Vec<T>, crm_proto::common::v1::PageResponse)> {
+        let filter = customer.to_string();
+        let page = self.pager.read::<Uuid>(page, &filter)?;
+        let mut conn = self.pool.acquire().await?;
+        self.check_visible(&mut conn, customer, caller).await?;
+        let mut items = fetch(&mut conn, page.after, page.limit()).await?;
+        let next = self.pager.finish(&page, &mut items, &filter, |item| {
+            id_of(item).parse::<Uuid>().unwrap_or_default()
+        });
+        Ok((items, next))
+    }
+
     /// Creates a customer in the initial-contact stage.
     pub async fn create(
         &self,
@@ -436,15 +457,12 @@ impl Customers {
         page: Option<&crm_proto::common::v1::PageRequest>,
         caller: &Principal,
     ) -> Result<pb::ListStageChangesResponse> {
-        let filter = customer.to_string();
-        let page = self.pager.read::<Uuid>(page, &filter)?;
-        let mut conn = self.pool.acquire().await?;
-        self.check_visible(&mut conn, customer, caller).await?;
-        let mut changes =
-            store::list_stage_changes(&mut conn, customer, page.after, page.limit()).await?;
-        let page = self.pager.finish(&page, &mut changes, &filter, |c| {
-            c.id.parse::<Uuid>().unwrap_or_default()
-        });
+        let fetch = async |conn: &mut sqlx::PgConnection, after, limit| {
+            store::list_stage_changes(conn, customer, after, limit).await
+        };
+        let (changes, page) = self
+            .customer_page(customer, page, caller, fetch, |c: &pb::StageChange| &c.id)
+            .await?;
         Ok(pb::ListStageChangesResponse {
             changes,
             page: Some(page),
@@ -521,15 +539,12 @@ impl Customers {
         page: Option<&crm_proto::common::v1::PageRequest>,
         caller: &Principal,
     ) -> Result<pb::ListTierChangesResponse> {
-        let filter = customer.to_string();
-        let page = self.pager.read::<Uuid>(page, &filter)?;
-        let mut conn = self.pool.acquire().await?;
-        self.check_visible(&mut conn, customer, caller).await?;
-        let mut changes =
-            store::tier_changes(&mut conn, customer, page.after, page.limit()).await?;
-        let page = self.pager.finish(&page, &mut changes, &filter, |c| {
-            c.id.parse::<Uuid>().unwrap_or_default()
-        });
+        let fetch = async |conn: &mut sqlx::PgConnection, after, limit| {
+            store::tier_changes(conn, customer, after, limit).await
+        };
+        let (changes, page) = self
+            .customer_page(customer, page, caller, fetch, |c: &pb::TierChange| &c.id)
+            .await?;
         Ok(pb::ListTierChangesResponse {
             changes,
             page: Some(page),

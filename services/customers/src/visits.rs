@@ -96,19 +96,12 @@ impl Customers {
         page: Option<&crm_proto::common::v1::PageRequest>,
         caller: &Principal,
     ) -> Result<pb::ListReturnVisitsResponse> {
-        let filter = customer.to_string();
-        let page = self.pager.read::<Uuid>(page, &filter)?;
-        let mut conn = self.pool.acquire().await?;
-        let visible = store::get_customer(&mut conn, customer, false)
-            .await?
-            .is_some_and(|c| Scope::of(caller).permits_customer(&c));
-        if !visible {
-            return Err(not_found(customer));
-        }
-        let mut visits = store::list_visits(&mut conn, customer, page.after, page.limit()).await?;
-        let page = self.pager.finish(&page, &mut visits, &filter, |v| {
-            v.id.parse::<Uuid>().unwrap_or_default()
-        });
+        let fetch = async |conn: &mut PgConnection, after, limit| {
+            store::list_visits(conn, customer, after, limit).await
+        };
+        let (visits, page) = self
+            .customer_page(customer, page, caller, fetch, |v: &pb::ReturnVisit| &v.id)
+            .await?;
         Ok(pb::ListReturnVisitsResponse {
             visits,
             page: Some(page),
