@@ -200,7 +200,7 @@ async fn a_ticket_from_intake_to_dispatch_is_one_trace_across_the_services() {
             let (pool, id) = (tickets_db.clone(), engineer.clone());
             async move {
                 sqlx::query_scalar::<_, bool>(
-                    "SELECT EXISTS (SELECT 1 FROM engineers WHERE user_id = $1)",
+                    "SELECT EXISTS (SELECT 1 FROM directory_members WHERE user_id = $1 AND role = 'engineer')",
                 )
                 .bind(id)
                 .fetch_one(&pool)

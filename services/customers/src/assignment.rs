@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crm_kit::{Error, Result, audit, context::Call, convert, events, idempotency::RequestKey};
+use crm_kit::{
+    Error, Result, audit, context::Call, convert, directory, events, idempotency::RequestKey,
+};
 use crm_proto::customers::v1 as pb;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -14,6 +16,9 @@ use crate::{
     service::{CUSTOMER_CHANGED, Customers, customer_event, event, lock_visible, not_found},
     store,
 };
+
+/// The role customers are assigned to.
+const SALES_REP: &str = "sales_rep";
 
 impl Customers {
     /// The owner for `c` and how it was chosen; `loads` holds each region's reps and their
@@ -31,7 +36,7 @@ impl Customers {
         }
         let reps = &loads[&c.region];
         if input.mode == pb::AssignmentMode::ToOwner {
-            return match store::sales_rep_region(tx, &input.owner_id).await? {
+            return match directory::region_of(tx, &input.owner_id, SALES_REP).await? {
                 Some(region) if region == c.region => {
                     Ok((input.owner_id.clone(), "by hand".to_string()))
                 }
@@ -171,20 +176,9 @@ impl events::Handler for SalesReps {
         tx: &mut PgConnection,
         event: &crm_proto::events::v1::Event,
     ) -> std::result::Result<(), Error> {
-        let Some(payload) = &event.payload else {
-            return Ok(());
-        };
-        if !payload.type_url.ends_with("crm.gateway.v1.User") {
-            return Ok(());
-        }
-        let user: crm_proto::gateway::v1::User =
-            prost::Message::decode(payload.value.as_slice())
-                .map_err(|e| Error::Internal(anyhow::anyhow!("user event: {e}")))?;
-        let rep = user.roles.iter().any(|r| r == "sales_rep");
-        let known = store::sales_rep_region(tx, &user.id).await?.is_some();
-        if rep || known {
-            store::upsert_sales_rep(tx, &user.id, &user.region, rep, self.customers.clock.now())
-                .await?;
+        if let Some(user) = directory::user_of(event)? {
+            let now = self.customers.clock.now();
+            directory::record_user(tx, &user, &[SALES_REP], now).await?;
         }
         Ok(())
     }

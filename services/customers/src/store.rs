@@ -861,38 +861,6 @@ pub async fn tier_changes(
         .collect())
 }
 
-/// Records a user as the gateway announced them: a sales rep of a region while they hold the
-/// sales_rep role.
-pub async fn upsert_sales_rep(
-    tx: &mut PgConnection,
-    user_id: &str,
-    region: &str,
-    active: bool,
-    now: OffsetDateTime,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO sales_reps (user_id, region, active, update_time) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (user_id) DO UPDATE SET region = $2, active = $3, update_time = $4",
-    )
-    .bind(user_id)
-    .bind(region)
-    .bind(active)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-/// The region of an active sales rep, if `user_id` is one.
-pub async fn sales_rep_region(conn: &mut PgConnection, user_id: &str) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT region FROM sales_reps WHERE user_id = $1 AND active")
-            .bind(user_id)
-            .fetch_optional(&mut *conn)
-            .await?,
-    )
-}
-
 /// Every active sales rep of `region` with their open customers there (not signed, not
 /// invalid). Assignments in one region are serialised for the transaction, so two at once do
 /// not both see the same loads.
@@ -902,10 +870,10 @@ pub async fn sales_rep_loads(tx: &mut PgConnection, region: &str) -> Result<Vec<
         .execute(&mut *tx)
         .await?;
     Ok(sqlx::query_as(
-        "SELECT r.user_id, count(c.id) FROM sales_reps r \
+        "SELECT r.user_id, count(c.id) FROM directory_members r \
          LEFT JOIN customers c ON c.owner_id = r.user_id AND c.region = r.region \
            AND c.delete_time IS NULL AND c.stage <> 'STAGE_SIGNED' AND c.validity <> 'VALIDITY_INVALID' \
-         WHERE r.active AND r.region = $1 GROUP BY r.user_id ORDER BY r.user_id",
+         WHERE r.role = 'sales_rep' AND r.active AND r.region = $1 GROUP BY r.user_id ORDER BY r.user_id",
     )
     .bind(region)
     .fetch_all(&mut *tx)

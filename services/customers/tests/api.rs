@@ -1754,7 +1754,7 @@ impl App {
                 let (pool, id) = (pool.clone(), id.clone());
                 async move {
                     sqlx::query_scalar::<_, bool>(
-                    "SELECT EXISTS (SELECT 1 FROM sales_reps WHERE user_id = $1 AND active = $2)",
+                    "SELECT EXISTS (SELECT 1 FROM directory_members WHERE user_id = $1 AND role = 'sales_rep' AND active = $2)",
                 )
                 .bind(id)
                 .bind(active)

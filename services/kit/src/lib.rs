@@ -10,6 +10,7 @@ pub mod config;
 pub mod context;
 pub mod convert;
 pub mod db;
+pub mod directory;
 pub mod error;
 pub mod events;
 pub mod guard;

@@ -8,7 +8,7 @@ use crm_kit::{
     auth::Principal,
     calendar::Calendar,
     context::Call,
-    convert,
+    convert, directory,
     events::{self, NewEvent, Payload},
     idempotency::RequestKey,
     paging::Pager,
@@ -55,6 +55,9 @@ pub const ESCALATION_ROUTED: &str = "tickets.escalation_routed";
 pub const ESCALATION_CHANGED: &str = "tickets.escalation_changed";
 /// The timer kind of the same-day record reminder.
 const RECORD_DUE_TIMER: &str = "tickets.record_due";
+
+/// The role tickets are dispatched to.
+const ENGINEER: &str = "engineer";
 
 /// Roles that may act on any ticket's engineer steps (accept, start, resolve).
 const SUPERVISING: &[&str] = &["admin", "supervisor", "coordinator", "hotline_engineer"];
@@ -141,7 +144,7 @@ impl Tickets {
         named: &str,
     ) -> Result<String> {
         if !named.is_empty() {
-            if !store::is_engineer(tx, named).await? {
+            if directory::region_of(tx, named, ENGINEER).await?.is_none() {
                 return Err(Error::precondition(
                     "NOT_AN_ENGINEER",
                     format!(
@@ -895,23 +898,9 @@ impl events::Handler for Inbound {
         let Some(payload) = &event.payload else {
             return Ok(());
         };
-        if payload.type_url.ends_with("crm.gateway.v1.User") {
-            let user: crm_proto::gateway::v1::User =
-                prost::Message::decode(payload.value.as_slice())
-                    .map_err(|e| Error::Internal(anyhow::anyhow!("user event: {e}")))?;
-            let engineer = user.roles.iter().any(|r| r == "engineer");
-            let known = store::is_engineer(tx, &user.id).await?;
-            if engineer || known {
-                store::upsert_engineer(
-                    tx,
-                    &user.id,
-                    &user.region,
-                    engineer,
-                    self.tickets.clock.now(),
-                )
-                .await?;
-            }
-            return Ok(());
+        if let Some(user) = directory::user_of(event)? {
+            let now = self.tickets.clock.now();
+            return directory::record_user(tx, &user, &[ENGINEER], now).await;
         }
         if !payload.type_url.ends_with("crm.customers.v1.CustomerEvent") {
             return Ok(());

@@ -540,38 +540,6 @@ pub async fn open_tickets_of(
     .await?)
 }
 
-/// Records a user as the gateway announced them: an engineer (of a region) while they hold the
-/// engineer role.
-pub async fn upsert_engineer(
-    tx: &mut PgConnection,
-    user_id: &str,
-    region: &str,
-    active: bool,
-    now: OffsetDateTime,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO engineers (user_id, region, active, update_time) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (user_id) DO UPDATE SET region = $2, active = $3, update_time = $4",
-    )
-    .bind(user_id)
-    .bind(region)
-    .bind(active)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-/// Whether `user_id` is an engineer now.
-pub async fn is_engineer(conn: &mut PgConnection, user_id: &str) -> Result<bool> {
-    Ok(
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM engineers WHERE user_id = $1 AND active)")
-            .bind(user_id)
-            .fetch_one(&mut *conn)
-            .await?,
-    )
-}
-
 /// The engineer of `region` with the fewest tickets in `working` states (ties: the smallest
 /// id). Dispatches in one region are serialised for the transaction, so two at once do not
 /// both pick the same least-loaded engineer.
@@ -585,9 +553,9 @@ pub async fn least_loaded_engineer(
         .execute(&mut *tx)
         .await?;
     Ok(sqlx::query_scalar(
-        "SELECT e.user_id FROM engineers e \
+        "SELECT e.user_id FROM directory_members e \
          LEFT JOIN tickets t ON t.assignee_id = e.user_id AND t.state = ANY($2) \
-         WHERE e.active AND e.region = $1 \
+         WHERE e.role = 'engineer' AND e.active AND e.region = $1 \
          GROUP BY e.user_id ORDER BY count(t.id), e.user_id LIMIT 1",
     )
     .bind(region)

@@ -227,7 +227,7 @@ impl App {
             let (pool, id, region) = (pool.clone(), id.clone(), region.clone());
             async move {
                 sqlx::query_scalar::<_, bool>(
-                    "SELECT EXISTS (SELECT 1 FROM engineers WHERE user_id = $1 AND region = $2 AND active = $3)",
+                    "SELECT EXISTS (SELECT 1 FROM directory_members WHERE user_id = $1 AND role = 'engineer' AND region = $2 AND active = $3)",
                 )
                 .bind(&id)
                 .bind(&region)
