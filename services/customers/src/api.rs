@@ -242,6 +242,42 @@ impl CustomerService for Customers {
         Ok(Response::new(self.service_policy(customer, &caller).await?))
     }
 
+    async fn upload_import(
+        &self,
+        request: Request<tonic::Streaming<pb::UploadImportRequest>>,
+    ) -> Result<Response<pb::UploadImportResponse>, Status> {
+        let call = call(&request)?;
+        let mut stream = request.into_inner();
+        let first = stream.message().await?;
+        let header = match first.and_then(|m| m.part) {
+            Some(pb::upload_import_request::Part::Header(h)) => Some(h),
+            _ => None,
+        };
+        let (request_id, file_name) = crate::imports::parse_header(header.as_ref())?;
+        Ok(Response::new(
+            self.import(request_id, file_name, stream, &call).await?,
+        ))
+    }
+
+    async fn get_import(
+        &self,
+        request: Request<pb::GetImportRequest>,
+    ) -> Result<Response<pb::GetImportResponse>, Status> {
+        let id = id("id", &request.get_ref().id)?;
+        Ok(Response::new(pb::GetImportResponse {
+            import: Some(Customers::get_import(self, id).await?),
+        }))
+    }
+
+    async fn list_import_rows(
+        &self,
+        request: Request<pb::ListImportRowsRequest>,
+    ) -> Result<Response<pb::ListImportRowsResponse>, Status> {
+        Ok(Response::new(
+            Customers::list_import_rows(self, request.get_ref()).await?,
+        ))
+    }
+
     async fn request_partner_change(
         &self,
         request: Request<pb::RequestPartnerChangeRequest>,

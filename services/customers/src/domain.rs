@@ -181,6 +181,8 @@ pub struct Policy {
     pub satisfaction_visit_months: u8,
     /// The tier policy table (C-8).
     pub services: crm_kit::service_policy::ServicePolicies,
+    /// The largest import file accepted, in bytes (C-2).
+    pub import_max_bytes: u64,
 }
 
 impl Policy {
@@ -192,6 +194,7 @@ impl Policy {
             assignment_rules: Vec<AssignmentRule>,
             return_visit_days: i64,
             satisfaction_visit_months: u8,
+            import_max_bytes: u64,
         }
         let section = settings.section::<Section>("customers")?;
         let rules = section.assignment_rules;
@@ -213,6 +216,7 @@ impl Policy {
             return_visit_days: section.return_visit_days,
             satisfaction_visit_months: section.satisfaction_visit_months,
             services: crm_kit::service_policy::ServicePolicies::from_settings(settings)?,
+            import_max_bytes: section.import_max_bytes,
         })
     }
 
@@ -582,6 +586,8 @@ pub struct CustomerFields {
     pub display_name: String,
     /// Normalised name for search.
     pub name_key: String,
+    /// The name as duplicates are found by (without its legal form, C-2).
+    pub dedup_name: String,
     /// Industry.
     pub industry: String,
     /// Sales region.
@@ -687,6 +693,7 @@ impl CustomerFields {
         v.finish()?;
         Ok(Self {
             name_key: name_key(&display_name),
+            dedup_name: crate::import::name_dedup_key(&display_name),
             display_name,
             industry,
             region,

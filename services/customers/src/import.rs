@@ -360,6 +360,57 @@ fn column_of(field: &str) -> &str {
     }
 }
 
+/// Cuts decoded text into blocks of whole CSV records: a newline ends a record only outside
+/// quotes, so a quoted cell may hold line breaks and a chunk may end anywhere.
+#[derive(Debug, Default)]
+pub struct Splitter {
+    pending: String,
+    scanned: usize,
+    in_quotes: bool,
+    boundary: usize,
+}
+
+impl Splitter {
+    /// Adds text; returns the whole records it completes, if any.
+    pub fn push(&mut self, text: &str) -> Option<String> {
+        self.pending.push_str(text);
+        for (i, ch) in self.pending[self.scanned..].char_indices() {
+            match ch {
+                '"' => self.in_quotes = !self.in_quotes,
+                '\n' if !self.in_quotes => self.boundary = self.scanned + i + 1,
+                _ => {}
+            }
+        }
+        self.scanned = self.pending.len();
+        if self.boundary == 0 {
+            return None;
+        }
+        let done: String = self.pending.drain(..self.boundary).collect();
+        self.scanned -= self.boundary;
+        self.boundary = 0;
+        Some(done)
+    }
+
+    /// The last record, if the file did not end with a newline.
+    pub fn finish(self) -> String {
+        self.pending
+    }
+}
+
+/// The records of a block of whole CSV records (blank lines skipped).
+pub fn records(block: &str) -> Result<Vec<csv::StringRecord>, csv::Error> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(block.as_bytes())
+        .records()
+        .filter(|r| {
+            r.as_ref()
+                .map_or(true, |r| !(r.len() == 1 && r[0].trim().is_empty()))
+        })
+        .collect()
+}
+
 /// Legal-form words dropped from the end of a normalised name, so that "杭州云帆软件股份有限公司",
 /// "杭州云帆软件" and "杭州云帆软件 Co., Ltd." are one customer.
 const SUFFIXES: &[&str] = &[
@@ -569,6 +620,26 @@ mod tests {
         assert!(customers[0].reference_account);
         assert_eq!(customers[3].address, "1 Main St, Springfield");
         assert_eq!(customers[3].source_channel(), pb::SourceChannel::Website);
+    }
+
+    #[test]
+    fn records_are_cut_only_outside_quotes_whatever_the_chunks() {
+        let text = "name,address\n\"Contoso, Ltd\",\"line one\nline two\"\n\nacme,x";
+        for size in [1, 2, 5, 64] {
+            let mut splitter = Splitter::default();
+            let mut got = Vec::new();
+            let chars: Vec<char> = text.chars().collect();
+            for piece in chars.chunks(size) {
+                let piece: String = piece.iter().collect();
+                if let Some(block) = splitter.push(&piece) {
+                    got.extend(records(&block).unwrap());
+                }
+            }
+            got.extend(records(&splitter.finish()).unwrap());
+            assert_eq!(got.len(), 3, "chunks of {size}");
+            assert_eq!(&got[1][1], "line one\nline two");
+            assert_eq!(&got[2][0], "acme");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod assignment;
 pub mod care;
 pub mod domain;
 pub mod import;
+pub mod imports;
 pub mod service;
 pub mod store;
 pub mod visits;

@@ -202,11 +202,10 @@ impl Customers {
     pub async fn create(
         &self,
         key: RequestKey,
-        mut fields: CustomerFields,
+        fields: CustomerFields,
         call: &Call,
     ) -> Result<pb::CreateCustomerResponse> {
         let caller = &call.principal;
-        let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
@@ -216,13 +215,34 @@ impl Customers {
             return Err(out_of_scope());
         }
         let now = self.clock.now();
+        let customer = self.create_in(&mut tx, fields, call, now).await?;
+        let id = customer.id.clone();
+        let response = pb::CreateCustomerResponse {
+            customer: Some(customer),
+        };
+        key.record(&mut tx, &response, now).await?;
+        tx.commit().await?;
+        tracing::info!(customer.id = %id, "customer created");
+        Ok(response)
+    }
+
+    /// Creates a customer in the initial-contact stage inside `tx`: its tier computed, the
+    /// first stage and tier rows, the audit event and `customers.customer_changed`.
+    pub(crate) async fn create_in(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        mut fields: CustomerFields,
+        call: &Call,
+        now: OffsetDateTime,
+    ) -> Result<pb::Customer> {
+        let actor = call.principal.subject.as_str();
         let id = Uuid::now_v7();
         let why = self.settle_tier(&mut fields, None);
-        store::insert_customer(&mut tx, id, &fields, Stage::InitialContact, now, actor).await?;
+        store::insert_customer(tx, id, &fields, Stage::InitialContact, now, actor).await?;
         let change = domain::tier_change(Tier::Unspecified, fields.tier, why, false);
-        Self::record_tier(&mut tx, id, change, now, actor).await?;
+        Self::record_tier(tx, id, change, now, actor).await?;
         store::insert_stage_change(
-            &mut tx,
+            tx,
             &pb::StageChange {
                 from_stage: Stage::Unspecified.into(),
                 to_stage: Stage::InitialContact.into(),
@@ -235,12 +255,12 @@ impl Customers {
             now,
         )
         .await?;
-        let customer = store::get_customer(&mut tx, id, false)
+        let customer = store::get_customer(tx, id, false)
             .await?
             .ok_or_else(|| not_found(id))?;
         let aggregate = format!("customers/{id}");
         events::publish(
-            &mut tx,
+            tx,
             call,
             now,
             event(
@@ -250,21 +270,8 @@ impl Customers {
             ),
         )
         .await?;
-        let response = pb::CreateCustomerResponse {
-            customer: Some(customer),
-        };
-        audit::record(
-            &mut tx,
-            call,
-            now,
-            &format!("customers/{id}"),
-            &fields.present(),
-        )
-        .await?;
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
-        tracing::info!(customer.id = %id, "customer created");
-        Ok(response)
+        audit::record(tx, call, now, &aggregate, &fields.present()).await?;
+        Ok(customer)
     }
 
     /// One live customer.

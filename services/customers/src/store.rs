@@ -118,7 +118,7 @@ impl CustomerRow {
 
 /// The statement parameters of a customer's client-writable fields, the same in the insert and
 /// the update: $1 id, $2 … $15 the fields, $16 now, $17 actor, $18 … $21 the tier inputs, $22
-/// the computed tier.
+/// the computed tier, $23 the name duplicates are found by.
 fn bind_fields<'q>(
     query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
     id: Uuid,
@@ -149,6 +149,7 @@ fn bind_fields<'q>(
         .bind(f.tier_inputs.reference_account)
         .bind(f.tier_inputs.potential_flag)
         .bind(f.computed_tier.as_str_name())
+        .bind(&f.dedup_name)
 }
 
 /// Inserts a new customer in `stage` with version 1.
@@ -164,9 +165,9 @@ pub async fn insert_customer(
         "INSERT INTO customers (id, display_name, name_key, industry, region, address, source_channel, tags, \
          owner_id, tier, credit_rating, blacklisted, blacklist_reason, validity, invalid_reason, \
          create_time, created_by, update_time, updated_by, investment_cny, annual_service_fee_cny, \
-         reference_account, potential_flag, computed_tier, stage, tech_partner_id, version) \
+         reference_account, potential_flag, computed_tier, dedup_name, stage, tech_partner_id, version) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $16, $17, \
-         $18, $19, $20, $21, $22, $23, '', 1)",
+         $18, $19, $20, $21, $22, $23, $24, '', 1)",
     );
     bind_fields(insert, id, f, now, actor)
         .bind(stage.as_str_name())
@@ -209,7 +210,8 @@ pub async fn update_customer(
          source_channel = $7, tags = $8, owner_id = $9, tier = $10, credit_rating = $11, blacklisted = $12, \
          blacklist_reason = $13, validity = $14, invalid_reason = $15, version = version + 1, \
          update_time = $16, updated_by = $17, investment_cny = $18, annual_service_fee_cny = $19, \
-         reference_account = $20, potential_flag = $21, computed_tier = $22 WHERE id = $1",
+         reference_account = $20, potential_flag = $21, computed_tier = $22, dedup_name = $23 \
+         WHERE id = $1",
     );
     bind_fields(update, id, f, now, actor)
         .execute(&mut *tx)
@@ -1172,4 +1174,244 @@ pub async fn mark_service_checked(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct ImportRowDb {
+    id: Uuid,
+    file_name: String,
+    state: String,
+    encoding: String,
+    rows: i64,
+    accepted: i64,
+    rejected: i64,
+    duplicates: i64,
+    failure: String,
+    create_time: OffsetDateTime,
+    created_by: String,
+}
+
+impl From<ImportRowDb> for pb::Import {
+    fn from(r: ImportRowDb) -> Self {
+        Self {
+            id: r.id.to_string(),
+            file_name: r.file_name,
+            state: enum_value(pb::ImportState::from_str_name(&r.state)),
+            encoding: r.encoding,
+            rows: r.rows,
+            accepted: r.accepted,
+            rejected: r.rejected,
+            duplicates: r.duplicates,
+            failure: r.failure,
+            created: Some(convert::stamp(r.create_time, &r.created_by)),
+        }
+    }
+}
+
+/// An import by id, or by the request id that made it.
+pub async fn get_import(
+    conn: &mut PgConnection,
+    id: Option<Uuid>,
+    request_id: Option<&str>,
+) -> Result<Option<pb::Import>> {
+    let row: Option<ImportRowDb> = sqlx::query_as(
+        "SELECT id, file_name, state, encoding, rows, accepted, rejected, duplicates, failure, \
+         create_time, created_by FROM imports WHERE id = $1 OR request_id = $2",
+    )
+    .bind(id)
+    .bind(request_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(Into::into))
+}
+
+/// Starts an import (PROCESSING).
+pub async fn insert_import(
+    conn: &mut PgConnection,
+    id: Uuid,
+    request_id: &str,
+    file_name: &str,
+    now: OffsetDateTime,
+    actor: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO imports (id, request_id, file_name, state, encoding, create_time, created_by) \
+         VALUES ($1, $2, $3, 'IMPORT_STATE_PROCESSING', '', $4, $5)",
+    )
+    .bind(id)
+    .bind(request_id)
+    .bind(file_name)
+    .bind(now)
+    .bind(actor)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets an import's encoding, or ends it (DONE, or FAILED with the failure).
+pub async fn set_import_state(
+    conn: &mut PgConnection,
+    id: Uuid,
+    state: pb::ImportState,
+    encoding: &str,
+    failure: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE imports SET state = $2, encoding = $3, failure = $4 WHERE id = $1")
+        .bind(id)
+        .bind(state.as_str_name())
+        .bind(encoding)
+        .bind(failure)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Records one row of an import's report and counts it.
+pub async fn insert_import_row(
+    tx: &mut PgConnection,
+    import: Uuid,
+    row: &pb::ImportRow,
+) -> Result<()> {
+    let uuid = |s: &str| Uuid::parse_str(s).ok();
+    sqlx::query(
+        "INSERT INTO import_rows (import_id, row_number, status, customer_id, column_name, reason, \
+         duplicate_of_row, duplicate_of_customer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(import)
+    .bind(row.row_number)
+    .bind(row.status().as_str_name())
+    .bind(uuid(&row.customer_id))
+    .bind(&row.column)
+    .bind(&row.reason)
+    .bind(row.duplicate_of_row)
+    .bind(uuid(&row.duplicate_of_customer_id))
+    .execute(&mut *tx)
+    .await?;
+    let counter = match row.status() {
+        pb::ImportRowStatus::Accepted => "accepted",
+        pb::ImportRowStatus::Rejected => "rejected",
+        _ => "duplicates",
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE imports SET rows = rows + 1, {counter} = {counter} + 1 WHERE id = $1"
+    )))
+    .bind(import)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// The earlier row of `import` with one of `keys`, and the key.
+pub async fn import_key_row(
+    conn: &mut PgConnection,
+    import: Uuid,
+    keys: &[String],
+) -> Result<Option<(i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT row_number, key FROM import_keys WHERE import_id = $1 AND key = ANY($2) \
+         ORDER BY row_number LIMIT 1",
+    )
+    .bind(import)
+    .bind(keys)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Remembers an accepted row's keys.
+pub async fn insert_import_keys(
+    tx: &mut PgConnection,
+    import: Uuid,
+    keys: &[String],
+    row: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO import_keys (import_id, key, row_number) SELECT $1, k, $3 FROM unnest($2::text[]) k \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(import)
+    .bind(keys)
+    .bind(row)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A live customer with one of these keys (`name:`, `phone:`, `email:` as the import makes
+/// them), and the key.
+pub async fn customer_with_key(
+    conn: &mut PgConnection,
+    keys: &[String],
+) -> Result<Option<(Uuid, String)>> {
+    for key in keys {
+        let found: Option<Uuid> = if let Some(name) = key.strip_prefix("name:") {
+            sqlx::query_scalar(
+                "SELECT id FROM customers WHERE dedup_name = $1 AND delete_time IS NULL LIMIT 1",
+            )
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?
+        } else {
+            let (column, value) = match key.split_once(':') {
+                Some(("phone", v)) => ("phone_key", v),
+                Some(("email", v)) => ("email_key", v),
+                _ => continue,
+            };
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT c.id FROM contacts k JOIN customers c ON c.id = k.customer_id \
+                 WHERE k.{column} = $1 AND c.delete_time IS NULL LIMIT 1"
+            )))
+            .bind(value)
+            .fetch_optional(&mut *conn)
+            .await?
+        };
+        if let Some(id) = found {
+            return Ok(Some((id, key.clone())));
+        }
+    }
+    Ok(None)
+}
+
+/// An import's report rows after `after`, in file order.
+pub async fn import_rows(
+    conn: &mut PgConnection,
+    import: Uuid,
+    status: Option<pb::ImportRowStatus>,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<Vec<pb::ImportRow>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        row_number: i64,
+        status: String,
+        customer_id: Option<Uuid>,
+        column_name: String,
+        reason: String,
+        duplicate_of_row: i64,
+        duplicate_of_customer: Option<Uuid>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT row_number, status, customer_id, column_name, reason, duplicate_of_row, \
+         duplicate_of_customer FROM import_rows WHERE import_id = $1 \
+         AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR row_number > $3) \
+         ORDER BY row_number LIMIT $4",
+    )
+    .bind(import)
+    .bind(status.map(|s| s.as_str_name()))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let id = |u: Option<Uuid>| u.map(|c| c.to_string()).unwrap_or_default();
+    Ok(rows
+        .into_iter()
+        .map(|r| pb::ImportRow {
+            row_number: r.row_number,
+            status: enum_value(pb::ImportRowStatus::from_str_name(&r.status)),
+            customer_id: id(r.customer_id),
+            column: r.column_name,
+            reason: r.reason,
+            duplicate_of_row: r.duplicate_of_row,
+            duplicate_of_customer_id: id(r.duplicate_of_customer),
+        })
+        .collect())
 }

@@ -2227,3 +2227,150 @@ async fn a_lagging_service_plan_reminds_the_owner_once_a_month_at_most() {
     )
     .await;
 }
+
+impl App {
+    /// Uploads `bytes` as an import in chunks of `chunk` bytes.
+    async fn upload(
+        &mut self,
+        request_id: &str,
+        bytes: &[u8],
+        chunk: usize,
+    ) -> Result<pb::Import, Status> {
+        let mut messages = vec![pb::UploadImportRequest {
+            part: Some(pb::upload_import_request::Part::Header(pb::ImportHeader {
+                request_id: request_id.into(),
+                file_name: "客户导入.csv".into(),
+            })),
+        }];
+        for piece in bytes.chunks(chunk) {
+            messages.push(pb::UploadImportRequest {
+                part: Some(pb::upload_import_request::Part::Chunk(piece.to_vec())),
+            });
+        }
+        self.client
+            .upload_import(tokio_stream::iter(messages))
+            .await
+            .map(|r| r.into_inner().import.unwrap())
+    }
+
+    async fn import_rows(&mut self, id: &str) -> Vec<pb::ImportRow> {
+        self.client
+            .list_import_rows(pb::ListImportRowsRequest {
+                import_id: id.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .rows
+    }
+}
+
+#[tokio::test]
+async fn a_gbk_file_streamed_in_pieces_is_imported_with_a_report_for_every_row_and_once_only() {
+    let mut app = spawn_app().await;
+    let existing = app.create(sample("上海精工电子有限公司")).await; // phone +86 138-0013-8000
+    let text = "客户名称,区域,联系人,联系电话,邮箱,年服务费\n\
+                杭州云帆软件股份有限公司,华东,陈丽,0571-8765 4321,chenli@yunfan.example.cn,6000\n\
+                杭州云帆软件,华东,陈丽,0571-8765 4321,,\n\
+                上海精工电子,华东,王晓明,13800138000,,\n\
+                南京长江物流集团,华东,刘强,12,,\n\
+                宁波港信息,华东,,,,,多出一列\n\
+                \"广州 \"\"南方\"\" 贸易\",华南,林芳,020-3888 9999,lin@nanfang.example.cn,\n";
+    let (gbk, _, _) = encoding_rs::GBK.encode(text);
+    let import = app.upload("import-1", &gbk, 13).await.unwrap();
+    assert_eq!(import.state(), pb::ImportState::Done);
+    assert_eq!(import.encoding, "gbk");
+    assert_eq!(
+        (
+            import.rows,
+            import.accepted,
+            import.rejected,
+            import.duplicates
+        ),
+        (6, 2, 2, 2)
+    );
+    let rows = app.import_rows(&import.id).await;
+    let statuses: Vec<(i64, pb::ImportRowStatus)> =
+        rows.iter().map(|r| (r.row_number, r.status())).collect();
+    use pb::ImportRowStatus::{Accepted, Duplicate, Rejected};
+    assert_eq!(
+        statuses,
+        [
+            (1, Accepted),
+            (2, Duplicate),
+            (3, Duplicate),
+            (4, Rejected),
+            (5, Rejected),
+            (6, Accepted)
+        ]
+    );
+    assert_eq!(rows[1].duplicate_of_row, 1, "{}", rows[1].reason);
+    assert_eq!(rows[2].duplicate_of_customer_id, existing.id);
+    assert_eq!(rows[3].column, "contact_phone");
+    assert_eq!(rows[4].column, "row");
+    let created = app
+        .client
+        .get_customer(pb::GetCustomerRequest {
+            id: rows[0].customer_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    assert_eq!(created.display_name, "杭州云帆软件股份有限公司");
+    assert_eq!(created.tier(), pb::Tier::Core, "its fee makes it core");
+    assert_eq!(created.source_channel(), pb::SourceChannel::Import);
+    let quoted = app
+        .client
+        .get_customer(pb::GetCustomerRequest {
+            id: rows[5].customer_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    assert_eq!(quoted.display_name, "广州 \"南方\" 贸易");
+    // the same request again: the same import; the same file again: nothing new
+    let again = app.upload("import-1", &gbk, 13).await.unwrap();
+    assert_eq!(again.id, import.id);
+    let customers = app.count("customers").await;
+    let second = app.upload("import-2", &gbk, 4096).await.unwrap();
+    assert_eq!(
+        (second.accepted, second.duplicates, second.rejected),
+        (0, 4, 2)
+    );
+    assert_eq!(app.count("customers").await, customers);
+}
+
+#[tokio::test]
+async fn broken_files_are_refused_with_the_reason() {
+    let mut app = spawn_app().await;
+    // a UTF-8 file with a BOM but an unknown column
+    let mut bom = vec![0xEF, 0xBB, 0xBF];
+    bom.extend_from_slice("name,region,fax\nA,华东,1\n".as_bytes());
+    let e = app.upload("bad-1", &bom, 7).await.unwrap_err();
+    assert_eq!(violations(&e), ["file"]);
+    assert!(e.message().contains("unknown columns"), "{}", e.message());
+    // empty
+    let e = app.upload("bad-2", b"", 7).await.unwrap_err();
+    assert!(
+        e.message().contains("header row is missing"),
+        "{}",
+        e.message()
+    );
+    // no header first
+    let e = app
+        .client
+        .upload_import(tokio_stream::iter(vec![pb::UploadImportRequest {
+            part: Some(pb::upload_import_request::Part::Chunk(
+                b"name,region\n".to_vec(),
+            )),
+        }]))
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e), ["header"]);
+    assert_eq!(app.count("customers").await, 0);
+}

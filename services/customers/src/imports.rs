@@ -1,0 +1,335 @@
+//! The customer import (C-2): a CSV file in the template (`import`) streamed in, read as it
+//! arrives, its rows processed in batches — each batch one transaction writing the customers it
+//! accepts together with every row's report entry — so memory stays bounded and no applied row
+//! is ever missing from the report. Duplicates are found against the rows accepted earlier in
+//! the same file and against existing customers, so running the same file again creates nothing.
+
+use crm_kit::{Error, Result, context::Call};
+use crm_proto::customers::v1 as pb;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{
+    domain::CustomerFields,
+    import::{self, Decoder, Encoding, Header, Splitter},
+    service::Customers,
+    store,
+};
+
+/// Rows processed per transaction.
+const BATCH: usize = 500;
+
+fn import_not_found(id: impl ToString) -> Error {
+    Error::NotFound {
+        kind: "import",
+        id: id.to_string(),
+    }
+}
+
+/// A checked ImportHeader: the request id and the file's name.
+pub fn parse_header(h: Option<&pb::ImportHeader>) -> Result<(String, String)> {
+    let mut v = crm_kit::Violations::new();
+    let Some(h) = h else {
+        return Err(Error::invalid(
+            "header",
+            "the first message must be the header (request_id, file_name)",
+        ));
+    };
+    if h.request_id.trim().is_empty() || h.request_id.chars().count() > 100 {
+        v.add("header.request_id", "must be 1 to 100 characters");
+    }
+    if h.file_name.trim().is_empty() || h.file_name.chars().count() > 200 {
+        v.add("header.file_name", "must be 1 to 200 characters");
+    }
+    v.finish()?;
+    Ok((
+        h.request_id.trim().to_string(),
+        h.file_name.trim().to_string(),
+    ))
+}
+
+/// What a file's reading has reached.
+struct Reading {
+    id: Uuid,
+    header: Option<Header>,
+    row: i64,
+    batch: Vec<(i64, csv::StringRecord)>,
+}
+
+impl Customers {
+    /// Imports a file streamed as `chunks` (the header already read).
+    pub async fn import(
+        &self,
+        request_id: String,
+        file_name: String,
+        mut chunks: tonic::Streaming<pb::UploadImportRequest>,
+        call: &Call,
+    ) -> Result<pb::UploadImportResponse> {
+        let mut conn = self.pool.acquire().await?;
+        if let Some(previous) = store::get_import(&mut conn, None, Some(&request_id)).await? {
+            return Ok(pb::UploadImportResponse {
+                import: Some(previous),
+            });
+        }
+        let id = Uuid::now_v7();
+        let now = self.clock.now();
+        store::insert_import(
+            &mut conn,
+            id,
+            &request_id,
+            &file_name,
+            now,
+            &call.principal.subject,
+        )
+        .await?;
+        drop(conn);
+        let outcome = self.read(id, &mut chunks, call).await;
+        let mut conn = self.pool.acquire().await?;
+        let (state, encoding, failure) = match &outcome {
+            Ok(encoding) => (pb::ImportState::Done, encoding.clone(), String::new()),
+            Err((encoding, failure)) => (
+                pb::ImportState::Failed,
+                encoding.clone(),
+                failure.to_string(),
+            ),
+        };
+        store::set_import_state(&mut conn, id, state, &encoding, &failure).await?;
+        let import = store::get_import(&mut conn, Some(id), None)
+            .await?
+            .ok_or_else(|| import_not_found(id))?;
+        tracing::info!(import.id = %id, rows = import.rows, accepted = import.accepted, state = ?state, "import finished");
+        match outcome {
+            Err((_, e @ Error::InvalidArgument(_))) => Err(e),
+            _ => Ok(pb::UploadImportResponse {
+                import: Some(import),
+            }),
+        }
+    }
+
+    /// Reads the stream to its end; the encoding name, or it and why the file stopped.
+    async fn read(
+        &self,
+        id: Uuid,
+        chunks: &mut tonic::Streaming<pb::UploadImportRequest>,
+        call: &Call,
+    ) -> std::result::Result<String, (String, Error)> {
+        let mut decoder: Option<(Encoding, Decoder)> = None;
+        let mut splitter = Splitter::default();
+        let mut reading = Reading {
+            id,
+            header: None,
+            row: 0,
+            batch: Vec::new(),
+        };
+        let mut total: u64 = 0;
+        let max = self.policy.import_max_bytes;
+        let name = |d: &Option<(Encoding, Decoder)>| match d {
+            Some((Encoding::Utf8, _)) => "utf-8".to_string(),
+            Some((Encoding::Utf8Bom, _)) => "utf-8 with BOM".to_string(),
+            Some((Encoding::Gbk, _)) => "gbk".to_string(),
+            None => String::new(),
+        };
+        loop {
+            let bytes = match chunks.message().await.transpose() {
+                None => break,
+                Some(Err(status)) => {
+                    let e = Error::precondition(
+                        "UPLOAD_INTERRUPTED",
+                        format!(
+                            "the upload stopped after row {} ({}); the rows before are imported: upload the file again, they become duplicates",
+                            reading.row,
+                            status.message()
+                        ),
+                    );
+                    return Err((name(&decoder), e));
+                }
+                Some(Ok(pb::UploadImportRequest {
+                    part: Some(pb::upload_import_request::Part::Chunk(bytes)),
+                })) => bytes,
+                Some(Ok(_)) => {
+                    let e = Error::invalid("chunk", "after the header, only chunks may follow");
+                    return Err((name(&decoder), e));
+                }
+            };
+            total += bytes.len() as u64;
+            if total > max {
+                let e = Error::invalid(
+                    "file",
+                    format!(
+                        "is larger than the limit of {max} bytes (customers.import_max_bytes); rows up to {} were imported: split the file",
+                        reading.row
+                    ),
+                );
+                return Err((name(&decoder), e));
+            }
+            let (_, d) = decoder.get_or_insert_with(|| {
+                let encoding = Encoding::detect(&bytes);
+                (encoding, Decoder::new(encoding))
+            });
+            let mut text = String::new();
+            d.feed(&bytes, &mut text, false);
+            if d.malformed {
+                let e = Error::invalid(
+                    "file",
+                    format!(
+                        "holds bytes that are neither UTF-8 nor GBK after row {}",
+                        reading.row
+                    ),
+                );
+                return Err((name(&decoder), e));
+            }
+            if let Some(block) = splitter.push(&text) {
+                self.take(&mut reading, &block, call)
+                    .await
+                    .map_err(|e| (name(&decoder), e))?;
+            }
+        }
+        let mut text = String::new();
+        if let Some((_, d)) = decoder.as_mut() {
+            d.feed(&[], &mut text, true);
+        }
+        let mut last = splitter.push(&text).unwrap_or_default();
+        last.push_str(&splitter.finish());
+        self.take(&mut reading, &last, call)
+            .await
+            .map_err(|e| (name(&decoder), e))?;
+        self.flush(&mut reading, call)
+            .await
+            .map_err(|e| (name(&decoder), e))?;
+        if reading.header.is_none() {
+            return Err((
+                name(&decoder),
+                Error::invalid("file", "is empty: the header row is missing"),
+            ));
+        }
+        Ok(name(&decoder))
+    }
+
+    /// Takes a block of whole records: the header first, then rows in batches.
+    async fn take(&self, reading: &mut Reading, block: &str, call: &Call) -> Result<()> {
+        let records = import::records(block).map_err(|e| {
+            Error::invalid("file", format!("is not CSV after row {}: {e}", reading.row))
+        })?;
+        for record in records {
+            if reading.header.is_none() {
+                reading.header = Some(Header::parse(&record)?);
+                continue;
+            }
+            reading.row += 1;
+            reading.batch.push((reading.row, record));
+            if reading.batch.len() >= BATCH {
+                self.flush(reading, call).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Processes the batch in one transaction: customers and report rows commit together.
+    async fn flush(&self, reading: &mut Reading, call: &Call) -> Result<()> {
+        let Some(header) = reading.header.as_ref() else {
+            return Ok(());
+        };
+        if reading.batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        let now = self.clock.now();
+        for (row, record) in reading.batch.drain(..) {
+            let report = self
+                .import_row(&mut tx, reading.id, header, row, &record, call, now)
+                .await?;
+            store::insert_import_row(&mut tx, reading.id, &report).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One row: refused, a duplicate, or a new customer.
+    #[allow(clippy::too_many_arguments)]
+    async fn import_row(
+        &self,
+        tx: &mut PgConnection,
+        import_id: Uuid,
+        header: &Header,
+        row: i64,
+        record: &csv::StringRecord,
+        call: &Call,
+        now: time::OffsetDateTime,
+    ) -> Result<pb::ImportRow> {
+        let mut report = pb::ImportRow {
+            row_number: row,
+            ..Default::default()
+        };
+        let customer = match header.row(record) {
+            Ok(c) => c,
+            Err(rejections) => {
+                report.status = pb::ImportRowStatus::Rejected.into();
+                report.column.clone_from(&rejections[0].column);
+                report.reason = rejections
+                    .iter()
+                    .map(|r| format!("{}: {}", r.column, r.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Ok(report);
+            }
+        };
+        let keys = import::dedup_keys(&customer);
+        if let Some((earlier, key)) = store::import_key_row(tx, import_id, &keys).await? {
+            report.status = pb::ImportRowStatus::Duplicate.into();
+            report.duplicate_of_row = earlier;
+            report.reason = format!("same {key} as row {earlier}");
+            return Ok(report);
+        }
+        if let Some((existing, key)) = store::customer_with_key(tx, &keys).await? {
+            report.status = pb::ImportRowStatus::Duplicate.into();
+            report.duplicate_of_customer_id = existing.to_string();
+            report.reason = format!("same {key} as customer {existing}");
+            return Ok(report);
+        }
+        let fields = CustomerFields::parse("row", &customer)?;
+        let created = self.create_in(tx, fields, call, now).await?;
+        store::insert_import_keys(tx, import_id, &keys, row).await?;
+        report.status = pb::ImportRowStatus::Accepted.into();
+        report.customer_id = created.id;
+        Ok(report)
+    }
+
+    /// One import.
+    pub async fn get_import(&self, id: Uuid) -> Result<pb::Import> {
+        let mut conn = self.pool.acquire().await?;
+        store::get_import(&mut conn, Some(id), None)
+            .await?
+            .ok_or_else(|| import_not_found(id))
+    }
+
+    /// A page of an import's report.
+    pub async fn list_import_rows(
+        &self,
+        r: &pb::ListImportRowsRequest,
+    ) -> Result<pb::ListImportRowsResponse> {
+        let id = Uuid::parse_str(&r.import_id)
+            .map_err(|_| Error::invalid("import_id", "is not a valid id"))?;
+        let status = match pb::ImportRowStatus::try_from(r.status) {
+            Ok(pb::ImportRowStatus::Unspecified) => None,
+            Ok(s) => Some(s),
+            Err(_) => return Err(Error::invalid("status", "is not a row status")),
+        };
+        let filter = format!("{id}|{}", r.status);
+        let page = self.pager.read::<i64>(r.page.as_ref(), &filter)?;
+        let mut conn = self.pool.acquire().await?;
+        if store::get_import(&mut conn, Some(id), None)
+            .await?
+            .is_none()
+        {
+            return Err(import_not_found(id));
+        }
+        let mut rows = store::import_rows(&mut conn, id, status, page.after, page.limit()).await?;
+        let next = self
+            .pager
+            .finish(&page, &mut rows, &filter, |r| r.row_number);
+        Ok(pb::ListImportRowsResponse {
+            rows,
+            page: Some(next),
+        })
+    }
+}
