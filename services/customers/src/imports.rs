@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::{
     domain::CustomerFields,
     import::{self, Decoder, Encoding, Header, Splitter},
-    service::Customers,
+    service::{Customers, IMPORT_DONE, event},
     store,
 };
 
@@ -93,10 +93,31 @@ impl Customers {
                 failure.to_string(),
             ),
         };
-        store::set_import_state(&mut conn, id, state, &encoding, &failure).await?;
-        let import = store::get_import(&mut conn, Some(id), None)
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        store::set_import_state(&mut tx, id, state, &encoding, &failure).await?;
+        let import = store::get_import(&mut tx, Some(id), None)
             .await?
             .ok_or_else(|| import_not_found(id))?;
+        // each region's sales manager hears of the new, unassigned customers (C-3)
+        for (region, accepted) in store::import_regions(&mut tx, id).await? {
+            let payload = crm_kit::events::Payload::of(
+                "crm.customers.v1.ImportEvent",
+                &pb::ImportEvent {
+                    import: Some(import.clone()),
+                    region,
+                    accepted_in_region: accepted,
+                },
+            );
+            let aggregate = format!("imports/{id}");
+            crm_kit::events::publish(
+                &mut tx,
+                call,
+                self.clock.now(),
+                event(IMPORT_DONE, &aggregate, payload),
+            )
+            .await?;
+        }
+        tx.commit().await?;
         tracing::info!(import.id = %id, rows = import.rows, accepted = import.accepted, state = ?state, "import finished");
         match outcome {
             Err((_, e @ Error::InvalidArgument(_))) => Err(e),

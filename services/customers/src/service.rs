@@ -56,6 +56,9 @@ pub const CUSTOMER_CHANGED: &str = "customers.customer_changed";
 /// A customer's fortnightly care message is due (payload: CustomerEvent, the customer with
 /// its contacts).
 pub const CARE_DUE: &str = "customers.care_due";
+/// An import finished: one event per region with new customers (payload: ImportEvent), so its
+/// sales manager assigns them (C-3).
+pub const IMPORT_DONE: &str = "customers.import_done";
 /// A signed customer's service plan lags (C-8): visits behind the tier's quota or the service
 /// report overdue (payload: CustomerEvent, the customer with its owner).
 pub const SERVICE_OVERDUE: &str = "customers.service_overdue";

@@ -1415,3 +1415,15 @@ pub async fn import_rows(
         })
         .collect())
 }
+
+/// The regions of the customers an import made, with how many each.
+pub async fn import_regions(conn: &mut PgConnection, import: Uuid) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT c.region, count(*) FROM import_rows r JOIN customers c ON c.id = r.customer_id \
+         WHERE r.import_id = $1 AND r.status = 'IMPORT_ROW_STATUS_ACCEPTED' \
+         GROUP BY c.region ORDER BY c.region",
+    )
+    .bind(import)
+    .fetch_all(&mut *conn)
+    .await?)
+}

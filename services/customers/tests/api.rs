@@ -2333,6 +2333,22 @@ async fn a_gbk_file_streamed_in_pieces_is_imported_with_a_report_for_every_row_a
         .customer
         .unwrap();
     assert_eq!(quoted.display_name, "广州 \"南方\" 贸易");
+    // each region's sales manager is told of its new, unassigned customers
+    let envelopes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT envelope FROM outbox ORDER BY seq")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    let done: Vec<(String, i64)> = envelopes
+        .iter()
+        .map(|e| <crm_proto::events::v1::Event as prost::Message>::decode(e.as_slice()).unwrap())
+        .filter(|e| e.r#type == "customers.import_done")
+        .map(|e| {
+            let data: pb::ImportEvent =
+                prost::Message::decode(e.payload.unwrap().value.as_slice()).unwrap();
+            (data.region, data.accepted_in_region)
+        })
+        .collect();
+    assert_eq!(done, [("华东".to_string(), 1), ("华南".to_string(), 1)]);
     // the same request again: the same import; the same file again: nothing new
     let again = app.upload("import-1", &gbk, 13).await.unwrap();
     assert_eq!(again.id, import.id);

@@ -313,6 +313,21 @@ pub const KINDS: &[Kind] = &[
         "tickets.escalation_changed",
         "an escalation was routed, progressed or resolved: the customer is kept informed (T-8)"
     ),
+    Kind {
+        name: "customers.import_done",
+        description: "an import finished: new, unassigned customers of a region (one message per region, C-3)",
+        variables: &[
+            "recipient_name",
+            "import_id",
+            "file_name",
+            "region",
+            "accepted_in_region",
+            "rows",
+            "accepted",
+            "rejected",
+            "duplicates",
+        ],
+    },
     customer_kind!(
         "customers.service_overdue",
         "a signed customer's service plan lags: visits behind the tier's quota or the service report overdue (C-8)",

@@ -80,6 +80,20 @@ pub const DEFAULTS: &[(&str, &str, &str, &str, &str)] = &[
         "Hello {{ recipient_name }}, the next contact with {{ customer_name }} ({{ stage }}) was due on {{ next_contact_date }}. Please get in touch and log it.",
     ),
     (
+        "import_done",
+        "zh",
+        "customers.import_done",
+        "导入完成：{{ region }} 新增 {{ accepted_in_region }} 个待分配客户",
+        "{{ recipient_name }} 您好：文件 {{ file_name }} 已导入（共 {{ rows }} 行：成功 {{ accepted }}，重复 {{ duplicates }}，拒绝 {{ rejected }}）。{{ region }} 有 {{ accepted_in_region }} 个新客户待分配给销售代表，请在 CRM 中分配。",
+    ),
+    (
+        "import_done",
+        "en",
+        "customers.import_done",
+        "Import done: {{ accepted_in_region }} new customers in {{ region }} to assign",
+        "Hello {{ recipient_name }}, the file {{ file_name }} was imported ({{ rows }} rows: {{ accepted }} accepted, {{ duplicates }} duplicates, {{ rejected }} rejected). {{ accepted_in_region }} new customers in {{ region }} wait to be assigned to sales reps.",
+    ),
+    (
         "service_overdue",
         "zh",
         "customers.service_overdue",

@@ -52,6 +52,27 @@ impl Triggers {
     }
 }
 
+/// An import finished (one event per region with new customers).
+const IMPORT_DONE: &str = "customers.import_done";
+
+/// The variables of `customers.import_done`.
+fn import_variables(e: &customers::ImportEvent) -> BTreeMap<String, String> {
+    let import = e.import.clone().unwrap_or_default();
+    [
+        ("import_id", import.id),
+        ("file_name", import.file_name),
+        ("region", e.region.clone()),
+        ("accepted_in_region", e.accepted_in_region.to_string()),
+        ("rows", import.rows.to_string()),
+        ("accepted", import.accepted.to_string()),
+        ("rejected", import.rejected.to_string()),
+        ("duplicates", import.duplicates.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
 fn decode<M: Message + Default>(event: &Event) -> Result<M, Error> {
     let payload = event
         .payload
@@ -322,6 +343,13 @@ impl Triggers {
             };
             let variables = ticket_variables(&ticket);
             (customer, variables, ticket.assignee_id)
+        } else if event.r#type == IMPORT_DONE {
+            let data: customers::ImportEvent = decode(event)?;
+            let customer = customers::Customer {
+                region: data.region.clone(),
+                ..Default::default()
+            };
+            (customer, import_variables(&data), String::new())
         } else {
             let payload: customers::CustomerEvent = decode(event)?;
             let customer = payload.customer.clone().unwrap_or_default();
