@@ -32,6 +32,8 @@ pub struct CareSettings {
     pub batch: i64,
     /// Days between two reminders of the same customer's lagging service plan (C-8).
     pub service_remind_every_days: i64,
+    /// Seconds without progress after which a PROCESSING import counts as interrupted (C-2).
+    pub import_stale_s: i64,
 }
 
 impl CareSettings {
@@ -62,6 +64,11 @@ impl CareSettings {
                 name: "customers.next_contact_overdue",
                 every,
                 task: Arc::new(ContactOverdue(self.clone())),
+            },
+            Job {
+                name: "customers.imports_interrupted",
+                every: Duration::from_secs(60),
+                task: Arc::new(ImportsInterrupted(self.clone())),
             },
             Job {
                 name: "customers.service_overdue",
@@ -177,5 +184,22 @@ impl Task for ServiceOverdue {
         publish_each(tx, &remind, service::SERVICE_OVERDUE, now).await?;
         store::mark_service_checked(tx, &checked, &remind, today).await?;
         Ok(due.len() as i64 == self.settings.batch)
+    }
+}
+
+/// Marks FAILED the imports whose process died mid-way (no progress for `import_stale_s`): their
+/// rows so far are imported and in the report, and running the file again completes them.
+struct ImportsInterrupted(CareSettings);
+
+#[tonic::async_trait]
+impl Task for ImportsInterrupted {
+    async fn run(&self, tx: &mut PgConnection, now: OffsetDateTime) -> Result<bool, Error> {
+        let failed =
+            store::fail_stale_imports(tx, now - time::Duration::seconds(self.0.import_stale_s))
+                .await?;
+        if failed > 0 {
+            tracing::warn!(imports = failed, "interrupted imports marked failed");
+        }
+        Ok(false)
     }
 }

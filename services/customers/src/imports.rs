@@ -259,7 +259,7 @@ impl Customers {
             let report = self
                 .import_row(&mut tx, reading.id, header, row, &record, call, now)
                 .await?;
-            store::insert_import_row(&mut tx, reading.id, &report).await?;
+            store::insert_import_row(&mut tx, reading.id, &report, now).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -1235,8 +1235,8 @@ pub async fn insert_import(
     actor: &str,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO imports (id, request_id, file_name, state, encoding, create_time, created_by) \
-         VALUES ($1, $2, $3, 'IMPORT_STATE_PROCESSING', '', $4, $5)",
+        "INSERT INTO imports (id, request_id, file_name, state, encoding, create_time, created_by, \
+         update_time) VALUES ($1, $2, $3, 'IMPORT_STATE_PROCESSING', '', $4, $5, $4)",
     )
     .bind(id)
     .bind(request_id)
@@ -1266,11 +1266,12 @@ pub async fn set_import_state(
     Ok(())
 }
 
-/// Records one row of an import's report and counts it.
+/// Records one row of an import's report and counts it (the import made progress at `now`).
 pub async fn insert_import_row(
     tx: &mut PgConnection,
     import: Uuid,
     row: &pb::ImportRow,
+    now: OffsetDateTime,
 ) -> Result<()> {
     let uuid = |s: &str| Uuid::parse_str(s).ok();
     sqlx::query(
@@ -1293,9 +1294,10 @@ pub async fn insert_import_row(
         _ => "duplicates",
     };
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE imports SET rows = rows + 1, {counter} = {counter} + 1 WHERE id = $1"
+        "UPDATE imports SET rows = rows + 1, {counter} = {counter} + 1, update_time = $2 WHERE id = $1"
     )))
     .bind(import)
+    .bind(now)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -1426,4 +1428,22 @@ pub async fn import_regions(conn: &mut PgConnection, import: Uuid) -> Result<Vec
     .bind(import)
     .fetch_all(&mut *conn)
     .await?)
+}
+
+/// Marks FAILED the imports left PROCESSING without progress since `stale_before` (their process
+/// died); returns how many.
+pub async fn fail_stale_imports(
+    tx: &mut PgConnection,
+    stale_before: OffsetDateTime,
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE imports SET state = 'IMPORT_STATE_FAILED', failure = 'interrupted after row ' || rows || \
+         ' (no progress since ' || update_time || '): the rows before are imported and in the report; \
+         upload the file again, they become duplicates' \
+         WHERE state = 'IMPORT_STATE_PROCESSING' AND update_time < $1",
+    )
+    .bind(stale_before)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected())
 }

@@ -2390,3 +2390,109 @@ async fn broken_files_are_refused_with_the_reason() {
     assert_eq!(violations(&e), ["header"]);
     assert_eq!(app.count("customers").await, 0);
 }
+
+#[tokio::test]
+async fn an_interrupted_import_keeps_a_report_for_every_row_it_applied() {
+    let app = spawn_app().await;
+    // 600 rows in one piece; the upload then stalls (the first batch of 500 is committed)
+    let mut file = String::from("name,region,contact_name,contact_phone\n");
+    for i in 0..600 {
+        file.push_str(&format!("客户{i:04},华东,联系人{i},139{i:08}\n"));
+    }
+    let (send, receive) = tokio::sync::mpsc::channel(4);
+    send.send(pb::UploadImportRequest {
+        part: Some(pb::upload_import_request::Part::Header(pb::ImportHeader {
+            request_id: "stalled".into(),
+            file_name: "big.csv".into(),
+        })),
+    })
+    .await
+    .unwrap();
+    send.send(pb::UploadImportRequest {
+        part: Some(pb::upload_import_request::Part::Chunk(file.into_bytes())),
+    })
+    .await
+    .unwrap();
+    let mut client = app.client.clone();
+    let upload = tokio::spawn(async move {
+        client
+            .upload_import(tokio_stream::wrappers::ReceiverStream::new(receive))
+            .await
+    });
+    let pool = app.pool.clone();
+    let progress = || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, i64)>(
+                "SELECT state, rows FROM imports WHERE request_id = 'stalled'",
+            )
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    testing::wait_until(
+        "the first batch",
+        std::time::Duration::from_secs(20),
+        || {
+            let p = progress();
+            async move { p.await.is_some_and(|(_, rows)| rows == 500) }
+        },
+    )
+    .await;
+    // the client goes away: the server drops the call with it, and the import stays PROCESSING
+    // until the stale window has passed without progress
+    upload.abort();
+    drop(send);
+    app.clock.advance(time::Duration::minutes(11));
+    testing::wait_until(
+        "the import to fail",
+        std::time::Duration::from_secs(20),
+        || {
+            let p = progress();
+            async move {
+                p.await
+                    .is_some_and(|(state, _)| state == "IMPORT_STATE_FAILED")
+            }
+        },
+    )
+    .await;
+    // every applied row is in the report, and only those
+    let (customers, reported): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM import_rows)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((customers, reported), (500, 500));
+}
+
+#[tokio::test]
+async fn an_import_whose_process_died_is_marked_failed_after_the_stale_window() {
+    let app = spawn_app().await;
+    let now = app.clock.now();
+    sqlx::query(
+        "INSERT INTO imports (id, request_id, file_name, state, encoding, rows, create_time, created_by, update_time) \
+         VALUES ($1, 'killed', 'x.csv', 'IMPORT_STATE_PROCESSING', 'utf-8', 1500, $2, 'clerk', $2)",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(now)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.clock.advance(time::Duration::minutes(11));
+    let pool = app.pool.clone();
+    testing::wait_until("the sweep", std::time::Duration::from_secs(20), || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT failure FROM imports WHERE request_id = 'killed'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .starts_with("interrupted after row 1500")
+        }
+    })
+    .await;
+}
