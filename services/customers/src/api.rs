@@ -278,6 +278,30 @@ impl CustomerService for Customers {
         ))
     }
 
+    type DownloadImportReportStream = std::pin::Pin<
+        Box<
+            dyn tokio_stream::Stream<Item = Result<pb::DownloadImportReportResponse, Status>>
+                + Send,
+        >,
+    >;
+
+    async fn download_import_report(
+        &self,
+        request: Request<pb::DownloadImportReportRequest>,
+    ) -> Result<Response<Self::DownloadImportReportStream>, Status> {
+        let id = id("import_id", &request.get_ref().import_id)?;
+        let chunks = self.report_csv(id).await?;
+        let stream = tokio_stream::StreamExt::map(
+            tokio_stream::wrappers::ReceiverStream::new(chunks),
+            |chunk| {
+                chunk
+                    .map(|data| pb::DownloadImportReportResponse { data })
+                    .map_err(Status::from)
+            },
+        );
+        Ok(Response::new(Box::pin(stream)))
+    }
+
     async fn request_partner_change(
         &self,
         request: Request<pb::RequestPartnerChangeRequest>,

@@ -2349,6 +2349,33 @@ async fn a_gbk_file_streamed_in_pieces_is_imported_with_a_report_for_every_row_a
         })
         .collect();
     assert_eq!(done, [("华东".to_string(), 1), ("华南".to_string(), 1)]);
+    // the report as CSV, every row in it
+    let mut stream = app
+        .client
+        .download_import_report(pb::DownloadImportReportRequest {
+            import_id: import.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut csv_bytes = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        csv_bytes.extend(chunk.data);
+    }
+    assert!(
+        csv_bytes.starts_with(&[0xEF, 0xBB, 0xBF]),
+        "a BOM for Excel"
+    );
+    let report = String::from_utf8(csv_bytes[3..].to_vec()).unwrap();
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 7);
+    assert!(lines[0].starts_with("row,status,customer_id,column,reason"));
+    assert!(lines[2].starts_with("2,duplicate,,,"), "{}", lines[2]);
+    assert!(
+        lines[4].starts_with("4,rejected,,contact_phone,"),
+        "{}",
+        lines[4]
+    );
     // the same request again: the same import; the same file again: nothing new
     let again = app.upload("import-1", &gbk, 13).await.unwrap();
     assert_eq!(again.id, import.id);
