@@ -38,7 +38,12 @@ impl Drop for StopOnDrop {
 }
 
 async fn spawn_app() -> App {
-    let env = testing::test_env().await;
+    spawn_app_with(&[]).await
+}
+
+/// The service with some settings of the test's own.
+async fn spawn_app_with(settings: &[(&'static str, String)]) -> App {
+    let env = testing::test_env_with(settings).await;
     crm_customers::migrate(&env.settings)
         .await
         .expect("migrate");
@@ -2522,4 +2527,29 @@ async fn an_import_whose_process_died_is_marked_failed_after_the_stale_window() 
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_file_over_the_size_limit_is_refused_with_the_limit() {
+    let mut app = spawn_app_with(&[("customers.import_max_bytes", "64".to_string())]).await;
+    let mut file = String::from("name,region\n");
+    for i in 0..10 {
+        file.push_str(&format!("客户{i},华东\n"));
+    }
+    let e = app
+        .upload("too-big", file.as_bytes(), 16)
+        .await
+        .unwrap_err();
+    assert_eq!(violations(&e), ["file"]);
+    assert!(
+        e.message().contains("larger than the limit of 64 bytes"),
+        "{}",
+        e.message()
+    );
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM imports WHERE request_id = 'too-big'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "IMPORT_STATE_FAILED");
 }

@@ -22,6 +22,11 @@ pub struct TestEnv {
 
 /// Creates a fresh database and key prefix for one test and settings that use them.
 pub async fn test_env() -> TestEnv {
+    test_env_with(&[]).await
+}
+
+/// [`test_env`] with some settings of the test's own, e.g. `("customers.import_max_bytes", "64")`.
+pub async fn test_env_with(extra: &[(&'static str, String)]) -> TestEnv {
     let admin_url =
         std::env::var("CRM_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
     let redis_url =
@@ -60,6 +65,7 @@ pub async fn test_env() -> TestEnv {
             "127.0.0.1:0".into(),
         ));
     }
+    overrides.extend(extra.iter().cloned());
     let settings = Settings::load_with(None, &overrides).expect("test settings");
     TestEnv { settings, database }
 }
