@@ -223,6 +223,9 @@ pub struct Verifier {
     keys: HashMap<String, DecodingKey>,
     validation: Validation,
     revoked: Arc<RwLock<HashSet<String>>>,
+    /// Sessions this process revoked itself, and when: kept in `revoked` across reloads for a
+    /// while, so a reload that read Redis just before the revocation reached it cannot undo it.
+    revoked_here: RwLock<HashMap<String, std::time::Instant>>,
     /// Tokens already verified, with their expiry: a signature is checked once per token, not
     /// once per call. Bounded: emptied when full.
     verified: RwLock<HashMap<String, (Principal, i64)>>,
@@ -264,6 +267,7 @@ impl Verifier {
             keys,
             validation,
             revoked: Arc::default(),
+            revoked_here: RwLock::default(),
             verified: RwLock::default(),
         })
     }
@@ -325,14 +329,24 @@ impl Verifier {
         Ok((data.claims.into(), exp))
     }
 
-    /// Replaces the set of revoked session ids.
-    pub fn set_revoked(&self, sessions: HashSet<String>) {
+    /// Replaces the set of revoked session ids with those read from Redis, keeping the ones
+    /// this process revoked in the last minute (the read may predate them).
+    pub fn set_revoked(&self, mut sessions: HashSet<String>) {
+        {
+            let mut here = self.revoked_here.write().expect("revocation lock");
+            here.retain(|_, at| at.elapsed() < std::time::Duration::from_secs(60));
+            sessions.extend(here.keys().cloned());
+        }
         *self.revoked.write().expect("revocation lock") = sessions;
     }
 
     /// Marks one session revoked in this process at once (the revoking process does not wait
     /// for its next poll).
     pub fn revoke_now(&self, session: &str) {
+        self.revoked_here
+            .write()
+            .expect("revocation lock")
+            .insert(session.to_string(), std::time::Instant::now());
         self.revoked
             .write()
             .expect("revocation lock")
@@ -717,6 +731,12 @@ mod tests {
         verifier.revoke_now("s-u1");
         assert!(
             matches!(verifier.verify(&token), Err(Error::Unauthenticated(m)) if m == "session was revoked")
+        );
+        // a reload that read Redis before the revocation reached it does not undo it
+        verifier.set_revoked(HashSet::new());
+        assert!(
+            verifier.verify(&token).is_err(),
+            "still revoked after a stale reload"
         );
     }
 
