@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{self, AssignInput, Scope},
-    service::{CUSTOMER_CHANGED, Customers, customer_event, event, lock_visible, not_found},
+    service::{Customers, announce_changed, lock_visible},
     store,
 };
 
@@ -119,20 +119,7 @@ impl Customers {
                     .to_string();
                 let aggregate = format!("customers/{id}");
                 audit::record(&mut tx, call, now, &aggregate, &["owner_id"]).await?;
-                let updated = store::get_customer(&mut tx, *id, false)
-                    .await?
-                    .ok_or_else(|| not_found(id))?;
-                events::publish(
-                    &mut tx,
-                    call,
-                    now,
-                    event(
-                        CUSTOMER_CHANGED,
-                        &aggregate,
-                        customer_event(&updated, None, None),
-                    ),
-                )
-                .await?;
+                announce_changed(&mut tx, call, now, *id).await?;
             }
             assignments.push(change);
         }

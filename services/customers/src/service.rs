@@ -80,6 +80,23 @@ pub fn customer_event(
     Payload::of("crm.customers.v1.CustomerEvent", &data)
 }
 
+/// Reads the customer as it is after a change in `tx` and announces it
+/// (`customers.customer_changed`), so other services keep their copies; returns it.
+pub(crate) async fn announce_changed(
+    tx: &mut sqlx::PgConnection,
+    call: &Call,
+    now: OffsetDateTime,
+    id: Uuid,
+) -> Result<pb::Customer> {
+    let customer = store::get_customer(tx, id, false)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let aggregate = format!("customers/{id}");
+    let payload = customer_event(&customer, None, None);
+    events::publish(tx, call, now, event(CUSTOMER_CHANGED, &aggregate, payload)).await?;
+    Ok(customer)
+}
+
 pub(crate) fn event<'a>(event_type: &'a str, aggregate: &'a str, payload: Payload) -> NewEvent<'a> {
     NewEvent {
         topic: TOPIC,
@@ -258,22 +275,8 @@ impl Customers {
             now,
         )
         .await?;
-        let customer = store::get_customer(tx, id, false)
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        let aggregate = format!("customers/{id}");
-        events::publish(
-            tx,
-            call,
-            now,
-            event(
-                CUSTOMER_CHANGED,
-                &aggregate,
-                customer_event(&customer, None, None),
-            ),
-        )
-        .await?;
-        audit::record(tx, call, now, &aggregate, &fields.present()).await?;
+        let customer = announce_changed(tx, call, now, id).await?;
+        audit::record(tx, call, now, &format!("customers/{id}"), &fields.present()).await?;
         Ok(customer)
     }
 
@@ -343,21 +346,7 @@ impl Customers {
         Self::record_tier(&mut tx, id, change, now, actor).await?;
         let changed: Vec<&str> = mask.iter().map(String::as_str).collect();
         audit::record(&mut tx, call, now, &format!("customers/{id}"), &changed).await?;
-        let updated = store::get_customer(&mut tx, id, false)
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        let aggregate = format!("customers/{id}");
-        events::publish(
-            &mut tx,
-            call,
-            now,
-            event(
-                CUSTOMER_CHANGED,
-                &aggregate,
-                customer_event(&updated, None, None),
-            ),
-        )
-        .await?;
+        let updated = announce_changed(&mut tx, call, now, id).await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -518,22 +507,15 @@ impl Customers {
         };
         let change = domain::tier_change(current.tier(), in_force, why, true);
         Self::record_tier(&mut tx, id, change, now, actor).await?;
-        let aggregate = format!("customers/{id}");
-        audit::record(&mut tx, call, now, &aggregate, &["tier_override"]).await?;
-        let updated = store::get_customer(&mut tx, id, false)
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        events::publish(
+        audit::record(
             &mut tx,
             call,
             now,
-            event(
-                CUSTOMER_CHANGED,
-                &aggregate,
-                customer_event(&updated, None, None),
-            ),
+            &format!("customers/{id}"),
+            &["tier_override"],
         )
         .await?;
+        let updated = announce_changed(&mut tx, call, now, id).await?;
         let response = pb::SetTierOverrideResponse {
             customer: Some(updated),
         };
