@@ -59,11 +59,11 @@ async fn an_imported_file_reaches_the_regions_manager_who_assigns_it_fairly() {
     let gateway = running.channel("gateway").await;
 
     // the clerk streams the file through the gateway, in pieces
-    let file = "客户名称,区域,联系人,联系电话\n\
-                甲公司,华东,张一,13900000001\n\
-                乙公司,华东,张二,13900000002\n\
-                丙公司,华东,张三,13900000003\n\
-                丁公司,华东,张四,13900000004\n";
+    let file = "客户名称,区域,联系人,联系电话,累计投资\n\
+                甲公司,华东,张一,13900000001,1000000\n\
+                乙公司,华东,张二,13900000002,\n\
+                丙公司,华东,张三,13900000003,\n\
+                丁公司,华东,张四,13900000004,\n";
     let mut messages = vec![pb::UploadImportRequest {
         part: Some(pb::upload_import_request::Part::Header(pb::ImportHeader {
             request_id: "e2e-import".into(),
@@ -89,6 +89,38 @@ async fn an_imported_file_reaches_the_regions_manager_who_assigns_it_fairly() {
         (import.state(), import.accepted),
         (pb::ImportState::Done, 4)
     );
+
+    // the tickets service learns the new customers' tiers from the batch's one event
+    let tickets = crm_kit::db::connect(&running.settings.database, "tickets")
+        .await
+        .unwrap();
+    let mut report = clerk_c
+        .list_import_rows(pb::ListImportRowsRequest {
+            import_id: import.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    report.sort_by_key(|r| r.row_number);
+    let vip = uuid::Uuid::parse_str(&report[0].customer_id).unwrap();
+    testing::wait_until(
+        "the tiers at the tickets service",
+        Duration::from_secs(20),
+        || {
+            let tickets = tickets.clone();
+            async move {
+                let tiers: Vec<(uuid::Uuid, String)> =
+                    sqlx::query_as("SELECT customer_id, tier FROM customer_tiers")
+                        .fetch_all(&tickets)
+                        .await
+                        .unwrap();
+                tiers.len() == 4 && tiers.contains(&(vip, "vip".to_string()))
+            }
+        },
+    )
+    .await;
 
     // the manager of 华东 is told, the manager of 华北 not
     let manager = token(&gateway, "manager.east").await;

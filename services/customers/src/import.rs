@@ -3,9 +3,12 @@
 //! rejected with the column and the reason, and the keys duplicates are found by. The columns
 //! are documented in `docs/import.md`; `docs/import-sample.csv` is a sample file.
 
+use std::collections::HashMap;
+
 use crm_kit::Error;
 use crm_proto::customers::v1 as pb;
 use encoding_rs::{CoderResult, GBK, UTF_8};
+use uuid::Uuid;
 
 use crate::domain::{CustomerFields, name_key};
 
@@ -248,9 +251,9 @@ impl Header {
         Ok(Self { columns })
     }
 
-    /// Turns one row into the customer it describes (source channel IMPORT unless given), or
-    /// the reasons it is refused, each naming its column.
-    pub fn row(&self, record: &csv::StringRecord) -> Result<pb::Customer, Vec<Rejection>> {
+    /// Turns one row into the checked fields of the customer it describes (source channel
+    /// IMPORT unless given), or the reasons it is refused, each naming its column.
+    pub fn row(&self, record: &csv::StringRecord) -> Result<CustomerFields, Vec<Rejection>> {
         if record.len() != self.columns.len() {
             return Err(vec![Rejection {
                 column: "row".into(),
@@ -318,18 +321,25 @@ impl Header {
             c.contacts.push(contact);
         }
         // the customer's own rules, named by the template's columns
-        if let Err(Error::InvalidArgument(violations)) = CustomerFields::parse("c", &c) {
-            for v in violations {
-                rejections.push(Rejection {
-                    column: column_of(&v.field).to_string(),
-                    reason: v.description,
-                });
+        match CustomerFields::parse("c", &c) {
+            Ok(fields) if rejections.is_empty() => Ok(fields),
+            Ok(_) => Err(rejections),
+            Err(e) => {
+                let violations = match e {
+                    Error::InvalidArgument(violations) => violations,
+                    other => vec![crm_kit::error::Violation {
+                        field: "row".into(),
+                        description: other.to_string(),
+                    }],
+                };
+                for v in violations {
+                    rejections.push(Rejection {
+                        column: column_of(&v.field).to_string(),
+                        reason: v.description,
+                    });
+                }
+                Err(rejections)
             }
-        }
-        if rejections.is_empty() {
-            Ok(c)
-        } else {
-            Err(rejections)
         }
     }
 }
@@ -461,12 +471,11 @@ pub fn name_dedup_key(name: &str) -> String {
 
 /// The keys a customer is a duplicate by: its normalised name, and each contact's normalised
 /// phone and e-mail (`name:…`, `phone:…`, `email:…`).
-pub fn dedup_keys(c: &pb::Customer) -> Vec<String> {
-    let mut keys = vec![format!("name:{}", name_dedup_key(&c.display_name))];
+pub fn dedup_keys(c: &CustomerFields) -> Vec<String> {
+    let mut keys = vec![format!("name:{}", c.dedup_name)];
     for contact in &c.contacts {
-        let phone = crate::domain::phone_key(&contact.phone);
-        if !phone.is_empty() {
-            keys.push(format!("phone:{phone}"));
+        if !contact.phone_key.is_empty() {
+            keys.push(format!("phone:{}", contact.phone_key));
         }
         let email = contact.email.trim().to_lowercase();
         if !email.is_empty() {
@@ -474,6 +483,89 @@ pub fn dedup_keys(c: &pb::Customer) -> Vec<String> {
         }
     }
     keys
+}
+
+/// What the database holds for a duplicate key: a live customer with it, and the row of the
+/// running import that created that customer, if one did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Known {
+    /// The customer (the oldest, when several have the key).
+    pub customer: Uuid,
+    /// The earliest row of this import that created a customer with the key.
+    pub row: Option<i64>,
+}
+
+impl Known {
+    /// Folds matches `(key, customer, row of this import)` into one `Known` per key.
+    pub fn by_key(matches: Vec<(String, Uuid, Option<i64>)>) -> HashMap<String, Known> {
+        let mut known: HashMap<String, Known> = HashMap::new();
+        for (key, customer, row) in matches {
+            known
+                .entry(key)
+                .and_modify(|k| {
+                    k.customer = k.customer.min(customer);
+                    k.row = match (k.row, row) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                })
+                .or_insert(Known { customer, row });
+        }
+        known
+    }
+}
+
+/// What becomes of one row.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Refused, with each column and reason.
+    Rejected(Vec<Rejection>),
+    /// The same key as an earlier row of the file, which was accepted.
+    DuplicateOfRow { row: i64, key: String },
+    /// The same key as a customer that existed before the file.
+    DuplicateOfCustomer { customer: Uuid, key: String },
+    /// A new customer.
+    Accepted(Box<CustomerFields>),
+}
+
+/// Decides a batch of rows, in file order: a row sharing a key with an earlier accepted row of
+/// the file (in this batch, or in `known` as created by this import) is a duplicate of the
+/// earliest such row; else one sharing a key with an existing customer is a duplicate of it
+/// (keys in the order name, phone, e-mail); else it is accepted.
+pub fn decide(
+    rows: Vec<(i64, Result<CustomerFields, Vec<Rejection>>)>,
+    known: &HashMap<String, Known>,
+) -> Vec<(i64, Verdict)> {
+    let mut accepted: HashMap<String, i64> = HashMap::new();
+    rows.into_iter()
+        .map(|(row, parsed)| {
+            let fields = match parsed {
+                Ok(fields) => fields,
+                Err(rejections) => return (row, Verdict::Rejected(rejections)),
+            };
+            let keys = dedup_keys(&fields);
+            let earlier = keys
+                .iter()
+                .filter_map(|key| {
+                    let here = accepted.get(key).copied();
+                    let before = known.get(key).and_then(|k| k.row);
+                    here.into_iter().chain(before).min().map(|r| (r, key))
+                })
+                .min();
+            if let Some((earlier, key)) = earlier {
+                let key = key.clone();
+                return (row, Verdict::DuplicateOfRow { row: earlier, key });
+            }
+            if let Some((key, k)) = keys.iter().find_map(|key| known.get(key).map(|k| (key, k))) {
+                let (customer, key) = (k.customer, key.clone());
+                return (row, Verdict::DuplicateOfCustomer { customer, key });
+            }
+            for key in keys {
+                accepted.entry(key).or_insert(row);
+            }
+            (row, Verdict::Accepted(Box::new(fields)))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -536,7 +628,7 @@ mod tests {
             .unwrap();
         assert_eq!(c.display_name, "南京长江物流集团");
         assert_eq!(c.contacts[0].phone, "139 5100 2233");
-        assert_eq!(c.source_channel(), pb::SourceChannel::Import);
+        assert_eq!(c.source_channel, pb::SourceChannel::Import);
         let e = Header::parse(&record(&["name", "region", "fax"])).unwrap_err();
         assert!(e.to_string().contains("unknown columns [\"fax\"]"), "{e}");
         let e = Header::parse(&record(&["name", "industry"])).unwrap_err();
@@ -601,9 +693,9 @@ mod tests {
                 "展会",
             ]))
             .unwrap();
-        assert_eq!(ok.investment_cny, 1_200_000);
-        assert!(ok.reference_account);
-        assert_eq!(ok.source_channel(), pb::SourceChannel::Exhibition);
+        assert_eq!(ok.tier_inputs.investment_cny, 1_200_000);
+        assert!(ok.tier_inputs.reference_account);
+        assert_eq!(ok.source_channel, pb::SourceChannel::Exhibition);
     }
 
     #[test]
@@ -611,15 +703,15 @@ mod tests {
         let (encoding, records) = read(include_bytes!("../../../docs/import-sample.csv"));
         assert_eq!(encoding, Encoding::Utf8);
         let header = Header::parse(&records[0]).unwrap();
-        let customers: Vec<pb::Customer> = records[1..]
+        let customers: Vec<CustomerFields> = records[1..]
             .iter()
             .map(|r| header.row(r).unwrap())
             .collect();
         assert_eq!(customers.len(), 4);
         assert_eq!(customers[0].tags, ["制造", "参考客户"]);
-        assert!(customers[0].reference_account);
+        assert!(customers[0].tier_inputs.reference_account);
         assert_eq!(customers[3].address, "1 Main St, Springfield");
-        assert_eq!(customers[3].source_channel(), pb::SourceChannel::Website);
+        assert_eq!(customers[3].source_channel, pb::SourceChannel::Website);
     }
 
     #[test]
@@ -653,18 +745,76 @@ mod tests {
             assert_eq!(name_dedup_key(a), name_dedup_key(b), "{a} / {b}");
         }
         assert_ne!(name_dedup_key("杭州云帆"), name_dedup_key("杭州云帆软件"));
-        let customer = |phone: &str, email: &str| pb::Customer {
-            display_name: "x".into(),
-            contacts: vec![pb::Contact {
-                phone: phone.into(),
-                email: email.into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
+        let (a, b) = (
+            fields("x", "+86 138-0013-8000", "Wang@Example.CN"),
+            fields("x", "13800138000", "wang@example.cn"),
+        );
+        assert_eq!(dedup_keys(&a), dedup_keys(&b));
         assert_eq!(
-            dedup_keys(&customer("+86 138-0013-8000", "Wang@Example.CN")),
-            dedup_keys(&customer("13800138000", "wang@example.cn"))
+            dedup_keys(&a),
+            ["name:x", "phone:13800138000", "email:wang@example.cn"]
+        );
+    }
+
+    fn fields(name: &str, phone: &str, email: &str) -> CustomerFields {
+        let h = Header::parse(&record(&[
+            "name",
+            "region",
+            "contact_name",
+            "contact_phone",
+            "contact_email",
+        ]))
+        .unwrap();
+        h.row(&record(&[name, "华东", "王", phone, email])).unwrap()
+    }
+
+    #[test]
+    fn a_batch_is_decided_in_file_order_against_earlier_rows_and_existing_customers() {
+        let existing = Uuid::now_v7();
+        let known = Known::by_key(vec![
+            // an older customer with this phone, and one this import made at row 3
+            ("phone:13900000009".into(), existing, None),
+            ("name:earlier".into(), Uuid::now_v7(), Some(3)),
+            ("name:earlier".into(), Uuid::now_v7(), Some(2)),
+        ]);
+        let rows = vec![
+            (10, Ok(fields("new", "13900000001", ""))),
+            (
+                11,
+                Err(vec![Rejection {
+                    column: "name".into(),
+                    reason: "is required".into(),
+                }]),
+            ),
+            (12, Ok(fields("NEW 有限公司", "13900000002", ""))),
+            (13, Ok(fields("other", "13900000009", ""))),
+            (14, Ok(fields("Earlier", "13900000009", ""))),
+            (15, Ok(fields("third", "", "a@b.cn"))),
+            (16, Ok(fields("fourth", "139-0000-0001", "A@B.cn"))),
+        ];
+        let got: Vec<String> = decide(rows, &known)
+            .into_iter()
+            .map(|(row, v)| match v {
+                Verdict::Accepted(f) => format!("{row} accepted {}", f.display_name),
+                Verdict::Rejected(r) => format!("{row} rejected {}", r[0].column),
+                Verdict::DuplicateOfRow { row: of, key } => format!("{row} row {of} by {key}"),
+                Verdict::DuplicateOfCustomer { customer, key } => {
+                    assert_eq!(customer, existing);
+                    format!("{row} existing by {key}")
+                }
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "10 accepted new",
+                "11 rejected name",
+                "12 row 10 by name:new",
+                "13 existing by phone:13900000009",
+                "14 row 2 by name:earlier",
+                "15 accepted third",
+                "16 row 10 by phone:13900000001",
+            ]
         );
     }
 }

@@ -4,16 +4,14 @@
 //! is ever missing from the report. Duplicates are found against the rows accepted earlier in
 //! the same file and against existing customers, so running the same file again creates nothing.
 
-use crm_kit::{Error, Result, context::Call};
+use crm_kit::{Error, Result, audit, context::Call};
 use crm_proto::customers::v1 as pb;
-use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    domain::CustomerFields,
-    import::{self, Decoder, Encoding, Header, Splitter},
-    service::{Customers, IMPORT_DONE, event},
-    store,
+    import::{self, Decoder, Encoding, Header, Known, Splitter, Verdict},
+    service::{CUSTOMERS_IMPORTED, Customers, IMPORT_DONE, event},
+    store::{self, Imported},
 };
 
 /// Rows processed per transaction.
@@ -245,7 +243,9 @@ impl Customers {
         Ok(())
     }
 
-    /// Processes the batch in one transaction: customers and report rows commit together.
+    /// Processes the batch in one transaction: customers and report rows commit together. The
+    /// work is per batch, not per row: one look-up of the existing customers holding any of
+    /// the batch's keys, one insert per table, one event for the batch's new customers.
     async fn flush(&self, reading: &mut Reading, call: &Call) -> Result<()> {
         let Some(header) = reading.header.as_ref() else {
             return Ok(());
@@ -253,66 +253,90 @@ impl Customers {
         if reading.batch.is_empty() {
             return Ok(());
         }
+        let parsed: Vec<_> = reading
+            .batch
+            .drain(..)
+            .map(|(row, record)| (row, header.row(&record)))
+            .collect();
+        let keys: Vec<String> = parsed
+            .iter()
+            .filter_map(|(_, p)| p.as_ref().ok())
+            .flat_map(import::dedup_keys)
+            .collect();
         let mut tx = self.pool.begin().await?;
+        // one batch of any import at a time, so each finds the duplicates committed before it
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('customers.import'))")
+            .execute(&mut *tx)
+            .await?;
+        let known = Known::by_key(store::customers_with_keys(&mut tx, reading.id, &keys).await?);
         let now = self.clock.now();
-        for (row, record) in reading.batch.drain(..) {
-            let report = self
-                .import_row(&mut tx, reading.id, header, row, &record, call, now)
-                .await?;
-            store::insert_import_row(&mut tx, reading.id, &report, now).await?;
+        let actor = call.principal.subject.as_str();
+        let mut report = Vec::with_capacity(parsed.len());
+        let mut created = Vec::new();
+        for (row, verdict) in import::decide(parsed, &known) {
+            let mut r = pb::ImportRow {
+                row_number: row,
+                ..Default::default()
+            };
+            match verdict {
+                Verdict::Rejected(rejections) => {
+                    r.status = pb::ImportRowStatus::Rejected.into();
+                    r.column.clone_from(&rejections[0].column);
+                    r.reason = rejections
+                        .iter()
+                        .map(|r| format!("{}: {}", r.column, r.reason))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                }
+                Verdict::DuplicateOfRow { row: earlier, key } => {
+                    r.status = pb::ImportRowStatus::Duplicate.into();
+                    r.duplicate_of_row = earlier;
+                    r.reason = format!("same {key} as row {earlier}");
+                }
+                Verdict::DuplicateOfCustomer { customer, key } => {
+                    r.status = pb::ImportRowStatus::Duplicate.into();
+                    r.duplicate_of_customer_id = customer.to_string();
+                    r.reason = format!("same {key} as customer {customer}");
+                }
+                Verdict::Accepted(fields) => {
+                    let mut fields = *fields;
+                    let tier_reason = self.settle_tier(&mut fields, None);
+                    let id = Uuid::now_v7();
+                    r.status = pb::ImportRowStatus::Accepted.into();
+                    r.customer_id = id.to_string();
+                    created.push(Imported {
+                        id,
+                        row,
+                        fields,
+                        tier_reason,
+                    });
+                }
+            }
+            report.push(r);
         }
+        if !created.is_empty() {
+            store::insert_imported(&mut tx, reading.id, &created, now, actor).await?;
+            let audited: Vec<(String, Vec<&str>)> = created
+                .iter()
+                .map(|c| (format!("customers/{}", c.id), c.fields.present()))
+                .collect();
+            audit::record_many(&mut tx, call, now, &audited).await?;
+            let ids: Vec<Uuid> = created.iter().map(|c| c.id).collect();
+            let customers = store::customers_by_ids(&mut tx, &ids).await?;
+            let payload = crm_kit::events::Payload::of(
+                "crm.customers.v1.CustomersImportedEvent",
+                &pb::CustomersImportedEvent {
+                    import_id: reading.id.to_string(),
+                    customers,
+                },
+            );
+            let aggregate = format!("imports/{}", reading.id);
+            let announced = event(CUSTOMERS_IMPORTED, &aggregate, payload);
+            crm_kit::events::publish(&mut tx, call, now, announced).await?;
+        }
+        store::insert_import_rows(&mut tx, reading.id, &report, now).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// One row: refused, a duplicate, or a new customer.
-    #[allow(clippy::too_many_arguments)]
-    async fn import_row(
-        &self,
-        tx: &mut PgConnection,
-        import_id: Uuid,
-        header: &Header,
-        row: i64,
-        record: &csv::StringRecord,
-        call: &Call,
-        now: time::OffsetDateTime,
-    ) -> Result<pb::ImportRow> {
-        let mut report = pb::ImportRow {
-            row_number: row,
-            ..Default::default()
-        };
-        let customer = match header.row(record) {
-            Ok(c) => c,
-            Err(rejections) => {
-                report.status = pb::ImportRowStatus::Rejected.into();
-                report.column.clone_from(&rejections[0].column);
-                report.reason = rejections
-                    .iter()
-                    .map(|r| format!("{}: {}", r.column, r.reason))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                return Ok(report);
-            }
-        };
-        let keys = import::dedup_keys(&customer);
-        if let Some((earlier, key)) = store::import_key_row(tx, import_id, &keys).await? {
-            report.status = pb::ImportRowStatus::Duplicate.into();
-            report.duplicate_of_row = earlier;
-            report.reason = format!("same {key} as row {earlier}");
-            return Ok(report);
-        }
-        if let Some((existing, key)) = store::customer_with_key(tx, &keys).await? {
-            report.status = pb::ImportRowStatus::Duplicate.into();
-            report.duplicate_of_customer_id = existing.to_string();
-            report.reason = format!("same {key} as customer {existing}");
-            return Ok(report);
-        }
-        let fields = CustomerFields::parse("row", &customer)?;
-        let created = self.create_in(tx, fields, call, now).await?;
-        store::insert_import_keys(tx, import_id, &keys, row).await?;
-        report.status = pb::ImportRowStatus::Accepted.into();
-        report.customer_id = created.id;
-        Ok(report)
     }
 
     /// One import.

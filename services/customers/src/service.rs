@@ -59,6 +59,9 @@ pub const CARE_DUE: &str = "customers.care_due";
 /// An import finished: one event per region with new customers (payload: ImportEvent), so its
 /// sales manager assigns them (C-3).
 pub const IMPORT_DONE: &str = "customers.import_done";
+/// A batch of an import created customers (payload: CustomersImportedEvent, the customers in
+/// file order): one event per batch instead of a customers.customer_changed per customer.
+pub const CUSTOMERS_IMPORTED: &str = "customers.customers_imported";
 /// A signed customer's service plan lags (C-8): visits behind the tier's quota or the service
 /// report overdue (payload: CustomerEvent, the customer with its owner).
 pub const SERVICE_OVERDUE: &str = "customers.service_overdue";
@@ -152,7 +155,11 @@ impl Customers {
 
     /// Computes `fields`' tier from their inputs and sets the tier in force (the override, if
     /// any, wins); returns why the computed tier is what it is.
-    fn settle_tier(&self, fields: &mut CustomerFields, override_tier: Option<Tier>) -> String {
+    pub(crate) fn settle_tier(
+        &self,
+        fields: &mut CustomerFields,
+        override_tier: Option<Tier>,
+    ) -> String {
         let (computed, why) = self.policy.tiers.classify(&fields.tier_inputs);
         fields.computed_tier = computed;
         fields.tier = domain::tier_in_force(computed, override_tier);

@@ -1266,111 +1266,229 @@ pub async fn set_import_state(
     Ok(())
 }
 
-/// Records one row of an import's report and counts it (the import made progress at `now`).
-pub async fn insert_import_row(
+/// Records rows of an import's report and counts them (the import made progress at `now`).
+pub async fn insert_import_rows(
     tx: &mut PgConnection,
     import: Uuid,
-    row: &pb::ImportRow,
+    rows: &[pb::ImportRow],
     now: OffsetDateTime,
 ) -> Result<()> {
     let uuid = |s: &str| Uuid::parse_str(s).ok();
+    let count =
+        |status: pb::ImportRowStatus| rows.iter().filter(|r| r.status() == status).count() as i64;
     sqlx::query(
         "INSERT INTO import_rows (import_id, row_number, status, customer_id, column_name, reason, \
-         duplicate_of_row, duplicate_of_customer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         duplicate_of_row, duplicate_of_customer) \
+         SELECT $1, * FROM unnest($2::int8[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::int8[], $8::uuid[])",
     )
     .bind(import)
-    .bind(row.row_number)
-    .bind(row.status().as_str_name())
-    .bind(uuid(&row.customer_id))
-    .bind(&row.column)
-    .bind(&row.reason)
-    .bind(row.duplicate_of_row)
-    .bind(uuid(&row.duplicate_of_customer_id))
+    .bind(rows.iter().map(|r| r.row_number).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.status().as_str_name()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| uuid(&r.customer_id)).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.column.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.reason.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.duplicate_of_row).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| uuid(&r.duplicate_of_customer_id)).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
-    let counter = match row.status() {
-        pb::ImportRowStatus::Accepted => "accepted",
-        pb::ImportRowStatus::Rejected => "rejected",
-        _ => "duplicates",
-    };
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE imports SET rows = rows + 1, {counter} = {counter} + 1, update_time = $2 WHERE id = $1"
-    )))
+    sqlx::query(
+        "UPDATE imports SET rows = rows + $2, accepted = accepted + $3, rejected = rejected + $4, \
+         duplicates = duplicates + $5, update_time = $6 WHERE id = $1",
+    )
     .bind(import)
+    .bind(rows.len() as i64)
+    .bind(count(pb::ImportRowStatus::Accepted))
+    .bind(count(pb::ImportRowStatus::Rejected))
+    .bind(count(pb::ImportRowStatus::Duplicate))
     .bind(now)
     .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-/// The earlier row of `import` with one of `keys`, and the key.
-pub async fn import_key_row(
+/// The live customers holding any of `keys` (`name:…`, `phone:…`, `email:…` as the import
+/// makes them): each key found with the customer, and the row of `import` that created that
+/// customer if it did.
+pub async fn customers_with_keys(
     conn: &mut PgConnection,
     import: Uuid,
     keys: &[String],
-) -> Result<Option<(i64, String)>> {
+) -> Result<Vec<(String, Uuid, Option<i64>)>> {
+    let of = |prefix: &str| -> Vec<&str> {
+        keys.iter().filter_map(|k| k.strip_prefix(prefix)).collect()
+    };
     Ok(sqlx::query_as(
-        "SELECT row_number, key FROM import_keys WHERE import_id = $1 AND key = ANY($2) \
-         ORDER BY row_number LIMIT 1",
+        "SELECT m.key, c.id, CASE WHEN c.import_id = $4 THEN c.import_row END FROM ( \
+           SELECT 'name:' || dedup_name AS key, id FROM customers \
+             WHERE dedup_name = ANY($1) AND delete_time IS NULL \
+           UNION ALL SELECT 'phone:' || phone_key, customer_id FROM contacts \
+             WHERE phone_key = ANY($2) AND phone_key <> '' \
+           UNION ALL SELECT 'email:' || email_key, customer_id FROM contacts \
+             WHERE email_key = ANY($3) AND email_key <> '' \
+         ) m JOIN customers c ON c.id = m.id AND c.delete_time IS NULL",
     )
+    .bind(of("name:"))
+    .bind(of("phone:"))
+    .bind(of("email:"))
     .bind(import)
-    .bind(keys)
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?)
 }
 
-/// Remembers an accepted row's keys.
-pub async fn insert_import_keys(
+/// A customer an import creates: its id, the row of the file, its fields (tier settled), and
+/// why its tier is what it is.
+pub struct Imported {
+    /// The new customer's id.
+    pub id: Uuid,
+    /// The row of the file it came from.
+    pub row: i64,
+    /// Its fields, the tier settled.
+    pub fields: CustomerFields,
+    /// Why the computed tier is what it is.
+    pub tier_reason: String,
+}
+
+/// Inserts the customers one batch of `import` accepted, each in the first stage with version
+/// 1, with their contacts, the first stage-history row and the tier-history row: one statement
+/// per table for the whole batch.
+pub async fn insert_imported(
     tx: &mut PgConnection,
     import: Uuid,
-    keys: &[String],
-    row: i64,
+    customers: &[Imported],
+    now: OffsetDateTime,
+    actor: &str,
 ) -> Result<()> {
+    if customers.is_empty() {
+        return Ok(());
+    }
+    let col = |f: fn(&CustomerFields) -> &str| -> Vec<&str> {
+        customers.iter().map(|c| f(&c.fields)).collect()
+    };
+    let ids: Vec<Uuid> = customers.iter().map(|c| c.id).collect();
+    let inputs = |f: fn(&crate::domain::TierInputs) -> i64| -> Vec<i64> {
+        customers.iter().map(|c| f(&c.fields.tier_inputs)).collect()
+    };
+    let flags = |f: fn(&crate::domain::TierInputs) -> bool| -> Vec<bool> {
+        customers.iter().map(|c| f(&c.fields.tier_inputs)).collect()
+    };
     sqlx::query(
-        "INSERT INTO import_keys (import_id, key, row_number) SELECT $1, k, $3 FROM unnest($2::text[]) k \
-         ON CONFLICT DO NOTHING",
+        "INSERT INTO customers (id, display_name, name_key, industry, region, address, source_channel, \
+         tags, owner_id, tier, credit_rating, blacklisted, blacklist_reason, validity, invalid_reason, \
+         investment_cny, annual_service_fee_cny, reference_account, potential_flag, computed_tier, \
+         dedup_name, import_row, create_time, created_by, update_time, updated_by, stage, import_id, \
+         tech_partner_id, version) \
+         SELECT u.id, u.display_name, u.name_key, u.industry, u.region, u.address, u.source_channel, \
+           ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.owner_id, u.tier, u.credit_rating, \
+           u.blacklisted, u.blacklist_reason, u.validity, u.invalid_reason, u.investment, u.fee, \
+           u.reference, u.potential, u.computed, u.dedup_name, u.row, $23, $24, $23, $24, $25, $26, '', 1 \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+           $8::jsonb[], $9::text[], $10::text[], $11::text[], $12::bool[], $13::text[], $14::text[], \
+           $15::text[], $16::int8[], $17::int8[], $18::bool[], $19::bool[], $20::text[], $21::text[], \
+           $22::int8[]) AS u(id, display_name, name_key, industry, region, address, source_channel, tags, \
+           owner_id, tier, credit_rating, blacklisted, blacklist_reason, validity, invalid_reason, \
+           investment, fee, reference, potential, computed, dedup_name, row)",
     )
+    .bind(&ids)
+    .bind(col(|f| &f.display_name))
+    .bind(col(|f| &f.name_key))
+    .bind(col(|f| &f.industry))
+    .bind(col(|f| &f.region))
+    .bind(col(|f| &f.address))
+    .bind(col(|f| f.source_channel.as_str_name()))
+    .bind(
+        customers
+            .iter()
+            .map(|c| sqlx::types::Json(&c.fields.tags))
+            .collect::<Vec<_>>(),
+    )
+    .bind(col(|f| &f.owner_id))
+    .bind(col(|f| f.tier.as_str_name()))
+    .bind(col(|f| f.credit_rating.as_str_name()))
+    .bind(customers.iter().map(|c| c.fields.blacklisted).collect::<Vec<_>>())
+    .bind(col(|f| &f.blacklist_reason))
+    .bind(col(|f| f.validity.as_str_name()))
+    .bind(col(|f| f.invalid_reason.as_str_name()))
+    .bind(inputs(|t| t.investment_cny))
+    .bind(inputs(|t| t.annual_service_fee_cny))
+    .bind(flags(|t| t.reference_account))
+    .bind(flags(|t| t.potential_flag))
+    .bind(col(|f| f.computed_tier.as_str_name()))
+    .bind(col(|f| &f.dedup_name))
+    .bind(customers.iter().map(|c| c.row).collect::<Vec<_>>())
+    .bind(now)
+    .bind(actor)
+    .bind(Stage::InitialContact.as_str_name())
     .bind(import)
-    .bind(keys)
-    .bind(row)
+    .execute(&mut *tx)
+    .await?;
+    let contacts: Vec<(Uuid, i32, &crate::domain::ContactFields)> = customers
+        .iter()
+        .flat_map(|c| {
+            c.fields
+                .contacts
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (c.id, i as i32, k))
+        })
+        .collect();
+    if !contacts.is_empty() {
+        let text = |f: fn(&crate::domain::ContactFields) -> &str| -> Vec<&str> {
+            contacts.iter().map(|(_, _, k)| f(k)).collect()
+        };
+        sqlx::query(
+            "INSERT INTO contacts (customer_id, position, name, phone, phone_key, email, email_key, role) \
+             SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], \
+             $7::text[], $8::text[])",
+        )
+        .bind(contacts.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+        .bind(contacts.iter().map(|(_, i, _)| *i).collect::<Vec<_>>())
+        .bind(text(|k| &k.name))
+        .bind(text(|k| &k.phone))
+        .bind(text(|k| &k.phone_key))
+        .bind(text(|k| &k.email))
+        .bind(contacts.iter().map(|(_, _, k)| k.email.to_lowercase()).collect::<Vec<_>>())
+        .bind(text(|k| &k.role))
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO stage_changes (id, customer_id, from_stage, to_stage, reason, actor, change_time) \
+         SELECT * , $3, $4, 'created', $5, $6 FROM unnest($1::uuid[], $2::uuid[])",
+    )
+    .bind(customers.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+    .bind(&ids)
+    .bind(Stage::Unspecified.as_str_name())
+    .bind(Stage::InitialContact.as_str_name())
+    .bind(actor)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO tier_changes (id, customer_id, to_tier, reason, from_tier, override, change_time, actor) \
+         SELECT *, $5, false, $6, $7 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])",
+    )
+    .bind(customers.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+    .bind(&ids)
+    .bind(col(|f| f.tier.as_str_name()))
+    .bind(customers.iter().map(|c| c.tier_reason.as_str()).collect::<Vec<_>>())
+    .bind(pb::Tier::Unspecified.as_str_name())
+    .bind(now)
+    .bind(actor)
     .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-/// A live customer with one of these keys (`name:`, `phone:`, `email:` as the import makes
-/// them), and the key.
-pub async fn customer_with_key(
-    conn: &mut PgConnection,
-    keys: &[String],
-) -> Result<Option<(Uuid, String)>> {
-    for key in keys {
-        let found: Option<Uuid> = if let Some(name) = key.strip_prefix("name:") {
-            sqlx::query_scalar(
-                "SELECT id FROM customers WHERE dedup_name = $1 AND delete_time IS NULL LIMIT 1",
-            )
-            .bind(name)
-            .fetch_optional(&mut *conn)
-            .await?
-        } else {
-            let (column, value) = match key.split_once(':') {
-                Some(("phone", v)) => ("phone_key", v),
-                Some(("email", v)) => ("email_key", v),
-                _ => continue,
-            };
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT c.id FROM contacts k JOIN customers c ON c.id = k.customer_id \
-                 WHERE k.{column} = $1 AND c.delete_time IS NULL LIMIT 1"
-            )))
-            .bind(value)
-            .fetch_optional(&mut *conn)
-            .await?
-        };
-        if let Some(id) = found {
-            return Ok(Some((id, key.clone())));
-        }
-    }
-    Ok(None)
+/// Live customers by id, in id (creation) order.
+pub async fn customers_by_ids(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<pb::Customer>> {
+    let sql = format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ANY($1) AND delete_time IS NULL ORDER BY id"
+    );
+    let rows: Vec<CustomerRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.into_iter().map(CustomerRow::into_proto).collect())
 }
 
 /// An import's report rows after `after`, in file order.

@@ -32,14 +32,7 @@ pub async fn record_outcome(
     outcome: &str,
 ) -> Result<(), Error> {
     crate::telemetry::record_resource(resource);
-    let kind = if call.system {
-        "system"
-    } else {
-        match call.principal.kind {
-            PrincipalKind::User => "user",
-            PrincipalKind::ApiKey => "api_key",
-        }
-    };
+    let kind = actor_kind(call);
     sqlx::query(
         "INSERT INTO audit_events (id, event_time, actor, actor_kind, method, resource, changed_fields, outcome, \
          peer, user_agent, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -58,6 +51,55 @@ pub async fn record_outcome(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Records that `call` changed many resources (each with its changed fields), with outcome
+/// "ok", in one statement: for bulk changes such as an import's batch.
+pub async fn record_many(
+    tx: &mut PgConnection,
+    call: &Call,
+    now: OffsetDateTime,
+    changes: &[(String, Vec<&str>)],
+) -> Result<(), Error> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO audit_events (id, resource, changed_fields, event_time, actor, actor_kind, method, \
+         outcome, peer, user_agent, trace_id) \
+         SELECT u.id, u.resource, ARRAY(SELECT jsonb_array_elements_text(u.fields)), $4, $5, $6, $7, 'ok', \
+         $8, $9, $10 FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) AS u(id, resource, fields)",
+    )
+    .bind(changes.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>())
+    .bind(
+        changes
+            .iter()
+            .map(|(_, f)| sqlx::types::Json(f))
+            .collect::<Vec<_>>(),
+    )
+    .bind(now)
+    .bind(&call.principal.subject)
+    .bind(actor_kind(call))
+    .bind(&call.method)
+    .bind(&call.peer)
+    .bind(&call.user_agent)
+    .bind(&call.trace_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// How the caller is recorded: a system job, a user or an API key.
+fn actor_kind(call: &Call) -> &'static str {
+    if call.system {
+        "system"
+    } else {
+        match call.principal.kind {
+            PrincipalKind::User => "user",
+            PrincipalKind::ApiKey => "api_key",
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]

@@ -888,6 +888,13 @@ impl Tickets {
     }
 }
 
+/// A customers-service tier as the tickets service names it (`vip`, `core`, …).
+fn tier_name(tier: i32) -> Option<String> {
+    crm_proto::customers::v1::Tier::try_from(tier)
+        .ok()
+        .map(|t| t.as_str_name().trim_start_matches("TIER_").to_lowercase())
+}
+
 #[tonic::async_trait]
 impl events::Handler for Inbound {
     async fn handle(
@@ -902,6 +909,25 @@ impl events::Handler for Inbound {
             let now = self.tickets.clock.now();
             return directory::record_user(tx, &user, &[ENGINEER], now).await;
         }
+        if payload
+            .type_url
+            .ends_with("crm.customers.v1.CustomersImportedEvent")
+        {
+            let data: crm_proto::customers::v1::CustomersImportedEvent =
+                prost::Message::decode(payload.value.as_slice())
+                    .map_err(|e| Error::Internal(anyhow::anyhow!("import event: {e}")))?;
+            let known: Vec<(Uuid, String, String)> = data
+                .customers
+                .iter()
+                .filter_map(|c| {
+                    let id = Uuid::parse_str(&c.id).ok()?;
+                    let tier = tier_name(c.tier).filter(|t| domain::TIERS.contains(&t.as_str()))?;
+                    Some((id, tier, c.tech_partner_id.clone()))
+                })
+                .collect();
+            // new customers: a later customers.customer_changed, if one came first, is newer
+            return store::add_tiers(tx, &known, self.tickets.clock.now()).await;
+        }
         if !payload.type_url.ends_with("crm.customers.v1.CustomerEvent") {
             return Ok(());
         }
@@ -914,12 +940,10 @@ impl events::Handler for Inbound {
         let Ok(id) = Uuid::parse_str(&customer.id) else {
             return Ok(());
         };
-        let tier = crm_proto::customers::v1::Tier::try_from(customer.tier)
-            .map(|t| t.as_str_name().trim_start_matches("TIER_").to_lowercase())
-            .unwrap_or_default();
-        if !domain::TIERS.contains(&tier.as_str()) {
+        let Some(tier) = tier_name(customer.tier).filter(|t| domain::TIERS.contains(&t.as_str()))
+        else {
             return Ok(());
-        }
+        };
         let before = store::tier(tx, id).await?;
         store::set_tier(
             tx,

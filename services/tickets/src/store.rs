@@ -407,6 +407,25 @@ pub async fn set_tier(
     Ok(())
 }
 
+/// Records the tiers and usual engineers of new customers, keeping any already recorded.
+pub async fn add_tiers(
+    tx: &mut PgConnection,
+    customers: &[(Uuid, String, String)],
+    now: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO customer_tiers (customer_id, tier, usual_engineer, update_time) \
+         SELECT *, $4 FROM unnest($1::uuid[], $2::text[], $3::text[]) ON CONFLICT (customer_id) DO NOTHING",
+    )
+    .bind(customers.iter().map(|c| c.0).collect::<Vec<_>>())
+    .bind(customers.iter().map(|c| c.1.as_str()).collect::<Vec<_>>())
+    .bind(customers.iter().map(|c| c.2.as_str()).collect::<Vec<_>>())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// A customer's usual engineer, if announced.
 pub async fn usual_engineer(conn: &mut PgConnection, customer: Uuid) -> Result<Option<String>> {
     Ok(sqlx::query_scalar(
