@@ -2,6 +2,9 @@
 //! the platform running in this process against the Postgres named by CRM_TEST_DATABASE_URL.
 //! Prints one JSON object per case; `deploy/bench.sh` turns them into BENCHMARKS.md.
 
+#[path = "bench/import.rs"]
+mod import;
+
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -27,6 +30,25 @@ struct Args {
     /// The timers case's window.
     #[arg(long, default_value_t = 60)]
     window: u64,
+    /// Write a customer file of this many rows (10 % duplicates) to `--file`, and stop.
+    #[arg(long)]
+    generate: Option<usize>,
+    /// Run the import case instead: stream `--file` through the gateway at `--gateway`, as
+    /// `--user` (the platform runs in another process).
+    #[arg(long)]
+    import: bool,
+    /// The import case's file.
+    #[arg(long, default_value = "target/bench/import.csv")]
+    file: std::path::PathBuf,
+    /// The gateway the import case calls.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    gateway: String,
+    /// The user the import case logs in as, and the password.
+    #[arg(long, default_value = "clerk")]
+    user: String,
+    /// The password of `--user`.
+    #[arg(long, default_value = "crm-demo-2026")]
+    password: String,
 }
 
 /// Records each firing (a row per firing, no unique key, so duplicates would show).
@@ -373,6 +395,12 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(rows) = args.generate {
+        return import::generate(&args.file, rows);
+    }
+    if args.import {
+        return import::upload(&args.file, &args.gateway, &args.user, &args.password).await;
+    }
     let mut env = testing::test_env().await;
     if let Some(total) = args.events {
         return events_case(env, total, args.clients.first().copied().unwrap_or(8)).await;

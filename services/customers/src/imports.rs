@@ -9,6 +9,7 @@ use crm_proto::customers::v1 as pb;
 use uuid::Uuid;
 
 use crate::{
+    domain::CustomerFields,
     import::{self, Decoder, Encoding, Header, Known, Splitter, Verdict},
     service::{CUSTOMERS_IMPORTED, Customers, IMPORT_DONE, event},
     store::{self, Imported},
@@ -46,12 +47,16 @@ pub fn parse_header(h: Option<&pb::ImportHeader>) -> Result<(String, String)> {
     ))
 }
 
-/// What a file's reading has reached.
+/// One row read: its number in the file, and its checked fields or why it is refused.
+type Parsed = (i64, std::result::Result<CustomerFields, Vec<import::Rejection>>);
+
+/// What a file's reading has reached: rows are parsed as they arrive and handed to the writer
+/// a batch at a time.
 struct Reading {
-    id: Uuid,
     header: Option<Header>,
     row: i64,
-    batch: Vec<(i64, csv::StringRecord)>,
+    batch: Vec<Parsed>,
+    writer: tokio::sync::mpsc::Sender<Vec<Parsed>>,
 }
 
 impl Customers {
@@ -69,6 +74,7 @@ impl Customers {
                 import: Some(previous),
             });
         }
+        store::ensure_key_statistics(&mut conn).await?;
         let id = Uuid::now_v7();
         let now = self.clock.now();
         store::insert_import(
@@ -125,21 +131,58 @@ impl Customers {
         }
     }
 
-    /// Reads the stream to its end; the encoding name, or it and why the file stopped.
+    /// Reads the stream to its end; the encoding name, or it and why the file stopped. The
+    /// reading and parsing of the next rows go on while the writer commits a batch: the two
+    /// are joined by a channel of two batches, so memory stays bounded.
     async fn read(
         &self,
         id: Uuid,
         chunks: &mut tonic::Streaming<pb::UploadImportRequest>,
         call: &Call,
     ) -> std::result::Result<String, (String, Error)> {
-        let mut decoder: Option<(Encoding, Decoder)> = None;
-        let mut splitter = Splitter::default();
+        let (send, mut receive) = tokio::sync::mpsc::channel::<Vec<Parsed>>(2);
+        let writer = async move {
+            while let Some(batch) = receive.recv().await {
+                self.write_batch(id, batch, call).await?;
+            }
+            Ok::<(), Error>(())
+        };
+        let (read, written) = tokio::join!(self.read_rows(chunks, send), writer);
+        match (read, written) {
+            // the writer's failure stopped the reading
+            (Err((encoding, _)), Err(e)) | (Ok(encoding), Err(e)) => Err((encoding, e)),
+            (read, Ok(())) => read,
+        }
+    }
+
+    /// Reads, decodes and parses the rows, sending them to `writer` a batch at a time.
+    async fn read_rows(
+        &self,
+        chunks: &mut tonic::Streaming<pb::UploadImportRequest>,
+        writer: tokio::sync::mpsc::Sender<Vec<Parsed>>,
+    ) -> std::result::Result<String, (String, Error)> {
         let mut reading = Reading {
-            id,
             header: None,
             row: 0,
             batch: Vec::new(),
+            writer,
         };
+        let read = self.read_all(chunks, &mut reading).await;
+        if read.is_err() {
+            // the whole rows read before the failure are imported, as its message says
+            let _ = Self::flush(&mut reading).await;
+        }
+        read
+    }
+
+    /// The loop of `read_rows`.
+    async fn read_all(
+        &self,
+        chunks: &mut tonic::Streaming<pb::UploadImportRequest>,
+        reading: &mut Reading,
+    ) -> std::result::Result<String, (String, Error)> {
+        let mut decoder: Option<(Encoding, Decoder)> = None;
+        let mut splitter = Splitter::default();
         let mut total: u64 = 0;
         let max = self.policy.import_max_bytes;
         let name = |d: &Option<(Encoding, Decoder)>| match d {
@@ -198,7 +241,7 @@ impl Customers {
                 return Err((name(&decoder), e));
             }
             if let Some(block) = splitter.push(&text) {
-                self.take(&mut reading, &block, call)
+                Self::take(reading, &block)
                     .await
                     .map_err(|e| (name(&decoder), e))?;
             }
@@ -209,10 +252,10 @@ impl Customers {
         }
         let mut last = splitter.push(&text).unwrap_or_default();
         last.push_str(&splitter.finish());
-        self.take(&mut reading, &last, call)
+        Self::take(reading, &last)
             .await
             .map_err(|e| (name(&decoder), e))?;
-        self.flush(&mut reading, call)
+        Self::flush(reading)
             .await
             .map_err(|e| (name(&decoder), e))?;
         if reading.header.is_none() {
@@ -225,7 +268,7 @@ impl Customers {
     }
 
     /// Takes a block of whole records: the header first, then rows in batches.
-    async fn take(&self, reading: &mut Reading, block: &str, call: &Call) -> Result<()> {
+    async fn take(reading: &mut Reading, block: &str) -> Result<()> {
         let records = import::records(block).map_err(|e| {
             Error::invalid("file", format!("is not CSV after row {}: {e}", reading.row))
         })?;
@@ -235,29 +278,32 @@ impl Customers {
                 continue;
             }
             reading.row += 1;
-            reading.batch.push((reading.row, record));
+            let Some(header) = reading.header.as_ref() else {
+                continue;
+            };
+            reading.batch.push((reading.row, header.row(&record)));
             if reading.batch.len() >= BATCH {
-                self.flush(reading, call).await?;
+                Self::flush(reading).await?;
             }
         }
         Ok(())
     }
 
-    /// Processes the batch in one transaction: customers and report rows commit together. The
-    /// work is per batch, not per row: one look-up of the existing customers holding any of
-    /// the batch's keys, one insert per table, one event for the batch's new customers.
-    async fn flush(&self, reading: &mut Reading, call: &Call) -> Result<()> {
-        let Some(header) = reading.header.as_ref() else {
-            return Ok(());
-        };
+    /// Hands the batch read so far to the writer.
+    async fn flush(reading: &mut Reading) -> Result<()> {
         if reading.batch.is_empty() {
             return Ok(());
         }
-        let parsed: Vec<_> = reading
-            .batch
-            .drain(..)
-            .map(|(row, record)| (row, header.row(&record)))
-            .collect();
+        let batch = std::mem::replace(&mut reading.batch, Vec::with_capacity(BATCH));
+        reading.writer.send(batch).await.map_err(|_| {
+            Error::Internal(anyhow::anyhow!("the import's writer stopped"))
+        })
+    }
+
+    /// Writes a batch in one transaction: customers and report rows commit together. The
+    /// work is per batch, not per row: one look-up of the existing customers holding any of
+    /// the batch's keys, one insert per table, one event for the batch's new customers.
+    async fn write_batch(&self, id: Uuid, parsed: Vec<Parsed>, call: &Call) -> Result<()> {
         let keys: Vec<String> = parsed
             .iter()
             .filter_map(|(_, p)| p.as_ref().ok())
@@ -268,7 +314,7 @@ impl Customers {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('customers.import'))")
             .execute(&mut *tx)
             .await?;
-        let known = Known::by_key(store::customers_with_keys(&mut tx, reading.id, &keys).await?);
+        let known = Known::by_key(store::customers_with_keys(&mut tx, id, &keys).await?);
         let now = self.clock.now();
         let actor = call.principal.subject.as_str();
         let mut report = Vec::with_capacity(parsed.len());
@@ -315,7 +361,7 @@ impl Customers {
             report.push(r);
         }
         if !created.is_empty() {
-            store::insert_imported(&mut tx, reading.id, &created, now, actor).await?;
+            store::insert_imported(&mut tx, id, &created, now, actor).await?;
             let audited: Vec<(String, Vec<&str>)> = created
                 .iter()
                 .map(|c| (format!("customers/{}", c.id), c.fields.present()))
@@ -326,15 +372,15 @@ impl Customers {
             let payload = crm_kit::events::Payload::of(
                 "crm.customers.v1.CustomersImportedEvent",
                 &pb::CustomersImportedEvent {
-                    import_id: reading.id.to_string(),
+                    import_id: id.to_string(),
                     customers,
                 },
             );
-            let aggregate = format!("imports/{}", reading.id);
+            let aggregate = format!("imports/{}", id);
             let announced = event(CUSTOMERS_IMPORTED, &aggregate, payload);
             crm_kit::events::publish(&mut tx, call, now, announced).await?;
         }
-        store::insert_import_rows(&mut tx, reading.id, &report, now).await?;
+        store::insert_import_rows(&mut tx, id, &report, now).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1317,22 +1317,55 @@ pub async fn customers_with_keys(
     let of = |prefix: &str| -> Vec<&str> {
         keys.iter().filter_map(|k| k.strip_prefix(prefix)).collect()
     };
+    // key by key, each found with its index and each contact's customer by its primary key:
+    // set-wise forms let the planner, whose statistics lag while an import grows the tables,
+    // scan every customer for every batch
     Ok(sqlx::query_as(
-        "SELECT m.key, c.id, CASE WHEN c.import_id = $4 THEN c.import_row END FROM ( \
-           SELECT 'name:' || dedup_name AS key, id FROM customers \
-             WHERE dedup_name = ANY($1) AND delete_time IS NULL \
-           UNION ALL SELECT 'phone:' || phone_key, customer_id FROM contacts \
-             WHERE phone_key = ANY($2) AND phone_key <> '' \
-           UNION ALL SELECT 'email:' || email_key, customer_id FROM contacts \
-             WHERE email_key = ANY($3) AND email_key <> '' \
-         ) m JOIN customers c ON c.id = m.id AND c.delete_time IS NULL",
+        "SELECT 'name:' || n.v, c.id, CASE WHEN c.import_id = $4 THEN c.import_row END \
+           FROM unnest($1::text[]) n(v) CROSS JOIN LATERAL ( \
+             SELECT id, import_id, import_row FROM customers \
+               WHERE dedup_name = n.v AND delete_time IS NULL OFFSET 0) c \
+         UNION ALL \
+         SELECT k.key, c.id, CASE WHEN c.import_id = $4 THEN c.import_row END FROM ( \
+             SELECT 'phone:' || p.v AS key, x.customer_id FROM unnest($2::text[]) p(v) \
+               CROSS JOIN LATERAL (SELECT customer_id FROM contacts \
+                 WHERE phone_key = p.v AND phone_key <> '' OFFSET 0) x \
+             UNION ALL \
+             SELECT 'email:' || e.v, x.customer_id FROM unnest($3::text[]) e(v) \
+               CROSS JOIN LATERAL (SELECT customer_id FROM contacts \
+                 WHERE email_key = e.v AND email_key <> '' OFFSET 0) x \
+           ) k CROSS JOIN LATERAL ( \
+             SELECT id, import_id, import_row FROM customers \
+               WHERE id = k.customer_id AND delete_time IS NULL OFFSET 0) c",
     )
     .bind(of("name:"))
     .bind(of("phone:"))
     .bind(of("email:"))
     .bind(import)
+    // planned for these very keys each time: a cached generic plan may scan every customer
+    .persistent(false)
     .fetch_all(&mut *conn)
     .await?)
+}
+
+/// Gathers the planner's statistics of the columns duplicates are found by, if it has none
+/// (tables never analyzed, e.g. still small): without them it guesses that each key matches
+/// many rows and scans whole tables for every batch. Once gathered they scale with the tables
+/// (the keys are nearly all distinct), and autovacuum keeps them current.
+pub async fn ensure_key_statistics(conn: &mut PgConnection) -> Result<()> {
+    let known: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stats WHERE schemaname = current_schema() \
+         AND (tablename, attname) IN (('customers', 'dedup_name'), ('contacts', 'phone_key'), \
+         ('contacts', 'email_key'))",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if known < 3 {
+        sqlx::query("ANALYZE customers, contacts")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// A customer an import creates: its id, the row of the file, its fields (tier settled), and
