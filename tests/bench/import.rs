@@ -12,7 +12,9 @@ use tokio::io::AsyncReadExt;
 use tonic::transport::Channel;
 
 /// The regions rows are spread over.
-const REGIONS: &[&str] = &["华东", "华北", "华南", "华中", "西南", "西北", "东北", "海外"];
+const REGIONS: &[&str] = &[
+    "华东", "华北", "华南", "华中", "西南", "西北", "东北", "海外",
+];
 
 /// Writes a template file of `rows` rows: nine in ten new customers, and every tenth a
 /// duplicate of an earlier row, by its name written differently (legal form, full-width,
@@ -46,7 +48,11 @@ pub fn generate(path: &Path, rows: usize) -> anyhow::Result<()> {
             }
             continue;
         }
-        let investment = if i % 50 == 0 { 800_000 } else { (i % 7) * 10_000 };
+        let investment = if i % 50 == 0 {
+            800_000
+        } else {
+            (i % 7) * 10_000
+        };
         writeln!(
             out,
             "客户{i:07}科技,{region},制造,上海市浦东新区{i}号,张{i},139{:08},c{i}@example.cn,制造;华东,{investment}",
@@ -98,11 +104,9 @@ pub async fn upload(path: &Path, gateway: &str, user: &str, password: &str) -> a
             }
         }
     });
-    let mut client = CustomerServiceClient::with_interceptor(
-        channel,
-        crm_kit::testing::Bearer::new(&token),
-    )
-    .max_decoding_message_size(64 << 20);
+    let mut client =
+        CustomerServiceClient::with_interceptor(channel, crm_kit::testing::Bearer::new(&token))
+            .max_decoding_message_size(64 << 20);
     let started = Instant::now();
     let import = client
         .upload_import(tokio_stream::wrappers::ReceiverStream::new(receive))

@@ -183,6 +183,8 @@ pub struct Policy {
     pub services: crm_kit::service_policy::ServicePolicies,
     /// The largest import file accepted, in bytes (C-2).
     pub import_max_bytes: u64,
+    /// Rows of an import decided and written per transaction.
+    pub import_batch_rows: usize,
 }
 
 impl Policy {
@@ -195,6 +197,7 @@ impl Policy {
             return_visit_days: i64,
             satisfaction_visit_months: u8,
             import_max_bytes: u64,
+            import_batch_rows: usize,
         }
         let section = settings.section::<Section>("customers")?;
         let rules = section.assignment_rules;
@@ -204,6 +207,9 @@ impl Policy {
             anyhow::bail!(
                 "customers.return_visit_days must be 1 to 365 and satisfaction_visit_months 1 to 24"
             );
+        }
+        if !(1..=10_000).contains(&section.import_batch_rows) {
+            anyhow::bail!("customers.import_batch_rows must be 1 to 10000");
         }
         for (i, r) in rules.iter().enumerate() {
             if r.region.trim().is_empty() || r.owner.trim().is_empty() {
@@ -217,6 +223,7 @@ impl Policy {
             satisfaction_visit_months: section.satisfaction_visit_months,
             services: crm_kit::service_policy::ServicePolicies::from_settings(settings)?,
             import_max_bytes: section.import_max_bytes,
+            import_batch_rows: section.import_batch_rows,
         })
     }
 

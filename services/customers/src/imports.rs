@@ -4,6 +4,8 @@
 //! is ever missing from the report. Duplicates are found against the rows accepted earlier in
 //! the same file and against existing customers, so running the same file again creates nothing.
 
+use std::collections::HashMap;
+
 use crm_kit::{Error, Result, audit, context::Call};
 use crm_proto::customers::v1 as pb;
 use uuid::Uuid;
@@ -14,9 +16,6 @@ use crate::{
     service::{CUSTOMERS_IMPORTED, Customers, IMPORT_DONE, event},
     store::{self, Imported},
 };
-
-/// Rows processed per transaction.
-const BATCH: usize = 500;
 
 fn import_not_found(id: impl ToString) -> Error {
     Error::NotFound {
@@ -48,7 +47,97 @@ pub fn parse_header(h: Option<&pb::ImportHeader>) -> Result<(String, String)> {
 }
 
 /// One row read: its number in the file, and its checked fields or why it is refused.
-type Parsed = (i64, std::result::Result<CustomerFields, Vec<import::Rejection>>);
+type Parsed = (
+    i64,
+    std::result::Result<CustomerFields, Vec<import::Rejection>>,
+);
+
+/// A decided batch: the customers to create and the report of every row.
+struct Decided {
+    created: Vec<Imported>,
+    report: Vec<pb::ImportRow>,
+}
+
+/// The decided batches not yet committed: the keys of their customers, with their rows and
+/// ids (a later batch's rows with these keys are duplicates of them), and how many there are.
+#[derive(Default)]
+struct Pending {
+    state: std::sync::Mutex<PendingState>,
+    changed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct PendingState {
+    keys: HashMap<String, (i64, Uuid)>,
+    batches: usize,
+    abandoned: bool,
+}
+
+impl Pending {
+    fn state(&self) -> std::sync::MutexGuard<'_, PendingState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The pending customers holding any of `keys`, as the database look-up gives them.
+    fn matching(&self, keys: &[String]) -> Vec<(String, Uuid, Option<i64>)> {
+        let state = self.state();
+        keys.iter()
+            .filter_map(|k| {
+                state
+                    .keys
+                    .get(k)
+                    .map(|(row, id)| (k.clone(), *id, Some(*row)))
+            })
+            .collect()
+    }
+
+    fn add(&self, batch: &Decided) {
+        let mut state = self.state();
+        state.batches += 1;
+        for c in &batch.created {
+            for key in import::dedup_keys(&c.fields) {
+                state.keys.entry(key).or_insert((c.row, c.id));
+            }
+        }
+    }
+
+    /// Forgets a committed batch's keys (the look-ups find them in the database now).
+    fn done(&self, batch: &Decided) {
+        let mut state = self.state();
+        state.batches -= 1;
+        for c in &batch.created {
+            for key in import::dedup_keys(&c.fields) {
+                if state.keys.get(&key).is_some_and(|(_, id)| *id == c.id) {
+                    state.keys.remove(&key);
+                }
+            }
+        }
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
+    /// The writers stopped (one failed): nothing pending will be committed.
+    fn abandon(&self) {
+        self.state().abandoned = true;
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until every decided batch is committed, or the writers stopped.
+    async fn drained(&self) {
+        loop {
+            let changed = self.changed.notified();
+            {
+                let state = self.state();
+                if state.batches == 0 || state.abandoned {
+                    return;
+                }
+            }
+            changed.await;
+        }
+    }
+}
 
 /// What a file's reading has reached: rows are parsed as they arrive and handed to the writer
 /// a batch at a time.
@@ -56,6 +145,7 @@ struct Reading {
     header: Option<Header>,
     row: i64,
     batch: Vec<Parsed>,
+    batch_rows: usize,
     writer: tokio::sync::mpsc::Sender<Vec<Parsed>>,
 }
 
@@ -140,16 +230,75 @@ impl Customers {
         chunks: &mut tonic::Streaming<pb::UploadImportRequest>,
         call: &Call,
     ) -> std::result::Result<String, (String, Error)> {
-        let (send, mut receive) = tokio::sync::mpsc::channel::<Vec<Parsed>>(2);
-        let writer = async move {
-            while let Some(batch) = receive.recv().await {
-                self.write_batch(id, batch, call).await?;
+        let (send_rows, mut rows) = tokio::sync::mpsc::channel::<Vec<Parsed>>(2);
+        let (send_decided, decided) = tokio::sync::mpsc::channel::<Decided>(1);
+        let pending = &Pending::default();
+        // one stage decides each batch in file order, against the committed customers and the
+        // batches still being written; two writers commit decided batches side by side
+        // each stage owns its receiver, so a stage that stops stops the one feeding it
+        let decider = async move {
+            // the lock is held while this import has batches to decide or being written, and
+            // let go when it waits for the client with everything committed
+            let mut lookups: Option<sqlx::Transaction<'_, sqlx::Postgres>> = None;
+            loop {
+                let batch = match rows.try_recv() {
+                    Ok(batch) => batch,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                        if let Some(tx) = lookups.take() {
+                            pending.drained().await;
+                            tx.rollback().await?;
+                        }
+                        match rows.recv().await {
+                            Some(batch) => batch,
+                            None => break,
+                        }
+                    }
+                };
+                let tx = match &mut lookups {
+                    Some(tx) => tx,
+                    None => {
+                        let mut tx = self.pool.begin().await?;
+                        // one import at a time decides, so each finds the duplicates of the others
+                        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('customers.import'))")
+                            .execute(&mut *tx)
+                            .await?;
+                        lookups.insert(tx)
+                    }
+                };
+                let next = self.decide_batch(tx, id, batch, pending).await?;
+                if send_decided.send(next).await.is_err() {
+                    break;
+                }
+            }
+            drop(send_decided);
+            if let Some(tx) = lookups {
+                pending.drained().await;
+                tx.rollback().await?;
             }
             Ok::<(), Error>(())
         };
-        let (read, written) = tokio::join!(self.read_rows(chunks, send), writer);
-        match (read, written) {
-            // the writer's failure stopped the reading
+        let writers = async move {
+            // the receiver is dropped with this future, so a decider waiting to send stops
+            let decided = tokio::sync::Mutex::new(decided);
+            let writer = || async {
+                loop {
+                    let Some(batch) = decided.lock().await.recv().await else {
+                        return Ok::<(), Error>(());
+                    };
+                    if let Err(e) = self.write_batch(id, &batch, call).await {
+                        pending.abandon();
+                        return Err(e);
+                    }
+                    pending.done(&batch);
+                }
+            };
+            tokio::try_join!(writer(), writer()).map(|_| ())
+        };
+        let (read, decided, written) =
+            tokio::join!(self.read_rows(chunks, send_rows), decider, writers);
+        match (read, decided.and(written)) {
+            // a failure to decide or write stopped the reading
             (Err((encoding, _)), Err(e)) | (Ok(encoding), Err(e)) => Err((encoding, e)),
             (read, Ok(())) => read,
         }
@@ -165,6 +314,7 @@ impl Customers {
             header: None,
             row: 0,
             batch: Vec::new(),
+            batch_rows: self.policy.import_batch_rows,
             writer,
         };
         let read = self.read_all(chunks, &mut reading).await;
@@ -282,7 +432,7 @@ impl Customers {
                 continue;
             };
             reading.batch.push((reading.row, header.row(&record)));
-            if reading.batch.len() >= BATCH {
+            if reading.batch.len() >= reading.batch_rows {
                 Self::flush(reading).await?;
             }
         }
@@ -294,29 +444,32 @@ impl Customers {
         if reading.batch.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::replace(&mut reading.batch, Vec::with_capacity(BATCH));
-        reading.writer.send(batch).await.map_err(|_| {
-            Error::Internal(anyhow::anyhow!("the import's writer stopped"))
-        })
+        let batch = std::mem::replace(&mut reading.batch, Vec::with_capacity(reading.batch_rows));
+        reading
+            .writer
+            .send(batch)
+            .await
+            .map_err(|_| Error::Internal(anyhow::anyhow!("the import's writer stopped")))
     }
 
-    /// Writes a batch in one transaction: customers and report rows commit together. The
-    /// work is per batch, not per row: one look-up of the existing customers holding any of
-    /// the batch's keys, one insert per table, one event for the batch's new customers.
-    async fn write_batch(&self, id: Uuid, parsed: Vec<Parsed>, call: &Call) -> Result<()> {
+    /// Decides a batch: one look-up of the committed customers holding any of its keys, with
+    /// the keys of the batches still being written taken first (before the look-up, so a batch
+    /// committing in between is seen one way or the other).
+    async fn decide_batch(
+        &self,
+        lookups: &mut sqlx::PgConnection,
+        id: Uuid,
+        parsed: Vec<Parsed>,
+        pending: &Pending,
+    ) -> Result<Decided> {
         let keys: Vec<String> = parsed
             .iter()
             .filter_map(|(_, p)| p.as_ref().ok())
             .flat_map(import::dedup_keys)
             .collect();
-        let mut tx = self.pool.begin().await?;
-        // one batch of any import at a time, so each finds the duplicates committed before it
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('customers.import'))")
-            .execute(&mut *tx)
-            .await?;
-        let known = Known::by_key(store::customers_with_keys(&mut tx, id, &keys).await?);
-        let now = self.clock.now();
-        let actor = call.principal.subject.as_str();
+        let mut matches = pending.matching(&keys);
+        matches.extend(store::customers_with_keys(lookups, id, &keys).await?);
+        let known = Known::by_key(matches);
         let mut report = Vec::with_capacity(parsed.len());
         let mut created = Vec::new();
         for (row, verdict) in import::decide(parsed, &known) {
@@ -360,8 +513,21 @@ impl Customers {
             }
             report.push(r);
         }
+        let decided = Decided { created, report };
+        pending.add(&decided);
+        Ok(decided)
+    }
+
+    /// Writes a decided batch in one transaction: customers and report rows commit together.
+    /// The work is per batch, not per row: one insert per table, one event for the batch's new
+    /// customers.
+    async fn write_batch(&self, id: Uuid, batch: &Decided, call: &Call) -> Result<()> {
+        let Decided { created, report } = batch;
+        let now = self.clock.now();
+        let actor = call.principal.subject.as_str();
+        let mut tx = self.pool.begin().await?;
         if !created.is_empty() {
-            store::insert_imported(&mut tx, id, &created, now, actor).await?;
+            store::insert_imported(&mut tx, id, created, now, actor).await?;
             let audited: Vec<(String, Vec<&str>)> = created
                 .iter()
                 .map(|c| (format!("customers/{}", c.id), c.fields.present()))
@@ -380,7 +546,7 @@ impl Customers {
             let announced = event(CUSTOMERS_IMPORTED, &aggregate, payload);
             crm_kit::events::publish(&mut tx, call, now, announced).await?;
         }
-        store::insert_import_rows(&mut tx, id, &report, now).await?;
+        store::insert_import_rows(&mut tx, id, report, now).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -2236,7 +2236,7 @@ async fn a_lagging_service_plan_reminds_the_owner_once_a_month_at_most() {
 impl App {
     /// Uploads `bytes` as an import in chunks of `chunk` bytes.
     async fn upload(
-        &mut self,
+        &self,
         request_id: &str,
         bytes: &[u8],
         chunk: usize,
@@ -2253,6 +2253,7 @@ impl App {
             });
         }
         self.client
+            .clone()
             .upload_import(tokio_stream::iter(messages))
             .await
             .map(|r| r.into_inner().import.unwrap())
@@ -2425,7 +2426,7 @@ async fn broken_files_are_refused_with_the_reason() {
 
 #[tokio::test]
 async fn an_interrupted_import_keeps_a_report_for_every_row_it_applied() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(&[("customers.import_batch_rows", "500".to_string())]).await;
     // 600 rows in one piece; the upload then stalls (the first batch of 500 is committed)
     let mut file = String::from("name,region,contact_name,contact_phone\n");
     for i in 0..600 {
@@ -2552,4 +2553,80 @@ async fn a_file_over_the_size_limit_is_refused_with_the_limit() {
             .await
             .unwrap();
     assert_eq!(state, "IMPORT_STATE_FAILED");
+}
+
+#[tokio::test]
+async fn duplicates_across_batches_written_side_by_side_and_concurrent_imports_create_once() {
+    // batches of three rows: while one batch is written the next is decided, so a row's
+    // earlier twin is often in a batch not yet committed
+    let mut app = spawn_app_with(&[("customers.import_batch_rows", "3".to_string())]).await;
+    let mut file = String::from("name,region,contact_name,contact_phone\n");
+    let mut twins = Vec::new();
+    for i in 1..=60i64 {
+        if i % 4 == 0 {
+            // the same phone as the row before, another name
+            file.push_str(&format!(
+                "别名{i},华东,联系人{i},+86 139-0000-{:04}\n",
+                i - 1
+            ));
+            twins.push((i, i - 1));
+        } else {
+            file.push_str(&format!("客户{i}有限公司,华东,联系人{i},139{:08}\n", i));
+        }
+    }
+    let import = app.upload("sides", file.as_bytes(), 50).await.unwrap();
+    assert_eq!(
+        (import.rows, import.accepted, import.duplicates),
+        (60, 45, 15)
+    );
+    let rows = app
+        .client
+        .list_import_rows(pb::ListImportRowsRequest {
+            import_id: import.id.clone(),
+            page: Some(crm_proto::common::v1::PageRequest {
+                page_size: 100,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    assert_eq!(rows.len(), 60, "every row reported once");
+    for (row, of) in twins {
+        let r = &rows[row as usize - 1];
+        assert_eq!(
+            (r.row_number, r.status(), r.duplicate_of_row),
+            (row, pb::ImportRowStatus::Duplicate, of),
+            "{}",
+            r.reason
+        );
+    }
+    let customers: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM customers WHERE import_id IS NOT NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(customers, 45);
+
+    // the same new file twice at once: one import creates each customer, the other finds it
+    let mut other = String::from("name,region,contact_name,contact_phone\n");
+    for i in 1..=30 {
+        other.push_str(&format!("新客户{i},华南,联系人{i},138{i:08}\n"));
+    }
+    let (a, b) = tokio::join!(
+        app.upload("twice-a", other.as_bytes(), 40),
+        app.upload("twice-b", other.as_bytes(), 40)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        (a.accepted + b.accepted, a.duplicates + b.duplicates),
+        (30, 30)
+    );
+    let created: i64 = sqlx::query_scalar("SELECT count(*) FROM customers WHERE region = '华南'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(created, 30);
 }
