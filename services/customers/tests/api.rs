@@ -2532,7 +2532,7 @@ async fn an_import_whose_process_died_is_marked_failed_after_the_stale_window() 
 
 #[tokio::test]
 async fn a_file_over_the_size_limit_is_refused_with_the_limit() {
-    let mut app = spawn_app_with(&[("customers.import_max_bytes", "64".to_string())]).await;
+    let app = spawn_app_with(&[("customers.import_max_bytes", "64".to_string())]).await;
     let mut file = String::from("name,region\n");
     for i in 0..10 {
         file.push_str(&format!("客户{i},华东\n"));
