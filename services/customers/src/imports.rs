@@ -221,9 +221,11 @@ impl Customers {
         }
     }
 
-    /// Reads the stream to its end; the encoding name, or it and why the file stopped. The
-    /// reading and parsing of the next rows go on while the writer commits a batch: the two
-    /// are joined by a channel of two batches, so memory stays bounded.
+    /// Reads the stream to its end; the encoding name, or it and why the file stopped. Three
+    /// stages run side by side, joined by bounded channels so memory stays a few batches: the
+    /// reader parses rows into batches, the decider decides each batch in file order against
+    /// the committed customers and the batches still being written, and two writers commit
+    /// decided batches.
     async fn read(
         &self,
         id: Uuid,
@@ -233,13 +235,11 @@ impl Customers {
         let (send_rows, mut rows) = tokio::sync::mpsc::channel::<Vec<Parsed>>(2);
         let (send_decided, decided) = tokio::sync::mpsc::channel::<Decided>(1);
         let pending = &Pending::default();
-        // one stage decides each batch in file order, against the committed customers and the
-        // batches still being written; two writers commit decided batches side by side
         // each stage owns its receiver, so a stage that stops stops the one feeding it
         let decider = async move {
             // the lock is held while this import has batches to decide or being written, and
             // let go when it waits for the client with everything committed
-            let mut lookups: Option<sqlx::Transaction<'_, sqlx::Postgres>> = None;
+            let mut lookups: Option<sqlx::Transaction<'static, sqlx::Postgres>> = None;
             loop {
                 let batch = match rows.try_recv() {
                     Ok(batch) => batch,
@@ -257,14 +257,7 @@ impl Customers {
                 };
                 let tx = match &mut lookups {
                     Some(tx) => tx,
-                    None => {
-                        let mut tx = self.pool.begin().await?;
-                        // one import at a time decides, so each finds the duplicates of the others
-                        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('customers.import'))")
-                            .execute(&mut *tx)
-                            .await?;
-                        lookups.insert(tx)
-                    }
+                    None => lookups.insert(self.lock_imports().await?),
                 };
                 let next = self.decide_batch(tx, id, batch, pending).await?;
                 if send_decided.send(next).await.is_err() {
@@ -450,6 +443,25 @@ impl Customers {
             .send(batch)
             .await
             .map_err(|_| Error::Internal(anyhow::anyhow!("the import's writer stopped")))
+    }
+
+    /// A transaction holding the imports' lock: one import at a time decides, so each finds
+    /// the duplicates of the others. Tried, not waited for, so an import waiting for another
+    /// holds no connection the other's writers need.
+    async fn lock_imports(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let locked: bool = sqlx::query_scalar(
+                "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.import'))",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if locked {
+                return Ok(tx);
+            }
+            tx.rollback().await?;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// Decides a batch: one look-up of the committed customers holding any of its keys, with
