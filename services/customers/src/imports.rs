@@ -257,7 +257,7 @@ impl Customers {
                 };
                 let tx = match &mut lookups {
                     Some(tx) => tx,
-                    None => lookups.insert(self.lock_imports().await?),
+                    None => lookups.insert(self.lock_imports(id).await?),
                 };
                 let next = self.decide_batch(tx, id, batch, pending).await?;
                 if send_decided.send(next).await.is_err() {
@@ -447,8 +447,10 @@ impl Customers {
 
     /// A transaction holding the imports' lock: one import at a time decides, so each finds
     /// the duplicates of the others. Tried, not waited for, so an import waiting for another
-    /// holds no connection the other's writers need.
-    async fn lock_imports(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    /// holds no connection the other's writers need; while it waits, import `id` is marked
+    /// alive every 10 s, so the sweep does not take it for interrupted.
+    async fn lock_imports(&self, id: Uuid) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        let mut alive = std::time::Instant::now();
         loop {
             let mut tx = self.pool.begin().await?;
             let locked: bool = sqlx::query_scalar(
@@ -459,7 +461,13 @@ impl Customers {
             if locked {
                 return Ok(tx);
             }
-            tx.rollback().await?;
+            if alive.elapsed() >= std::time::Duration::from_secs(10) {
+                store::touch_import(&mut tx, id, self.clock.now()).await?;
+                tx.commit().await?;
+                alive = std::time::Instant::now();
+            } else {
+                tx.rollback().await?;
+            }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }

@@ -1248,6 +1248,18 @@ pub async fn insert_import(
     Ok(())
 }
 
+/// Marks a processing import alive at `now` (it waits for another import).
+pub async fn touch_import(conn: &mut PgConnection, id: Uuid, now: OffsetDateTime) -> Result<()> {
+    sqlx::query(
+        "UPDATE imports SET update_time = $2 WHERE id = $1 AND state = 'IMPORT_STATE_PROCESSING'",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Sets an import's encoding, or ends it (DONE, or FAILED with the failure).
 pub async fn set_import_state(
     conn: &mut PgConnection,

@@ -2630,3 +2630,75 @@ async fn duplicates_across_batches_written_side_by_side_and_concurrent_imports_c
         .unwrap();
     assert_eq!(created, 30);
 }
+
+#[tokio::test]
+async fn an_import_waiting_for_another_is_kept_alive_and_runs_when_the_other_is_done() {
+    let app = spawn_app().await;
+    // another import holds the lock (as a running import's decider does)
+    let mut other = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.import'))")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let file = "name,region,contact_name,contact_phone\n等待客户,华东,联系人,13700000001\n";
+    let waiting = {
+        let client = app.client.clone();
+        tokio::spawn(async move {
+            let messages = vec![
+                pb::UploadImportRequest {
+                    part: Some(pb::upload_import_request::Part::Header(pb::ImportHeader {
+                        request_id: "waiting".into(),
+                        file_name: "wait.csv".into(),
+                    })),
+                },
+                pb::UploadImportRequest {
+                    part: Some(pb::upload_import_request::Part::Chunk(
+                        file.as_bytes().to_vec(),
+                    )),
+                },
+            ];
+            client
+                .clone()
+                .upload_import(tokio_stream::iter(messages))
+                .await
+                .map(|r| r.into_inner().import.unwrap())
+        })
+    };
+    let pool = app.pool.clone();
+    testing::wait_until("the import", std::time::Duration::from_secs(10), || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM imports WHERE request_id = 'waiting'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+                == 1
+        }
+    })
+    .await;
+    app.clock.advance(time::Duration::minutes(1));
+    // while it waits it is marked alive (every 10 s), though it has no rows yet
+    testing::wait_until("a sign of life", std::time::Duration::from_secs(30), || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT update_time > create_time AND rows = 0 AND state = 'IMPORT_STATE_PROCESSING' \
+                 FROM imports WHERE request_id = 'waiting'",
+            )
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+            .unwrap_or(false)
+        }
+    })
+    .await;
+    assert!(!waiting.is_finished());
+    other.rollback().await.unwrap();
+    let import = waiting.await.unwrap().unwrap();
+    assert_eq!(
+        (import.state(), import.accepted),
+        (pb::ImportState::Done, 1)
+    );
+}
