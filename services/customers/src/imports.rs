@@ -56,6 +56,8 @@ type Parsed = (
 struct Decided {
     created: Vec<Imported>,
     report: Vec<pb::ImportRow>,
+    /// The keys this batch put in [`Pending`], taken out when it is committed.
+    pending_keys: Vec<String>,
 }
 
 /// The decided batches not yet committed: the keys of their customers, with their rows and
@@ -93,12 +95,17 @@ impl Pending {
             .collect()
     }
 
-    fn add(&self, batch: &Decided) {
+    /// Holds a decided batch's keys until it is committed (those an earlier pending batch
+    /// already holds stay that batch's).
+    fn add(&self, batch: &mut Decided) {
         let mut state = self.state();
         state.batches += 1;
         for c in &batch.created {
             for key in import::dedup_keys(&c.fields) {
-                state.keys.entry(key).or_insert((c.row, c.id));
+                if let std::collections::hash_map::Entry::Vacant(e) = state.keys.entry(key) {
+                    batch.pending_keys.push(e.key().clone());
+                    e.insert((c.row, c.id));
+                }
             }
         }
     }
@@ -107,12 +114,8 @@ impl Pending {
     fn done(&self, batch: &Decided) {
         let mut state = self.state();
         state.batches -= 1;
-        for c in &batch.created {
-            for key in import::dedup_keys(&c.fields) {
-                if state.keys.get(&key).is_some_and(|(_, id)| *id == c.id) {
-                    state.keys.remove(&key);
-                }
-            }
+        for key in &batch.pending_keys {
+            state.keys.remove(key);
         }
         drop(state);
         self.changed.notify_waiters();
@@ -533,8 +536,12 @@ impl Customers {
             }
             report.push(r);
         }
-        let decided = Decided { created, report };
-        pending.add(&decided);
+        let mut decided = Decided {
+            created,
+            report,
+            pending_keys: Vec::new(),
+        };
+        pending.add(&mut decided);
         Ok(decided)
     }
 
@@ -542,7 +549,9 @@ impl Customers {
     /// The work is per batch, not per row: one insert per table, one event for the batch's new
     /// customers.
     async fn write_batch(&self, id: Uuid, batch: &Decided, call: &Call) -> Result<()> {
-        let Decided { created, report } = batch;
+        let Decided {
+            created, report, ..
+        } = batch;
         let now = self.clock.now();
         let actor = call.principal.subject.as_str();
         let mut tx = self.pool.begin().await?;

@@ -2233,6 +2233,30 @@ async fn a_lagging_service_plan_reminds_the_owner_once_a_month_at_most() {
     .await;
 }
 
+/// Uploads `bytes` as an import in chunks of `chunk` bytes with `client`.
+async fn upload(
+    mut client: Client,
+    request_id: &str,
+    bytes: &[u8],
+    chunk: usize,
+) -> Result<pb::Import, Status> {
+    let mut messages = vec![pb::UploadImportRequest {
+        part: Some(pb::upload_import_request::Part::Header(pb::ImportHeader {
+            request_id: request_id.into(),
+            file_name: "客户导入.csv".into(),
+        })),
+    }];
+    for piece in bytes.chunks(chunk) {
+        messages.push(pb::UploadImportRequest {
+            part: Some(pb::upload_import_request::Part::Chunk(piece.to_vec())),
+        });
+    }
+    client
+        .upload_import(tokio_stream::iter(messages))
+        .await
+        .map(|r| r.into_inner().import.unwrap())
+}
+
 impl App {
     /// Uploads `bytes` as an import in chunks of `chunk` bytes.
     async fn upload(
@@ -2241,22 +2265,7 @@ impl App {
         bytes: &[u8],
         chunk: usize,
     ) -> Result<pb::Import, Status> {
-        let mut messages = vec![pb::UploadImportRequest {
-            part: Some(pb::upload_import_request::Part::Header(pb::ImportHeader {
-                request_id: request_id.into(),
-                file_name: "客户导入.csv".into(),
-            })),
-        }];
-        for piece in bytes.chunks(chunk) {
-            messages.push(pb::UploadImportRequest {
-                part: Some(pb::upload_import_request::Part::Chunk(piece.to_vec())),
-            });
-        }
-        self.client
-            .clone()
-            .upload_import(tokio_stream::iter(messages))
-            .await
-            .map(|r| r.into_inner().import.unwrap())
+        upload(self.client.clone(), request_id, bytes, chunk).await
     }
 
     async fn import_rows(&mut self, id: &str) -> Vec<pb::ImportRow> {
@@ -2641,29 +2650,7 @@ async fn an_import_waiting_for_another_is_kept_alive_and_runs_when_the_other_is_
         .await
         .unwrap();
     let file = "name,region,contact_name,contact_phone\n等待客户,华东,联系人,13700000001\n";
-    let waiting = {
-        let client = app.client.clone();
-        tokio::spawn(async move {
-            let messages = vec![
-                pb::UploadImportRequest {
-                    part: Some(pb::upload_import_request::Part::Header(pb::ImportHeader {
-                        request_id: "waiting".into(),
-                        file_name: "wait.csv".into(),
-                    })),
-                },
-                pb::UploadImportRequest {
-                    part: Some(pb::upload_import_request::Part::Chunk(
-                        file.as_bytes().to_vec(),
-                    )),
-                },
-            ];
-            client
-                .clone()
-                .upload_import(tokio_stream::iter(messages))
-                .await
-                .map(|r| r.into_inner().import.unwrap())
-        })
-    };
+    let waiting = tokio::spawn(upload(app.client.clone(), "waiting", file.as_bytes(), 1024));
     let pool = app.pool.clone();
     testing::wait_until("the import", std::time::Duration::from_secs(10), || {
         let pool = pool.clone();
