@@ -562,8 +562,7 @@ impl Customers {
                 .map(|c| (format!("customers/{}", c.id), c.fields.present()))
                 .collect();
             audit::record_many(&mut tx, call, now, &audited).await?;
-            let ids: Vec<Uuid> = created.iter().map(|c| c.id).collect();
-            let customers = store::customers_by_ids(&mut tx, &ids).await?;
+            let customers = created.iter().map(|c| c.to_proto(now, actor)).collect();
             let payload = crm_kit::events::Payload::of(
                 "crm.customers.v1.CustomersImportedEvent",
                 &pb::CustomersImportedEvent {

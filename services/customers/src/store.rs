@@ -1393,6 +1393,52 @@ pub struct Imported {
     pub tier_reason: String,
 }
 
+impl Imported {
+    /// The customer as [`insert_imported`] stores it, as a read would give it back (for the
+    /// batch's event, without reading the batch back).
+    pub fn to_proto(&self, now: OffsetDateTime, actor: &str) -> pb::Customer {
+        let f = &self.fields;
+        pb::Customer {
+            id: self.id.to_string(),
+            display_name: f.display_name.clone(),
+            industry: f.industry.clone(),
+            region: f.region.clone(),
+            address: f.address.clone(),
+            source_channel: f.source_channel.into(),
+            contacts: f
+                .contacts
+                .iter()
+                .map(|c| pb::Contact {
+                    name: c.name.clone(),
+                    phone: c.phone.clone(),
+                    email: c.email.clone(),
+                    role: c.role.clone(),
+                })
+                .collect(),
+            tags: f.tags.clone(),
+            owner_id: f.owner_id.clone(),
+            tech_partner_id: String::new(),
+            tier: f.tier.into(),
+            stage: Stage::InitialContact.into(),
+            credit_rating: f.credit_rating.into(),
+            blacklisted: f.blacklisted,
+            blacklist_reason: f.blacklist_reason.clone(),
+            validity: f.validity.into(),
+            invalid_reason: f.invalid_reason.into(),
+            next_contact_date: None,
+            version: 1,
+            created: Some(convert::stamp(now, actor)),
+            updated: Some(convert::stamp(now, actor)),
+            investment_cny: f.tier_inputs.investment_cny,
+            annual_service_fee_cny: f.tier_inputs.annual_service_fee_cny,
+            reference_account: f.tier_inputs.reference_account,
+            potential_flag: f.tier_inputs.potential_flag,
+            computed_tier: f.computed_tier.into(),
+            tier_override: None,
+        }
+    }
+}
+
 /// Inserts the customers one batch of `import` accepted, each in the first stage with version
 /// 1, with their contacts, the first stage-history row and the tier-history row: one statement
 /// per table for the whole batch.
@@ -1522,18 +1568,6 @@ pub async fn insert_imported(
     .execute(&mut *tx)
     .await?;
     Ok(())
-}
-
-/// Live customers by id, in id (creation) order.
-pub async fn customers_by_ids(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<pb::Customer>> {
-    let sql = format!(
-        "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ANY($1) AND delete_time IS NULL ORDER BY id"
-    );
-    let rows: Vec<CustomerRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(ids)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(rows.into_iter().map(CustomerRow::into_proto).collect())
 }
 
 /// An import's report rows after `after`, in file order.

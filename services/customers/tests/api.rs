@@ -2618,6 +2618,37 @@ async fn duplicates_across_batches_written_side_by_side_and_concurrent_imports_c
             .await
             .unwrap();
     assert_eq!(customers, 45);
+    // the batches' events carry each new customer as a read gives it back
+    let envelopes: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT envelope FROM outbox WHERE aggregate = $1 ORDER BY seq")
+            .bind(format!("imports/{}", import.id))
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let mut announced = Vec::new();
+    for e in envelopes {
+        let event = <crm_proto::events::v1::Event as prost::Message>::decode(e.as_slice()).unwrap();
+        if event.r#type == "customers.customers_imported" {
+            let data: pb::CustomersImportedEvent =
+                prost::Message::decode(event.payload.unwrap().value.as_slice()).unwrap();
+            announced.extend(data.customers);
+        }
+    }
+    assert_eq!(announced.len(), 45);
+    for customer in announced {
+        let read = app
+            .client
+            .clone()
+            .get_customer(pb::GetCustomerRequest {
+                id: customer.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .customer
+            .unwrap();
+        assert_eq!(customer, read);
+    }
 
     // the same new file twice at once: one import creates each customer, the other finds it
     let mut other = String::from("name,region,contact_name,contact_phone\n");
