@@ -19,7 +19,7 @@ use opentelemetry::propagation::TextMapPropagator;
 use prost::Message;
 use redis::{aio::ConnectionManager, streams::StreamId};
 use serde::Deserialize;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -159,23 +159,18 @@ async fn relay_while_leader(
     settings: &EventSettings,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    // leadership: a session advisory lock held on a connection of its own
-    let mut leader = pool.acquire().await?;
-    loop {
-        let got: bool = sqlx::query_scalar(
-            "SELECT pg_try_advisory_lock(hashtextextended('crm.outbox.relay.' || $1, 0))",
-        )
-        .bind(schema)
-        .fetch_one(&mut *leader)
-        .await?;
-        if got {
-            break;
+    // leadership: a session advisory lock on a connection of its own, out of the pool; any
+    // early return below drops it, which ends the session and so lets the lock go
+    let key = format!("crm.outbox.relay.{schema}");
+    let mut leader = loop {
+        if let Some(leader) = crate::leader::try_lead(pool, &key).await? {
+            break leader;
         }
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             () = tokio::time::sleep(Duration::from_millis(settings.relay_poll_ms.max(100) * 5)) => {}
         }
-    }
+    };
     tracing::info!(schema, "outbox relay active");
     let mut conn = crate::redis::connect(redis).await?;
     let epoch = epoch_key(&redis.key_prefix, schema);
@@ -191,16 +186,9 @@ async fn relay_while_leader(
             break;
         }
         // keep the leader connection alive (and notice if it is gone)
-        leader.ping().await?;
+        leader.check().await?;
     }
-    let _: Option<bool> = sqlx::query_scalar(
-        "SELECT pg_advisory_unlock(hashtextextended('crm.outbox.relay.' || $1, 0))",
-    )
-    .bind(schema)
-    .fetch_optional(&mut *leader)
-    .await
-    .ok()
-    .flatten();
+    leader.release().await;
     Ok(())
 }
 

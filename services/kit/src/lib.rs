@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod guard;
 pub mod idempotency;
+pub mod leader;
 pub mod metrics;
 pub mod paging;
 pub mod ratelimit;

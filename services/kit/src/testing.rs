@@ -327,3 +327,104 @@ pub mod timers {
         .expect("timer test tables");
     }
 }
+
+/// A TCP proxy in front of a server (Redis, Postgres) that a test can stall: while frozen,
+/// connections stay open and nothing is passed on either way, as when the server hangs or the
+/// network drops packets. Faults for real clients, not simulated errors.
+pub mod proxy {
+    use std::net::SocketAddr;
+
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::{TcpListener, TcpStream},
+        sync::watch,
+    };
+    use tokio_util::sync::CancellationToken;
+
+    /// A running proxy; it stops when dropped.
+    pub struct Proxy {
+        addr: SocketAddr,
+        frozen: watch::Sender<bool>,
+        stop: CancellationToken,
+    }
+
+    impl Drop for Proxy {
+        fn drop(&mut self) {
+            self.stop.cancel();
+        }
+    }
+
+    impl Proxy {
+        /// Listens on a free loopback port and passes every connection on to `target`
+        /// (`host:port`).
+        pub async fn start(target: &str) -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy bind");
+            let addr = listener.local_addr().expect("proxy address");
+            let (frozen, _) = watch::channel(false);
+            let stop = CancellationToken::new();
+            let target = target.to_string();
+            let (frozen_tx, stopping) = (frozen.clone(), stop.clone());
+            tokio::spawn(async move {
+                loop {
+                    let accepted = tokio::select! {
+                        () = stopping.cancelled() => return,
+                        a = listener.accept() => a,
+                    };
+                    let Ok((client, _)) = accepted else { continue };
+                    let Ok(server) = TcpStream::connect(&target).await else {
+                        continue;
+                    };
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    for (from, to) in [
+                        (
+                            Box::new(cr) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                            Box::new(sw) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+                        ),
+                        (Box::new(sr), Box::new(cw)),
+                    ] {
+                        tokio::spawn(pass(from, to, frozen_tx.subscribe(), stopping.clone()));
+                    }
+                }
+            });
+            Self { addr, frozen, stop }
+        }
+
+        /// `host:port` of the proxy.
+        pub fn addr(&self) -> SocketAddr {
+            self.addr
+        }
+
+        /// Stops passing data on (connections stay open).
+        pub fn freeze(&self) {
+            self.frozen.send_replace(true);
+        }
+
+        /// Passes data on again, what was held first.
+        pub fn thaw(&self) {
+            self.frozen.send_replace(false);
+        }
+    }
+
+    async fn pass(
+        mut from: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+        mut to: Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+        mut frozen: watch::Receiver<bool>,
+        stop: CancellationToken,
+    ) {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = tokio::select! {
+                () = stop.cancelled() => return,
+                r = from.read(&mut buf) => match r { Ok(0) | Err(_) => return, Ok(n) => n },
+            };
+            // held while frozen
+            if frozen.wait_for(|f| !*f).await.is_err() {
+                return;
+            }
+            if to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -285,3 +285,74 @@ async fn the_trace_context_travels_in_the_envelope() {
         "type.googleapis.com/crm.common.v1.Date"
     );
 }
+
+/// The backend holding the relay's leadership lock in this test's database, if any.
+async fn relay_lock_holder(pool: &PgPool) -> Option<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn after_a_redis_stall_and_a_lost_postgres_connection_events_flow_again_at_once() {
+    // the relay reaches Redis through a proxy the test can stall; the consumer reaches it directly
+    let redis_addr = {
+        let s = testing::test_env().await.settings;
+        s.redis
+            .url
+            .trim_start_matches("redis://")
+            .trim_end_matches('/')
+            .to_string()
+    };
+    let proxy = testing::proxy::Proxy::start(&redis_addr).await;
+    let e = env(|_| {}).await;
+    let mut relay_redis = e.settings.redis.clone();
+    relay_redis.url = format!("redis://{}", proxy.addr());
+    events::spawn_relay(
+        e.pool.clone(),
+        SCHEMA,
+        relay_redis,
+        e.settings.events.clone(),
+        e.stop.clone(),
+    );
+    e.start_consumer();
+    let first = e.publish("customers/f", true).await;
+    e.wait_handled(1).await;
+    let leader = relay_lock_holder(&e.pool).await.expect("the relay leads");
+
+    // Redis stalls: the relay's calls time out and it leaves; its lock must go with it, not
+    // stay on a connection of the pool (where no retry could ever take it again)
+    proxy.freeze();
+    let second = e.publish("customers/f", true).await;
+    testing::wait_until(
+        "the stalled relay to let its lock go",
+        Duration::from_secs(10),
+        || async { relay_lock_holder(&e.pool).await != Some(leader) },
+    )
+    .await;
+    proxy.thaw();
+    e.wait_handled(2).await;
+
+    // Postgres ends every session of the relay's database (a failover, an idle kill)
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&e.pool)
+    .await
+    .unwrap();
+    let third = e.publish("customers/f", true).await;
+    e.wait_handled(3).await;
+    testing::wait_until("acknowledged", Duration::from_secs(10), || async {
+        let (len, read, pending) = e.group_state().await;
+        len >= 3 && read == len && pending == 0
+    })
+    .await;
+    // each once, in order
+    let handled: Vec<String> = e.handled().await.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(handled, [first, second, third]);
+}
