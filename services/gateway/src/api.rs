@@ -28,7 +28,13 @@ impl AuthService for Identity {
     ) -> Result<Response<pb::LoginResponse>, Status> {
         let origin = Origin::of(&request);
         let r = request.into_inner();
-        if r.username.trim().is_empty() || r.password.is_empty() {
+        // a user name no user can have (blank, too long, a NUL or control character) is a
+        // wrong user name, not a fault: refused before anything is looked up
+        if r.username.trim().is_empty()
+            || r.password.is_empty()
+            || crm_kit::text::problem(&r.username, 200, crm_kit::text::Lines::One).is_some()
+            || r.password.len() > 1024
+        {
             return Err(Error::Unauthenticated("wrong user name or password".into()).into());
         }
         Ok(Response::new(

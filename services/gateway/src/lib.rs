@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod login;
 pub mod proxy;
 pub mod service;
 pub mod store;

@@ -1,9 +1,5 @@
 //! The gateway's use cases: sessions and tokens, users and API keys.
 
-use argon2::{
-    Argon2,
-    password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
-};
 use crm_kit::{
     Clock, Error, Result, audit,
     auth::{AuthSettings, Claims, Principal, PrincipalKind, Security, Signer},
@@ -37,45 +33,12 @@ pub struct Identity {
     redis: ConnectionManager,
     revoked_key: String,
     key_prefix: String,
+    hashing: crate::login::Hashing,
+    guard: crate::login::Guard,
 }
 
 fn bad_credentials() -> Error {
     Error::Unauthenticated("wrong user name or password".into())
-}
-
-async fn hash_password(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| Error::Internal(anyhow::anyhow!("hashing failed: {e}")))
-    })
-    .await
-    .map_err(|e| Error::Internal(e.into()))?
-}
-
-async fn password_matches(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
-}
-
-/// A hash of a random password, checked when the user does not exist so that a wrong name
-/// costs as long as a wrong password.
-async fn dummy_hash() -> Result<String> {
-    static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    DUMMY
-        .get_or_try_init(|| hash_password(domain::secret()))
-        .await
-        .cloned()
 }
 
 /// The topic of the gateway's events.
@@ -108,6 +71,24 @@ async fn publish_user(
 }
 
 impl Identity {
+    async fn hash_password(&self, password: String) -> Result<String> {
+        self.hashing.hash(password).await
+    }
+
+    async fn password_matches(&self, password: String, hash: String) -> Result<bool> {
+        self.hashing.verify(password, hash).await
+    }
+
+    /// A hash of a random password, checked when the user does not exist so that a wrong
+    /// name costs as long as a wrong password.
+    async fn dummy_hash(&self) -> Result<String> {
+        static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+        DUMMY
+            .get_or_try_init(|| self.hash_password(domain::secret()))
+            .await
+            .cloned()
+    }
+
     /// The identity service over its migrated pool.
     pub fn new(
         pool: PgPool,
@@ -117,7 +98,10 @@ impl Identity {
         security: Security,
         redis: ConnectionManager,
     ) -> anyhow::Result<Self> {
+        let login: crate::login::LoginSettings = settings.section("gateway.login")?;
         Ok(Self {
+            hashing: crate::login::Hashing::new(&login),
+            guard: crate::login::Guard::new(&login, redis.clone(), &settings.redis.key_prefix)?,
             audit: audit::AuditReader::new(pool.clone(), pager.clone(), crate::NAME),
             services: settings
                 .services
@@ -201,19 +185,22 @@ impl Identity {
         password: &str,
         origin: &Origin,
     ) -> Result<pb::LoginResponse> {
+        let username = username.trim();
+        self.guard.admit(username).await?;
         let mut conn = self.pool.acquire().await?;
-        let user = store::user_by_name(&mut conn, username.trim()).await?;
+        let user = store::user_by_name(&mut conn, username).await?;
         drop(conn);
         let hash = match &user {
             Some(u) => u.password_hash.clone(),
-            None => dummy_hash().await?,
+            None => self.dummy_hash().await?,
         };
-        let matches = password_matches(password.to_string(), hash).await;
+        let matches = self.password_matches(password.to_string(), hash).await?;
         let method = "crm.gateway.v1.AuthService/Login";
         let user = match user {
             Some(u) if matches && !u.disabled => u,
             other => {
                 tracing::info!("login refused");
+                let locked = self.guard.failed(username).await? == crate::login::Failure::Locked;
                 let resource =
                     other.map_or("users/unknown".to_string(), |u| format!("users/{}", u.id));
                 let anonymous = origin.call(
@@ -230,12 +217,16 @@ impl Identity {
                     self.clock.now(),
                     &resource,
                     &[],
-                    "refused",
+                    if locked { "locked" } else { "refused" },
                 )
                 .await?;
+                if locked {
+                    tracing::warn!(%resource, "user name locked after repeated failed log-ins");
+                }
                 return Err(bad_credentials());
             }
         };
+        self.guard.succeeded(username).await;
         let now = self.clock.now();
         let session = Uuid::now_v7();
         let secret = domain::secret();
@@ -392,7 +383,7 @@ impl Identity {
         call: &Call,
     ) -> Result<pb::CreateUserResponse> {
         let actor = &call.principal;
-        let hash = hash_password(user.password.clone()).await?;
+        let hash = self.hash_password(user.password.clone()).await?;
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);

@@ -125,6 +125,24 @@ pub enum Error {
     /// No valid credentials.
     #[error("unauthenticated: {0}")]
     Unauthenticated(String),
+    /// Credentials refused for a while: too many failed attempts (`reason` says which lock).
+    #[error("{message}")]
+    Locked {
+        /// Stable machine-readable reason, e.g. `LOGIN_LOCKED`.
+        reason: &'static str,
+        /// Human-readable message.
+        message: String,
+        /// When to try again.
+        retry: std::time::Duration,
+    },
+    /// Too much at once: a limit or a full queue; try again after `retry`.
+    #[error("{what}: retry in {} ms", .retry.as_millis().max(1))]
+    Exhausted {
+        /// What is exhausted.
+        what: String,
+        /// When to try again.
+        retry: std::time::Duration,
+    },
     /// A database failure.
     #[error("database error")]
     Database(#[from] sqlx::Error),
@@ -176,8 +194,10 @@ impl Error {
             Self::FailedPrecondition { .. } => Code::FailedPrecondition,
             Self::AlreadyExists { .. } => Code::AlreadyExists,
             Self::PermissionDenied { .. } => Code::PermissionDenied,
-            Self::Unauthenticated(_) => Code::Unauthenticated,
+            Self::Unauthenticated(_) | Self::Locked { .. } => Code::Unauthenticated,
+            Self::Exhausted { .. } => Code::ResourceExhausted,
             Self::Database(e) if is_unavailable(e) => Code::Unavailable,
+            Self::Database(e) if is_bad_text(e) => Code::InvalidArgument,
             Self::Database(_) | Self::Internal(_) => Code::Internal,
         }
     }
@@ -190,6 +210,9 @@ impl Error {
             Self::FailedPrecondition { reason, .. } | Self::AlreadyExists { reason, .. } => reason,
             Self::PermissionDenied { .. } => "PERMISSION_DENIED",
             Self::Unauthenticated(_) => "UNAUTHENTICATED",
+            Self::Locked { reason, .. } => reason,
+            Self::Exhausted { .. } => "RESOURCE_EXHAUSTED",
+            Self::Database(e) if is_bad_text(e) => "INVALID_ARGUMENT",
             Self::Database(_) | Self::Internal(_) => "INTERNAL",
         }
     }
@@ -200,6 +223,12 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
         e,
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
     )
+}
+
+/// A text the database refused (a NUL byte, an invalid encoding): the client's input, not a
+/// fault of ours. Fields are checked at the edge by [`crate::text`]; this is the net under it.
+fn is_bad_text(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")))
 }
 
 impl From<Error> for Status {
@@ -224,6 +253,16 @@ impl From<Error> for Status {
             Error::PermissionDenied { permission } => {
                 metadata.insert("permission".to_string(), permission.clone());
             }
+            Error::Locked { retry, .. } | Error::Exhausted { retry, .. } => {
+                details.set_retry_info(Some(*retry));
+            }
+            Error::Database(e) if is_bad_text(e) => {
+                tracing::warn!(error = %e, "a text the database refused reached it");
+                details.set_bad_request(vec![FieldViolation::new(
+                    "request",
+                    "contains a NUL byte or characters the database cannot store",
+                )]);
+            }
             Error::Database(_) | Error::Internal(_) => {
                 let chain = anyhow_chain(&error);
                 tracing::error!(error.cause_chain = %chain, "internal error");
@@ -233,6 +272,9 @@ impl From<Error> for Status {
         details.set_error_info(error.reason(), ERROR_DOMAIN, metadata);
         let message = match code {
             Code::Internal => "internal error".to_string(),
+            Code::InvalidArgument if matches!(error, Error::Database(_)) => {
+                "request: contains a NUL byte or characters the database cannot store".to_string()
+            }
             Code::Unavailable => "service temporarily unavailable".to_string(),
             _ => error.to_string(),
         };

@@ -26,6 +26,7 @@ pub mod service_policy;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod text;
 pub mod timers;
 
 pub use clock::Clock;

@@ -19,6 +19,7 @@ struct Instruments {
     outbox_lag: Histogram<f64>,
     consumer_lag: Histogram<f64>,
     deliveries: Counter<u64>,
+    logins_refused: Counter<u64>,
 }
 
 /// Made on first use, from the meter provider `telemetry::init` installed before.
@@ -52,6 +53,12 @@ static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| {
             .u64_counter("crm.notifications.deliveries")
             .with_description(
                 "notification delivery attempts by channel and outcome (sent, retry, failed)",
+            )
+            .build(),
+        logins_refused: meter
+            .u64_counter("crm.gateway.logins_refused")
+            .with_description(
+                "log-ins refused before the password was checked, by why (busy, rate, locked)",
             )
             .build(),
     }
@@ -107,4 +114,12 @@ pub fn delivery(channel: &str, outcome: &'static str) {
             KeyValue::new("outcome", outcome),
         ],
     );
+}
+
+/// A log-in refused before its password was checked: `busy` (hash queue full), `rate`
+/// (too many for the user name), `locked` (locked out after failures).
+pub fn login_refused(why: &'static str) {
+    INSTRUMENTS
+        .logins_refused
+        .add(1, &[KeyValue::new("why", why)]);
 }

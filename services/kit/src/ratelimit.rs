@@ -36,16 +36,71 @@ pub struct RateLimitSettings {
     /// Role → its own rate.
     #[serde(default)]
     pub roles: BTreeMap<String, Rate>,
+    /// Calls without a token (log-ins, token exchanges, health, reflection), per client
+    /// address.
+    pub anonymous: Rate,
 }
 
 /// A rate and its buckets, one per caller.
 type Bucket = (Rate, Arc<DefaultKeyedRateLimiter<String>>);
 
-/// The limiters: one keyed by caller per distinct rate.
+/// The limiters: one keyed by caller per distinct rate, and one for anonymous calls keyed by
+/// client address.
 #[derive(Clone)]
 pub struct Limits {
     default: Bucket,
     roles: Arc<BTreeMap<String, Bucket>>,
+    anonymous: Keyed,
+}
+
+/// The most keys a limiter keeps before it forgets the idle ones: anonymous callers choose
+/// their keys (addresses, user names), so the map must not grow with them.
+const MAX_KEYS: usize = 10_000;
+
+/// Token buckets keyed by any string (a client address, a user name), bounded in memory.
+#[derive(Clone)]
+pub struct Keyed {
+    limiter: Arc<DefaultKeyedRateLimiter<String>>,
+}
+
+impl Keyed {
+    /// Buckets of `rate`.
+    pub fn new(rate: Rate) -> anyhow::Result<Self> {
+        Ok(Self {
+            limiter: limiter(rate)?,
+        })
+    }
+
+    /// Takes one token from `key`'s bucket, or says how long to wait.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        if self.limiter.len() >= MAX_KEYS {
+            // buckets that are full again are the same as no bucket
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
+        self.limiter
+            .check_key(&key.to_string())
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// The keys held (for tests).
+    pub fn len(&self) -> usize {
+        self.limiter.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.limiter.is_empty()
+    }
+}
+
+/// The refusal of a limited call: `RESOURCE_EXHAUSTED` with a RetryInfo.
+pub fn exhausted(what: &str, wait: Duration) -> Status {
+    Status::with_error_details(
+        Code::ResourceExhausted,
+        format!("{what}: retry in {} ms", wait.as_millis().max(1)),
+        ErrorDetails::with_retry_info(Some(wait)),
+    )
 }
 
 fn limiter(rate: Rate) -> anyhow::Result<Arc<DefaultKeyedRateLimiter<String>>> {
@@ -79,6 +134,7 @@ impl Limits {
         Ok(Some(Self {
             default: (default, limiter(default)?),
             roles: Arc::new(roles),
+            anonymous: Keyed::new(settings.anonymous)?,
         }))
     }
 
@@ -104,15 +160,21 @@ impl Limits {
 impl crate::guard::Guard for Limits {
     fn check<B>(&self, request: &mut http::Request<B>) -> Result<(), Status> {
         let Some(caller) = request.extensions().get::<Principal>() else {
-            return Ok(());
+            // no token: a public method, limited per client address (its IP, any port)
+            let address = request
+                .extensions()
+                .get::<tonic::transport::server::TcpConnectInfo>()
+                .and_then(|i| i.remote_addr())
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default();
+            return self.anonymous.check(&address).map_err(|wait| {
+                tracing::info!(%address, wait_ms = wait.as_millis() as u64, "anonymous calls limited");
+                exhausted("too many calls from this address", wait)
+            });
         };
         Limits::check(self, caller).map_err(|wait| {
             tracing::info!(caller = %caller.subject, wait_ms = wait.as_millis() as u64, "rate limited");
-            Status::with_error_details(
-                Code::ResourceExhausted,
-                format!("too many calls: retry in {} ms", wait.as_millis().max(1)),
-                ErrorDetails::with_retry_info(Some(wait)),
-            )
+            exhausted("too many calls", wait)
         })
     }
 }
@@ -136,6 +198,10 @@ mod tests {
             per_second: 1,
             burst: 3,
             roles,
+            anonymous: Rate {
+                per_second: 1,
+                burst: 1,
+            },
         })
         .unwrap()
         .unwrap();
@@ -154,5 +220,20 @@ mod tests {
         let p = caller("p", "partner");
         assert!(limits.check(&p).is_ok());
         assert!(limits.check(&p).is_err(), "the partner role's burst is 1");
+    }
+
+    #[test]
+    fn keyed_buckets_forget_idle_keys_beyond_the_bound() {
+        let keyed = Keyed::new(Rate {
+            per_second: 1000,
+            burst: 1,
+        })
+        .unwrap();
+        assert!(keyed.check("a").is_ok());
+        assert!(keyed.check("a").is_err(), "burst 1");
+        for i in 0..(MAX_KEYS * 3) {
+            let _ = keyed.check(&format!("k{i}"));
+        }
+        assert!(keyed.len() <= MAX_KEYS + 1, "{} keys held", keyed.len());
     }
 }

@@ -5,6 +5,7 @@
 use crm_kit::{
     Error, Violations,
     service_policy::{ServicePolicies, TierPolicy},
+    text::{self, Lines},
 };
 use crm_proto::tickets::v1::{
     self as pb, Deadline, ServiceMode, TicketState, Transition, Warranty,
@@ -269,9 +270,7 @@ pub fn parse_new(r: &pb::CreateTicketRequest) -> Result<pb::Ticket, Error> {
     if uuid::Uuid::parse_str(&t.customer_id).is_err() {
         v.add("ticket.customer_id", "must be a customer id");
     }
-    if t.region.trim().is_empty() || t.region.chars().count() > 50 {
-        v.add("ticket.region", "must be 1 to 50 characters");
-    }
+    text::require(&mut v, "ticket.region", &t.region, 50, Lines::One);
     check_fields(&mut v, &t);
     v.finish()?;
     Ok(t)
@@ -279,25 +278,15 @@ pub fn parse_new(r: &pb::CreateTicketRequest) -> Result<pb::Ticket, Error> {
 
 /// Field checks shared by create and update.
 pub fn check_fields(v: &mut Violations, t: &pb::Ticket) {
-    for (field, value, max) in [
-        ("ticket.contact_name", &t.contact_name, 100),
-        ("ticket.contact_phone", &t.contact_phone, 30),
-        ("ticket.product_model", &t.product_model, 100),
-        ("ticket.serial_number", &t.serial_number, 100),
-        ("ticket.symptom", &t.symptom, 4000),
+    for (field, value, max, lines) in [
+        ("ticket.contact_name", &t.contact_name, 100, Lines::One),
+        ("ticket.product_model", &t.product_model, 100, Lines::One),
+        ("ticket.serial_number", &t.serial_number, 100, Lines::One),
+        ("ticket.symptom", &t.symptom, 4000, Lines::Many),
     ] {
-        if value.chars().count() > max {
-            v.add(field, format!("must be at most {max} characters"));
-        }
+        text::check(v, field, value, max, lines);
     }
-    if !t.contact_phone.is_empty()
-        && !t
-            .contact_phone
-            .chars()
-            .all(|c| c.is_ascii_digit() || " +-()".contains(c))
-    {
-        v.add("ticket.contact_phone", "is not a phone number");
-    }
+    text::check_phone(v, "ticket.contact_phone", &t.contact_phone);
     if Warranty::try_from(t.warranty).is_err() {
         v.add("ticket.warranty", "is not a warranty status");
     }
@@ -388,12 +377,13 @@ fn check_parts(v: &mut Violations, field: &str, parts: &[pb::PartUsed]) {
         v.add(field, "must list at most 100 parts");
     }
     for (i, p) in parts.iter().enumerate() {
-        if p.part_number.trim().is_empty() || p.part_number.chars().count() > 100 {
-            v.add(
-                format!("{field}[{i}].part_number"),
-                "must be 1 to 100 characters",
-            );
-        }
+        text::require(
+            v,
+            &format!("{field}[{i}].part_number"),
+            &p.part_number,
+            100,
+            Lines::One,
+        );
         if p.quantity < 1 {
             v.add(format!("{field}[{i}].quantity"), "must be at least 1");
         }
@@ -417,11 +407,32 @@ fn check_record(
         ("work_done", &r.work_done, 4000),
         ("diagnosis", &r.diagnosis, 4000),
     ] {
-        if value.trim().is_empty() || value.chars().count() > max {
-            v.add(f(name), format!("must be 1 to {max} characters"));
-        }
+        text::require(v, &f(name), value, max, Lines::Many);
     }
     check_parts(v, &f("parts_used"), &r.parts_used);
+    text::check(
+        v,
+        &f("unfinished_reason"),
+        &r.unfinished_reason,
+        1000,
+        Lines::Many,
+    );
+    if let Some(pb::confirmation::Proof::Signature(s)) =
+        r.confirmation.as_ref().and_then(|c| c.proof.as_ref())
+    {
+        text::check(
+            v,
+            &f("confirmation.signature.name"),
+            &s.name,
+            100,
+            Lines::One,
+        );
+    }
+    if let Some(pb::confirmation::Proof::ImageRef(i)) =
+        r.confirmation.as_ref().and_then(|c| c.proof.as_ref())
+    {
+        text::check(v, &f("confirmation.image_ref"), i, 500, Lines::One);
+    }
     if finished {
         use pb::confirmation::Proof;
         match r.confirmation.as_ref().and_then(|c| c.proof.as_ref()) {
@@ -463,13 +474,9 @@ impl TransitionInput {
             }
             Ok(t) => Some(t),
         };
-        if r.reason.chars().count() > 1000 {
-            v.add("reason", "must be at most 1000 characters");
-        }
+        text::check(&mut v, "reason", &r.reason, 1000, Lines::Many);
+        text::check(&mut v, "assignee_id", &r.assignee_id, 100, Lines::One);
         match transition {
-            Some(Transition::Dispatch) if r.assignee_id.chars().count() > 100 => {
-                v.add("assignee_id", "must be at most 100 characters")
-            }
             Some(Transition::WaitForCustomer) if r.reason.trim().is_empty() => {
                 v.add("reason", "is required: what the customer is to do")
             }
@@ -548,12 +555,8 @@ impl EscalationRequest {
             }
             Ok(k) => Some(k),
         };
-        if r.symptom.chars().count() > 4000 {
-            v.add("symptom", "must be at most 4000 characters");
-        }
-        if r.reason.trim().is_empty() || r.reason.chars().count() > 1000 {
-            v.add("reason", "must be 1 to 1000 characters");
-        }
+        text::check(&mut v, "symptom", &r.symptom, 4000, Lines::Many);
+        text::require(&mut v, "reason", &r.reason, 1000, Lines::Many);
         if !(1..=720).contains(&r.time_limit_hours) {
             v.add("time_limit_hours", "must be 1 to 720 business hours");
         }
@@ -579,15 +582,10 @@ pub fn parse_note(id: &str, note: &str, required: bool) -> Result<(uuid::Uuid, S
         "id",
         uuid::Uuid::parse_str(id).map_err(|_| "is not a valid id"),
     );
-    if (required && note.trim().is_empty()) || note.chars().count() > 2000 {
-        v.add(
-            "note",
-            if required {
-                "must be 1 to 2000 characters"
-            } else {
-                "must be at most 2000 characters"
-            },
-        );
+    if let Some(p) = text::problem(note, 2000, Lines::Many) {
+        v.add("note", p);
+    } else if required && note.trim().is_empty() {
+        v.add("note", "is required");
     }
     v.finish()?;
     Ok((id.expect("checked"), note.trim().to_string()))
