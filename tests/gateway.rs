@@ -606,7 +606,8 @@ async fn an_oversized_message_is_refused_and_writes_nothing() {
         })
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    // the gRPC status-code specification: over the receiver's limit is RESOURCE_EXHAUSTED
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     let listed = client
         .list_customers(customers::ListCustomersRequest::default())
         .await
@@ -1036,4 +1037,143 @@ async fn deadlines_streams_and_large_messages_pass_through_the_gateway() {
     // the whole megabyte reached the service, which decoded it to name the field that is too long
     assert_eq!(created.code(), Code::InvalidArgument, "{created:?}");
     assert!(created.message().contains("customer.address"));
+}
+
+/// Sends request bodies as given, undecoded: what a broken or hostile client sends.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+struct RawEncoder;
+struct RawDecoder;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawDecoder
+    }
+}
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        prost::bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawDecoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let n = prost::bytes::Buf::remaining(src);
+        Ok(Some(prost::bytes::Buf::copy_to_bytes(src, n).to_vec()))
+    }
+}
+
+#[tokio::test]
+async fn undecodable_requests_are_the_clients_error_and_other_media_types_are_refused() {
+    use tower::Service as _;
+    let p = platform().await;
+    let admin = p.login("admin").await.access_token;
+    let bodies: [(&str, Vec<u8>); 5] = [
+        (
+            "random bytes",
+            vec![0xff, 0xfe, 0x07, 0x99, 0x12, 0x00, 0xab],
+        ),
+        // field 1 (string) with a length beyond the buffer
+        ("a length beyond the buffer", vec![0x0a, 0x40, b'a', b'b']),
+        // field 1 (string) of invalid UTF-8
+        ("invalid UTF-8", vec![0x0a, 0x02, 0xc3, 0x28]),
+        // a truncated varint
+        ("a truncated field", vec![0x08, 0xff, 0xff]),
+        // 200 nested unknown groups (field 99, start group)
+        ("nested unknown groups", [0x9b_u8, 0x06].repeat(200)),
+    ];
+    let methods = [
+        "/crm.customers.v1.CustomerService/CreateCustomer",
+        "/crm.tickets.v1.TicketService/GetTicket",
+        "/crm.notifications.v1.NotificationService/ListInbox",
+        "/crm.gateway.v1.AuthService/Login",
+        "/crm.gateway.v1.AdminService/ListUsers",
+        "/grpc.health.v1.Health/Check",
+    ];
+    for method in methods {
+        for (what, body) in &bodies {
+            let mut grpc = tonic::client::Grpc::new(p.gateway.clone());
+            grpc.ready().await.unwrap();
+            let mut request = Request::new(body.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {admin}").parse().unwrap());
+            let status = grpc
+                .unary::<_, Vec<u8>, _>(
+                    request,
+                    http::uri::PathAndQuery::from_static(method),
+                    RawCodec,
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(
+                status.code(),
+                Code::InvalidArgument,
+                "{method} with {what}: {status:?}"
+            );
+            assert!(status.message().contains("cannot be decoded"), "{status:?}");
+        }
+    }
+    // the same straight to a service, bypassing the gateway
+    let mut grpc = tonic::client::Grpc::new(p.running.channel("tickets").await);
+    grpc.ready().await.unwrap();
+    let mut request = Request::new(bodies[0].1.clone());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {admin}").parse().unwrap());
+    let status = grpc
+        .unary::<_, Vec<u8>, _>(
+            request,
+            http::uri::PathAndQuery::from_static("/crm.tickets.v1.TicketService/GetTicket"),
+            RawCodec,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+
+    // JSON or plain text on the gRPC port: HTTP 415
+    for content_type in ["application/json", "text/plain"] {
+        let request = http::Request::builder()
+            .method("POST")
+            .uri(format!(
+                "http://{}/crm.gateway.v1.AuthService/Login",
+                p.running.addrs["gateway"]
+            ))
+            .header("content-type", content_type)
+            .body(tonic::body::Body::empty())
+            .unwrap();
+        let mut channel = p.gateway.clone();
+        let response = tower::ServiceExt::ready(&mut channel)
+            .await
+            .unwrap()
+            .call(request)
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type}"
+        );
+    }
 }

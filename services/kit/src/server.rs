@@ -6,6 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{
+    Code,
     server::NamedService,
     service::Routes,
     transport::{Server, server::TcpIncoming},
@@ -120,10 +121,12 @@ pub async fn serve_with(
             let server_name = server_name.clone();
             move |request| telemetry::server_span(&server_name, request)
         })
+        .layer(tower::layer::layer_fn(|inner| RequireGrpc { inner }))
         .layer(tower::layer::layer_fn(move |inner| RpcMetrics {
             inner,
             server: server_name.clone().into(),
         }))
+        .layer(tower::util::MapResponseLayer::new(client_errors))
         .layer(tower::util::MapResponseLayer::new(add_trace_id))
         .layer(security.layer())
         .layer(tower::util::option_layer(limits.map(|l| l.layer())))
@@ -187,6 +190,120 @@ where
             result
         })
     }
+}
+
+/// Answers a request that is not gRPC (`content-type` other than `application/grpc…`) with
+/// HTTP 415 Unsupported Media Type, as the gRPC-over-HTTP/2 specification says, before it
+/// reaches authentication or a service.
+#[derive(Clone)]
+struct RequireGrpc<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for RequireGrpc<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let grpc = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/grpc"));
+        if !grpc {
+            let mut response = http::Response::new(R::default());
+            *response.status_mut() = http::StatusCode::UNSUPPORTED_MEDIA_TYPE;
+            response.headers_mut().insert(
+                http::header::ACCEPT,
+                http::HeaderValue::from_static("application/grpc"),
+            );
+            return Box::pin(async move { Ok(response) });
+        }
+        Box::pin(self.inner.call(request))
+    }
+}
+
+/// The grpc-message of a trailers-only response, percent-decoded.
+fn grpc_message<B>(response: &http::Response<B>) -> String {
+    let raw = response
+        .headers()
+        .get("grpc-message")
+        .map(|v| v.as_bytes().to_vec())
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%'
+            && i + 2 < raw.len()
+            && let Ok(b) =
+                u8::from_str_radix(std::str::from_utf8(&raw[i + 1..i + 3]).unwrap_or(""), 16)
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(raw[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The client's mistakes that tonic answers as server faults, answered as what they are:
+/// a request message that cannot be decoded (tonic: `INTERNAL`) is `INVALID_ARGUMENT`, one
+/// over the size limit (tonic: `OUT_OF_RANGE`) is `RESOURCE_EXHAUSTED` (the gRPC status-code
+/// specification). So metrics and alerts count them as client errors, and nobody can trip
+/// the server-fault alert by sending garbage.
+fn client_errors<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let code = response
+        .headers()
+        .get("grpc-status")
+        .map(|v| v.as_bytes().to_vec());
+    let replacement = match code.as_deref() {
+        Some(b"13") => {
+            let message = grpc_message(&response);
+            message
+                .starts_with("failed to decode Protobuf message")
+                .then(|| {
+                    (
+                        Code::InvalidArgument,
+                        format!("the request message cannot be decoded: {message}"),
+                    )
+                })
+        }
+        Some(b"11") => {
+            let message = grpc_message(&response);
+            message
+                .starts_with("Error, decoded message length too large")
+                .then(|| {
+                    (
+                        Code::ResourceExhausted,
+                        format!("the request message is too large: {message}"),
+                    )
+                })
+        }
+        _ => None,
+    };
+    if let Some((code, message)) = replacement {
+        let status = tonic::Status::new(code, message);
+        let headers = response.headers_mut();
+        headers.remove("grpc-status-details-bin");
+        let _ = status.add_header(headers);
+    }
+    response
 }
 
 /// The response header that tells the caller the trace id of its call, to quote to support.
