@@ -252,8 +252,8 @@ pub fn parse_visit_result(
         "visit_id",
         uuid::Uuid::parse_str(&r.visit_id).map_err(|_| "is not a valid id"),
     );
-    let refusal = text(&mut v, "refusal_reason", &r.refusal_reason, 0, 1000);
-    let comments = text(&mut v, "comments", &r.comments, 0, 2000);
+    let refusal = text_lines(&mut v, "refusal_reason", &r.refusal_reason, 0, 1000);
+    let comments = text_lines(&mut v, "comments", &r.comments, 0, 2000);
     match r.score {
         1..=5 if refusal.is_empty() => {}
         1..=5 => v.add("refusal_reason", "must be empty when there is a score"),
@@ -410,7 +410,7 @@ impl AssignInput {
             }
             _ => {}
         }
-        let reason = text(&mut v, "reason", &r.reason, 0, 1000);
+        let reason = text_lines(&mut v, "reason", &r.reason, 0, 1000);
         v.finish()?;
         Ok(Self {
             ids,
@@ -445,7 +445,7 @@ pub fn parse_tier_override(
 ) -> Result<(Option<Tier>, String), Error> {
     let mut v = Violations::new();
     let tier: Option<Tier> = known(&mut v, "tier", r.tier, false);
-    let reason = text(&mut v, "reason", &r.reason, 0, 1000);
+    let reason = text_lines(&mut v, "reason", &r.reason, 0, 1000);
     let setting = tier.is_some_and(|t| t != Tier::Unspecified);
     if setting && reason.is_empty() {
         v.add("reason", "is required: why the computed tier does not fit");
@@ -489,14 +489,30 @@ pub fn phone_key(s: &str) -> String {
 }
 
 fn text(v: &mut Violations, field: &str, value: &str, min: usize, max: usize) -> String {
+    checked_text(v, field, value, min, max, crm_kit::text::Lines::One)
+}
+
+/// [`text`] for a field of several lines (a reason, a summary): newlines and tabs allowed.
+fn text_lines(v: &mut Violations, field: &str, value: &str, min: usize, max: usize) -> String {
+    checked_text(v, field, value, min, max, crm_kit::text::Lines::Many)
+}
+
+fn checked_text(
+    v: &mut Violations,
+    field: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+    lines: crm_kit::text::Lines,
+) -> String {
     let value = value.trim();
     let n = value.chars().count();
     if n < min {
         v.add(field, "is required");
     } else if n > max {
         v.add(field, format!("must be at most {max} characters"));
-    } else if value.chars().any(char::is_control) {
-        v.add(field, "must not contain control characters");
+    } else if let Some(problem) = crm_kit::text::problem(value, max, lines) {
+        v.add(field, problem);
     }
     value.to_string()
 }
@@ -538,9 +554,8 @@ impl ContactFields {
         let name = text(v, &format!("{field}.name"), &c.name, 1, 100);
         let phone = text(v, &format!("{field}.phone"), &c.phone, 0, 40);
         let phone_key = phone_key(&phone);
-        if !phone.is_empty() && !(5..=20).contains(&phone_key.len()) {
-            v.add(format!("{field}.phone"), "must have 5 to 20 digits");
-        }
+        // the platform's one phone rule (tickets copy this number onto a ticket)
+        crm_kit::text::check_phone(v, &format!("{field}.phone"), &phone);
         let email = text(v, &format!("{field}.email"), &c.email, 0, 200);
         if !email.is_empty() && !looks_like_email(&email) {
             v.add(format!("{field}.email"), "is not an e-mail address");
@@ -669,7 +684,8 @@ impl CustomerFields {
             }
         }
         let credit_rating = known(&mut v, &f("credit_rating"), c.credit_rating, false);
-        let blacklist_reason = text(&mut v, &f("blacklist_reason"), &c.blacklist_reason, 0, 1000);
+        let blacklist_reason =
+            text_lines(&mut v, &f("blacklist_reason"), &c.blacklist_reason, 0, 1000);
         if c.blacklisted && blacklist_reason.is_empty() {
             v.add(
                 f("blacklist_reason"),
@@ -863,7 +879,7 @@ impl StageChangeInput {
         let mut v = Violations::new();
         let customer_id = v.check("customer_id", parse_id(&r.customer_id));
         let stage = known(&mut v, "stage", r.stage, true);
-        let reason = text(&mut v, "reason", &r.reason, 1, 1000);
+        let reason = text_lines(&mut v, "reason", &r.reason, 1, 1000);
         if r.version < 0 {
             v.add("version", "must not be negative");
         }
@@ -900,7 +916,7 @@ impl PartnerRequestInput {
             1,
             100,
         );
-        let reason = text(&mut v, "reason", &r.reason, 1, 1000);
+        let reason = text_lines(&mut v, "reason", &r.reason, 1, 1000);
         v.finish()?;
         Ok(Self {
             customer_id: customer_id.expect("checked"),
@@ -948,7 +964,7 @@ impl PartnerDecisionInput {
     pub fn parse(id: &str, reason: &str, reason_required: bool) -> Result<Self, Error> {
         let mut v = Violations::new();
         let id = v.check("id", parse_id(id));
-        let reason = text(&mut v, "reason", reason, usize::from(reason_required), 1000);
+        let reason = text_lines(&mut v, "reason", reason, usize::from(reason_required), 1000);
         v.finish()?;
         Ok(Self {
             id: id.expect("checked"),
@@ -993,9 +1009,9 @@ impl CommunicationInput {
             .occur_time
             .as_ref()
             .and_then(|t| v.check("communication.occur_time", convert::from_timestamp(t)));
-        let summary = text(&mut v, "communication.summary", &c.summary, 1, 4000);
-        let needs = text(&mut v, "communication.needs", &c.needs, 0, 4000);
-        let concerns = text(&mut v, "communication.concerns", &c.concerns, 0, 4000);
+        let summary = text_lines(&mut v, "communication.summary", &c.summary, 1, 4000);
+        let needs = text_lines(&mut v, "communication.needs", &c.needs, 0, 4000);
+        let concerns = text_lines(&mut v, "communication.concerns", &c.concerns, 0, 4000);
         let next_contact_date = match &c.next_contact_date {
             Some(d) => v.check("communication.next_contact_date", convert::from_date(d)),
             None => {

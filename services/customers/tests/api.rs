@@ -261,6 +261,29 @@ async fn bad_input_names_every_field_and_writes_nothing() {
     assert_eq!(app.count("customers").await, 0);
     assert_eq!(app.count("contacts").await, 0);
     assert_eq!(app.count("idempotency_keys").await, 0);
+
+    // one text and phone rule for the platform: a letter O for a zero, a NUL, a BEL
+    let mut bad = sample("有字母的电话公司");
+    bad.contacts[0].phone = "1380013800O".into();
+    bad.contacts[0].name = "李\0娜".into();
+    bad.address = "响铃\u{7}路".into();
+    let status = app
+        .client
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            customer: Some(bad),
+        })
+        .await
+        .unwrap_err();
+    let fields = violations(&status);
+    for field in [
+        "customer.contacts[0].phone",
+        "customer.contacts[0].name",
+        "customer.address",
+    ] {
+        assert!(fields.contains(&field.to_string()), "{field} in {fields:?}");
+    }
+    assert_eq!(app.count("customers").await, 0);
 }
 
 #[tokio::test]

@@ -1,7 +1,11 @@
 //! The gateway's rules: who may be a user or hold a key, and how secrets look. No I/O here.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use crm_kit::{Error, Violations, auth::ROLES};
+use crm_kit::{
+    Error, Violations,
+    auth::ROLES,
+    text::{self, Lines},
+};
 use crm_proto::gateway::v1 as pb;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -71,9 +75,9 @@ impl NewUser {
             );
         }
         let display_name = u.display_name.trim().to_string();
-        if display_name.chars().count() > 100 {
-            v.add("user.display_name", "must be at most 100 characters");
-        }
+        text::check(&mut v, "user.display_name", &display_name, 100, Lines::One);
+        text::check(&mut v, "user.region", &u.region, 64, Lines::One);
+        text::check(&mut v, "user.partner_id", &u.partner_id, 100, Lines::One);
         let roles = check_roles(&mut v, "user.roles", &u.roles, &u.partner_id);
         let email = u.email.trim().to_string();
         if !email.is_empty()
@@ -86,15 +90,7 @@ impl NewUser {
             v.add("user.email", "is not an e-mail address");
         }
         let phone = u.phone.trim().to_string();
-        let digits = phone.chars().filter(char::is_ascii_digit).count();
-        if !phone.is_empty()
-            && (!(5..=20).contains(&digits)
-                || !phone
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || " +-()".contains(c)))
-        {
-            v.add("user.phone", "is not a phone number");
-        }
+        text::check_phone(&mut v, "user.phone", &phone);
         let language = match u.language.as_str() {
             "" => "zh".to_string(),
             l @ ("zh" | "en") => l.to_string(),
@@ -178,9 +174,8 @@ impl NewApiKey {
         let default = pb::ApiKey::default();
         let k = r.api_key.as_ref().unwrap_or(&default);
         let name = k.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > 100 {
-            v.add("api_key.name", "is required, at most 100 characters");
-        }
+        text::require(&mut v, "api_key.name", &name, 100, Lines::One);
+        text::check(&mut v, "api_key.partner_id", &k.partner_id, 100, Lines::One);
         let roles = check_roles(&mut v, "api_key.roles", &k.roles, &k.partner_id);
         if roles.iter().any(|r| r == "admin") {
             v.add("api_key.roles", "an API key cannot be an admin");

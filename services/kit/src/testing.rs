@@ -50,6 +50,8 @@ pub async fn test_env_with(extra: &[(&'static str, String)]) -> TestEnv {
         ("auth.signing_key", crate::auth::generate_signing_key()),
         ("auth.revocation_poll_ms", "50".to_string()),
         ("schedule.poll_ms", "20".to_string()),
+        // a loaded machine may take longer than production's wait to pass a customer's event on
+        ("tickets.customer_wait_ms", "5000".to_string()),
     ];
     for service in [
         "gateway",

@@ -4,7 +4,10 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use crm_kit::{Error, Violations};
+use crm_kit::{
+    Error, Violations,
+    text::{self, Lines},
+};
 use crm_proto::notifications::v1 as pb;
 use minijinja::{Environment, UndefinedBehavior};
 
@@ -413,12 +416,8 @@ impl TemplateInput {
                 None
             }
         };
-        if t.subject.trim().is_empty() || t.subject.chars().count() > 200 {
-            v.add("template.subject", "must be 1 to 200 characters");
-        }
-        if t.body.trim().is_empty() || t.body.chars().count() > 10_000 {
-            v.add("template.body", "must be 1 to 10000 characters");
-        }
+        text::require(&mut v, "template.subject", &t.subject, 200, Lines::One);
+        text::require(&mut v, "template.body", &t.body, 10_000, Lines::Many);
         let mut declared: Vec<String> = Vec::new();
         if let Some(k) = kind {
             if k.name == MANUAL {
@@ -564,11 +563,8 @@ pub fn is_email(address: &str) -> bool {
 
 /// Checks a phone number: 5 to 20 digits once separators are removed.
 pub fn is_phone(phone: &str) -> bool {
-    let n = normalise_phone(phone).len();
-    (5..=20).contains(&n)
-        && phone
-            .chars()
-            .all(|c| c.is_ascii_digit() || " +-()".contains(c))
+    // the platform's one phone rule
+    crm_kit::text::phone_problem(phone).is_none()
 }
 
 /// The wait before attempt `attempt + 1` after `attempt` failed ones: `base * 2^(attempt-1)`,
@@ -630,6 +626,13 @@ impl SendInput {
                     if c.phone.is_empty() && c.email.is_empty() {
                         v.add(format!("{field}.contact"), "needs a phone or an e-mail");
                     }
+                    text::check(
+                        &mut v,
+                        &format!("{field}.contact.name"),
+                        &c.name,
+                        100,
+                        Lines::One,
+                    );
                     if !c.phone.is_empty() && !is_phone(&c.phone) {
                         v.add(format!("{field}.contact.phone"), "is not a phone number");
                     }
@@ -658,16 +661,15 @@ impl SendInput {
             }
         }
         for (name, value) in &r.variables {
-            if value.chars().count() > 2000 {
-                v.add(
-                    format!("variables[{name}]"),
-                    "must be at most 2000 characters",
-                );
-            }
+            text::check(
+                &mut v,
+                &format!("variables[{name}]"),
+                value,
+                2000,
+                Lines::Many,
+            );
         }
-        if r.customer_id.chars().count() > 100 {
-            v.add("customer_id", "must be at most 100 characters");
-        }
+        text::check(&mut v, "customer_id", &r.customer_id, 100, Lines::One);
         v.finish()?;
         Ok(Self {
             template: r.template.clone(),
@@ -727,12 +729,8 @@ impl OptOutInput {
             }
             _ => {}
         }
-        if r.reason.trim().is_empty() || r.reason.chars().count() > 500 {
-            v.add("reason", "must be 1 to 500 characters");
-        }
-        if r.customer_id.chars().count() > 100 {
-            v.add("customer_id", "must be at most 100 characters");
-        }
+        text::require(&mut v, "reason", &r.reason, 500, Lines::Many);
+        text::check(&mut v, "customer_id", &r.customer_id, 100, Lines::One);
         v.finish()?;
         let channel = channel.expect("checked");
         Ok(Self {
@@ -762,13 +760,12 @@ impl EndpointInput {
     /// Checks a SetPartnerEndpoint request.
     pub fn parse(r: &pb::SetPartnerEndpointRequest) -> Result<Self, Error> {
         let mut v = Violations::new();
-        if r.partner_id.trim().is_empty() || r.partner_id.chars().count() > 100 {
-            v.add("partner_id", "must be 1 to 100 characters");
-        }
+        text::require(&mut v, "partner_id", &r.partner_id, 100, Lines::One);
         let scheme_ok = r.url.starts_with("https://") || r.url.starts_with("http://");
         if !scheme_ok || r.url.len() > 500 || r.url.contains(char::is_whitespace) {
             v.add("url", "must be an http(s):// URL of at most 500 characters");
         }
+        text::check(&mut v, "secret", &r.secret, 200, Lines::One);
         if r.secret.chars().count() < 16 || r.secret.chars().count() > 200 {
             v.add("secret", "must be 16 to 200 characters");
         }

@@ -1,6 +1,11 @@
 //! The gRPC adapter: translate the request, call [`Tickets`], wrap the result.
 
-use crm_kit::{Error, context::call, error::both, idempotency::RequestKey};
+use crm_kit::{
+    Error,
+    context::{call, caller},
+    error::both,
+    idempotency::RequestKey,
+};
 use crm_proto::tickets::v1::{self as pb, ticket_service_server::TicketService};
 use tonic::{Request, Response, Status};
 
@@ -37,9 +42,10 @@ impl TicketService for Tickets {
         &self,
         request: Request<pb::GetTicketRequest>,
     ) -> Result<Response<pb::GetTicketResponse>, Status> {
+        let caller = caller(&request)?;
         let id = id("id", &request.get_ref().id)?;
         Ok(Response::new(pb::GetTicketResponse {
-            ticket: Some(self.get(id).await?),
+            ticket: Some(self.get(id, &caller).await?),
         }))
     }
 
@@ -88,9 +94,12 @@ impl TicketService for Tickets {
         &self,
         request: Request<pb::ListTicketHistoryRequest>,
     ) -> Result<Response<pb::ListTicketHistoryResponse>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
         let id = id("id", &r.id)?;
-        Ok(Response::new(self.history(id, r.page.as_ref()).await?))
+        Ok(Response::new(
+            self.history(id, r.page.as_ref(), &caller).await?,
+        ))
     }
 
     async fn request_escalation(
@@ -150,8 +159,9 @@ impl TicketService for Tickets {
         &self,
         request: Request<pb::ListEscalationsRequest>,
     ) -> Result<Response<pb::ListEscalationsResponse>, Status> {
+        let caller = caller(&request)?;
         Ok(Response::new(
-            self.list_escalations(request.get_ref()).await?,
+            self.list_escalations(request.get_ref(), &caller).await?,
         ))
     }
 }

@@ -21,6 +21,9 @@ pub struct TicketSettings {
     pub warning_at: f64,
     /// Service level, and dedicated engineer, per tier.
     pub policies: ServicePolicies,
+    /// How long CreateTicket waits for a customer it does not know yet to arrive from the
+    /// customers service's events (one created a moment ago) before refusing the ticket.
+    pub customer_wait: std::time::Duration,
 }
 
 /// A tier's policy (response and resolution times, dedicated engineer).
@@ -33,6 +36,7 @@ impl TicketSettings {
         struct Section {
             handoff_minutes: i64,
             warning_at: f64,
+            customer_wait_ms: u64,
         }
         let s: Section = settings.section("tickets")?;
         if s.handoff_minutes < 1 || !(0.0..1.0).contains(&s.warning_at) {
@@ -42,6 +46,7 @@ impl TicketSettings {
             handoff_minutes: s.handoff_minutes,
             warning_at: s.warning_at,
             policies: ServicePolicies::from_settings(settings)?,
+            customer_wait: std::time::Duration::from_millis(s.customer_wait_ms),
         })
     }
 

@@ -3,7 +3,9 @@
 //! routed by its kind and worked to its resolution; its time limit is a timer on the ticket
 //! that breaches like an SLA deadline, and the customer is told of each step.
 
-use crm_kit::{Error, Result, audit, context::Call, convert, idempotency::RequestKey, timers};
+use crm_kit::{
+    Error, Result, audit, auth::Principal, context::Call, convert, idempotency::RequestKey, timers,
+};
 use crm_proto::tickets::v1::{self as pb, Deadline, EscalationState, TicketState};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
@@ -104,7 +106,9 @@ impl Tickets {
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
         }
-        let mut record = self.lock(&mut tx, input.ticket_id, 0).await?;
+        let mut record = self
+            .lock(&mut tx, input.ticket_id, 0, &call.principal)
+            .await?;
         let t = &record.ticket;
         if !matches!(
             TicketState::try_from(t.state),
@@ -186,13 +190,20 @@ impl Tickets {
         tx: &mut PgConnection,
         id: Uuid,
         state: EscalationState,
+        caller: &Principal,
     ) -> Result<(Record, pb::Escalation)> {
         let ticket = store::get_escalation(tx, id, false)
             .await?
             .ok_or_else(|| escalation_not_found(id))?
             .ticket_id;
         let ticket = Uuid::parse_str(&ticket).map_err(|e| Error::Internal(e.into()))?;
-        let record = self.lock(tx, ticket, 0).await?;
+        let record = self
+            .lock(tx, ticket, 0, caller)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound { .. } => escalation_not_found(id),
+                other => other,
+            })?;
         let e = store::get_escalation(tx, id, true)
             .await?
             .ok_or_else(|| escalation_not_found(id))?;
@@ -225,7 +236,7 @@ impl Tickets {
             return Ok(previous);
         }
         let (mut record, mut e) = self
-            .lock_escalation(&mut tx, id, EscalationState::Requested)
+            .lock_escalation(&mut tx, id, EscalationState::Requested, &call.principal)
             .await?;
         let now = self.clock.now();
         let kind = pb::EscalationKind::try_from(e.kind).unwrap_or_default();
@@ -277,7 +288,7 @@ impl Tickets {
             return Ok(previous);
         }
         let (mut record, mut e) = self
-            .lock_escalation(&mut tx, id, EscalationState::Routed)
+            .lock_escalation(&mut tx, id, EscalationState::Routed, &call.principal)
             .await?;
         let now = self.clock.now();
         store::insert_progress(&mut tx, id, &note, now, &call.principal.subject).await?;
@@ -314,6 +325,7 @@ impl Tickets {
     pub async fn list_escalations(
         &self,
         r: &pb::ListEscalationsRequest,
+        caller: &Principal,
     ) -> Result<pb::ListEscalationsResponse> {
         let mut states = Vec::new();
         for (i, s) in r.states.iter().enumerate() {
@@ -348,6 +360,7 @@ impl Tickets {
             &states,
             (!r.routed_to.is_empty()).then_some(r.routed_to.as_str()),
             ticket,
+            &crate::service::Scope::of(caller),
             after,
             page.limit(),
         )

@@ -67,6 +67,38 @@ pub(crate) fn supervising(caller: &Principal) -> bool {
     SUPERVISING.iter().any(|r| caller.has_role(r))
 }
 
+/// Which tickets a caller may see (G-2), the same for the work queue and for every read or
+/// change of one ticket: an engineer (not supervising) only those assigned to them, a caller
+/// with a region only that region's (admins all). Out of scope is `NOT_FOUND`, as if the
+/// ticket did not exist.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Only tickets assigned to this engineer.
+    pub assignee: Option<String>,
+    /// Only tickets of this region.
+    pub region: Option<String>,
+}
+
+impl Scope {
+    /// The scope of `caller`.
+    pub fn of(caller: &Principal) -> Self {
+        Self {
+            assignee: (caller.has_role(ENGINEER) && !supervising(caller))
+                .then(|| caller.subject.clone()),
+            region: (!caller.region.is_empty() && !caller.has_role("admin"))
+                .then(|| caller.region.clone()),
+        }
+    }
+
+    /// Whether `ticket` is in the scope.
+    pub fn allows(&self, ticket: &pb::Ticket) -> bool {
+        self.assignee
+            .as_ref()
+            .is_none_or(|a| *a == ticket.assignee_id)
+            && self.region.as_ref().is_none_or(|r| *r == ticket.region)
+    }
+}
+
 /// The tickets service's state.
 #[derive(Clone)]
 pub struct Tickets {
@@ -155,10 +187,15 @@ impl Tickets {
             return Ok(named.to_string());
         }
         let customer = Uuid::parse_str(&t.customer_id).map_err(|e| Error::Internal(e.into()))?;
+        // the usual engineer only if they are an engineer: the customer's tech-support partner
+        // (tech_support) cannot work a ticket, and would be told nothing (issue 14)
         if self.settings.sla(&t.tier).dedicated_engineer
             && let Some(usual) = store::usual_engineer(tx, customer).await?
         {
-            return Ok(usual);
+            if directory::region_of(tx, &usual, ENGINEER).await?.is_some() {
+                return Ok(usual);
+            }
+            tracing::info!(%customer, %usual, "the usual engineer is no engineer: dispatching by load");
         }
         let working: Vec<String> = domain::WORKING
             .iter()
@@ -236,6 +273,9 @@ impl Tickets {
         mut ticket: pb::Ticket,
         call: &Call,
     ) -> Result<pb::CreateTicketResponse> {
+        let customer =
+            Uuid::parse_str(&ticket.customer_id).map_err(|e| Error::Internal(e.into()))?;
+        self.known_customer(customer).await?;
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
@@ -243,8 +283,6 @@ impl Tickets {
         let now = self.clock.now();
         let actor = call.principal.subject.as_str();
         let id = Uuid::now_v7().to_string();
-        let customer =
-            Uuid::parse_str(&ticket.customer_id).map_err(|e| Error::Internal(e.into()))?;
         let tier = store::tier(&mut tx, customer)
             .await?
             .unwrap_or_else(|| "ordinary".into());
@@ -309,12 +347,33 @@ impl Tickets {
         Ok(response)
     }
 
-    /// One ticket.
-    pub async fn get(&self, id: Uuid) -> Result<pb::Ticket> {
+    /// Waits for `customer` to be known here (from the customers service's events), up to
+    /// `tickets.customer_wait_ms`: a ticket is for a customer that exists (T-1).
+    async fn known_customer(&self, customer: Uuid) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.settings.customer_wait;
+        loop {
+            let mut conn = self.pool.acquire().await?;
+            if store::tier(&mut conn, customer).await?.is_some() {
+                return Ok(());
+            }
+            drop(conn);
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::invalid(
+                    "ticket.customer_id",
+                    format!("no customer {customer} is known"),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// One ticket, if in the caller's scope.
+    pub async fn get(&self, id: Uuid, caller: &Principal) -> Result<pb::Ticket> {
         let mut conn = self.pool.acquire().await?;
         store::get(&mut conn, id, false)
             .await?
             .map(|r| r.ticket)
+            .filter(|t| Scope::of(caller).allows(t))
             .ok_or_else(|| not_found(id))
     }
 
@@ -329,21 +388,22 @@ impl Tickets {
     ) -> Result<pb::ListTicketsResponse> {
         let mut f = filter.cloned().unwrap_or_default();
         let caller = &call.principal;
-        if caller.has_role("engineer") && !supervising(caller) {
-            if !f.assignee_id.is_empty() && f.assignee_id != caller.subject {
+        let scope = Scope::of(caller);
+        if let Some(me) = scope.assignee {
+            if !f.assignee_id.is_empty() && f.assignee_id != me {
                 return Err(Error::PermissionDenied {
                     permission: "the queue of another engineer".into(),
                 });
             }
-            f.assignee_id.clone_from(&caller.subject);
+            f.assignee_id = me;
         }
-        if !caller.region.is_empty() && !caller.has_role("admin") {
-            if !f.region.is_empty() && f.region != caller.region {
+        if let Some(region) = scope.region {
+            if !f.region.is_empty() && f.region != region {
                 return Err(Error::PermissionDenied {
                     permission: format!("tickets of region {}", f.region),
                 });
             }
-            f.region.clone_from(&caller.region);
+            f.region = region;
         }
         let mut states: Vec<String> = Vec::new();
         for (i, s) in f.states.iter().enumerate() {
@@ -401,14 +461,17 @@ impl Tickets {
         })
     }
 
+    /// Locks a ticket for a change by `caller` (in their scope), at `version` (0: any).
     pub(crate) async fn lock(
         &self,
         tx: &mut PgConnection,
         id: Uuid,
         version: i64,
+        caller: &Principal,
     ) -> Result<Record> {
         let record = store::get(tx, id, true)
             .await?
+            .filter(|r| Scope::of(caller).allows(&r.ticket))
             .ok_or_else(|| not_found(id))?;
         if version != 0 && version != record.ticket.version {
             return Err(Error::StaleVersion {
@@ -430,7 +493,9 @@ impl Tickets {
         call: &Call,
     ) -> Result<pb::Ticket> {
         let mut tx = self.pool.begin().await?;
-        let mut record = self.lock(&mut tx, id, patch.version).await?;
+        let mut record = self
+            .lock(&mut tx, id, patch.version, &call.principal)
+            .await?;
         if record.ticket.state == TicketState::Closed as i32 {
             return Err(Error::precondition(
                 "TICKET_CLOSED",
@@ -459,7 +524,9 @@ impl Tickets {
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
         }
-        let mut record = self.lock(&mut tx, input.id, input.version).await?;
+        let mut record = self
+            .lock(&mut tx, input.id, input.version, &call.principal)
+            .await?;
         let t = &mut record.ticket;
         let from = TicketState::try_from(t.state).unwrap_or(TicketState::Unspecified);
         let to = domain::next_state(from, input.transition)?;
@@ -643,11 +710,15 @@ impl Tickets {
         &self,
         id: Uuid,
         page: Option<&PageRequest>,
+        caller: &Principal,
     ) -> Result<pb::ListTicketHistoryResponse> {
         let filter = id.to_string();
         let page = self.pager.read::<Uuid>(page, &filter)?;
         let mut conn = self.pool.acquire().await?;
-        if store::get(&mut conn, id, false).await?.is_none() {
+        let visible = store::get(&mut conn, id, false)
+            .await?
+            .is_some_and(|r| Scope::of(caller).allows(&r.ticket));
+        if !visible {
             return Err(not_found(id));
         }
         let mut entries = store::history(&mut conn, id, page.after, page.limit()).await?;

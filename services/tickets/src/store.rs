@@ -760,6 +760,7 @@ pub async fn list_escalations(
     states: &[String],
     routed_to: Option<&str>,
     ticket: Option<Uuid>,
+    scope: &crate::service::Scope,
     after: Option<(OffsetDateTime, Uuid)>,
     limit: i64,
 ) -> Result<Vec<pb::Escalation>> {
@@ -776,6 +777,17 @@ pub async fn list_escalations(
     }
     if let Some(t) = ticket {
         b.push(" AND ticket_id = ").push_bind(t);
+    }
+    // the caller's scope, as for the tickets themselves
+    if scope.assignee.is_some() || scope.region.is_some() {
+        b.push(" AND EXISTS (SELECT 1 FROM tickets t WHERE t.id = escalations.ticket_id");
+        if let Some(a) = &scope.assignee {
+            b.push(" AND t.assignee_id = ").push_bind(a.clone());
+        }
+        if let Some(r) = &scope.region {
+            b.push(" AND t.region = ").push_bind(r.clone());
+        }
+        b.push(")");
     }
     if let Some((due, id)) = after {
         b.push(" AND (due_time, id) > (")

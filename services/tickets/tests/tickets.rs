@@ -240,6 +240,13 @@ impl App {
         .await;
     }
 
+    /// A new ordinary customer, announced and known to the tickets service.
+    async fn new_customer(&self) -> String {
+        let id = uuid::Uuid::now_v7().to_string();
+        self.customer_tier(&id, customers::Tier::Ordinary, "").await;
+        id
+    }
+
     /// Announces a customer's tier as the customers service does, and waits for it.
     async fn customer_tier(&self, id: &str, tier: customers::Tier, partner: &str) {
         self.publish_customer(id, tier, partner).await;
@@ -276,7 +283,7 @@ impl App {
 #[tokio::test]
 async fn an_incomplete_ticket_cannot_be_handed_on_until_completed() {
     let mut app = spawn_app().await;
-    let customer = uuid::Uuid::now_v7().to_string();
+    let customer = app.new_customer().await;
     let mut t = intake(&customer);
     t.serial_number.clear();
     t.warranty = 0;
@@ -361,7 +368,8 @@ async fn the_tier_sets_the_deadlines_in_business_time() {
     // the hand-off deadline is wall-clock: 15 minutes
     assert_eq!(time_of(&t.handoff_due), datetime!(2026-11-27 09:15 UTC));
     // an unknown customer gets the ordinary level: 8 business hours
-    let other = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
+    let customer_of_other = app.new_customer().await;
+    let other = app.create(intake(&customer_of_other)).await;
     assert_eq!(other.tier, "ordinary");
     assert_eq!(
         time_of(&other.response_due),
@@ -372,7 +380,8 @@ async fn the_tier_sets_the_deadlines_in_business_time() {
 #[tokio::test]
 async fn a_late_hand_off_warns_then_breaches_once_and_raises_the_priority() {
     let mut app = spawn_app().await;
-    let t = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
+    let customer_of_t = app.new_customer().await;
+    let t = app.create(intake(&customer_of_t)).await;
     // 13 minutes: past the 80 % warning, not the deadline
     app.clock.advance(time::Duration::minutes(13));
     let pool = app.pool.clone();
@@ -441,7 +450,8 @@ async fn a_late_hand_off_warns_then_breaches_once_and_raises_the_priority() {
 #[tokio::test]
 async fn waiting_for_the_customer_pauses_the_resolution_clock() {
     let mut app = spawn_app().await;
-    let t = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
+    let customer_of_t = app.new_customer().await;
+    let t = app.create(intake(&customer_of_t)).await;
     let resolution_due = time_of(&t.resolution_due);
     app.dispatch(&t.id, "engineer.li").await;
     app.go(&t.id, Transition::Accept).await.unwrap();
@@ -517,7 +527,8 @@ async fn queues_are_ordered_by_deadline_and_engineers_act_on_their_own_tickets()
     let mut app = spawn_app().await;
     let vip = uuid::Uuid::now_v7().to_string();
     app.customer_tier(&vip, customers::Tier::Vip, "").await;
-    let ordinary = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
+    let customer_of_ordinary = app.new_customer().await;
+    let ordinary = app.create(intake(&customer_of_ordinary)).await;
     app.clock.advance(time::Duration::minutes(5));
     let urgent = app.create(intake(&vip)).await;
     let queue = app
@@ -574,12 +585,8 @@ async fn queues_are_ordered_by_deadline_and_engineers_act_on_their_own_tickets()
         })
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Code::PermissionDenied);
-    assert!(
-        e.message().contains("assigned to another engineer"),
-        "{}",
-        e.message()
-    );
+    // another engineer does not see the ticket at all (its scope, G-2)
+    assert_eq!(e.code(), Code::NotFound);
 }
 
 fn service_record(finished: bool, second_visit: Option<OffsetDateTime>) -> pb::ServiceRecord {
@@ -610,7 +617,8 @@ fn service_record(finished: bool, second_visit: Option<OffsetDateTime>) -> pb::S
 #[tokio::test]
 async fn an_unfinished_visit_books_a_second_service_and_resolving_needs_a_confirmed_record() {
     let mut app = spawn_app().await;
-    let t = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
+    let customer_of_t = app.new_customer().await;
+    let t = app.create(intake(&customer_of_t)).await;
     app.dispatch(&t.id, "engineer.li").await;
     app.go(&t.id, Transition::Accept).await.unwrap();
     app.go(&t.id, Transition::StartWork).await.unwrap();
@@ -784,7 +792,8 @@ async fn work_started_today_without_a_record_is_reminded_at_the_close_of_day() {
     let mut app = spawn_app().await;
     let mut started = Vec::new();
     for _ in 0..2 {
-        let t = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
+        let customer_of_t = app.new_customer().await;
+        let t = app.create(intake(&customer_of_t)).await;
         app.dispatch(&t.id, "engineer.li").await;
         app.go(&t.id, Transition::Accept).await.unwrap();
         app.go(&t.id, Transition::StartWork).await.unwrap();
@@ -850,14 +859,39 @@ async fn work_started_today_without_a_record_is_reminded_at_the_close_of_day() {
 async fn vip_tickets_go_to_the_customers_usual_engineer_first() {
     let mut app = spawn_app().await;
     let vip = uuid::Uuid::now_v7().to_string();
+    app.engineer("engineer.zhou", "华东", &["engineer"]).await;
     app.customer_tier(&vip, customers::Tier::Vip, "engineer.zhou")
         .await;
     let t = app.create(intake(&vip)).await;
     let dispatched = app.go(&t.id, Transition::Dispatch).await.unwrap();
     assert_eq!(dispatched.assignee_id, "engineer.zhou");
     assert_eq!(dispatched.state(), TicketState::Dispatched);
-    // an ordinary customer's ticket needs the engineer named
-    let other = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
+    // a VIP whose usual contact is a tech-support partner, not an engineer: the ticket goes to
+    // the region's least-loaded engineer, who can work it
+    app.engineer("engineer.wu", "华东", &["engineer"]).await;
+    let supported = uuid::Uuid::now_v7().to_string();
+    app.customer_tier(&supported, customers::Tier::Vip, "support.li")
+        .await;
+    let t = app.create(intake(&supported)).await;
+    let dispatched = app.go(&t.id, Transition::Dispatch).await.unwrap();
+    assert_eq!(dispatched.assignee_id, "engineer.wu", "not to tech support");
+    // and a named assignee who is no engineer is refused
+    let t = app.create(intake(&supported)).await;
+    let e = app
+        .go_with(pb::TransitionTicketRequest {
+            id: t.id.clone(),
+            transition: Transition::Dispatch as i32,
+            assignee_id: "support.li".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    // an ordinary customer's ticket in a region without engineers needs the engineer named
+    let customer_of_other = app.new_customer().await;
+    let mut other = intake(&customer_of_other);
+    other.region = "华南".into();
+    let other = app.create(other).await;
     let e = app.go(&other.id, Transition::Dispatch).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert!(e.message().contains("name the engineer"), "{}", e.message());
@@ -918,7 +952,7 @@ async fn dispatch_without_a_name_goes_to_the_least_loaded_engineer_of_the_region
     // eng.0 was an engineer of 华东 and is one no more
     app.engineer("eng.0", "华东", &["engineer"]).await;
     app.engineer("eng.0", "华东", &["sales_rep"]).await;
-    let customer = uuid::Uuid::now_v7().to_string();
+    let customer = app.new_customer().await;
     let mut picked = Vec::new();
     let mut dispatched = Vec::new();
     for i in 0..3 {
@@ -1004,7 +1038,7 @@ async fn dispatch_without_a_name_goes_to_the_least_loaded_engineer_of_the_region
 #[tokio::test]
 async fn queues_are_scoped_by_role_and_region() {
     let mut app = spawn_app().await;
-    let customer = uuid::Uuid::now_v7().to_string();
+    let customer = app.new_customer().await;
     let east = app.create(intake(&customer)).await;
     let mut north = intake(&customer);
     north.region = "华北".into();
@@ -1059,12 +1093,66 @@ async fn queues_are_scoped_by_role_and_region() {
     let seen = ids(coordinator.list_tickets(all).await.unwrap().into_inner());
     assert_eq!(seen.len(), 2);
     assert!(seen.contains(&mine.id) && seen.contains(&theirs.id));
+
+    // every read and change of one ticket has the queue's scope: out of it is NOT_FOUND
+    let get = |id: &str| pb::GetTicketRequest { id: id.into() };
+    let history = |id: &str| pb::ListTicketHistoryRequest {
+        id: id.into(),
+        ..Default::default()
+    };
+    let e = agent.get_ticket(get(&east.id)).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "another region's ticket");
+    let e = agent
+        .list_ticket_history(history(&east.id))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "another region's history");
+    assert!(agent.get_ticket(get(&north.id)).await.is_ok());
+    let mut north_engineer = app.as_user("eng.zhou", &["engineer"], "华北");
+    for id in [&east.id, &north.id, &theirs.id] {
+        let e = north_engineer.get_ticket(get(id)).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound, "not assigned to them");
+        let e = north_engineer
+            .list_ticket_history(history(id))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::NotFound);
+    }
+    assert!(li.get_ticket(get(&mine.id)).await.is_ok());
+    assert!(li.list_ticket_history(history(&mine.id)).await.is_ok());
+    let e = li.get_ticket(get(&theirs.id)).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "another engineer's ticket");
+    let e = li
+        .transition_ticket(pb::TransitionTicketRequest {
+            request_id: rid(),
+            id: theirs.id.clone(),
+            transition: Transition::Accept as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "no change out of scope either");
+    let e = agent
+        .update_ticket(pb::UpdateTicketRequest {
+            ticket: Some(pb::Ticket {
+                id: east.id.clone(),
+                symptom: "改".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["symptom".into()],
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
 }
 
 #[tokio::test]
 async fn escalations_are_filtered_routed_timed_and_tracked_to_the_end() {
     let mut app = spawn_app().await;
-    let t = app.create(intake(&uuid::Uuid::now_v7().to_string())).await;
+    let customer_of_t = app.new_customer().await;
+    let t = app.create(intake(&customer_of_t)).await;
     app.dispatch(&t.id, "eng.li").await;
     let request =
         |kind: pb::EscalationKind, hours: i32, batch: bool| pb::RequestEscalationRequest {
@@ -1084,17 +1172,13 @@ async fn escalations_are_filtered_routed_timed_and_tracked_to_the_end() {
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     app.start(&t.id).await;
+    // another engineer does not even see the ticket
     let mut wang = app.as_user("eng.wang", &["engineer"], "");
     let e = wang
         .request_escalation(request(pb::EscalationKind::Hardware, 4, false))
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Code::PermissionDenied);
-    assert!(
-        e.message().contains("assigned to another engineer"),
-        "{}",
-        e.message()
-    );
+    assert_eq!(e.code(), Code::NotFound);
     let e = app
         .client
         .request_escalation(request(pb::EscalationKind::Hardware, 0, true))
@@ -1271,6 +1355,13 @@ async fn escalations_are_filtered_routed_timed_and_tracked_to_the_end() {
         .into_inner()
         .escalations;
     assert_eq!(listed.len(), 2);
+    // the ticket's engineer sees its escalations, another engineer none of them
+    let all = pb::ListEscalationsRequest::default();
+    let mut li = app.as_user("eng.li", &["engineer"], "");
+    let mine = li.list_escalations(all.clone()).await.unwrap().into_inner();
+    assert_eq!(mine.escalations.len(), 2);
+    let theirs = wang.list_escalations(all).await.unwrap().into_inner();
+    assert!(theirs.escalations.is_empty(), "{:?}", theirs.escalations);
     let events: Vec<(String, bool)> = app
         .events()
         .await
@@ -1288,4 +1379,44 @@ async fn escalations_are_filtered_routed_timed_and_tracked_to_the_end() {
     ];
     let expected: Vec<(String, bool)> = expected.iter().map(|(e, u)| (e.to_string(), *u)).collect();
     assert_eq!(events, expected);
+}
+
+#[tokio::test]
+async fn a_ticket_is_for_a_customer_that_exists() {
+    let mut app = spawn_app().await;
+    // made up: refused, naming the field, nothing written
+    let e = app
+        .client
+        .create_ticket(pb::CreateTicketRequest {
+            request_id: rid(),
+            ticket: Some(intake(&uuid::Uuid::now_v7().to_string())),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message().contains("ticket.customer_id"),
+        "{}",
+        e.message()
+    );
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tickets")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    // created a moment ago: its event arrives while the ticket waits for it
+    let fresh = uuid::Uuid::now_v7().to_string();
+    let mut client = app.client.clone();
+    let request = pb::CreateTicketRequest {
+        request_id: rid(),
+        ticket: Some(intake(&fresh)),
+    };
+    let pending = tokio::spawn(async move { client.create_ticket(request).await });
+    app.publish_customer(&fresh, customers::Tier::Vip, "").await;
+    let t = pending
+        .await
+        .unwrap()
+        .expect("accepted once the customer is known");
+    assert_eq!(t.into_inner().ticket.unwrap().tier, "vip");
+    let _ = &mut app;
 }
