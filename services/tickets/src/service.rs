@@ -574,8 +574,11 @@ impl Tickets {
                     if to == TicketState::WaitingForCustomer
                         && let Some(due) = at(t.resolution_due.as_ref())
                     {
-                        record.resolution_left_s =
-                            Some(self.calendar.between(now, due).whole_seconds());
+                        // to the microsecond: whole seconds lost up to one at every pause
+                        record.resolution_left_us = Some(
+                            i64::try_from(self.calendar.between(now, due).whole_microseconds())
+                                .unwrap_or(i64::MAX),
+                        );
                     }
                     t.resolution_due = None;
                 }
@@ -607,7 +610,8 @@ impl Tickets {
                 });
             }
             (Transition::Resume, _) => {
-                let left = time::Duration::seconds(record.resolution_left_s.take().unwrap_or(0));
+                let left =
+                    time::Duration::microseconds(record.resolution_left_us.take().unwrap_or(0));
                 let due = self.calendar.add(now, left);
                 t.resolution_due = ts(due);
                 new.extend(self.deadline_timers(&id, Deadline::Resolution, now, due, true));

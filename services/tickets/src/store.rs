@@ -12,8 +12,8 @@ use uuid::Uuid;
 pub struct Record {
     /// The ticket as the API shows it.
     pub ticket: pb::Ticket,
-    /// Business seconds of resolution time left while paused.
-    pub resolution_left_s: Option<i64>,
+    /// Business microseconds of resolution time left while paused.
+    pub resolution_left_us: Option<i64>,
     /// The time limit of the open escalation (its timers run on the ticket).
     pub escalation_due: Option<OffsetDateTime>,
 }
@@ -42,7 +42,7 @@ struct Row {
     response_due: Option<OffsetDateTime>,
     handoff_due: Option<OffsetDateTime>,
     resolution_due: Option<OffsetDateTime>,
-    resolution_left_s: Option<i64>,
+    resolution_left_us: Option<i64>,
     satisfaction: i32,
     satisfaction_refusal: String,
     version: i64,
@@ -91,7 +91,7 @@ impl From<Row> for Record {
             nanos: r.quote_nanos,
         });
         Self {
-            resolution_left_s: r.resolution_left_s,
+            resolution_left_us: r.resolution_left_us,
             escalation_due: r.escalation_due,
             ticket: pb::Ticket {
                 id: r.id.to_string(),
@@ -135,7 +135,7 @@ impl From<Row> for Record {
 const COLUMNS: &str = "id, channel, customer_id, tier, region, contact_name, contact_phone, product_model, \
      serial_number, symptom, warranty, service_mode, price_policy_told, quote_currency, quote_units, \
      quote_nanos, state, priority, assignee_id, response_due, handoff_due, resolution_due, \
-     resolution_left_s, satisfaction, satisfaction_refusal, version, create_time, created_by, \
+     resolution_left_us, satisfaction, satisfaction_refusal, version, create_time, created_by, \
      update_time, updated_by, second_service, second_service_reason, parts_to_prepare, contact_time, \
      arrival_time, escalation_due";
 
@@ -165,7 +165,7 @@ pub async fn save(tx: &mut PgConnection, r: &Record) -> Result<()> {
          serial_number = $9, symptom = $10, warranty = $11, service_mode = $12, price_policy_told = $13, \
          quote_currency = $14, quote_units = $15, quote_nanos = $16, state = $17, priority = $18, \
          assignee_id = $19, response_due = $20, handoff_due = $21, resolution_due = $22, \
-         resolution_left_s = $23, satisfaction = $24, satisfaction_refusal = $25, version = $26, \
+         resolution_left_us = $23, satisfaction = $24, satisfaction_refusal = $25, version = $26, \
          update_time = $29, updated_by = $30, next_due = $31, second_service = $32, \
          second_service_reason = $33, parts_to_prepare = $34, contact_time = $35, arrival_time = $36, \
          escalation_due = $37"
@@ -193,7 +193,7 @@ pub async fn save(tx: &mut PgConnection, r: &Record) -> Result<()> {
         .bind(time_of(t.response_due.as_ref()))
         .bind(time_of(t.handoff_due.as_ref()))
         .bind(time_of(t.resolution_due.as_ref()))
-        .bind(r.resolution_left_s)
+        .bind(r.resolution_left_us)
         .bind(t.satisfaction)
         .bind(&t.satisfaction_refusal)
         .bind(t.version)

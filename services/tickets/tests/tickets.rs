@@ -476,6 +476,23 @@ async fn waiting_for_the_customer_pauses_the_resolution_clock() {
     let left_at_pause = calendar.between(MONDAY_9 + time::Duration::hours(1), resolution_due);
     assert_eq!(calendar.between(app.clock.now(), new_due), left_at_pause);
     assert!(new_due > resolution_due);
+    // a pause of 30.0 s starting at a fraction of a second moves the deadline by 30.0 s exactly
+    app.clock.advance(time::Duration::milliseconds(250));
+    app.go_with(pb::TransitionTicketRequest {
+        id: t.id.clone(),
+        transition: Transition::WaitForCustomer as i32,
+        reason: "one more photo".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    app.clock.advance(time::Duration::seconds(30));
+    let again = app.go(&t.id, Transition::Resume).await.unwrap();
+    assert_eq!(
+        calendar.between(new_due, time_of(&again.resolution_due)),
+        time::Duration::seconds(30),
+        "30 s of business time, sub-second precision kept"
+    );
     app.go(&t.id, Transition::RecordArrival).await.unwrap();
     app.go_with(pb::TransitionTicketRequest {
         id: t.id.clone(),
@@ -513,6 +530,8 @@ async fn waiting_for_the_customer_pauses_the_resolution_clock() {
             Transition::Dispatch,
             Transition::Accept,
             Transition::StartWork,
+            Transition::WaitForCustomer,
+            Transition::Resume,
             Transition::WaitForCustomer,
             Transition::Resume,
             Transition::RecordArrival,
