@@ -36,6 +36,47 @@ impl Running {
     }
 }
 
+impl Running {
+    /// Creates a customer of `region` at the customers service (as an admin, straight to the
+    /// service) and returns its id: what a ticket needs before it can be opened (T-1).
+    pub async fn customer(&self, name: &str, region: &str) -> String {
+        use crm_proto::customers::v1 as pb;
+        let token = crm_kit::testing::token(
+            &self.settings,
+            &crm_kit::testing::TestCaller {
+                subject: "test.admin",
+                roles: &["admin"],
+                ..Default::default()
+            },
+            600,
+        );
+        let mut client = pb::customer_service_client::CustomerServiceClient::with_interceptor(
+            self.channel("customers").await,
+            crm_kit::testing::Bearer::new(&token),
+        );
+        client
+            .create_customer(pb::CreateCustomerRequest {
+                request_id: uuid::Uuid::new_v4().to_string(),
+                customer: Some(pb::Customer {
+                    display_name: name.into(),
+                    region: region.into(),
+                    contacts: vec![pb::Contact {
+                        name: "王晓明".into(),
+                        phone: "+86 138 0013 8000".into(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("create a customer")
+            .into_inner()
+            .customer
+            .expect("the customer")
+            .id
+    }
+}
+
 /// Migrates and starts every service of this build with `settings` (ports 0 for tests).
 pub async fn start(settings: Settings, clock: Clock) -> anyhow::Result<Running> {
     let services = crm::resolve(&[])?;

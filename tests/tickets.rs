@@ -100,6 +100,7 @@ async fn a_case_is_dispatched_by_region_and_load_escalated_and_the_customer_kept
                 .unwrap();
         ids.insert(name, created.id);
     }
+    let customer = running.customer("无锡新材料有限公司", "华东").await;
     let p = Platform {
         gateway: running.channel("gateway").await,
         _running: running,
@@ -112,7 +113,7 @@ async fn a_case_is_dispatched_by_region_and_load_escalated_and_the_customer_kept
             request_id: rid(),
             ticket: Some(pb::Ticket {
                 channel: pb::Channel::Hotline as i32,
-                customer_id: uuid::Uuid::now_v7().to_string(),
+                customer_id: customer.clone(),
                 region: "华东".into(),
                 contact_name: "王晓明".into(),
                 contact_phone: "+86 138 0013 8000".into(),

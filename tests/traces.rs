@@ -210,6 +210,7 @@ async fn a_ticket_from_intake_to_dispatch_is_one_trace_across_the_services() {
         },
     )
     .await;
+    let customer = running.customer("无锡新材料有限公司", "华东").await;
     let gateway: Channel = running.channel("gateway").await;
     let token = |username: &'static str| {
         let gateway = gateway.clone();
@@ -267,7 +268,7 @@ async fn a_ticket_from_intake_to_dispatch_is_one_trace_across_the_services() {
             request_id: "trace-create".into(),
             ticket: Some(pb::Ticket {
                 channel: pb::Channel::Hotline as i32,
-                customer_id: uuid::Uuid::now_v7().to_string(),
+                customer_id: customer.clone(),
                 region: "华东".into(),
                 contact_name: "王晓明".into(),
                 contact_phone: "+86 138 0013 8000".into(),

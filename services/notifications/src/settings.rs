@@ -10,6 +10,9 @@ use crate::domain::{self, Channel, Language, Selector};
 /// The `[notifications]` section.
 #[derive(Debug, Clone, Deserialize)]
 pub struct NotificationSettings {
+    /// The working calendar's offset from UTC (from `[calendar]`), for times in messages.
+    #[serde(skip, default)]
+    pub utc_offset_hours: i8,
     /// Language of recipients without one.
     pub default_language: String,
     /// Language of a customer's contacts by the customer's region.
@@ -127,7 +130,15 @@ pub struct Rule {
 impl NotificationSettings {
     /// The section from the loaded configuration.
     pub fn from_settings(settings: &crm_kit::Settings) -> anyhow::Result<Self> {
-        settings.section("notifications")
+        let mut own: Self = settings.section("notifications")?;
+        own.utc_offset_hours = settings.calendar.utc_offset_hours;
+        Ok(own)
+    }
+
+    /// The working time zone messages show times in (`calendar.utc_offset_hours`).
+    pub fn utc_offset(&self) -> Result<time::UtcOffset, crm_kit::Error> {
+        time::UtcOffset::from_hms(self.utc_offset_hours, 0, 0)
+            .map_err(|e| crm_kit::Error::Internal(e.into()))
     }
 
     /// The rules, checked: known event kinds, selectors and channels.

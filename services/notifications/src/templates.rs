@@ -111,8 +111,8 @@ pub const DEFAULTS: &[(&str, &str, &str, &str, &str)] = &[
         "sla_breached",
         "zh",
         "tickets.sla_breached",
-        "【超时】工单 {{ ticket_id }}：{{ deadline }} 时限已过",
-        "{{ recipient_name }} 您好：{{ region }} 的工单 {{ ticket_id }}（{{ tier }} 客户，{{ product_model }}，{{ symptom }}）的 {{ deadline }} 时限 {{ due_time }} 已过，当前状态 {{ state }}，优先级已升为 {{ priority }}。请立即处理。",
+        "【超时】工单 {{ ticket_id }}：{{ deadline_zh }}时限已过",
+        "{{ recipient_name }} 您好：{{ region }} 的工单 {{ ticket_id }}（{{ tier_zh }}客户，{{ product_model }}，{{ symptom }}）的{{ deadline_zh }}时限 {{ due_time }} 已过，当前状态：{{ state_zh }}，优先级已升为{{ priority_zh }}。请立即处理。",
     ),
     (
         "sla_breached",

@@ -111,8 +111,58 @@ fn event_time(event: &Event, clock: &Clock) -> time::OffsetDateTime {
         .unwrap_or_else(|| clock.now())
 }
 
-/// The variables a tickets event gives its templates.
-fn ticket_variables(t: &tickets::Ticket) -> BTreeMap<String, String> {
+/// A time as people read it: on the clock of the working calendar (`calendar.utc_offset_hours`,
+/// the recipients' working time zone), to the minute, with the offset, e.g.
+/// `2026-11-23 17:00 UTC+08:00`.
+fn local_time(t: &prost_types::Timestamp, offset: time::UtcOffset) -> String {
+    let Ok(t) = convert::from_timestamp(t) else {
+        return String::new();
+    };
+    let t = t.to_offset(offset);
+    let (h, m, _) = offset.as_hms();
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC{}{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        if h < 0 || m < 0 { '-' } else { '+' },
+        h.unsigned_abs(),
+        m.unsigned_abs()
+    )
+}
+
+/// The Chinese word of a deadline, state, priority or tier name (as the variables give them).
+fn zh(word: &str) -> &str {
+    match word {
+        "response" => "响应",
+        "handoff" => "转交",
+        "resolution" => "解决",
+        "escalation" => "升级处理",
+        "new" => "新建",
+        "solved_by_phone" => "电话解决",
+        "with_hotline_engineer" => "热线工程师处理中",
+        "dispatched" => "已派工",
+        "accepted" => "已接单",
+        "in_progress" => "处理中",
+        "waiting_for_customer" => "等待客户",
+        "resolved" => "已解决",
+        "closed" => "已关闭",
+        "low" => "低",
+        "normal" => "普通",
+        "high" => "高",
+        "urgent" => "紧急",
+        "vip" => "VIP",
+        "core" => "核心",
+        "potential" => "潜在",
+        "ordinary" => "普通",
+        other => other,
+    }
+}
+
+/// The variables a tickets event gives its templates; times on the clock of `offset`.
+fn ticket_variables(t: &tickets::Ticket, offset: time::UtcOffset) -> BTreeMap<String, String> {
     let name = |s: &str, prefix: &str| s.trim_start_matches(prefix).to_lowercase();
     let last = t.breaches.last();
     let deadline = last
@@ -121,8 +171,7 @@ fn ticket_variables(t: &tickets::Ticket) -> BTreeMap<String, String> {
         .unwrap_or_default();
     let due = last
         .and_then(|b| b.due_time.as_ref())
-        .and_then(|t| convert::from_timestamp(t).ok())
-        .map(|t| t.to_string())
+        .map(|t| local_time(t, offset))
         .unwrap_or_default();
     let escalation = t.escalation.as_ref();
     // the latest word on the escalation: its resolution, last progress, or review note
@@ -178,8 +227,7 @@ fn ticket_variables(t: &tickets::Ticket) -> BTreeMap<String, String> {
             "escalation_due",
             escalation
                 .and_then(|e| e.due_time.as_ref())
-                .and_then(|t| convert::from_timestamp(t).ok())
-                .map(|t| t.to_string())
+                .map(|t| local_time(t, offset))
                 .unwrap_or_default(),
         ),
         (
@@ -189,7 +237,27 @@ fn ticket_variables(t: &tickets::Ticket) -> BTreeMap<String, String> {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    .collect::<BTreeMap<_, _>>()
+    .pipe_zh()
+}
+
+/// Adds the Chinese words of the named values (`deadline_zh`, `state_zh`, …), so a Chinese
+/// template says 转交, not "handoff".
+trait PipeZh {
+    fn pipe_zh(self) -> Self;
+}
+
+impl PipeZh for BTreeMap<String, String> {
+    fn pipe_zh(mut self) -> Self {
+        for name in ["deadline", "state", "priority", "tier"] {
+            let word = self
+                .get(name)
+                .map(|v| zh(v).to_string())
+                .unwrap_or_default();
+            self.insert(format!("{name}_zh"), word);
+        }
+        self
+    }
 }
 
 /// The variables a customers event gives its templates.
@@ -341,7 +409,7 @@ impl Triggers {
                 }],
                 ..Default::default()
             };
-            let variables = ticket_variables(&ticket);
+            let variables = ticket_variables(&ticket, self.settings.utc_offset()?);
             (customer, variables, ticket.assignee_id)
         } else if event.r#type == IMPORT_DONE {
             let data: customers::ImportEvent = decode(event)?;
@@ -407,5 +475,49 @@ impl Handler for Triggers {
             self.wake.notify_one();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod zh_tests {
+    use super::*;
+
+    #[test]
+    fn a_chinese_breach_message_speaks_chinese_on_the_working_clock() {
+        let ticket = tickets::Ticket {
+            id: "t1".into(),
+            region: "华东".into(),
+            tier: "vip".into(),
+            state: tickets::TicketState::WithHotlineEngineer as i32,
+            priority: tickets::Priority::Urgent as i32,
+            breaches: vec![tickets::Breach {
+                deadline: tickets::Deadline::Handoff as i32,
+                due_time: Some(prost_types::Timestamp {
+                    seconds: 1_795_424_400, // 2026-11-23 09:00 UTC
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let offset = time::UtcOffset::from_hms(8, 0, 0).unwrap();
+        let mut variables = ticket_variables(&ticket, offset);
+        variables.insert("recipient_name".into(), "张主管".into());
+        assert_eq!(variables["due_time"], "2026-11-23 17:00 UTC+08:00");
+        let (_, _, _, subject, body) = crate::templates::DEFAULTS
+            .iter()
+            .find(|(name, language, ..)| *name == "sla_breached" && *language == "zh")
+            .unwrap();
+        let (subject, body) = crate::domain::render(subject, body, &variables).unwrap();
+        for text in [&subject, &body] {
+            assert!(!text.contains("handoff"), "{text}");
+            assert!(!text.contains("+00:00"), "{text}");
+        }
+        assert!(subject.contains("转交"), "{subject}");
+        assert!(body.contains("17:00"), "{body}");
+        assert!(
+            body.contains("紧急") && body.contains("热线工程师处理中"),
+            "{body}"
+        );
     }
 }
