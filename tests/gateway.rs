@@ -1084,6 +1084,28 @@ impl tonic::codec::Decoder for RawDecoder {
     }
 }
 
+/// Calls `method` on `channel` with `body` as the request message, as `token`; its refusal.
+async fn raw_call(
+    channel: Channel,
+    method: &'static str,
+    body: &[u8],
+    token: &str,
+) -> tonic::Status {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let mut request = Request::new(body.to_vec());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    grpc.unary::<_, Vec<u8>, _>(
+        request,
+        http::uri::PathAndQuery::from_static(method),
+        RawCodec,
+    )
+    .await
+    .unwrap_err()
+}
+
 #[tokio::test]
 async fn undecodable_requests_are_the_clients_error_and_other_media_types_are_refused() {
     use tower::Service as _;
@@ -1113,20 +1135,7 @@ async fn undecodable_requests_are_the_clients_error_and_other_media_types_are_re
     ];
     for method in methods {
         for (what, body) in &bodies {
-            let mut grpc = tonic::client::Grpc::new(p.gateway.clone());
-            grpc.ready().await.unwrap();
-            let mut request = Request::new(body.clone());
-            request
-                .metadata_mut()
-                .insert("authorization", format!("Bearer {admin}").parse().unwrap());
-            let status = grpc
-                .unary::<_, Vec<u8>, _>(
-                    request,
-                    http::uri::PathAndQuery::from_static(method),
-                    RawCodec,
-                )
-                .await
-                .unwrap_err();
+            let status = raw_call(p.gateway.clone(), method, body, &admin).await;
             assert_eq!(
                 status.code(),
                 Code::InvalidArgument,
@@ -1136,20 +1145,13 @@ async fn undecodable_requests_are_the_clients_error_and_other_media_types_are_re
         }
     }
     // the same straight to a service, bypassing the gateway
-    let mut grpc = tonic::client::Grpc::new(p.running.channel("tickets").await);
-    grpc.ready().await.unwrap();
-    let mut request = Request::new(bodies[0].1.clone());
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {admin}").parse().unwrap());
-    let status = grpc
-        .unary::<_, Vec<u8>, _>(
-            request,
-            http::uri::PathAndQuery::from_static("/crm.tickets.v1.TicketService/GetTicket"),
-            RawCodec,
-        )
-        .await
-        .unwrap_err();
+    let status = raw_call(
+        p.running.channel("tickets").await,
+        "/crm.tickets.v1.TicketService/GetTicket",
+        &bodies[0].1,
+        &admin,
+    )
+    .await;
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
 
     // JSON or plain text on the gRPC port: HTTP 415

@@ -9,13 +9,7 @@
 //! however many log-ins arrive. Calls without a token are also limited per client address by
 //! the kit's rate limiter (`rate_limit.anonymous`).
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use argon2::{
     Algorithm, Argon2, Block, Params, Version,
@@ -49,9 +43,10 @@ pub struct LoginSettings {
 /// neither allocates nor frees 19 MiB per attempt (which fragmented the heap to hundreds of MiB).
 #[derive(Clone)]
 pub struct Hashing {
+    /// A hash slot each.
     permits: Arc<Semaphore>,
-    queued: Arc<AtomicUsize>,
-    capacity: usize,
+    /// Room for the running and the waiting; a log-in that finds none is refused.
+    admitted: Arc<Semaphore>,
     memory: Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
 }
 
@@ -65,8 +60,7 @@ impl Hashing {
         };
         Self {
             permits: Arc::new(Semaphore::new(slots)),
-            queued: Arc::new(AtomicUsize::new(0)),
-            capacity: slots + settings.hash_queue,
+            admitted: Arc::new(Semaphore::new(slots + settings.hash_queue)),
             memory: Arc::new(std::sync::Mutex::new(
                 (0..slots).map(|_| Vec::new()).collect(),
             )),
@@ -79,21 +73,13 @@ impl Hashing {
         &self,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T> {
-        struct Queued<'a>(&'a AtomicUsize);
-        impl Drop for Queued<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::AcqRel);
-            }
-        }
-        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.capacity {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
+        let Ok(_admitted) = self.admitted.try_acquire() else {
             crm_kit::metrics::login_refused("busy");
             return Err(Error::Exhausted {
                 what: "too many log-ins at once".into(),
                 retry: Duration::from_secs(1),
             });
-        }
-        let _queued = Queued(&self.queued);
+        };
         let _permit = self
             .permits
             .acquire()

@@ -237,71 +237,34 @@ where
     }
 }
 
-/// The grpc-message of a trailers-only response, percent-decoded.
-fn grpc_message<B>(response: &http::Response<B>) -> String {
-    let raw = response
-        .headers()
-        .get("grpc-message")
-        .map(|v| v.as_bytes().to_vec())
-        .unwrap_or_default();
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'%'
-            && i + 2 < raw.len()
-            && let Ok(b) =
-                u8::from_str_radix(std::str::from_utf8(&raw[i + 1..i + 3]).unwrap_or(""), 16)
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(raw[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The client's mistakes that tonic answers as server faults, answered as what they are:
 /// a request message that cannot be decoded (tonic: `INTERNAL`) is `INVALID_ARGUMENT`, one
 /// over the size limit (tonic: `OUT_OF_RANGE`) is `RESOURCE_EXHAUSTED` (the gRPC status-code
 /// specification). So metrics and alerts count them as client errors, and nobody can trip
 /// the server-fault alert by sending garbage.
 fn client_errors<B>(mut response: http::Response<B>) -> http::Response<B> {
-    let code = response
-        .headers()
-        .get("grpc-status")
-        .map(|v| v.as_bytes().to_vec());
-    let replacement = match code.as_deref() {
-        Some(b"13") => {
-            let message = grpc_message(&response);
-            message
-                .starts_with("failed to decode Protobuf message")
-                .then(|| {
-                    (
-                        Code::InvalidArgument,
-                        format!("the request message cannot be decoded: {message}"),
-                    )
-                })
-        }
-        Some(b"11") => {
-            let message = grpc_message(&response);
-            message
-                .starts_with("Error, decoded message length too large")
-                .then(|| {
-                    (
-                        Code::ResourceExhausted,
-                        format!("the request message is too large: {message}"),
-                    )
-                })
+    // a trailers-only answer carries its status in the headers (tonic decodes the message)
+    let Some(status) = tonic::Status::from_header_map(response.headers()) else {
+        return response;
+    };
+    let message = status.message();
+    let replacement = match status.code() {
+        Code::Internal if message.starts_with("failed to decode Protobuf message") => Some((
+            Code::InvalidArgument,
+            format!("the request message cannot be decoded: {message}"),
+        )),
+        Code::OutOfRange if message.starts_with("Error, decoded message length too large") => {
+            Some((
+                Code::ResourceExhausted,
+                format!("the request message is too large: {message}"),
+            ))
         }
         _ => None,
     };
     if let Some((code, message)) = replacement {
-        let status = tonic::Status::new(code, message);
         let headers = response.headers_mut();
         headers.remove("grpc-status-details-bin");
-        let _ = status.add_header(headers);
+        let _ = tonic::Status::new(code, message).add_header(headers);
     }
     response
 }

@@ -186,7 +186,7 @@ fn ticket_variables(t: &tickets::Ticket, offset: time::UtcOffset) -> BTreeMap<St
             }
         })
         .unwrap_or_default();
-    [
+    let mut variables = [
         ("ticket_id", t.id.clone()),
         ("customer_id", t.customer_id.clone()),
         ("region", t.region.clone()),
@@ -237,27 +237,13 @@ fn ticket_variables(t: &tickets::Ticket, offset: time::UtcOffset) -> BTreeMap<St
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
-    .collect::<BTreeMap<_, _>>()
-    .pipe_zh()
-}
-
-/// Adds the Chinese words of the named values (`deadline_zh`, `state_zh`, …), so a Chinese
-/// template says 转交, not "handoff".
-trait PipeZh {
-    fn pipe_zh(self) -> Self;
-}
-
-impl PipeZh for BTreeMap<String, String> {
-    fn pipe_zh(mut self) -> Self {
-        for name in ["deadline", "state", "priority", "tier"] {
-            let word = self
-                .get(name)
-                .map(|v| zh(v).to_string())
-                .unwrap_or_default();
-            self.insert(format!("{name}_zh"), word);
-        }
-        self
+    .collect::<BTreeMap<_, _>>();
+    // the Chinese words of the named values, so a Chinese template says 转交, not "handoff"
+    for name in ["deadline", "state", "priority", "tier"] {
+        let word = zh(&variables[name]).to_string();
+        variables.insert(format!("{name}_zh"), word);
     }
+    variables
 }
 
 /// The variables a customers event gives its templates.

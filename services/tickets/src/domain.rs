@@ -422,21 +422,20 @@ fn check_record(
         1000,
         Lines::Many,
     );
-    if let Some(pb::confirmation::Proof::Signature(s)) =
-        r.confirmation.as_ref().and_then(|c| c.proof.as_ref())
-    {
-        text::check(
-            v,
-            &f("confirmation.signature.name"),
-            &s.name,
-            100,
-            Lines::One,
-        );
-    }
-    if let Some(pb::confirmation::Proof::ImageRef(i)) =
-        r.confirmation.as_ref().and_then(|c| c.proof.as_ref())
-    {
-        text::check(v, &f("confirmation.image_ref"), i, 500, Lines::One);
+    match r.confirmation.as_ref().and_then(|c| c.proof.as_ref()) {
+        Some(pb::confirmation::Proof::Signature(s)) => {
+            text::check(
+                v,
+                &f("confirmation.signature.name"),
+                &s.name,
+                100,
+                Lines::One,
+            );
+        }
+        Some(pb::confirmation::Proof::ImageRef(i)) => {
+            text::check(v, &f("confirmation.image_ref"), i, 500, Lines::One);
+        }
+        None => {}
     }
     if finished {
         use pb::confirmation::Proof;

@@ -275,7 +275,7 @@ impl Tickets {
     ) -> Result<pb::CreateTicketResponse> {
         let customer =
             Uuid::parse_str(&ticket.customer_id).map_err(|e| Error::Internal(e.into()))?;
-        self.known_customer(customer).await?;
+        let tier = self.known_customer(customer).await?;
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
@@ -283,9 +283,6 @@ impl Tickets {
         let now = self.clock.now();
         let actor = call.principal.subject.as_str();
         let id = Uuid::now_v7().to_string();
-        let tier = store::tier(&mut tx, customer)
-            .await?
-            .unwrap_or_else(|| "ordinary".into());
         let sla = self.settings.sla(&tier);
         let response_due = self
             .calendar
@@ -348,13 +345,13 @@ impl Tickets {
     }
 
     /// Waits for `customer` to be known here (from the customers service's events), up to
-    /// `tickets.customer_wait_ms`: a ticket is for a customer that exists (T-1).
-    async fn known_customer(&self, customer: Uuid) -> Result<()> {
+    /// `tickets.customer_wait_ms`: a ticket is for a customer that exists (T-1). Its tier.
+    async fn known_customer(&self, customer: Uuid) -> Result<String> {
         let deadline = tokio::time::Instant::now() + self.settings.customer_wait;
         loop {
             let mut conn = self.pool.acquire().await?;
-            if store::tier(&mut conn, customer).await?.is_some() {
-                return Ok(());
+            if let Some(tier) = store::tier(&mut conn, customer).await? {
+                return Ok(tier);
             }
             drop(conn);
             if tokio::time::Instant::now() >= deadline {
