@@ -280,3 +280,198 @@ async fn a_case_is_dispatched_by_region_and_load_escalated_and_the_customer_kept
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_contact_hears_of_the_ticket_opened_dispatched_and_resolved_in_their_language() {
+    let env = testing::test_env().await;
+    let running = crm_tests::start(env.settings, Clock::system())
+        .await
+        .expect("platform starts");
+    let identity = crm::admin::identity(&running.settings).await.unwrap();
+    let mut ids = std::collections::BTreeMap::new();
+    for (name, role) in [("admin", "admin"), ("eng.chen", "engineer")] {
+        let user = gw::User {
+            username: name.into(),
+            display_name: format!("{name} (demo)"),
+            roles: vec![role.into()],
+            region: if role == "engineer" { "华东" } else { "" }.into(),
+            email: format!("{name}@example.com"),
+            language: "zh".into(),
+            ..Default::default()
+        };
+        let created =
+            crm::admin::create_user(&identity, &format!("seed-{name}"), user, PASSWORD, "test")
+                .await
+                .unwrap();
+        ids.insert(name, created.id);
+    }
+    let customer = running.customer("Suzhou Optics Ltd", "华东").await;
+    let p = Platform {
+        gateway: running.channel("gateway").await,
+        _running: running,
+    };
+    let mut admin = p.tickets("admin").await;
+    let phone = "+86 139 0000 1111";
+    let ticket = admin
+        .create_ticket(pb::CreateTicketRequest {
+            request_id: rid(),
+            ticket: Some(pb::Ticket {
+                channel: pb::Channel::Hotline as i32,
+                customer_id: customer.clone(),
+                region: "华东".into(),
+                contact_name: "Emily Chen".into(),
+                contact_phone: phone.into(),
+                contact_language: "en".into(),
+                product_model: "X200".into(),
+                serial_number: "SN-0002".into(),
+                symptom: "no picture".into(),
+                warranty: pb::Warranty::InWarranty as i32,
+                service_mode: pb::ServiceMode::CarryIn as i32,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert!(ticket.number.starts_with('T'), "{}", ticket.number);
+    let notifications = p.notifications("admin").await;
+    // the SMS bodies sent to the contact's phone, oldest first
+    let sent_to_contact = || {
+        let mut c = notifications.clone();
+        async move {
+            c.list_sent_messages(npb::ListSentMessagesRequest {
+                channel: npb::Channel::Sms as i32,
+                page: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .messages
+            .into_iter()
+            .filter(|m| m.address == phone)
+            .map(|m| m.body)
+            .collect::<Vec<_>>()
+        }
+    };
+    let number = ticket.number.clone();
+    testing::wait_until("the opening SMS", Duration::from_secs(20), || {
+        let sent = sent_to_contact();
+        let number = number.clone();
+        async move {
+            sent.await
+                .iter()
+                .any(|b| b.contains("we have received") && b.contains(&number))
+        }
+    })
+    .await;
+    let step = |transition: pb::Transition| pb::TransitionTicketRequest {
+        request_id: rid(),
+        id: ticket.id.clone(),
+        transition: transition as i32,
+        ..Default::default()
+    };
+    let mut dispatch = step(pb::Transition::Dispatch);
+    dispatch.assignee_id = ids["eng.chen"].clone();
+    let c = admin.clone();
+    testing::wait_until(
+        "a dispatch to the engineer",
+        Duration::from_secs(20),
+        || {
+            let mut c = c.clone();
+            let mut r = dispatch.clone();
+            r.request_id = rid();
+            async move { c.transition_ticket(r).await.is_ok() }
+        },
+    )
+    .await;
+    // the engineer finds the work in the inbox, in their language
+    let engineer_inbox = p.notifications("eng.chen").await;
+    let subject = format!("新派工：工单 {number}");
+    testing::wait_until("the engineer's inbox", Duration::from_secs(20), || {
+        let c = engineer_inbox.clone();
+        let subject = subject.clone();
+        async move {
+            inbox_subjects(&c)
+                .await
+                .iter()
+                .any(|s| s.starts_with(&subject))
+        }
+    })
+    .await;
+    // the contact is told who comes and by when, on the working clock
+    testing::wait_until("the dispatch SMS", Duration::from_secs(20), || {
+        let sent = sent_to_contact();
+        async move {
+            sent.await.iter().any(|b| {
+                b.contains("engineer eng.chen (demo) will handle") && b.contains("UTC+08:00")
+            })
+        }
+    })
+    .await;
+    let mut engineer = p.tickets("eng.chen").await;
+    for t in [
+        pb::Transition::Accept,
+        pb::Transition::StartWork,
+        pb::Transition::RecordArrival,
+    ] {
+        engineer.transition_ticket(step(t)).await.expect("work");
+    }
+    let mut resolve = step(pb::Transition::Resolve);
+    resolve.service_record = Some(pb::ServiceRecord {
+        work_done: "replaced the display board".into(),
+        diagnosis: "display board failed".into(),
+        confirmation: Some(pb::Confirmation {
+            proof: Some(pb::confirmation::Proof::Signature(pb::Signature {
+                name: "Emily Chen".into(),
+                time: Some(crm_kit::convert::timestamp(time::OffsetDateTime::now_utc())),
+            })),
+        }),
+        ..Default::default()
+    });
+    engineer.transition_ticket(resolve).await.expect("resolve");
+    testing::wait_until("the resolution SMS", Duration::from_secs(20), || {
+        let sent = sent_to_contact();
+        let number = number.clone();
+        async move {
+            sent.await
+                .iter()
+                .any(|b| b.contains("is resolved") && b.contains(&number))
+        }
+    })
+    .await;
+    // service history made the engineer the customer's usual engineer, at the customers
+    // service too
+    let usual = admin
+        .get_usual_engineer(pb::GetUsualEngineerRequest {
+            customer_id: customer.clone(),
+        })
+        .await
+        .expect("usual engineer")
+        .into_inner()
+        .usual_engineer
+        .unwrap();
+    assert_eq!(usual.engineer_id, ids["eng.chen"]);
+    let token = p.token("admin").await;
+    let customers = crm_proto::customers::v1::customer_service_client::CustomerServiceClient::with_interceptor(
+        p.gateway.clone(),
+        testing::Bearer::new(&token),
+    );
+    testing::wait_until("the customers service's copy", Duration::from_secs(20), || {
+        let mut c = customers.clone();
+        let customer = customer.clone();
+        let engineer = ids["eng.chen"].clone();
+        async move {
+            c.get_service_policy(crm_proto::customers::v1::GetServicePolicyRequest {
+                customer_id: customer,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .is_some_and(|s| s.usual_engineer_id == engineer)
+        }
+    })
+    .await;
+}

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crm_kit::{
-    Error, Result, audit, context::Call, convert, directory, events, idempotency::RequestKey,
+    Error, Result, audit, context::Call, convert, directory, idempotency::RequestKey,
 };
 use crm_proto::customers::v1 as pb;
 use sqlx::PgConnection;
@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// The role customers are assigned to.
-const SALES_REP: &str = "sales_rep";
+pub(crate) const SALES_REP: &str = "sales_rep";
 
 impl Customers {
     /// The owner for `c` and how it was chosen; `loads` holds each region's reps and their
@@ -146,27 +146,5 @@ impl Customers {
             changes,
             page: Some(page),
         })
-    }
-}
-
-/// Keeps the sales reps from the gateway's user events: a user holding the sales_rep role is a
-/// rep of their region; one who loses it is kept, inactive.
-pub struct SalesReps {
-    /// The service.
-    pub customers: Customers,
-}
-
-#[tonic::async_trait]
-impl events::Handler for SalesReps {
-    async fn handle(
-        &self,
-        tx: &mut PgConnection,
-        event: &crm_proto::events::v1::Event,
-    ) -> std::result::Result<(), Error> {
-        if let Some(user) = directory::user_of(event)? {
-            let now = self.customers.clock.now();
-            directory::record_user(tx, &user, &[SALES_REP], now).await?;
-        }
-        Ok(())
     }
 }

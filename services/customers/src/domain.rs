@@ -312,6 +312,7 @@ pub fn add_months(d: Date, months: i64) -> Date {
 /// reports against their cadence (the next due a cadence after the last, or after `since`).
 pub fn service_status(
     customer: &pb::Customer,
+    usual_engineer: String,
     policy: crm_kit::service_policy::TierPolicy,
     since: Date,
     today: Date,
@@ -331,11 +332,7 @@ pub fn service_status(
             report_every_months: policy.report_every_months,
             dedicated_engineer: policy.dedicated_engineer,
         }),
-        usual_engineer_id: if policy.dedicated_engineer {
-            customer.tech_partner_id.clone()
-        } else {
-            String::new()
-        },
+        usual_engineer_id: usual_engineer,
         visits_last_year,
         visits_due,
         visits_on_track: visits_last_year >= visits_due,

@@ -11,6 +11,7 @@ pub mod care;
 pub mod domain;
 pub mod import;
 pub mod imports;
+pub mod inbound;
 pub mod service;
 pub mod store;
 pub mod visits;
@@ -94,13 +95,14 @@ impl Application {
             self.settings.events.clone(),
             shutdown.clone(),
         );
-        // the sales reps, from the gateway's user events (assignment, C-3)
+        // the sales reps, from the gateway's user events (assignment, C-3), and the usual
+        // engineers from the tickets service's (C-8)
         crm_kit::events::spawn_consumer(
             self.customers.pool().clone(),
             crm_kit::events::Consumer {
                 group: NAME.to_string(),
-                topics: vec!["gateway".to_string()],
-                handler: std::sync::Arc::new(assignment::SalesReps {
+                topics: inbound::TOPICS.iter().map(ToString::to_string).collect(),
+                handler: std::sync::Arc::new(inbound::Inbound {
                     customers: self.customers.clone(),
                 }),
             },

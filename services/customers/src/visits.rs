@@ -142,9 +142,11 @@ impl Customers {
             .and_then(|t| crm_kit::convert::from_timestamp(t).ok())
             .map_or(now.date(), |t| t.date());
         let policy = self.policy.services.of(domain::tier_key(c.tier()));
+        let usual = store::usual_engineer(&mut conn, customer).await?;
         Ok(pb::GetServicePolicyResponse {
             status: Some(domain::service_status(
                 &c,
+                usual,
                 policy,
                 since,
                 now.date(),

@@ -71,6 +71,17 @@ impl Payload {
     }
 }
 
+/// The payload of a consumed event as the message `M`. An event with no payload, or one that
+/// does not decode, is an error: the consumer will see it again, and the failure is logged.
+pub fn decode<M: Message + Default>(event: &pb::Event) -> Result<M, Error> {
+    let payload = event
+        .payload
+        .as_ref()
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("event {} has no payload", event.id)))?;
+    M::decode(payload.value.as_slice())
+        .map_err(|e| Error::Internal(anyhow::anyhow!("event {} payload: {e}", event.id)))
+}
+
 /// An event to publish.
 pub struct NewEvent<'a> {
     /// The topic (stream): the publishing service's name.

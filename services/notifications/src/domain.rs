@@ -247,6 +247,10 @@ macro_rules! ticket_kind {
                 "product_model",
                 "symptom",
                 "contact_name",
+                "contact_phone",
+                "ticket_number",
+                "contact_due",
+                "engineer_name",
                 "escalation_kind",
                 "escalation_state",
                 "escalation_note",
@@ -295,6 +299,19 @@ pub const KINDS: &[Kind] = &[
         "customers.care_due",
         "the customer's fortnightly care message is due (温馨速递, N-5)",
         []
+    ),
+    ticket_kind!(
+        "tickets.created",
+        "a ticket was opened (T-1): the contact is told its number"
+    ),
+    ticket_kind!(
+        "tickets.dispatched",
+        "a ticket was dispatched to an engineer (T-6): the engineer gets the work, the contact \
+         is told who comes and when to expect the call (contact_due)"
+    ),
+    ticket_kind!(
+        "tickets.resolved",
+        "a ticket was resolved (T-7): the contact is told, and how the result is confirmed"
     ),
     ticket_kind!(
         "tickets.sla_breached",

@@ -5,17 +5,19 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use crm_kit::{Clock, Error, convert, events::Handler};
+use crm_kit::{
+    Clock, Error, convert,
+    events::{Handler, decode},
+};
 use crm_proto::{
     customers::v1 as customers, events::v1::Event, gateway::v1 as gateway, tickets::v1 as tickets,
 };
-use prost::Message;
 use sqlx::PgConnection;
 use tokio::sync::Notify;
 
 use crate::{
     compose::{self, Draft},
-    domain::{Contact, Recipient, Selector},
+    domain::{Contact, Language, Recipient, Selector},
     settings::{NotificationSettings, Rule},
     store,
 };
@@ -71,15 +73,6 @@ fn import_variables(e: &customers::ImportEvent) -> BTreeMap<String, String> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
-}
-
-fn decode<M: Message + Default>(event: &Event) -> Result<M, Error> {
-    let payload = event
-        .payload
-        .as_ref()
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("event {} has no payload", event.id)))?;
-    M::decode(payload.value.as_slice())
-        .map_err(|e| Error::Internal(anyhow::anyhow!("event {} payload: {e}", event.id)))
 }
 
 fn stage_name(value: i32) -> String {
@@ -208,6 +201,15 @@ fn ticket_variables(t: &tickets::Ticket, offset: time::UtcOffset) -> BTreeMap<St
         ("product_model", t.product_model.clone()),
         ("symptom", t.symptom.clone()),
         ("contact_name", t.contact_name.clone()),
+        ("contact_phone", t.contact_phone.clone()),
+        ("ticket_number", t.number.clone()),
+        (
+            "contact_due",
+            t.contact_due
+                .as_ref()
+                .map(|t| local_time(t, offset))
+                .unwrap_or_default(),
+        ),
         (
             "escalation_kind",
             escalation
@@ -301,6 +303,24 @@ async fn customer_variables(
     Ok(v)
 }
 
+/// Whom an event is about: the customer (with the contacts to write to), the contacts' own
+/// language if known, and the engineer a ticket is assigned to.
+struct Subject {
+    customer: customers::Customer,
+    contact_language: Option<Language>,
+    assignee: String,
+}
+
+impl Subject {
+    fn of(customer: customers::Customer) -> Self {
+        Self {
+            customer,
+            contact_language: None,
+            assignee: String::new(),
+        }
+    }
+}
+
 impl Triggers {
     /// A young event whose owner or partner is not in the directory yet (the gateway's event
     /// announcing them has not been handled) fails, so it is delivered again later instead of
@@ -331,9 +351,9 @@ impl Triggers {
         tx: &mut PgConnection,
         rule: &Rule,
         event: &Event,
-        customer: &customers::Customer,
-        assignee: &str,
+        subject: &Subject,
     ) -> Result<Vec<Recipient>, Error> {
+        let customer = &subject.customer;
         let mut out = Vec::new();
         let user = |id: &str, out: &mut Vec<Recipient>| {
             if !id.is_empty() {
@@ -345,7 +365,7 @@ impl Triggers {
                 Selector::Owner => user(&customer.owner_id, &mut out),
                 Selector::Partner => user(&customer.tech_partner_id, &mut out),
                 Selector::Actor => user(&event.actor, &mut out),
-                Selector::Assignee => user(assignee, &mut out),
+                Selector::Assignee => user(&subject.assignee, &mut out),
                 Selector::User(id) => user(id, &mut out),
                 Selector::PartnerOrg(id) => out.push(Recipient::PartnerOrg(id.clone())),
                 Selector::Role(role) => {
@@ -354,7 +374,9 @@ impl Triggers {
                     }
                 }
                 Selector::Contacts => {
-                    let language = self.settings.language_of_region(&customer.region);
+                    let language = subject
+                        .contact_language
+                        .unwrap_or_else(|| self.settings.language_of_region(&customer.region));
                     for c in &customer.contacts {
                         if c.phone.is_empty() && c.email.is_empty() {
                             continue;
@@ -382,7 +404,7 @@ impl Triggers {
             return Ok(false);
         }
         // the customer the recipients are chosen for, and the template's variables
-        let (customer, variables, assignee) = if event.r#type.starts_with("tickets.") {
+        let (subject, variables) = if event.r#type.starts_with("tickets.") {
             let ticket: tickets::Ticket = decode(event)?;
             // the ticket's contact is the customer's person for this case
             let customer = customers::Customer {
@@ -395,23 +417,34 @@ impl Triggers {
                 }],
                 ..Default::default()
             };
-            let variables = ticket_variables(&ticket, self.settings.utc_offset()?);
-            (customer, variables, ticket.assignee_id)
+            let mut variables = ticket_variables(&ticket, self.settings.utc_offset()?);
+            variables.insert(
+                "engineer_name".into(),
+                name_of(tx, &ticket.assignee_id).await?,
+            );
+            let subject = Subject {
+                customer,
+                // the contact's own language, else their region's
+                contact_language: Language::parse(&ticket.contact_language).ok(),
+                assignee: ticket.assignee_id,
+            };
+            (subject, variables)
         } else if event.r#type == IMPORT_DONE {
             let data: customers::ImportEvent = decode(event)?;
             let customer = customers::Customer {
                 region: data.region.clone(),
                 ..Default::default()
             };
-            (customer, import_variables(&data), String::new())
+            (Subject::of(customer), import_variables(&data))
         } else {
             let payload: customers::CustomerEvent = decode(event)?;
             let customer = payload.customer.clone().unwrap_or_default();
             self.wait_for_directory(tx, &customer, event_time(event, &self.clock))
                 .await?;
             let variables = customer_variables(tx, event, &payload).await?;
-            (customer, variables, String::new())
+            (Subject::of(customer), variables)
         };
+        let customer = &subject.customer;
         let time = event
             .time
             .as_ref()
@@ -429,9 +462,7 @@ impl Triggers {
                 deadline: urgent
                     .then(|| time + time::Duration::seconds(self.settings.urgent_deadline_s)),
                 variables: variables.clone(),
-                recipients: self
-                    .recipients(tx, rule, event, &customer, &assignee)
-                    .await?,
+                recipients: self.recipients(tx, rule, event, &subject).await?,
                 channels: rule.channels.clone(),
             };
             let made = compose::make(

@@ -164,4 +164,32 @@ impl TicketService for Tickets {
             self.list_escalations(request.get_ref(), &caller).await?,
         ))
     }
+
+    async fn get_usual_engineer(
+        &self,
+        request: Request<pb::GetUsualEngineerRequest>,
+    ) -> Result<Response<pb::GetUsualEngineerResponse>, Status> {
+        let customer = id("customer_id", &request.get_ref().customer_id)?;
+        Ok(Response::new(pb::GetUsualEngineerResponse {
+            usual_engineer: Some(self.usual_engineer(customer).await?),
+        }))
+    }
+
+    async fn set_usual_engineer(
+        &self,
+        request: Request<pb::SetUsualEngineerRequest>,
+    ) -> Result<Response<pb::SetUsualEngineerResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::new(
+            "crm.tickets.v1.TicketService/SetUsualEngineer",
+            &r.request_id,
+            &r,
+        );
+        let (key, customer) = both(key, domain::parse_usual_engineer(&r))?;
+        Ok(Response::new(
+            self.set_usual_engineer(key, customer, r.engineer_id, &call)
+                .await?,
+        ))
+    }
 }

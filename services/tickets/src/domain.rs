@@ -24,6 +24,9 @@ pub struct TicketSettings {
     /// How long CreateTicket waits for a customer it does not know yet to arrive from the
     /// customers service's events (one created a moment ago) before refusing the ticket.
     pub customer_wait: std::time::Duration,
+    /// Business minutes after a dispatch within which the engineer is expected to contact the
+    /// customer (the time the customer is told).
+    pub contact_minutes: i64,
 }
 
 /// A tier's policy (response and resolution times, dedicated engineer).
@@ -37,16 +40,21 @@ impl TicketSettings {
             handoff_minutes: i64,
             warning_at: f64,
             customer_wait_ms: u64,
+            contact_minutes: i64,
         }
         let s: Section = settings.section("tickets")?;
         if s.handoff_minutes < 1 || !(0.0..1.0).contains(&s.warning_at) {
             anyhow::bail!("tickets.handoff_minutes must be positive and warning_at in [0, 1)");
+        }
+        if s.contact_minutes < 1 {
+            anyhow::bail!("tickets.contact_minutes must be positive");
         }
         Ok(Self {
             handoff_minutes: s.handoff_minutes,
             warning_at: s.warning_at,
             policies: ServicePolicies::from_settings(settings)?,
             customer_wait: std::time::Duration::from_millis(s.customer_wait_ms),
+            contact_minutes: s.contact_minutes,
         })
     }
 
@@ -292,6 +300,9 @@ pub fn check_fields(v: &mut Violations, t: &pb::Ticket) {
         text::check(v, field, value, max, lines);
     }
     text::check_phone(v, "ticket.contact_phone", &t.contact_phone);
+    if !matches!(t.contact_language.as_str(), "" | "zh" | "en") {
+        v.add("ticket.contact_language", "must be \"zh\", \"en\" or empty");
+    }
     if Warranty::try_from(t.warranty).is_err() {
         v.add("ticket.warranty", "is not a warranty status");
     }
@@ -308,6 +319,18 @@ pub fn check_fields(v: &mut Violations, t: &pb::Ticket) {
     }
 }
 
+/// A checked SetUsualEngineer: the customer's id.
+pub fn parse_usual_engineer(r: &pb::SetUsualEngineerRequest) -> Result<uuid::Uuid, Error> {
+    let mut v = Violations::new();
+    let customer = uuid::Uuid::parse_str(&r.customer_id);
+    if customer.is_err() {
+        v.add("customer_id", "must be a customer id");
+    }
+    text::check(&mut v, "engineer_id", &r.engineer_id, 200, Lines::One);
+    v.finish()?;
+    Ok(customer.unwrap_or_default())
+}
+
 /// The intake fields UpdateTicket may change.
 pub const UPDATABLE: &[&str] = &[
     "contact_name",
@@ -319,6 +342,7 @@ pub const UPDATABLE: &[&str] = &[
     "service_mode",
     "price_policy_told",
     "accepted_quote",
+    "contact_language",
 ];
 
 /// Applies the masked fields of `patch` to `current`.
@@ -342,6 +366,7 @@ pub fn apply_update(
             "service_mode" => current.service_mode = patch.service_mode,
             "price_policy_told" => current.price_policy_told = patch.price_policy_told,
             "accepted_quote" => current.accepted_quote.clone_from(&patch.accepted_quote),
+            "contact_language" => current.contact_language.clone_from(&patch.contact_language),
             other => v.add(
                 "update_mask",
                 format!(

@@ -5,13 +5,15 @@
 //! records, escalations of hard problems, and each role's work queue by deadline.
 //!
 //! `api` translates gRPC, `service` holds the ticket use cases and the timer and event
-//! handlers, `escalations` the escalation use cases, `domain` the rules, `store` the SQL.
+//! handlers, `escalations` the escalation use cases, `usual` the customers' usual engineers,
+//! `domain` the rules, `store` the SQL.
 
 pub mod api;
 pub mod domain;
 pub mod escalations;
 pub mod service;
 pub mod store;
+pub mod usual;
 
 use std::{net::SocketAddr, sync::Arc};
 

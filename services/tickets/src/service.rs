@@ -53,11 +53,14 @@ pub const ESCALATION_ROUTED: &str = "tickets.escalation_routed";
 /// An escalation was routed, progressed or resolved: the customer is told (payload: the
 /// Ticket).
 pub const ESCALATION_CHANGED: &str = "tickets.escalation_changed";
+/// A customer's usual engineer changed (from service history or by a manager); the payload is
+/// a `crm.tickets.v1.UsualEngineer`.
+pub const USUAL_ENGINEER_CHANGED: &str = "tickets.usual_engineer_changed";
 /// The timer kind of the same-day record reminder.
 const RECORD_DUE_TIMER: &str = "tickets.record_due";
 
 /// The role tickets are dispatched to.
-const ENGINEER: &str = "engineer";
+pub(crate) const ENGINEER: &str = "engineer";
 
 /// Roles that may act on any ticket's engineer steps (accept, start, resolve).
 const SUPERVISING: &[&str] = &["admin", "supervisor", "coordinator", "hotline_engineer"];
@@ -187,15 +190,19 @@ impl Tickets {
             return Ok(named.to_string());
         }
         let customer = Uuid::parse_str(&t.customer_id).map_err(|e| Error::Internal(e.into()))?;
-        // the usual engineer only if they are an engineer: the customer's tech-support partner
-        // (tech_support) cannot work a ticket, and would be told nothing (issue 14)
         if self.settings.sla(&t.tier).dedicated_engineer
-            && let Some(usual) = store::usual_engineer(tx, customer).await?
+            && let Some(usual) = store::usual_engineer(tx, customer)
+                .await?
+                .filter(|u| !u.engineer_id.is_empty())
         {
-            if directory::region_of(tx, &usual, ENGINEER).await?.is_some() {
-                return Ok(usual);
+            // still an engineer (roles change): else by load
+            if directory::region_of(tx, &usual.engineer_id, ENGINEER)
+                .await?
+                .is_some()
+            {
+                return Ok(usual.engineer_id);
             }
-            tracing::info!(%customer, %usual, "the usual engineer is no engineer: dispatching by load");
+            tracing::info!(%customer, usual = %usual.engineer_id, "the usual engineer is no longer an engineer: dispatching by load");
         }
         let working: Vec<String> = domain::WORKING
             .iter()
@@ -275,7 +282,7 @@ impl Tickets {
     ) -> Result<pb::CreateTicketResponse> {
         let customer =
             Uuid::parse_str(&ticket.customer_id).map_err(|e| Error::Internal(e.into()))?;
-        let tier = self.known_customer(customer).await?;
+        let tier = self.known_customer(customer, "ticket.customer_id").await?;
         let mut tx = self.pool.begin().await?;
         if let Some(previous) = key.replay(&mut tx).await? {
             return Ok(previous);
@@ -291,7 +298,21 @@ impl Tickets {
         let resolution_due = self
             .calendar
             .add(now, time::Duration::hours(sla.resolution_hours));
+        // only the intake fields come from the request; the rest is the service's
         ticket = pb::Ticket {
+            channel: ticket.channel,
+            customer_id: ticket.customer_id,
+            region: ticket.region,
+            contact_name: ticket.contact_name,
+            contact_phone: ticket.contact_phone,
+            product_model: ticket.product_model,
+            serial_number: ticket.serial_number,
+            symptom: ticket.symptom,
+            warranty: ticket.warranty,
+            service_mode: ticket.service_mode,
+            price_policy_told: ticket.price_policy_told,
+            accepted_quote: ticket.accepted_quote,
+            contact_language: ticket.contact_language,
             id: id.clone(),
             tier,
             state: TicketState::New as i32,
@@ -306,9 +327,9 @@ impl Tickets {
             version: 1,
             created: Some(convert::stamp(now, actor)),
             updated: Some(convert::stamp(now, actor)),
-            ..ticket
+            ..Default::default()
         };
-        store::save(
+        ticket.number = store::save(
             &mut tx,
             &Record {
                 ticket: ticket.clone(),
@@ -345,8 +366,9 @@ impl Tickets {
     }
 
     /// Waits for `customer` to be known here (from the customers service's events), up to
-    /// `tickets.customer_wait_ms`: a ticket is for a customer that exists (T-1). Its tier.
-    async fn known_customer(&self, customer: Uuid) -> Result<String> {
+    /// `tickets.customer_wait_ms`: a ticket is for a customer that exists (T-1). Its tier; a
+    /// customer not known is `INVALID_ARGUMENT` on `field`.
+    pub(crate) async fn known_customer(&self, customer: Uuid, field: &str) -> Result<String> {
         let deadline = tokio::time::Instant::now() + self.settings.customer_wait;
         loop {
             let mut conn = self.pool.acquire().await?;
@@ -356,7 +378,7 @@ impl Tickets {
             drop(conn);
             if tokio::time::Instant::now() >= deadline {
                 return Err(Error::invalid(
-                    "ticket.customer_id",
+                    field,
                     format!("no customer {customer} is known"),
                 ));
             }
@@ -595,6 +617,10 @@ impl Tickets {
                 t.parts_to_prepare.clone_from(&input.parts_to_prepare);
                 t.contact_time = None;
                 t.arrival_time = None;
+                t.contact_due = ts(self.calendar.add(
+                    now,
+                    time::Duration::minutes(self.settings.contact_minutes),
+                ));
             }
             (Transition::StartWork, _) => {
                 t.contact_time = ts(now);
@@ -695,6 +721,10 @@ impl Tickets {
         };
         if let Some(event) = event {
             Self::publish(&mut tx, call, now, event, t, false).await?;
+        }
+        if input.transition == Transition::Resolve {
+            // service history: who resolved it becomes the customer's usual engineer
+            self.learn_usual_engineer(&mut tx, call, now, t).await?;
         }
         audit::record(&mut tx, call, now, &subject(&id), &["state"]).await?;
         let response = pb::TransitionTicketResponse {
@@ -985,16 +1015,14 @@ impl events::Handler for Inbound {
             .type_url
             .ends_with("crm.customers.v1.CustomersImportedEvent")
         {
-            let data: crm_proto::customers::v1::CustomersImportedEvent =
-                prost::Message::decode(payload.value.as_slice())
-                    .map_err(|e| Error::Internal(anyhow::anyhow!("import event: {e}")))?;
-            let known: Vec<(Uuid, String, String)> = data
+            let data: crm_proto::customers::v1::CustomersImportedEvent = events::decode(event)?;
+            let known: Vec<(Uuid, String)> = data
                 .customers
                 .iter()
                 .filter_map(|c| {
                     let id = Uuid::parse_str(&c.id).ok()?;
                     let tier = tier_name(c.tier).filter(|t| domain::TIERS.contains(&t.as_str()))?;
-                    Some((id, tier, c.tech_partner_id.clone()))
+                    Some((id, tier))
                 })
                 .collect();
             // new customers: a later customers.customer_changed, if one came first, is newer
@@ -1003,9 +1031,7 @@ impl events::Handler for Inbound {
         if !payload.type_url.ends_with("crm.customers.v1.CustomerEvent") {
             return Ok(());
         }
-        let data: crm_proto::customers::v1::CustomerEvent =
-            prost::Message::decode(payload.value.as_slice())
-                .map_err(|e| Error::Internal(anyhow::anyhow!("customer event: {e}")))?;
+        let data: crm_proto::customers::v1::CustomerEvent = events::decode(event)?;
         let Some(customer) = data.customer else {
             return Ok(());
         };
@@ -1017,14 +1043,7 @@ impl events::Handler for Inbound {
             return Ok(());
         };
         let before = store::tier(tx, id).await?;
-        store::set_tier(
-            tx,
-            id,
-            &tier,
-            &customer.tech_partner_id,
-            self.tickets.clock.now(),
-        )
-        .await?;
+        store::set_tier(tx, id, &tier, self.tickets.clock.now()).await?;
         if before.is_some_and(|b| b != tier) {
             let moved = self.tickets.retier(tx, id, &tier).await?;
             tracing::info!(customer = %id, %tier, tickets = moved, "tier changed: deadlines recomputed");

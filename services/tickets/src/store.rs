@@ -56,6 +56,9 @@ struct Row {
     contact_time: Option<OffsetDateTime>,
     arrival_time: Option<OffsetDateTime>,
     escalation_due: Option<OffsetDateTime>,
+    contact_language: String,
+    contact_due: Option<OffsetDateTime>,
+    number: i64,
 }
 
 fn parts(p: Vec<(String, i32)>) -> Vec<pb::PartUsed> {
@@ -127,24 +130,43 @@ impl From<Row> for Record {
                 contact_time: r.contact_time.map(convert::timestamp),
                 arrival_time: r.arrival_time.map(convert::timestamp),
                 escalation: None,
+                number: number(r.number),
+                contact_language: r.contact_language,
+                contact_due: r.contact_due.map(convert::timestamp),
             },
         }
     }
 }
 
-const COLUMNS: &str = "id, channel, customer_id, tier, region, contact_name, contact_phone, product_model, \
+/// A ticket number as customers quote it: `T` and eight digits.
+pub fn number(n: i64) -> String {
+    format!("T{n:08}")
+}
+
+/// The columns a save writes.
+macro_rules! columns {
+    () => {
+        "id, channel, customer_id, tier, region, contact_name, contact_phone, product_model, \
      serial_number, symptom, warranty, service_mode, price_policy_told, quote_currency, quote_units, \
      quote_nanos, state, priority, assignee_id, response_due, handoff_due, resolution_due, \
      resolution_left_us, satisfaction, satisfaction_refusal, version, create_time, created_by, \
      update_time, updated_by, second_service, second_service_reason, parts_to_prepare, contact_time, \
-     arrival_time, escalation_due";
+     arrival_time, escalation_due, contact_language, contact_due"
+    };
+}
+
+const COLUMNS: &str = columns!();
+
+/// What a read selects: the written columns and the number the database gives.
+const SELECTED: &str = concat!(columns!(), ", number");
 
 fn name<E: TryFrom<i32>>(v: i32, f: impl Fn(&E) -> &'static str) -> &'static str {
     E::try_from(v).map(|e| f(&e)).unwrap_or("")
 }
 
-/// Writes a ticket whole (insert or replace); `next_due` is derived from its deadlines.
-pub async fn save(tx: &mut PgConnection, r: &Record) -> Result<()> {
+/// Writes a ticket whole (insert or replace); `next_due` is derived from its deadlines. Returns
+/// the ticket's number.
+pub async fn save(tx: &mut PgConnection, r: &Record) -> Result<String> {
     let t = &r.ticket;
     let id = Uuid::parse_str(&t.id).map_err(|e| crm_kit::Error::Internal(e.into()))?;
     let customer =
@@ -160,7 +182,7 @@ pub async fn save(tx: &mut PgConnection, r: &Record) -> Result<()> {
     let quote = t.accepted_quote.clone().unwrap_or_default();
     let sql = format!(
         "INSERT INTO tickets ({COLUMNS}, next_due) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $32, $33, $34, $35, $36, $37, $31) \
+         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $32, $33, $34, $35, $36, $37, $38, $39, $31) \
          ON CONFLICT (id) DO UPDATE SET tier = $4, contact_name = $6, contact_phone = $7, product_model = $8, \
          serial_number = $9, symptom = $10, warranty = $11, service_mode = $12, price_policy_told = $13, \
          quote_currency = $14, quote_units = $15, quote_nanos = $16, state = $17, priority = $18, \
@@ -168,9 +190,9 @@ pub async fn save(tx: &mut PgConnection, r: &Record) -> Result<()> {
          resolution_left_us = $23, satisfaction = $24, satisfaction_refusal = $25, version = $26, \
          update_time = $29, updated_by = $30, next_due = $31, second_service = $32, \
          second_service_reason = $33, parts_to_prepare = $34, contact_time = $35, arrival_time = $36, \
-         escalation_due = $37"
+         escalation_due = $37, contact_language = $38, contact_due = $39 RETURNING number"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(name(t.channel, pb::Channel::as_str_name))
         .bind(customer)
@@ -208,15 +230,17 @@ pub async fn save(tx: &mut PgConnection, r: &Record) -> Result<()> {
         .bind(time_of(t.contact_time.as_ref()))
         .bind(time_of(t.arrival_time.as_ref()))
         .bind(r.escalation_due)
-        .execute(&mut *tx)
+        .bind(&t.contact_language)
+        .bind(time_of(t.contact_due.as_ref()))
+        .fetch_one(&mut *tx)
         .await?;
-    Ok(())
+    Ok(number(n))
 }
 
 /// A ticket with its breaches, locked for the transaction when `lock`.
 pub async fn get(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<Record>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM tickets WHERE id = $1{}",
+        "SELECT {SELECTED} FROM tickets WHERE id = $1{}",
         if lock { " FOR UPDATE" } else { "" }
     );
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -344,7 +368,7 @@ pub async fn queue(
     limit: i64,
 ) -> Result<Vec<(Record, Option<OffsetDateTime>)>> {
     let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-        "SELECT {COLUMNS}, next_due FROM tickets WHERE state = ANY("
+        "SELECT {SELECTED}, next_due FROM tickets WHERE state = ANY("
     ));
     b.push_bind(states.to_vec()).push(")");
     if let Some(a) = assignee {
@@ -386,54 +410,89 @@ pub async fn queue(
     Ok(out)
 }
 
-/// Records a customer's tier and usual engineer as the customers service announced them.
+/// Records a customer's tier as the customers service announced it.
 pub async fn set_tier(
     tx: &mut PgConnection,
     customer: Uuid,
     tier: &str,
-    usual_engineer: &str,
     now: OffsetDateTime,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO customer_tiers (customer_id, tier, usual_engineer, update_time) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (customer_id) DO UPDATE SET tier = $2, usual_engineer = $3, update_time = $4",
+        "INSERT INTO customer_tiers (customer_id, tier, update_time) VALUES ($1, $2, $3) \
+         ON CONFLICT (customer_id) DO UPDATE SET tier = $2, update_time = $3",
     )
     .bind(customer)
     .bind(tier)
-    .bind(usual_engineer)
     .bind(now)
     .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-/// Records the tiers and usual engineers of new customers, keeping any already recorded.
+/// Records the tiers of new customers, keeping any already recorded.
 pub async fn add_tiers(
     tx: &mut PgConnection,
-    customers: &[(Uuid, String, String)],
+    customers: &[(Uuid, String)],
     now: OffsetDateTime,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO customer_tiers (customer_id, tier, usual_engineer, update_time) \
-         SELECT *, $4 FROM unnest($1::uuid[], $2::text[], $3::text[]) ON CONFLICT (customer_id) DO NOTHING",
+        "INSERT INTO customer_tiers (customer_id, tier, update_time) \
+         SELECT *, $3 FROM unnest($1::uuid[], $2::text[]) ON CONFLICT (customer_id) DO NOTHING",
     )
     .bind(customers.iter().map(|c| c.0).collect::<Vec<_>>())
     .bind(customers.iter().map(|c| c.1.as_str()).collect::<Vec<_>>())
-    .bind(customers.iter().map(|c| c.2.as_str()).collect::<Vec<_>>())
     .bind(now)
     .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-/// A customer's usual engineer, if announced.
-pub async fn usual_engineer(conn: &mut PgConnection, customer: Uuid) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT usual_engineer FROM customer_tiers WHERE customer_id = $1 AND usual_engineer <> ''",
+/// A customer's usual engineer, if one is known (an empty engineer is none).
+pub async fn usual_engineer(
+    conn: &mut PgConnection,
+    customer: Uuid,
+) -> Result<Option<pb::UsualEngineer>> {
+    let row: Option<(String, String, OffsetDateTime, String)> = sqlx::query_as(
+        "SELECT engineer_id, source, update_time, updated_by FROM usual_engineers WHERE customer_id = $1",
     )
     .bind(customer)
     .fetch_optional(&mut *conn)
-    .await?)
+    .await?;
+    Ok(row.map(|(engineer_id, source, at, by)| pb::UsualEngineer {
+        customer_id: customer.to_string(),
+        engineer_id,
+        source: value(pb::UsualEngineerSource::from_str_name(&source)),
+        updated: Some(convert::stamp(at, &by)),
+    }))
+}
+
+/// Records a customer's usual engineer. From service history it does not replace a manager's
+/// choice; returns whether anything changed.
+pub async fn set_usual_engineer(
+    tx: &mut PgConnection,
+    u: &pb::UsualEngineer,
+) -> Result<bool> {
+    let customer =
+        Uuid::parse_str(&u.customer_id).map_err(|e| crm_kit::Error::Internal(e.into()))?;
+    let updated = u.updated.clone().unwrap_or_default();
+    let history = pb::UsualEngineerSource::ServiceHistory.as_str_name();
+    let changed = sqlx::query(
+        "INSERT INTO usual_engineers (customer_id, engineer_id, source, update_time, updated_by) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id) DO UPDATE \
+         SET engineer_id = $2, source = $3, update_time = $4, updated_by = $5 \
+         WHERE $3 <> $6 OR (usual_engineers.source = $6 AND usual_engineers.engineer_id <> $2) \
+            OR usual_engineers.engineer_id = ''",
+    )
+    .bind(customer)
+    .bind(&u.engineer_id)
+    .bind(name(u.source, pb::UsualEngineerSource::as_str_name))
+    .bind(time_of(updated.time.as_ref()))
+    .bind(&updated.actor)
+    .bind(history)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    Ok(changed > 0)
 }
 
 /// A customer's tier, if announced.

@@ -176,7 +176,7 @@ impl App {
             .unwrap()
     }
 
-    /// Publishes a customer's tier (and usual engineer) as the customers service does.
+    /// Publishes a customer's tier (and tech-support partner) as the customers service does.
     async fn publish_customer(&self, id: &str, tier: customers::Tier, partner: &str) {
         let event = customers::CustomerEvent {
             customer: Some(customers::Customer {
@@ -877,25 +877,122 @@ async fn work_started_today_without_a_record_is_reminded_at_the_close_of_day() {
 #[tokio::test]
 async fn vip_tickets_go_to_the_customers_usual_engineer_first() {
     let mut app = spawn_app().await;
-    let vip = uuid::Uuid::now_v7().to_string();
     app.engineer("engineer.zhou", "华东", &["engineer"]).await;
+    app.engineer("engineer.wu", "华东", &["engineer"]).await;
+    // a VIP whose tech-support partner is a user of the engineer role: the partner is not the
+    // usual engineer (issue 14); with none known the region's least-loaded engineer gets it
+    let vip = uuid::Uuid::now_v7().to_string();
     app.customer_tier(&vip, customers::Tier::Vip, "engineer.zhou")
         .await;
+    let e = app
+        .client
+        .get_usual_engineer(pb::GetUsualEngineerRequest {
+            customer_id: vip.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    let first = app.create(intake(&vip)).await;
+    assert!(first.number.starts_with('T'), "{}", first.number);
+    let first = app.go(&first.id, Transition::Dispatch).await.unwrap();
+    let resolver = first.assignee_id.clone();
+    // service history: whoever resolves the customer's ticket is its usual engineer
+    app.start(&first.id).await;
+    app.go(&first.id, Transition::RecordArrival).await.unwrap();
+    app.go_with(pb::TransitionTicketRequest {
+        id: first.id.clone(),
+        transition: Transition::Resolve as i32,
+        service_record: Some(service_record(true, None)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let usual = app
+        .client
+        .get_usual_engineer(pb::GetUsualEngineerRequest {
+            customer_id: vip.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .usual_engineer
+        .unwrap();
+    assert_eq!(usual.engineer_id, resolver);
+    assert_eq!(usual.source(), pb::UsualEngineerSource::ServiceHistory);
+    // the other engineer now has fewer tickets in hand, but the VIP's ticket goes to its usual
+    let other = if resolver == "engineer.zhou" {
+        "engineer.wu"
+    } else {
+        "engineer.zhou"
+    };
+    let busy = app.create(intake(&app.new_customer().await)).await;
+    app.dispatch(&busy.id, &resolver).await;
     let t = app.create(intake(&vip)).await;
     let dispatched = app.go(&t.id, Transition::Dispatch).await.unwrap();
-    assert_eq!(dispatched.assignee_id, "engineer.zhou");
+    assert_eq!(dispatched.assignee_id, resolver);
     assert_eq!(dispatched.state(), TicketState::Dispatched);
-    // a VIP whose usual contact is a tech-support partner, not an engineer: the ticket goes to
-    // the region's least-loaded engineer, who can work it
-    app.engineer("engineer.wu", "华东", &["engineer"]).await;
-    let supported = uuid::Uuid::now_v7().to_string();
-    app.customer_tier(&supported, customers::Tier::Vip, "support.li")
-        .await;
-    let t = app.create(intake(&supported)).await;
+    assert!(dispatched.contact_due.is_some(), "the customer is told when to expect the call");
+    // a service manager names the usual engineer; only a manager, and only an engineer
+    let set = |engineer: &str| pb::SetUsualEngineerRequest {
+        request_id: rid(),
+        customer_id: vip.clone(),
+        engineer_id: engineer.into(),
+    };
+    let mut coordinator = app.as_user("coord.sun", &["coordinator"], "");
+    let e = coordinator.set_usual_engineer(set(other)).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let mut manager = app.as_user("sup.qian", &["supervisor"], "");
+    let e = manager.set_usual_engineer(set("support.li")).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let named = manager
+        .set_usual_engineer(set(other))
+        .await
+        .unwrap()
+        .into_inner()
+        .usual_engineer
+        .unwrap();
+    assert_eq!(named.source(), pb::UsualEngineerSource::Manager);
+    let t = app.create(intake(&vip)).await;
     let dispatched = app.go(&t.id, Transition::Dispatch).await.unwrap();
-    assert_eq!(dispatched.assignee_id, "engineer.wu", "not to tech support");
+    assert_eq!(dispatched.assignee_id, other, "the manager's choice");
+    // service history does not undo a manager's choice: the resolver resolves another
+    let vip_busy = app.create(intake(&vip)).await;
+    app.dispatch(&vip_busy.id, &resolver).await;
+    app.start(&vip_busy.id).await;
+    app.go(&vip_busy.id, Transition::RecordArrival).await.unwrap();
+    app.go_with(pb::TransitionTicketRequest {
+        id: vip_busy.id.clone(),
+        transition: Transition::Resolve as i32,
+        service_record: Some(service_record(true, None)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let usual = manager
+        .get_usual_engineer(pb::GetUsualEngineerRequest {
+            customer_id: vip.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .usual_engineer
+        .unwrap();
+    assert_eq!(usual.engineer_id, other);
+    // an engineer who loses the role is passed over: by load again
+    app.engineer(other, "华东", &["tech_support"]).await;
+    let t = app.create(intake(&vip)).await;
+    let dispatched = app.go(&t.id, Transition::Dispatch).await.unwrap();
+    assert_eq!(dispatched.assignee_id, resolver);
+    // the changes were announced, for the customers service's policy status
+    let changes = app
+        .events()
+        .await
+        .iter()
+        .filter(|(t, _)| t == "tickets.usual_engineer_changed")
+        .count();
+    assert_eq!(changes, 2, "history once, the manager once");
     // and a named assignee who is no engineer is refused
-    let t = app.create(intake(&supported)).await;
+    let t = app.create(intake(&vip)).await;
     let e = app
         .go_with(pb::TransitionTicketRequest {
             id: t.id.clone(),
