@@ -454,24 +454,29 @@ async fn the_contact_hears_of_the_ticket_opened_dispatched_and_resolved_in_their
         .unwrap();
     assert_eq!(usual.engineer_id, ids["eng.chen"]);
     let token = p.token("admin").await;
-    let customers = crm_proto::customers::v1::customer_service_client::CustomerServiceClient::with_interceptor(
-        p.gateway.clone(),
-        testing::Bearer::new(&token),
-    );
-    testing::wait_until("the customers service's copy", Duration::from_secs(20), || {
-        let mut c = customers.clone();
-        let customer = customer.clone();
-        let engineer = ids["eng.chen"].clone();
-        async move {
-            c.get_service_policy(crm_proto::customers::v1::GetServicePolicyRequest {
-                customer_id: customer,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status
-            .is_some_and(|s| s.usual_engineer_id == engineer)
-        }
-    })
+    let customers =
+        crm_proto::customers::v1::customer_service_client::CustomerServiceClient::with_interceptor(
+            p.gateway.clone(),
+            testing::Bearer::new(&token),
+        );
+    testing::wait_until(
+        "the customers service's copy",
+        Duration::from_secs(20),
+        || {
+            let mut c = customers.clone();
+            let customer = customer.clone();
+            let engineer = ids["eng.chen"].clone();
+            async move {
+                c.get_service_policy(crm_proto::customers::v1::GetServicePolicyRequest {
+                    customer_id: customer,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status
+                .is_some_and(|s| s.usual_engineer_id == engineer)
+            }
+        },
+    )
     .await;
 }

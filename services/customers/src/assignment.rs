@@ -4,9 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crm_kit::{
-    Error, Result, audit, context::Call, convert, directory, idempotency::RequestKey,
-};
+use crm_kit::{Error, Result, audit, context::Call, convert, directory, idempotency::RequestKey};
 use crm_proto::customers::v1 as pb;
 use sqlx::PgConnection;
 use uuid::Uuid;

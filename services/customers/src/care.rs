@@ -171,8 +171,15 @@ impl Task for ServiceOverdue {
             let (visits, last_report) =
                 store::service_progress(tx, *id, now - time::Duration::days(365)).await?;
             let policy = self.policies.of(crate::domain::tier_key(c.tier()));
-            let status =
-                crate::domain::service_status(&c, String::new(), policy, since, today, visits, last_report);
+            let status = crate::domain::service_status(
+                &c,
+                String::new(),
+                policy,
+                since,
+                today,
+                visits,
+                last_report,
+            );
             let quiet = reminded_on.is_some_and(|d| {
                 today - d < time::Duration::days(self.settings.service_remind_every_days)
             });

@@ -617,10 +617,9 @@ impl Tickets {
                 t.parts_to_prepare.clone_from(&input.parts_to_prepare);
                 t.contact_time = None;
                 t.arrival_time = None;
-                t.contact_due = ts(self.calendar.add(
-                    now,
-                    time::Duration::minutes(self.settings.contact_minutes),
-                ));
+                t.contact_due = ts(self
+                    .calendar
+                    .add(now, time::Duration::minutes(self.settings.contact_minutes)));
             }
             (Transition::StartWork, _) => {
                 t.contact_time = ts(now);

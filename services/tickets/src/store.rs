@@ -468,10 +468,7 @@ pub async fn usual_engineer(
 
 /// Records a customer's usual engineer. From service history it does not replace a manager's
 /// choice; returns whether anything changed.
-pub async fn set_usual_engineer(
-    tx: &mut PgConnection,
-    u: &pb::UsualEngineer,
-) -> Result<bool> {
+pub async fn set_usual_engineer(tx: &mut PgConnection, u: &pb::UsualEngineer) -> Result<bool> {
     let customer =
         Uuid::parse_str(&u.customer_id).map_err(|e| crm_kit::Error::Internal(e.into()))?;
     let updated = u.updated.clone().unwrap_or_default();

@@ -931,7 +931,10 @@ async fn vip_tickets_go_to_the_customers_usual_engineer_first() {
     let dispatched = app.go(&t.id, Transition::Dispatch).await.unwrap();
     assert_eq!(dispatched.assignee_id, resolver);
     assert_eq!(dispatched.state(), TicketState::Dispatched);
-    assert!(dispatched.contact_due.is_some(), "the customer is told when to expect the call");
+    assert!(
+        dispatched.contact_due.is_some(),
+        "the customer is told when to expect the call"
+    );
     // a service manager names the usual engineer; only a manager, and only an engineer
     let set = |engineer: &str| pb::SetUsualEngineerRequest {
         request_id: rid(),
@@ -939,10 +942,16 @@ async fn vip_tickets_go_to_the_customers_usual_engineer_first() {
         engineer_id: engineer.into(),
     };
     let mut coordinator = app.as_user("coord.sun", &["coordinator"], "");
-    let e = coordinator.set_usual_engineer(set(other)).await.unwrap_err();
+    let e = coordinator
+        .set_usual_engineer(set(other))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     let mut manager = app.as_user("sup.qian", &["supervisor"], "");
-    let e = manager.set_usual_engineer(set("support.li")).await.unwrap_err();
+    let e = manager
+        .set_usual_engineer(set("support.li"))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     let named = manager
         .set_usual_engineer(set(other))
@@ -959,7 +968,9 @@ async fn vip_tickets_go_to_the_customers_usual_engineer_first() {
     let vip_busy = app.create(intake(&vip)).await;
     app.dispatch(&vip_busy.id, &resolver).await;
     app.start(&vip_busy.id).await;
-    app.go(&vip_busy.id, Transition::RecordArrival).await.unwrap();
+    app.go(&vip_busy.id, Transition::RecordArrival)
+        .await
+        .unwrap();
     app.go_with(pb::TransitionTicketRequest {
         id: vip_busy.id.clone(),
         transition: Transition::Resolve as i32,
