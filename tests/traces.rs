@@ -327,11 +327,13 @@ async fn a_ticket_from_intake_to_dispatch_is_one_trace_across_the_services() {
             .filter(|s| s.name.starts_with("crm.tickets.v1.TicketService/"))
             .count();
         // the notifications consumer's (the customers service consumes the tickets topic too)
-        let consumed = ["tickets.created", "tickets.dispatched"].iter().all(|name| {
-            spans.iter().any(|s| {
-                s.name == *name && attribute(s, "group").as_deref() == Some("notifications")
-            })
-        });
+        let consumed = ["tickets.created", "tickets.dispatched"]
+            .iter()
+            .all(|name| {
+                spans.iter().any(|s| {
+                    s.name == *name && attribute(s, "group").as_deref() == Some("notifications")
+                })
+            });
         calls >= 6 && consumed
     };
     testing::wait_until(

@@ -464,27 +464,6 @@ pub fn name_key(s: &str) -> String {
         .collect()
 }
 
-/// A phone number as it is compared: its digits in Chinese national form. `+86` / `0086`
-/// numbers lose the country code (mobiles) or gain the trunk `0` (landlines: `+86 20 …` is
-/// `020…`); other international numbers keep the `00` form (`+1 415 …` is `001415…`).
-pub fn phone_key(s: &str) -> String {
-    let s: String = s.nfkc().collect();
-    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
-    let international = s.trim_start().starts_with('+') || digits.starts_with("00");
-    if !international {
-        return match digits.strip_prefix("86") {
-            Some(rest) if rest.len() == 11 && rest.starts_with('1') => rest.to_string(),
-            _ => digits,
-        };
-    }
-    let number = digits.strip_prefix("00").unwrap_or(&digits);
-    match number.strip_prefix("86") {
-        Some(rest) if rest.len() == 11 && rest.starts_with('1') => rest.to_string(),
-        Some(rest) if !rest.is_empty() => format!("0{}", rest.trim_start_matches('0')),
-        _ => format!("00{number}"),
-    }
-}
-
 fn text(v: &mut Violations, field: &str, value: &str, min: usize, max: usize) -> String {
     checked_text(v, field, value, min, max, crm_kit::text::Lines::One)
 }
@@ -538,7 +517,7 @@ pub struct ContactFields {
     pub name: String,
     /// Phone as entered.
     pub phone: String,
-    /// Digits of the phone.
+    /// The phone's key (E.164, `crm_kit::phone`).
     pub phone_key: String,
     /// E-mail address.
     pub email: String,
@@ -549,16 +528,18 @@ pub struct ContactFields {
 impl ContactFields {
     fn parse(v: &mut Violations, field: &str, c: &pb::Contact) -> Self {
         let name = text(v, &format!("{field}.name"), &c.name, 1, 100);
-        let phone = text(v, &format!("{field}.phone"), &c.phone, 0, 40);
-        let phone_key = phone_key(&phone);
-        // the platform's one phone rule (tickets copy this number onto a ticket)
-        crm_kit::text::check_phone(v, &format!("{field}.phone"), &phone);
-        let email = text(v, &format!("{field}.email"), &c.email, 0, 200);
-        if !email.is_empty() && !looks_like_email(&email) {
-            v.add(format!("{field}.email"), "is not an e-mail address");
-        }
+        // the platform's one phone and e-mail rules (tickets copy this number onto a ticket)
+        let phone = crm_kit::phone::check(v, &format!("{field}.phone"), &c.phone);
+        let phone_key = phone
+            .as_ref()
+            .map(|p| p.key().to_string())
+            .unwrap_or_default();
+        let phone = phone.map(|p| p.as_str().to_string()).unwrap_or_default();
+        let email = crm_kit::email::check(v, &format!("{field}.email"), &c.email)
+            .map(|e| e.as_str().to_string())
+            .unwrap_or_default();
         let role = text(v, &format!("{field}.role"), &c.role, 0, 100);
-        if phone.is_empty() && email.is_empty() {
+        if c.phone.trim().is_empty() && c.email.trim().is_empty() {
             v.add(
                 format!("{field}.phone"),
                 "a contact needs a phone or an e-mail address",
@@ -581,20 +562,6 @@ impl ContactFields {
             email: self.email.clone(),
             role: self.role.clone(),
         }
-    }
-}
-
-fn looks_like_email(s: &str) -> bool {
-    match s.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !s.chars().any(char::is_whitespace)
-                && !domain.contains('@')
-        }
-        None => false,
     }
 }
 
@@ -1042,7 +1009,7 @@ impl CommunicationInput {
 pub struct CustomerQuery {
     /// Normalised name fragment.
     pub name_contains: Option<String>,
-    /// Phone digits.
+    /// The phone's key (E.164, `crm_kit::phone`).
     pub phone_key: Option<String>,
     /// Exact region.
     pub region: Option<String>,
@@ -1067,7 +1034,7 @@ impl CustomerQuery {
         let opt = |s: String| (!s.is_empty()).then_some(s);
         let name = text(&mut v, "filter.name_contains", &f.name_contains, 0, 200);
         let phone = text(&mut v, "filter.phone", &f.phone, 0, 40);
-        let phone_key = phone_key(&phone);
+        let phone_key = crm_kit::phone::key(&phone);
         if !phone.is_empty() && phone_key.is_empty() {
             v.add("filter.phone", "must contain digits");
         }
@@ -1309,19 +1276,21 @@ mod tests {
     #[test]
     fn keys_normalise_width_case_space_and_country_code() {
         assert_eq!(name_key("ＡＢＣ  Tech Co"), "abctechco");
-        assert_eq!(phone_key("+86 138-0013-8000"), "13800138000");
-        assert_eq!(phone_key("0086 13800138000"), "13800138000");
-        assert_eq!(phone_key("010-8888 6666"), "01088886666");
-        assert_eq!(phone_key("+86 (20) 3888 9999"), "02038889999");
-        assert_eq!(phone_key("8613800138000"), "13800138000");
-        assert_eq!(phone_key("+1 415 555 0100"), phone_key("001 415 555 0100"));
+        // the kit's phone key (E.164, issue 15): the same number however it is written
+        let key = crm_kit::phone::key;
+        assert_eq!(key("+86 138-0013-8000"), key("13800138000"));
+        assert_eq!(key("0086 13800138000"), key("13800138000"));
+        assert_eq!(key("010-8888 6666"), key("01088886666"));
+        assert_eq!(key("+86 (20) 3888 9999"), key("02038889999"));
+        assert_eq!(key("8613800138000"), key("13800138000"));
+        assert_eq!(key("+1 415 555 0100"), key("001 415 555 0100"));
     }
 
     #[test]
     fn a_valid_customer_parses_and_dedupes_tags() {
         let f = CustomerFields::parse("customer", &customer()).unwrap();
         assert_eq!(f.tags, ["制造"]);
-        assert_eq!(f.contacts[0].phone_key, "13800138000");
+        assert_eq!(f.contacts[0].phone_key, crm_kit::phone::key("13800138000"));
     }
 
     #[test]

@@ -469,6 +469,15 @@ pub fn name_dedup_key(name: &str) -> String {
     }
 }
 
+/// A duplicate key as a report shows it: a phone as it is dialled at home (`phone:13800138000`,
+/// not the stored `+8613800138000`).
+pub fn shown_key(key: &str) -> String {
+    match key.strip_prefix("phone:") {
+        Some(phone) => format!("phone:{}", crm_kit::phone::national(phone)),
+        None => key.to_string(),
+    }
+}
+
 /// The keys a customer is a duplicate by: its normalised name, and each contact's normalised
 /// phone and e-mail (`name:…`, `phone:…`, `email:…`).
 pub fn dedup_keys(c: &CustomerFields) -> Vec<String> {
@@ -477,7 +486,7 @@ pub fn dedup_keys(c: &CustomerFields) -> Vec<String> {
         if !contact.phone_key.is_empty() {
             keys.push(format!("phone:{}", contact.phone_key));
         }
-        let email = contact.email.trim().to_lowercase();
+        let email = crm_kit::email::key(&contact.email);
         if !email.is_empty() {
             keys.push(format!("email:{email}"));
         }
@@ -750,8 +759,9 @@ mod tests {
             fields("x", "13800138000", "wang@example.cn"),
         );
         assert_eq!(dedup_keys(&a), dedup_keys(&b));
+        let shown: Vec<String> = dedup_keys(&a).iter().map(|k| shown_key(k)).collect();
         assert_eq!(
-            dedup_keys(&a),
+            shown,
             ["name:x", "phone:13800138000", "email:wang@example.cn"]
         );
     }
@@ -773,7 +783,7 @@ mod tests {
         let existing = Uuid::now_v7();
         let known = Known::by_key(vec![
             // an older customer with this phone, and one this import made at row 3
-            ("phone:13900000009".into(), existing, None),
+            ("phone:+8613900000009".into(), existing, None),
             ("name:earlier".into(), Uuid::now_v7(), Some(3)),
             ("name:earlier".into(), Uuid::now_v7(), Some(2)),
         ]);
@@ -797,10 +807,12 @@ mod tests {
             .map(|(row, v)| match v {
                 Verdict::Accepted(f) => format!("{row} accepted {}", f.display_name),
                 Verdict::Rejected(r) => format!("{row} rejected {}", r[0].column),
-                Verdict::DuplicateOfRow { row: of, key } => format!("{row} row {of} by {key}"),
+                Verdict::DuplicateOfRow { row: of, key } => {
+                    format!("{row} row {of} by {}", shown_key(&key))
+                }
                 Verdict::DuplicateOfCustomer { customer, key } => {
                     assert_eq!(customer, existing);
-                    format!("{row} existing by {key}")
+                    format!("{row} existing by {}", shown_key(&key))
                 }
             })
             .collect();

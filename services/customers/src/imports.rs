@@ -513,12 +513,15 @@ impl Customers {
                 Verdict::DuplicateOfRow { row: earlier, key } => {
                     r.status = pb::ImportRowStatus::Duplicate.into();
                     r.duplicate_of_row = earlier;
-                    r.reason = format!("same {key} as row {earlier}");
+                    r.reason = format!("same {} as row {earlier}", crate::import::shown_key(&key));
                 }
                 Verdict::DuplicateOfCustomer { customer, key } => {
                     r.status = pb::ImportRowStatus::Duplicate.into();
                     r.duplicate_of_customer_id = customer.to_string();
-                    r.reason = format!("same {key} as customer {customer}");
+                    r.reason = format!(
+                        "same {} as customer {customer}",
+                        crate::import::shown_key(&key)
+                    );
                 }
                 Verdict::Accepted(fields) => {
                     let mut fields = *fields;

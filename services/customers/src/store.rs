@@ -190,7 +190,7 @@ async fn insert_contacts(tx: &mut PgConnection, id: Uuid, f: &CustomerFields) ->
             .push_bind(&c.phone)
             .push_bind(&c.phone_key)
             .push_bind(&c.email)
-            .push_bind(c.email.to_lowercase())
+            .push_bind(crm_kit::email::key(&c.email))
             .push_bind(&c.role);
     });
     q.build().execute(&mut *tx).await?;
@@ -1575,7 +1575,7 @@ pub async fn insert_imported(
         .bind(text(|k| &k.phone))
         .bind(text(|k| &k.phone_key))
         .bind(text(|k| &k.email))
-        .bind(contacts.iter().map(|(_, _, k)| k.email.to_lowercase()).collect::<Vec<_>>())
+        .bind(contacts.iter().map(|(_, _, k)| crm_kit::email::key(&k.email)).collect::<Vec<_>>())
         .bind(text(|k| &k.role))
         .execute(&mut *tx)
         .await?;

@@ -79,18 +79,12 @@ impl NewUser {
         text::check(&mut v, "user.region", &u.region, 64, Lines::One);
         text::check(&mut v, "user.partner_id", &u.partner_id, 100, Lines::One);
         let roles = check_roles(&mut v, "user.roles", &u.roles, &u.partner_id);
-        let email = u.email.trim().to_string();
-        if !email.is_empty()
-            && (email.len() > 200
-                || email.contains(char::is_whitespace)
-                || !email
-                    .split_once('@')
-                    .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.')))
-        {
-            v.add("user.email", "is not an e-mail address");
-        }
-        let phone = u.phone.trim().to_string();
-        text::check_phone(&mut v, "user.phone", &phone);
+        let email = crm_kit::email::check(&mut v, "user.email", &u.email)
+            .map(|e| e.as_str().to_string())
+            .unwrap_or_default();
+        let phone = crm_kit::phone::check(&mut v, "user.phone", &u.phone)
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default();
         let language = match u.language.as_str() {
             "" => "zh".to_string(),
             l @ ("zh" | "en") => l.to_string(),

@@ -1,9 +1,7 @@
-//! The one rule for free text and phone numbers, for every field of every service (issue 14):
-//! no NUL and no control characters (a multi-line field allows newline, carriage return and
-//! tab), a length limit in characters, and phone numbers of digits with the usual separators.
-//! A field that breaks it is `INVALID_ARGUMENT` naming the field, before anything is written.
-
-use unicode_normalization::UnicodeNormalization;
+//! The one rule for free text, for every field of every service (issue 14): no NUL and no
+//! control characters (a multi-line field allows newline, carriage return and tab) and a length
+//! limit in characters. A field that breaks it is `INVALID_ARGUMENT` naming the field, before
+//! anything is written. Phone numbers have their own type, [`crate::phone::Phone`].
 
 use crate::Violations;
 
@@ -50,48 +48,6 @@ pub fn require(v: &mut Violations, field: &str, value: &str, max: usize, lines: 
     }
 }
 
-/// The fewest and most digits of a phone number (a short service number, a full international
-/// one).
-pub const PHONE_DIGITS: std::ops::RangeInclusive<usize> = 5..=20;
-
-/// What is wrong with `value` as a phone number, if anything: digits (full-width ones too) with
-/// spaces, `+`, `-`, `.`, `(` and `)` only, 5 to 20 digits. A letter — `1380013800O` with an O
-/// for the last zero — is refused, not dropped.
-pub fn phone_problem(value: &str) -> Option<String> {
-    let value: String = value.nfkc().collect();
-    let value = value.trim();
-    if let Some(p) = problem(value, 40, Lines::One) {
-        return Some(p);
-    }
-    if !value
-        .chars()
-        .all(|c| c.is_ascii_digit() || " +-.()".contains(c))
-    {
-        return Some("is not a phone number: digits, spaces and + - . ( ) only".into());
-    }
-    if value.char_indices().any(|(i, c)| c == '+' && i != 0) {
-        return Some("is not a phone number: + only at the start".into());
-    }
-    let digits = value.chars().filter(char::is_ascii_digit).count();
-    if !PHONE_DIGITS.contains(&digits) {
-        return Some(format!(
-            "is not a phone number: must have {} to {} digits",
-            PHONE_DIGITS.start(),
-            PHONE_DIGITS.end()
-        ));
-    }
-    None
-}
-
-/// Checks an optional phone field.
-pub fn check_phone(v: &mut Violations, field: &str, value: &str) {
-    if !value.trim().is_empty()
-        && let Some(p) = phone_problem(value)
-    {
-        v.add(field, p);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,31 +64,5 @@ mod tests {
             "characters, not bytes"
         );
         assert!(problem("精工机械有限公司!", 8, Lines::One).is_some());
-    }
-
-    #[test]
-    fn one_phone_rule() {
-        for ok in [
-            "13800138000",
-            "+86 138 0013 8000",
-            "(020) 8888-6666",
-            "０２０-８８８８６６６６",
-            "010.6666.8888",
-        ] {
-            assert_eq!(phone_problem(ok), None, "{ok}");
-        }
-        for bad in [
-            "1380013800O",
-            "138-0013-800x",
-            "12 34",
-            "+86+138",
-            "1\u{0}3800138000",
-            "123456789012345678901",
-        ] {
-            assert!(phone_problem(bad).is_some(), "{bad}");
-        }
-        let mut v = Violations::new();
-        check_phone(&mut v, "contact.phone", "");
-        assert!(v.is_empty(), "empty is for the field's own rule");
     }
 }

@@ -189,9 +189,9 @@ impl Recipient {
             Self::PartnerOrg(id) => format!("partner:{id}"),
             Self::Contact(c) => {
                 let address = if c.email.is_empty() {
-                    normalise_phone(&c.phone)
+                    crm_kit::phone::key(&c.phone)
                 } else {
-                    c.email.to_lowercase()
+                    crm_kit::email::key(&c.email)
                 };
                 format!("contact:{address}")
             }
@@ -529,23 +529,12 @@ pub fn render(
     Ok((one(subject)?, one(body)?))
 }
 
-/// The digits of a phone number without a +86 / 0086 prefix, as opt-outs store it.
-pub fn normalise_phone(phone: &str) -> String {
-    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-    let digits = digits.strip_prefix("0086").unwrap_or(&digits);
-    let digits = if phone.trim_start().starts_with('+') {
-        digits.strip_prefix("86").unwrap_or(digits)
-    } else {
-        digits
-    };
-    digits.to_string()
-}
-
-/// An address as opt-outs store it: the digits of a phone, an e-mail in lower case.
+/// An address as opt-outs store it: a phone's E.164 key, an e-mail in lower case (the kit's
+/// `phone` and `email` keys, the same as customers compare contacts by).
 pub fn normalise_address(channel: Channel, address: &str) -> String {
     match channel {
-        Channel::Sms => normalise_phone(address),
-        _ => address.trim().to_lowercase(),
+        Channel::Sms => crm_kit::phone::key(address),
+        _ => crm_kit::email::key(address),
     }
 }
 
@@ -558,6 +547,12 @@ pub fn mask(address: &str) -> String {
     if address.starts_with("http://") || address.starts_with("https://") {
         return address.to_string();
     }
+    // a stored phone key as it is dialled at home: `+8613800138000` shows as `138****8000`
+    let address = if address.starts_with('+') {
+        crm_kit::phone::national(address)
+    } else {
+        address.to_string()
+    };
     let chars: Vec<char> = address.chars().collect();
     if chars.len() <= 7 {
         return "*".repeat(chars.len());
@@ -567,25 +562,14 @@ pub fn mask(address: &str) -> String {
     format!("{head}****{tail}")
 }
 
-/// Checks an e-mail address loosely (one '@', a dot in the domain, no spaces).
+/// Checks an e-mail address by the platform's one rule (`crm_kit::email`).
 pub fn is_email(address: &str) -> bool {
-    match address.split_once('@') {
-        Some((user, domain)) => {
-            !user.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !address.contains(char::is_whitespace)
-                && !domain.contains('@')
-        }
-        None => false,
-    }
+    crm_kit::email::Email::parse(address).is_ok()
 }
 
-/// Checks a phone number: 5 to 20 digits once separators are removed.
+/// Checks a phone number by the platform's one rule (`crm_kit::phone`).
 pub fn is_phone(phone: &str) -> bool {
-    // the platform's one phone rule
-    crm_kit::text::phone_problem(phone).is_none()
+    crm_kit::phone::Phone::parse(phone).is_ok()
 }
 
 /// The wait before attempt `attempt + 1` after `attempt` failed ones: `base * 2^(attempt-1)`,
@@ -913,8 +897,14 @@ mod tests {
 
     #[test]
     fn addresses_normalise_and_mask() {
-        assert_eq!(normalise_phone("+86 138-0013-8000"), "13800138000");
-        assert_eq!(normalise_phone("0086 13800138000"), "13800138000");
+        assert_eq!(
+            normalise_address(Channel::Sms, "+86 138-0013-8000"),
+            normalise_address(Channel::Sms, "8613800138000")
+        );
+        assert_eq!(
+            normalise_address(Channel::Sms, "0086 13800138000"),
+            normalise_address(Channel::Sms, "13800138000")
+        );
         assert_eq!(
             normalise_address(Channel::Email, " Wang@Example.COM "),
             "wang@example.com"

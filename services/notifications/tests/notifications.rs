@@ -728,6 +728,39 @@ async fn opt_outs_suppress_delivery_and_are_audited() {
             .opt_outs
             .is_empty()
     );
+
+    // one number however it is written (issue 15): an opt-out entered as 8613800138000 stops a
+    // message addressed to 0086-138-0013-8000
+    admin
+        .set_opt_out(pb::SetOptOutRequest {
+            channel: Channel::Sms as i32,
+            address: "8613800138000".into(),
+            opted_out: true,
+            reason: "asked by e-mail".into(),
+            customer_id: "c-1".into(),
+        })
+        .await
+        .unwrap();
+    let sms = admin
+        .send_notification(pb::SendNotificationRequest {
+            request_id: "care-sms-2".into(),
+            template: "care_sms".into(),
+            recipients: vec![pb::Recipient {
+                target: Some(pb::recipient::Target::Contact(pb::Contact {
+                    name: "王晓明".into(),
+                    phone: "0086-138-0013-8000".into(),
+                    ..Default::default()
+                })),
+            }],
+            channels: vec![Channel::Sms as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .notification
+        .unwrap();
+    assert_eq!(sms.deliveries[0].state, DeliveryState::Suppressed as i32);
 }
 
 #[tokio::test]

@@ -299,7 +299,7 @@ pub fn check_fields(v: &mut Violations, t: &pb::Ticket) {
     ] {
         text::check(v, field, value, max, lines);
     }
-    text::check_phone(v, "ticket.contact_phone", &t.contact_phone);
+    crm_kit::phone::check(v, "ticket.contact_phone", &t.contact_phone);
     if !matches!(t.contact_language.as_str(), "" | "zh" | "en") {
         v.add("ticket.contact_language", "must be \"zh\", \"en\" or empty");
     }
