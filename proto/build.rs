@@ -23,13 +23,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(&relative, [&root])?;
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out.join("crm_descriptor.bin"), fds.encode_to_vec())?;
+    // every message knows its full protobuf name (`prost::Name`): event payloads are named and
+    // matched by their generated type, not by string literals
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
+    config.type_name_domain(["."], "type.googleapis.com");
     tonic_prost_build::configure()
         // maps as BTreeMap: encoding is then deterministic, which request-id idempotency
         // relies on (it compares digests of the encoded request)
         .btree_map(".")
         .build_client(true)
         .build_server(true)
-        .compile_fds(fds)?;
+        .compile_fds_with_config(fds, config)?;
     Ok(())
 }
 

@@ -229,14 +229,11 @@ async fn events_case(
         tasks.push(tokio::spawn(async move {
             for i in (p..total).step_by(publishers) {
                 let mut tx = pool.begin().await.expect("begin");
-                let payload = Payload::of(
-                    "crm.common.v1.Date",
-                    &crm_proto::common::v1::Date {
-                        year: 2026,
-                        month: 1,
-                        day: 1,
-                    },
-                );
+                let payload = Payload::of(&crm_proto::common::v1::Date {
+                    year: 2026,
+                    month: 1,
+                    day: 1,
+                });
                 let aggregate = format!("customers/{}", i % 1000);
                 let event = NewEvent {
                     topic: schema,

@@ -197,14 +197,11 @@ impl Customers {
             .ok_or_else(|| import_not_found(id))?;
         // each region's sales manager hears of the new, unassigned customers (C-3)
         for (region, accepted) in store::import_regions(&mut tx, id).await? {
-            let payload = crm_kit::events::Payload::of(
-                "crm.customers.v1.ImportEvent",
-                &pb::ImportEvent {
-                    import: Some(import.clone()),
-                    region,
-                    accepted_in_region: accepted,
-                },
-            );
+            let payload = crm_kit::events::Payload::of(&pb::ImportEvent {
+                import: Some(import.clone()),
+                region,
+                accepted_in_region: accepted,
+            });
             let aggregate = format!("imports/{id}");
             crm_kit::events::publish(
                 &mut tx,
@@ -566,13 +563,10 @@ impl Customers {
                 .collect();
             audit::record_many(&mut tx, call, now, &audited).await?;
             let customers = created.iter().map(|c| c.to_proto(now, actor)).collect();
-            let payload = crm_kit::events::Payload::of(
-                "crm.customers.v1.CustomersImportedEvent",
-                &pb::CustomersImportedEvent {
-                    import_id: id.to_string(),
-                    customers,
-                },
-            );
+            let payload = crm_kit::events::Payload::of(&pb::CustomersImportedEvent {
+                import_id: id.to_string(),
+                customers,
+            });
             let aggregate = format!("imports/{}", id);
             let announced = event(CUSTOMERS_IMPORTED, &aggregate, payload);
             crm_kit::events::publish(&mut tx, call, now, announced).await?;

@@ -80,7 +80,7 @@ pub fn customer_event(
         stage_change: stage.cloned(),
         partner_change: partner.cloned(),
     };
-    Payload::of("crm.customers.v1.CustomerEvent", &data)
+    Payload::of(&data)
 }
 
 /// Reads the customer as it is after a change in `tx` and announces it

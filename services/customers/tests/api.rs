@@ -1769,7 +1769,7 @@ impl App {
                 topic: "gateway",
                 event_type: "gateway.user_changed",
                 aggregate: &format!("users/{id}"),
-                payload: crm_kit::events::Payload::of("crm.gateway.v1.User", &user),
+                payload: crm_kit::events::Payload::of(&user),
                 urgent: false,
             },
         )

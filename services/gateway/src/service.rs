@@ -62,7 +62,7 @@ async fn publish_user(
             topic: TOPIC,
             event_type: USER_CHANGED,
             aggregate: &aggregate,
-            payload: crm_kit::events::Payload::of("crm.gateway.v1.User", user),
+            payload: crm_kit::events::Payload::of(user),
             urgent: false,
         },
     )

@@ -39,15 +39,7 @@ pub async fn record_user(
 pub fn user_of(
     event: &crm_proto::events::v1::Event,
 ) -> Result<Option<crm_proto::gateway::v1::User>, Error> {
-    let Some(payload) = &event.payload else {
-        return Ok(None);
-    };
-    if !payload.type_url.ends_with("crm.gateway.v1.User") {
-        return Ok(None);
-    }
-    prost::Message::decode(payload.value.as_slice())
-        .map(Some)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("user event: {e}")))
+    crate::events::payload_as(event)
 }
 
 /// The region of `user_id` if they hold `role` now.

@@ -16,7 +16,7 @@ use std::{sync::Arc, time::Duration};
 
 use crm_proto::events::v1 as pb;
 use opentelemetry::propagation::TextMapPropagator;
-use prost::Message;
+use prost::{Message, Name};
 use redis::{aio::ConnectionManager, streams::StreamId};
 use serde::Deserialize;
 use sqlx::{PgConnection, PgPool};
@@ -53,33 +53,52 @@ fn epoch_key(prefix: &str, schema: &str) -> String {
     format!("{prefix}{{{schema}}}:events:epoch")
 }
 
-/// An event's data: a protobuf message and its full name (`crm.customers.v1.Customer`).
+/// An event's data: a protobuf message and its type URL
+/// (`type.googleapis.com/crm.customers.v1.Customer`), named by its generated type.
 pub struct Payload {
-    /// The message's full protobuf name.
-    pub type_name: &'static str,
+    /// The message's type URL.
+    pub type_url: String,
     /// The encoded message.
     pub bytes: Vec<u8>,
 }
 
 impl Payload {
-    /// The payload of `message`, named `type_name`.
-    pub fn of<M: Message>(type_name: &'static str, message: &M) -> Self {
+    /// The payload of `message`.
+    pub fn of<M: Name>(message: &M) -> Self {
         Self {
-            type_name,
+            type_url: M::type_url(),
             bytes: message.encode_to_vec(),
         }
     }
 }
 
-/// The payload of a consumed event as the message `M`. An event with no payload, or one that
-/// does not decode, is an error: the consumer will see it again, and the failure is logged.
-pub fn decode<M: Message + Default>(event: &pb::Event) -> Result<M, Error> {
-    let payload = event
+/// The payload of a consumed event if it is an `M` (by its type URL); `None` for an event
+/// carrying another message or none. A payload of the type that does not decode is an error:
+/// the consumer will see it again, and the failure is logged.
+pub fn payload_as<M: Name + Default>(event: &pb::Event) -> Result<Option<M>, Error> {
+    let Some(payload) = event
         .payload
         .as_ref()
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("event {} has no payload", event.id)))?;
+        .filter(|p| p.type_url == M::type_url())
+    else {
+        return Ok(None);
+    };
     M::decode(payload.value.as_slice())
+        .map(Some)
         .map_err(|e| Error::Internal(anyhow::anyhow!("event {} payload: {e}", event.id)))
+}
+
+/// The payload of a consumed event, which must be an `M`: an event of that type carrying
+/// another message (or none) is an error, as is one that does not decode.
+pub fn decode<M: Name + Default>(event: &pb::Event) -> Result<M, Error> {
+    payload_as(event)?.ok_or_else(|| {
+        Error::Internal(anyhow::anyhow!(
+            "event {} ({}) carries no {}",
+            event.id,
+            event.r#type,
+            M::full_name()
+        ))
+    })
 }
 
 /// An event to publish.
@@ -122,7 +141,7 @@ pub async fn publish(
         actor: call.principal.subject.clone(),
         traceparent: traceparent.remove("traceparent").unwrap_or_default(),
         payload: Some(prost_types::Any {
-            type_url: format!("type.googleapis.com/{}", payload.type_name),
+            type_url: payload.type_url,
             value: payload.bytes,
         }),
         urgent,

@@ -253,14 +253,11 @@ pub mod events {
     /// returns its id.
     pub async fn publish_one(pool: &PgPool, topic: &str, aggregate: &str, commit: bool) -> String {
         let mut tx = pool.begin().await.expect("begin");
-        let payload = Payload::of(
-            "crm.common.v1.Date",
-            &crm_proto::common::v1::Date {
-                year: 2026,
-                month: 1,
-                day: 2,
-            },
-        );
+        let payload = Payload::of(&crm_proto::common::v1::Date {
+            year: 2026,
+            month: 1,
+            day: 2,
+        });
         let event = NewEvent {
             topic,
             event_type: "test.happened",

@@ -265,7 +265,7 @@ impl Tickets {
                 topic: TOPIC,
                 event_type,
                 aggregate: &aggregate,
-                payload: Payload::of("crm.tickets.v1.Ticket", ticket),
+                payload: Payload::of(ticket),
                 urgent,
             },
         )
@@ -1003,18 +1003,12 @@ impl events::Handler for Inbound {
         tx: &mut PgConnection,
         event: &crm_proto::events::v1::Event,
     ) -> std::result::Result<(), Error> {
-        let Some(payload) = &event.payload else {
-            return Ok(());
-        };
+        use crm_proto::customers::v1::{CustomerEvent, CustomersImportedEvent};
         if let Some(user) = directory::user_of(event)? {
             let now = self.tickets.clock.now();
             return directory::record_user(tx, &user, &[ENGINEER], now).await;
         }
-        if payload
-            .type_url
-            .ends_with("crm.customers.v1.CustomersImportedEvent")
-        {
-            let data: crm_proto::customers::v1::CustomersImportedEvent = events::decode(event)?;
+        if let Some(data) = events::payload_as::<CustomersImportedEvent>(event)? {
             let known: Vec<(Uuid, String)> = data
                 .customers
                 .iter()
@@ -1027,10 +1021,9 @@ impl events::Handler for Inbound {
             // new customers: a later customers.customer_changed, if one came first, is newer
             return store::add_tiers(tx, &known, self.tickets.clock.now()).await;
         }
-        if !payload.type_url.ends_with("crm.customers.v1.CustomerEvent") {
+        let Some(data) = events::payload_as::<CustomerEvent>(event)? else {
             return Ok(());
-        }
-        let data: crm_proto::customers::v1::CustomerEvent = events::decode(event)?;
+        };
         let Some(customer) = data.customer else {
             return Ok(());
         };

@@ -128,7 +128,7 @@ async fn announce(
             topic: TOPIC,
             event_type: USUAL_ENGINEER_CHANGED,
             aggregate: &aggregate,
-            payload: events::Payload::of("crm.tickets.v1.UsualEngineer", usual),
+            payload: events::Payload::of(usual),
             urgent: false,
         },
     )

@@ -193,7 +193,7 @@ impl App {
                 topic: "customers",
                 event_type: "customers.customer_changed",
                 aggregate: &format!("customers/{id}"),
-                payload: Payload::of("crm.customers.v1.CustomerEvent", &event),
+                payload: Payload::of(&event),
                 urgent: false,
             },
         )
@@ -216,7 +216,7 @@ impl App {
                 topic: "gateway",
                 event_type: "gateway.user_changed",
                 aggregate: &format!("users/{id}"),
-                payload: Payload::of("crm.gateway.v1.User", &user),
+                payload: Payload::of(&user),
                 urgent: false,
             },
         )

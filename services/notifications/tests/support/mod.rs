@@ -165,7 +165,7 @@ impl App {
             "gateway",
             "gateway.user_changed",
             &aggregate,
-            Payload::of("crm.gateway.v1.User", &user),
+            Payload::of(&user),
             false,
         )
         .await;
@@ -211,7 +211,7 @@ impl App {
             "customers",
             event_type,
             &aggregate,
-            Payload::of("crm.customers.v1.CustomerEvent", &event),
+            Payload::of(&event),
             urgent,
         )
         .await
