@@ -7,46 +7,51 @@ pub mod demo;
 use std::{collections::BTreeMap, net::SocketAddr};
 
 use anyhow::Context;
-use crm_kit::{CancellationToken, Clock, Settings, auth::Security};
+use crm_kit::{CancellationToken, Clock, Settings, auth::Security, runtime::Entry};
 use tokio::task::JoinSet;
 
-/// Every service this build contains, in start order: the gateway last, so it forwards to the
-/// addresses the others actually bound.
-pub const SERVICES: &[&str] = &[
-    crm_customers::NAME,
-    crm_notifications::NAME,
-    crm_tickets::NAME,
-    crm_gateway::NAME,
+/// The registry: every service this build contains, in start order — the gateway last, so it
+/// forwards to the addresses the others actually bound. A new service is one entry here (for
+/// `crm serve`, `crm migrate` and the chart check in `tests/platform.rs`).
+pub const REGISTRY: &[Entry] = &[
+    crm_customers::ENTRY,
+    crm_notifications::ENTRY,
+    crm_tickets::ENTRY,
+    crm_gateway::ENTRY,
 ];
+
+/// The names of the services of [`REGISTRY`], in start order.
+pub const SERVICES: &[&str] = &{
+    let mut names = [""; REGISTRY.len()];
+    let mut i = 0;
+    while i < REGISTRY.len() {
+        names[i] = REGISTRY[i].name;
+        i += 1;
+    }
+    names
+};
+
+fn entry(name: &str) -> anyhow::Result<&'static Entry> {
+    REGISTRY.iter().find(|e| e.name == name).with_context(|| {
+        format!(
+            "unknown service {name:?}; this build has: {}",
+            SERVICES.join(", ")
+        )
+    })
+}
 
 /// Expands `all` and checks the names.
 pub fn resolve(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
     if names.is_empty() || names.iter().any(|n| n == "all") {
         return Ok(SERVICES.to_vec());
     }
-    names
-        .iter()
-        .map(|n| {
-            SERVICES.iter().copied().find(|s| s == n).with_context(|| {
-                format!(
-                    "unknown service {n:?}; this build has: {}",
-                    SERVICES.join(", ")
-                )
-            })
-        })
-        .collect()
+    names.iter().map(|n| Ok(entry(n)?.name)).collect()
 }
 
 /// Applies the migrations of `services`.
 pub async fn migrate(settings: &Settings, services: &[&str]) -> anyhow::Result<()> {
     for service in services {
-        match *service {
-            crm_customers::NAME => crm_customers::migrate(settings).await?,
-            crm_notifications::NAME => crm_notifications::migrate(settings).await?,
-            crm_tickets::NAME => crm_tickets::migrate(settings).await?,
-            crm_gateway::NAME => crm_gateway::migrate(settings).await?,
-            other => anyhow::bail!("no migrations for {other}"),
-        }
+        (entry(service)?.migrate)(settings).await?;
     }
     Ok(())
 }
@@ -69,51 +74,20 @@ impl Platform {
         let security = Security::start(settings, shutdown.clone())?;
         let mut addrs = BTreeMap::new();
         let mut tasks = JoinSet::new();
-        // services started here are reached at the addresses they bound (port 0 in tests)
+        // services started here are reached at the addresses they bound (port 0 in tests): each
+        // is built with the addresses of those started before it (the gateway, last, forwards
+        // to them)
         let mut settings = settings.clone();
         for service in services {
-            match *service {
-                crm_customers::NAME => {
-                    let app = crm_customers::Application::build(
-                        &settings,
-                        clock.clone(),
-                        security.clone(),
-                    )
-                    .await?;
-                    addrs.insert(crm_customers::NAME, app.local_addr());
-                    tasks.spawn(app.run_until_stopped(shutdown.clone()));
+            let entry = entry(service)?;
+            for (name, addr) in &addrs {
+                if let Some(endpoint) = settings.services.get_mut(*name) {
+                    endpoint.url = format!("http://{addr}");
                 }
-                crm_notifications::NAME => {
-                    let app = crm_notifications::Application::build(
-                        &settings,
-                        clock.clone(),
-                        security.clone(),
-                    )
-                    .await?;
-                    addrs.insert(crm_notifications::NAME, app.local_addr());
-                    tasks.spawn(app.run_until_stopped(shutdown.clone()));
-                }
-                crm_tickets::NAME => {
-                    let app =
-                        crm_tickets::Application::build(&settings, clock.clone(), security.clone())
-                            .await?;
-                    addrs.insert(crm_tickets::NAME, app.local_addr());
-                    tasks.spawn(app.run_until_stopped(shutdown.clone()));
-                }
-                crm_gateway::NAME => {
-                    for (name, addr) in &addrs {
-                        if let Some(endpoint) = settings.services.get_mut(*name) {
-                            endpoint.url = format!("http://{addr}");
-                        }
-                    }
-                    let app =
-                        crm_gateway::Application::build(&settings, clock.clone(), security.clone())
-                            .await?;
-                    addrs.insert(crm_gateway::NAME, app.local_addr());
-                    tasks.spawn(app.run_until_stopped(shutdown.clone()));
-                }
-                other => anyhow::bail!("unknown service {other}"),
             }
+            let app = (entry.build)(settings.clone(), clock.clone(), security.clone()).await?;
+            addrs.insert(entry.name, app.local_addr());
+            tasks.spawn(app.run(shutdown.clone()));
         }
         Ok(Self { addrs, tasks })
     }

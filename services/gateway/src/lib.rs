@@ -11,12 +11,13 @@ pub mod store;
 
 use std::net::SocketAddr;
 
-use crm_kit::{CancellationToken, Clock, Settings, auth::Security, paging::Pager, server};
+use crm_kit::{
+    CancellationToken, Clock, Settings, auth::Security, paging::Pager, runtime::Runtime, server,
+};
 use crm_proto::gateway::v1::{
     admin_service_server::AdminServiceServer, auth_service_server::AuthServiceServer,
 };
 use sqlx::migrate::Migrator;
-use tokio::net::TcpListener;
 use tonic::service::Routes;
 
 pub use service::Identity;
@@ -41,16 +42,15 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 /// The gateway server, bound and ready to run.
 pub struct Application {
-    listener: TcpListener,
+    runtime: Runtime,
     identity: Identity,
     proxy: proxy::Proxy,
-    settings: Settings,
-    security: Security,
 }
 
 impl Application {
     /// Connects to the database and Redis and binds `[services.gateway] listen`. Downstream
-    /// services are reached at their `[services.*] url`.
+    /// services are reached at their `[services.*] url`. It runs its relay (user events) and
+    /// rate-limits every call.
     pub async fn build(
         settings: &Settings,
         clock: Clock,
@@ -59,29 +59,29 @@ impl Application {
         let pool = crm_kit::db::connect(&settings.database, NAME).await?;
         let redis = crm_kit::redis::connect(&settings.redis).await?;
         let identity = Identity::new(
-            pool,
-            clock,
+            pool.clone(),
+            clock.clone(),
             Pager::new(&settings.paging),
             settings,
             security.clone(),
             redis,
         )?;
         identity.publish_policy().await?;
-        let listener = server::bind(&settings.endpoint(NAME)?.listen).await?;
+        let runtime = Runtime::bind(NAME, pool, settings, clock, security)
+            .await?
+            .relay()
+            .forwarding(FORWARDED)
+            .rate_limited()?;
         Ok(Self {
-            listener,
+            runtime,
             identity,
             proxy: proxy::Proxy::new(settings)?,
-            settings: settings.clone(),
-            security,
         })
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("bound listener has an address")
+        self.runtime.local_addr()
     }
 
     /// The identity service, for tools and tests.
@@ -91,15 +91,6 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        // the relay that moves the gateway's outbox (user events) to its stream
-        crm_kit::events::spawn_relay(
-            self.identity.pool().clone(),
-            NAME,
-            self.settings.redis.clone(),
-            self.settings.events.clone(),
-            shutdown.clone(),
-        );
-        let audit = self.identity.audit_reader();
         let auth = AuthServiceServer::new(self.identity.clone());
         let admin = AdminServiceServer::new(self.identity);
         let own = [server::service_name(&auth), server::service_name(&admin)];
@@ -107,16 +98,10 @@ impl Application {
             .add_service(admin)
             .into_axum_router()
             .fallback_service(self.proxy);
-        let mut advertised = own.to_vec();
-        advertised.extend_from_slice(FORWARDED);
-        let options = server::Options {
-            names: &own,
-            advertised: &advertised,
-            server: &self.settings.server,
-            security: &self.security,
-            limits: crm_kit::ratelimit::Limits::new(&self.settings.rate_limit)?,
-            audit,
-        };
-        server::serve_with(self.listener, Routes::from(router), options, shutdown).await
+        self.runtime
+            .serve(Routes::from(router), &own, shutdown)
+            .await
     }
 }
+
+crm_kit::entry!(Application, migrate);

@@ -22,6 +22,7 @@ pub mod paging;
 pub mod phone;
 pub mod ratelimit;
 pub mod redis;
+pub mod runtime;
 pub mod schedule;
 pub mod server;
 pub mod service_policy;

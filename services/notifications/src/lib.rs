@@ -19,10 +19,12 @@ pub mod triggers;
 
 use std::{net::SocketAddr, sync::Arc};
 
-use crm_kit::{CancellationToken, Clock, Settings, auth::Security, paging::Pager, server};
+use crm_kit::{
+    CancellationToken, Clock, Settings, auth::Security, paging::Pager, runtime::Runtime, server,
+};
 use crm_proto::notifications::v1::notification_service_server::NotificationServiceServer;
 use sqlx::migrate::Migrator;
-use tokio::{net::TcpListener, sync::Notify};
+use tokio::sync::Notify;
 use tonic::service::Routes;
 
 pub use service::Notifications;
@@ -58,12 +60,8 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 /// The notifications server, bound and ready to run.
 pub struct Application {
-    listener: TcpListener,
+    runtime: Runtime,
     notifications: Notifications,
-    sender: delivery::Sender,
-    triggers: triggers::Triggers,
-    settings: Settings,
-    security: Security,
 }
 
 impl Application {
@@ -78,7 +76,8 @@ impl Application {
     }
 
     /// Builds the service with explicit `[notifications]` settings (tests change providers and
-    /// retry timing this way). Bad rules or providers stop the start here.
+    /// retry timing this way). Bad rules or providers stop the start here. It runs the
+    /// consumer of every service's events (the triggers, N-3) and the sender (N-6).
     pub async fn build_with(
         settings: &Settings,
         own: NotificationSettings,
@@ -97,25 +96,29 @@ impl Application {
             own.clone(),
             wake.clone(),
         );
-        let sender =
-            delivery::Sender::new(pool, clock.clone(), own.clone(), providers, wake.clone());
-        let triggers = triggers::Triggers::new(clock, rules, own, wake);
-        let listener = server::bind(&settings.endpoint(NAME)?.listen).await?;
+        let sender = delivery::Sender::new(
+            pool.clone(),
+            clock.clone(),
+            own.clone(),
+            providers,
+            wake.clone(),
+        );
+        let triggers = triggers::Triggers::new(clock.clone(), rules, own, wake);
+        let runtime = Runtime::bind(NAME, pool, settings, clock, security)
+            .await?
+            .consume(triggers::TOPICS, triggers)
+            .task(move |shutdown| {
+                sender.spawn(shutdown);
+            });
         Ok(Self {
-            listener,
+            runtime,
             notifications,
-            sender,
-            triggers,
-            settings: settings.clone(),
-            security,
         })
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("bound listener has an address")
+        self.runtime.local_addr()
     }
 
     /// The service state, for tests and tools.
@@ -125,31 +128,11 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, consuming events and sending meanwhile.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let pool = self.notifications.pool().clone();
-        crm_kit::events::spawn_consumer(
-            pool.clone(),
-            crm_kit::events::Consumer {
-                group: NAME.to_string(),
-                topics: triggers::TOPICS.iter().map(|t| t.to_string()).collect(),
-                handler: Arc::new(self.triggers),
-            },
-            self.settings.redis.clone(),
-            self.settings.events.clone(),
-            shutdown.clone(),
-        );
-        self.sender.spawn(shutdown.clone());
-        let audit = crm_kit::audit::AuditReader::new(pool, Pager::new(&self.settings.paging), NAME);
         let svc = NotificationServiceServer::new(self.notifications)
-            .max_decoding_message_size(self.settings.server.max_message_bytes);
-        let name = server::service_name(&svc);
-        let options = server::Options {
-            names: &[name],
-            advertised: &[name],
-            server: &self.settings.server,
-            security: &self.security,
-            limits: None,
-            audit,
-        };
-        server::serve_with(self.listener, Routes::new(svc), options, shutdown).await
+            .max_decoding_message_size(self.runtime.max_message_bytes());
+        let names = [server::service_name(&svc)];
+        self.runtime.serve(Routes::new(svc), &names, shutdown).await
     }
 }
+
+crm_kit::entry!(Application, migrate);

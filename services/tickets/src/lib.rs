@@ -18,12 +18,11 @@ pub mod usual;
 use std::{net::SocketAddr, sync::Arc};
 
 use crm_kit::{
-    CancellationToken, Clock, Settings, auth::Security, calendar::Calendar, paging::Pager, server,
-    timers::Timers,
+    CancellationToken, Clock, Settings, auth::Security, calendar::Calendar, paging::Pager,
+    runtime::Runtime, server, timers::Timers,
 };
 use crm_proto::tickets::v1::ticket_service_server::TicketServiceServer;
 use sqlx::migrate::Migrator;
-use tokio::net::TcpListener;
 use tonic::service::Routes;
 
 pub use service::Tickets;
@@ -41,16 +40,14 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 /// The tickets server, bound and ready to run.
 pub struct Application {
-    listener: TcpListener,
+    runtime: Runtime,
     tickets: Tickets,
-    clock: Clock,
-    settings: Settings,
-    security: Security,
 }
 
 impl Application {
     /// Connects and binds `[services.tickets] listen`; bad `[tickets]` or `[calendar]`
-    /// settings stop the start here.
+    /// settings stop the start here. It runs its relay, the consumer of the gateway's users and
+    /// the customers' tiers, and the SLA timer worker.
     pub async fn build(
         settings: &Settings,
         clock: Clock,
@@ -61,28 +58,34 @@ impl Application {
         let pool = crm_kit::db::connect(&settings.database, NAME).await?;
         let timers = Timers::connect(&settings.redis, NAME).await?;
         let tickets = Tickets::new(
-            pool,
+            pool.clone(),
             clock.clone(),
             Pager::new(&settings.paging),
             own,
             calendar,
-            timers,
+            timers.clone(),
         );
-        let listener = server::bind(&settings.endpoint(NAME)?.listen).await?;
-        Ok(Self {
-            listener,
-            tickets,
-            clock,
-            settings: settings.clone(),
-            security,
-        })
+        let runtime = Runtime::bind(NAME, pool, settings, clock, security)
+            .await?
+            .relay()
+            .consume(
+                service::TOPICS_CONSUMED,
+                service::Inbound {
+                    tickets: tickets.clone(),
+                },
+            )
+            .timers(
+                timers,
+                service::SlaTimers {
+                    tickets: tickets.clone(),
+                },
+            );
+        Ok(Self { runtime, tickets })
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("bound listener has an address")
+        self.runtime.local_addr()
     }
 
     /// The service state, for tests and tools.
@@ -90,51 +93,13 @@ impl Application {
         &self.tickets
     }
 
-    /// Serves until `shutdown`, with its relay, timer worker and customers consumer.
+    /// Serves until `shutdown`.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let pool = self.tickets.pool().clone();
-        crm_kit::events::spawn_relay(
-            pool.clone(),
-            NAME,
-            self.settings.redis.clone(),
-            self.settings.events.clone(),
-            shutdown.clone(),
-        );
-        crm_kit::events::spawn_consumer(
-            pool.clone(),
-            crm_kit::events::Consumer {
-                group: NAME.to_string(),
-                topics: vec!["gateway".to_string(), "customers".to_string()],
-                handler: Arc::new(service::Inbound {
-                    tickets: self.tickets.clone(),
-                }),
-            },
-            self.settings.redis.clone(),
-            self.settings.events.clone(),
-            shutdown.clone(),
-        );
-        crm_kit::timers::spawn_worker(
-            pool.clone(),
-            self.tickets.timers().clone(),
-            self.clock.clone(),
-            Arc::new(service::SlaTimers {
-                tickets: self.tickets.clone(),
-            }),
-            self.settings.timers.clone(),
-            shutdown.clone(),
-        );
-        let audit = crm_kit::audit::AuditReader::new(pool, Pager::new(&self.settings.paging), NAME);
         let svc = TicketServiceServer::new(self.tickets)
-            .max_decoding_message_size(self.settings.server.max_message_bytes);
-        let name = server::service_name(&svc);
-        let options = server::Options {
-            names: &[name],
-            advertised: &[name],
-            server: &self.settings.server,
-            security: &self.security,
-            limits: None,
-            audit,
-        };
-        server::serve_with(self.listener, Routes::new(svc), options, shutdown).await
+            .max_decoding_message_size(self.runtime.max_message_bytes());
+        let names = [server::service_name(&svc)];
+        self.runtime.serve(Routes::new(svc), &names, shutdown).await
     }
 }
+
+crm_kit::entry!(Application, migrate);

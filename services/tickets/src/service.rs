@@ -28,6 +28,10 @@ use crate::{
     store::{self, Record},
 };
 
+/// The topics the tickets service consumes: the gateway's users (the engineers), then the
+/// customers' tiers.
+pub const TOPICS_CONSUMED: &[&str] = &["gateway", "customers"];
+
 /// The topic of the tickets service's events.
 pub const TOPIC: &str = crate::NAME;
 /// A ticket was opened (payload: the Ticket).
