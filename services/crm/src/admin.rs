@@ -42,19 +42,10 @@ pub async fn create_user(
         password: String::new(),
         ..request.clone()
     };
-    let key = RequestKey::new(
-        "crm.gateway.v1.AdminService/CreateUser",
-        request_id,
-        &digest,
-    )?;
+    let call = Call::system(actor, "crm.gateway.v1.AdminService/CreateUser");
+    let key = RequestKey::of(&call, request_id, &digest)?;
     let new = domain::NewUser::parse(&request)?;
-    let created = identity
-        .create_user(
-            key,
-            new,
-            &Call::system(actor, "crm.gateway.v1.AdminService/CreateUser"),
-        )
-        .await?;
+    let created = identity.create_user(key, new, &call).await?;
     Ok(created.user.unwrap_or_default())
 }
 
@@ -70,17 +61,8 @@ pub async fn create_api_key(
         api_key: Some(api_key),
         ttl_days,
     };
-    let key = RequestKey::new(
-        "crm.gateway.v1.AdminService/CreateApiKey",
-        &request.request_id,
-        &request,
-    )?;
+    let call = Call::system(actor, "crm.gateway.v1.AdminService/CreateApiKey");
+    let key = RequestKey::of(&call, &request.request_id, &request)?;
     let new = domain::NewApiKey::parse(&request, identity.api_key_ttl_days())?;
-    Ok(identity
-        .create_api_key(
-            key,
-            new,
-            &Call::system(actor, "crm.gateway.v1.AdminService/CreateApiKey"),
-        )
-        .await?)
+    Ok(identity.create_api_key(key, new, &call).await?)
 }

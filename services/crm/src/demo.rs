@@ -391,17 +391,10 @@ pub async fn load(settings: &Settings, users: &BTreeMap<String, String>) -> anyh
         };
         let fields =
             domain::CustomerFields::parse("customer", request.customer.as_ref().expect("set"))?;
-        let key = RequestKey::new(
-            "crm.customers.v1.CustomerService/CreateCustomer",
-            &request.request_id,
-            &request,
-        )?;
+        let call = Call::system("demo", "crm.customers.v1.CustomerService/CreateCustomer");
+        let key = RequestKey::of(&call, &request.request_id, &request)?;
         let created = service
-            .create(
-                key,
-                fields,
-                &Call::system("demo", "crm.customers.v1.CustomerService/CreateCustomer"),
-            )
+            .create(key, fields, &call)
             .await?
             .customer
             .expect("created");

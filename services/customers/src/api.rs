@@ -22,14 +22,6 @@ fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
     domain::parse_id(value).map_err(|e| Error::invalid(field, e))
 }
 
-fn key<M: prost::Message>(
-    method: &'static str,
-    request_id: &str,
-    request: &M,
-) -> Result<RequestKey, Error> {
-    RequestKey::new(method, request_id, request)
-}
-
 #[tonic::async_trait]
 impl CustomerService for Customers {
     async fn create_customer(
@@ -38,11 +30,7 @@ impl CustomerService for Customers {
     ) -> Result<Response<pb::CreateCustomerResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let key = key(
-            "crm.customers.v1.CustomerService/CreateCustomer",
-            &r.request_id,
-            &r,
-        );
+        let key = RequestKey::of(&call, &r.request_id, &r);
         let customer = r.customer.unwrap_or_default();
         let fields = CustomerFields::parse("customer", &customer);
         let (key, fields) = both(key, fields)?;
@@ -94,14 +82,7 @@ impl CustomerService for Customers {
     ) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let (key, id) = both(
-            key(
-                "crm.customers.v1.CustomerService/DeleteCustomer",
-                &r.request_id,
-                &r,
-            ),
-            id("id", &r.id),
-        )?;
+        let (key, id) = both(RequestKey::of(&call, &r.request_id, &r), id("id", &r.id))?;
         Ok(Response::new(self.delete(key, id, r.version, &call).await?))
     }
 
@@ -112,11 +93,7 @@ impl CustomerService for Customers {
         let call = call(&request)?;
         let r = request.into_inner();
         let (key, input) = both(
-            key(
-                "crm.customers.v1.CustomerService/ChangeCustomerStage",
-                &r.request_id,
-                &r,
-            ),
+            RequestKey::of(&call, &r.request_id, &r),
             StageChangeInput::parse(&r),
         )?;
         Ok(Response::new(self.change_stage(key, input, &call).await?))
@@ -140,11 +117,7 @@ impl CustomerService for Customers {
     ) -> Result<Response<pb::SetTierOverrideResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let key = key(
-            "crm.customers.v1.CustomerService/SetTierOverride",
-            &r.request_id,
-            &r,
-        );
+        let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, ((tier, reason), customer)) = both(
             key,
             both(
@@ -177,11 +150,7 @@ impl CustomerService for Customers {
     ) -> Result<Response<pb::AssignCustomersResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let key = key(
-            "crm.customers.v1.CustomerService/AssignCustomers",
-            &r.request_id,
-            &r,
-        );
+        let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, input) = both(key, domain::AssignInput::parse(&r))?;
         Ok(Response::new(self.assign(key, input, &call).await?))
     }
@@ -205,11 +174,7 @@ impl CustomerService for Customers {
     ) -> Result<Response<pb::RecordReturnVisitResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let key = key(
-            "crm.customers.v1.CustomerService/RecordReturnVisit",
-            &r.request_id,
-            &r,
-        );
+        let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, input) = both(key, domain::parse_visit_result(&r))?;
         Ok(Response::new(self.record_visit(key, input, &call).await?))
     }
@@ -309,11 +274,7 @@ impl CustomerService for Customers {
         let call = call(&request)?;
         let r = request.into_inner();
         let (key, input) = both(
-            key(
-                "crm.customers.v1.CustomerService/RequestPartnerChange",
-                &r.request_id,
-                &r,
-            ),
+            RequestKey::of(&call, &r.request_id, &r),
             PartnerRequestInput::parse(&r),
         )?;
         Ok(Response::new(
@@ -328,11 +289,7 @@ impl CustomerService for Customers {
         let call = call(&request)?;
         let r = request.into_inner();
         let (key, input) = both(
-            key(
-                "crm.customers.v1.CustomerService/ApprovePartnerChange",
-                &r.request_id,
-                &r,
-            ),
+            RequestKey::of(&call, &r.request_id, &r),
             PartnerDecisionInput::parse(&r.id, &r.reason, false),
         )?;
         let change = self.decide_partner(key, input, true, &call).await?;
@@ -348,11 +305,7 @@ impl CustomerService for Customers {
         let call = call(&request)?;
         let r = request.into_inner();
         let (key, input) = both(
-            key(
-                "crm.customers.v1.CustomerService/RejectPartnerChange",
-                &r.request_id,
-                &r,
-            ),
+            RequestKey::of(&call, &r.request_id, &r),
             PartnerDecisionInput::parse(&r.id, &r.reason, true),
         )?;
         let change = self.decide_partner(key, input, false, &call).await?;
@@ -390,11 +343,7 @@ impl CustomerService for Customers {
         let call = call(&request)?;
         let r = request.into_inner();
         let (key, input) = both(
-            key(
-                "crm.customers.v1.CustomerService/CreateCommunication",
-                &r.request_id,
-                &r,
-            ),
+            RequestKey::of(&call, &r.request_id, &r),
             CommunicationInput::parse(&r),
         )?;
         Ok(Response::new(

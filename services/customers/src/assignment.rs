@@ -4,7 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use crm_kit::{Error, Result, audit, context::Call, convert, directory, idempotency::RequestKey};
+use crm_kit::{
+    Error, Result, audit,
+    context::Call,
+    convert, directory,
+    idempotency::{Begun, RequestKey},
+};
 use crm_proto::customers::v1 as pb;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -84,10 +89,10 @@ impl Customers {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let now = self.clock.now();
         let mut loads: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
         let mut assignments = Vec::with_capacity(input.ids.len());
@@ -122,8 +127,7 @@ impl Customers {
             assignments.push(change);
         }
         let response = pb::AssignCustomersResponse { assignments };
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         Ok(response)
     }
 

@@ -9,7 +9,7 @@ use crm_kit::{
     auth::Principal,
     context::Call,
     events::{self, NewEvent, Payload},
-    idempotency::RequestKey,
+    idempotency::{Begun, RequestKey},
     paging::Pager,
 };
 use crm_proto::customers::v1::{self as pb, PartnerChangeState, Stage, Tier};
@@ -234,10 +234,10 @@ impl Customers {
     ) -> Result<pb::CreateCustomerResponse> {
         let caller = &call.principal;
         let scope = Scope::of(caller);
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         if !scope.permits(&fields.owner_id, &fields.region, "") {
             return Err(out_of_scope());
         }
@@ -247,8 +247,7 @@ impl Customers {
         let response = pb::CreateCustomerResponse {
             customer: Some(customer),
         };
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         tracing::info!(customer.id = %id, "customer created");
         Ok(response)
     }
@@ -369,10 +368,10 @@ impl Customers {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let current = lock_visible(&mut tx, id, &scope).await?;
         check_version(id, version, current.version)?;
         let now = self.clock.now();
@@ -388,8 +387,7 @@ impl Customers {
             &["delete_time"],
         )
         .await?;
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         Ok(response)
     }
 
@@ -403,10 +401,10 @@ impl Customers {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let id = input.customer_id;
         let current = lock_visible(&mut tx, id, &scope).await?;
         check_version(id, input.version, current.version)?;
@@ -451,8 +449,7 @@ impl Customers {
             customer: Some(customer),
             change: Some(change),
         };
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         Ok(response)
     }
 
@@ -489,10 +486,10 @@ impl Customers {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let current = lock_visible(&mut tx, id, &scope).await?;
         check_version(id, version, current.version)?;
         let computed = current.computed_tier();
@@ -526,8 +523,7 @@ impl Customers {
         let response = pb::SetTierOverrideResponse {
             customer: Some(updated),
         };
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         Ok(response)
     }
 
@@ -560,10 +556,10 @@ impl Customers {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let id = input.customer_id;
         let current = lock_visible(&mut tx, id, &scope).await?;
         let decision =
@@ -637,8 +633,7 @@ impl Customers {
             )
             .await?;
         }
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         Ok(response)
     }
 
@@ -653,10 +648,10 @@ impl Customers {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay::<pb::PartnerChange>(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin::<pb::PartnerChange>(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let change = store::lock_partner_change(&mut tx, input.id)
             .await?
             .ok_or_else(|| Error::NotFound {
@@ -722,8 +717,7 @@ impl Customers {
             event(PARTNER_CHANGE_DECIDED, &aggregate, payload),
         )
         .await?;
-        key.record(&mut tx, &decided, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &decided, now).await?;
         Ok(decided)
     }
 
@@ -767,10 +761,10 @@ impl Customers {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let id = input.customer_id;
         lock_visible(&mut tx, id, &scope).await?;
         let now = self.clock.now();
@@ -795,8 +789,7 @@ impl Customers {
             &["next_contact_date"],
         )
         .await?;
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         Ok(response)
     }
 

@@ -2,7 +2,12 @@
 //! recorded once (a score or the customer's refusal), and the fraction done on time reported
 //! per region and per sales rep.
 
-use crm_kit::{Error, Result, audit, auth::Principal, context::Call, idempotency::RequestKey};
+use crm_kit::{
+    Error, Result, audit,
+    auth::Principal,
+    context::Call,
+    idempotency::{Begun, RequestKey},
+};
 use crm_proto::customers::v1 as pb;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -42,10 +47,10 @@ impl Customers {
     ) -> Result<pb::RecordReturnVisitResponse> {
         let (id, score, refusal, comments) = input;
         let caller = &call.principal;
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let visit = store::get_visit(&mut tx, id, true)
             .await?
             .ok_or_else(|| visit_not_found(id))?;
@@ -84,8 +89,7 @@ impl Customers {
             .await?
             .ok_or_else(|| visit_not_found(id))?;
         let response = pb::RecordReturnVisitResponse { visit: Some(visit) };
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         Ok(response)
     }
 

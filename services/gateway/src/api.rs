@@ -95,11 +95,7 @@ impl AdminService for Identity {
             password: String::new(),
             ..r.clone()
         };
-        let key = RequestKey::new(
-            "crm.gateway.v1.AdminService/CreateUser",
-            &r.request_id,
-            &digest,
-        );
+        let key = RequestKey::of(&call, &r.request_id, &digest);
         let (key, user) = both(key, NewUser::parse(&r))?;
         Ok(Response::new(
             Identity::create_user(self, key, user, &call).await?,
@@ -121,11 +117,7 @@ impl AdminService for Identity {
     ) -> Result<Response<pb::SetUserRolesResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let key = RequestKey::new(
-            "crm.gateway.v1.AdminService/SetUserRoles",
-            &r.request_id,
-            &r,
-        )?;
+        let key = RequestKey::of(&call, &r.request_id, &r)?;
         let user = id("user_id", &r.user_id)?;
         let roles = domain::parse_roles(&r.roles, "")?;
         Ok(Response::new(
@@ -140,11 +132,7 @@ impl AdminService for Identity {
     ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let key = RequestKey::new(
-            "crm.gateway.v1.AdminService/CreateApiKey",
-            &r.request_id,
-            &r,
-        );
+        let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, new) = both(key, NewApiKey::parse(&r, self.api_key_ttl_days()))?;
         Ok(Response::new(
             Identity::create_api_key(self, key, new, &call).await?,
@@ -166,11 +154,7 @@ impl AdminService for Identity {
     ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let key = RequestKey::new(
-            "crm.gateway.v1.AdminService/RevokeApiKey",
-            &r.request_id,
-            &r,
-        )?;
+        let key = RequestKey::of(&call, &r.request_id, &r)?;
         Ok(Response::new(
             Identity::revoke_api_key(self, key, id("id", &r.id)?, &call).await?,
         ))
@@ -200,11 +184,7 @@ impl AdminService for Identity {
     ) -> Result<Response<pb::SetRolePolicyResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let key = RequestKey::new(
-            "crm.gateway.v1.AdminService/SetRolePolicy",
-            &r.request_id,
-            &r,
-        );
+        let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, (role, methods)) = both(key, domain::parse_role_policy(&r))?;
         Ok(Response::new(
             Identity::set_role_policy(self, key, role, methods, &call).await?,

@@ -5,7 +5,7 @@ use crm_kit::{
     auth::{AuthSettings, Claims, Principal, PrincipalKind, Security, Signer},
     context::{Call, Origin},
     convert,
-    idempotency::RequestKey,
+    idempotency::{Begun, RequestKey},
     paging::Pager,
 };
 use crm_proto::gateway::v1 as pb;
@@ -384,10 +384,10 @@ impl Identity {
     ) -> Result<pb::CreateUserResponse> {
         let actor = &call.principal;
         let hash = self.hash_password(user.password.clone()).await?;
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let now = self.clock.now();
         let row = store::insert_user(&mut tx, Uuid::now_v7(), &user, &hash, now, &actor.subject)
             .await
@@ -420,8 +420,7 @@ impl Identity {
             user: Some(row.to_proto()),
         };
         publish_user(&mut tx, call, now, &row.to_proto()).await?;
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         Ok(response)
     }
 
@@ -452,10 +451,10 @@ impl Identity {
         region: String,
         call: &Call,
     ) -> Result<pb::SetUserRolesResponse> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let now = self.clock.now();
         store::user_by_id(&mut tx, user_id, true)
             .await?
@@ -483,8 +482,7 @@ impl Identity {
             user: Some(user.to_proto()),
         };
         publish_user(&mut tx, call, now, &user.to_proto()).await?;
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         let revoked: Vec<String> = revoked.iter().map(Uuid::to_string).collect();
         self.publish_revoked(&revoked, now).await?;
         Ok(response)
@@ -498,10 +496,10 @@ impl Identity {
         call: &Call,
     ) -> Result<pb::CreateApiKeyResponse> {
         let actor = &call.principal;
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay::<pb::CreateApiKeyResponse>(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin::<pb::CreateApiKeyResponse>(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let now = self.clock.now();
         let id = Uuid::now_v7();
         let secret = domain::secret();
@@ -528,8 +526,7 @@ impl Identity {
             &["name", "roles", "partner_id", "expire_time"],
         )
         .await?;
-        key.record(&mut tx, &stored, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &stored, now).await?;
         Ok(pb::CreateApiKeyResponse {
             secret: domain::api_key_string(id, &secret),
             ..stored
@@ -561,10 +558,10 @@ impl Identity {
         id: Uuid,
         call: &Call,
     ) -> Result<pb::RevokeApiKeyResponse> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let now = self.clock.now();
         let row = store::api_key(&mut tx, id, true)
             .await?
@@ -590,8 +587,7 @@ impl Identity {
         let response = pb::RevokeApiKeyResponse {
             api_key: Some(row.to_proto()),
         };
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         self.publish_revoked(&[domain::api_key_session(id)], now)
             .await?;
         Ok(response)
@@ -727,10 +723,10 @@ impl Identity {
                 "the admin role always has every right",
             ));
         }
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let now = self.clock.now();
         store::upsert_policy(&mut tx, &role, &methods, now, &call.principal.subject).await?;
         audit::record(
@@ -748,8 +744,7 @@ impl Identity {
                 updated: Some(convert::stamp(now, &call.principal.subject)),
             }),
         };
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         self.publish_policy().await?;
         Ok(response)
     }

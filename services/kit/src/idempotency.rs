@@ -1,29 +1,57 @@
 //! Request-id idempotency: a retried Create or transition returns the first call's response
 //! and writes nothing new. The key, the work and the stored response commit in one transaction;
 //! concurrent retries of one request id are serialised by a transaction-scoped advisory lock.
+//!
+//! A use case is one idempotent write (issue 15):
+//! ```ignore
+//! let mut tx = match key.begin(&self.pool).await? {
+//!     Begun::Replay(previous) => return Ok(previous),
+//!     Begun::Fresh(tx) => tx,
+//! };
+//! // … rules, writes, audit, events in `tx` …
+//! key.finish(tx, &response, now).await?; // stores the response and commits
+//! ```
+//! The key's method is the called one ([`RequestKey::of`] reads it from the call), so no use
+//! case types a method name.
 
 use prost::Message;
 use sha2::{Digest, Sha256};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
-use crate::error::Error;
+use crate::{context::Call, error::Error};
 
 /// The idempotency key of one call: method, request id and a digest of the request.
 #[derive(Debug, Clone)]
 pub struct RequestKey {
-    method: &'static str,
+    method: String,
     request_id: String,
     request_hash: Vec<u8>,
 }
 
+/// How an idempotent write starts: the stored response of an earlier call with the same request
+/// id, or a fresh transaction holding the key's lock.
+pub enum Begun<R> {
+    /// The request was made before: its response, to return as it is.
+    Replay(R),
+    /// A new request: do the work in this transaction and [`RequestKey::finish`] it.
+    Fresh(Transaction<'static, Postgres>),
+}
+
 impl RequestKey {
-    /// Checks the request id (1 to 100 printable characters) and digests the request.
-    pub fn new<M: Message>(
-        method: &'static str,
-        request_id: &str,
-        request: &M,
-    ) -> Result<Self, Error> {
+    /// The key of `request` in `call` (the called method, as the security layer recorded it).
+    pub fn of<M: Message>(call: &Call, request_id: &str, request: &M) -> Result<Self, Error> {
+        if call.method.is_empty() {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "the call has no method: the idempotency key needs it"
+            )));
+        }
+        Self::new(&call.method, request_id, request)
+    }
+
+    /// Checks the request id (1 to 100 printable characters) and digests the request, for
+    /// `method` (tools that act as a method outside a call; the API uses [`RequestKey::of`]).
+    pub fn new<M: Message>(method: &str, request_id: &str, request: &M) -> Result<Self, Error> {
         if request_id.is_empty() {
             return Err(Error::invalid(
                 "request_id",
@@ -37,7 +65,7 @@ impl RequestKey {
             ));
         }
         Ok(Self {
-            method,
+            method: method.to_string(),
             request_id: request_id.to_string(),
             request_hash: Sha256::digest(request.encode_to_vec()).to_vec(),
         })
@@ -51,14 +79,14 @@ impl RequestKey {
         tx: &mut PgConnection,
     ) -> Result<Option<R>, Error> {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))")
-            .bind(self.method)
+            .bind(&self.method)
             .bind(&self.request_id)
             .execute(&mut *tx)
             .await?;
         let row: Option<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
             "SELECT request_hash, response FROM idempotency_keys WHERE method = $1 AND request_id = $2",
         )
-        .bind(self.method)
+        .bind(&self.method)
         .bind(&self.request_id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -74,6 +102,27 @@ impl RequestKey {
         }
     }
 
+    /// Begins the write: a transaction holding the key's lock, or the earlier response.
+    pub async fn begin<R: Message + Default>(&self, pool: &PgPool) -> Result<Begun<R>, Error> {
+        let mut tx = pool.begin().await?;
+        Ok(match self.replay(&mut tx).await? {
+            Some(previous) => Begun::Replay(previous),
+            None => Begun::Fresh(tx),
+        })
+    }
+
+    /// Ends the write: stores `response` with the key and commits the work.
+    pub async fn finish<R: Message>(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        response: &R,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        self.record(&mut tx, response, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Stores the response of this call, in the same transaction as its work.
     pub async fn record<R: Message>(
         &self,
@@ -85,7 +134,7 @@ impl RequestKey {
             "INSERT INTO idempotency_keys (method, request_id, request_hash, response, create_time) \
              VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(self.method)
+        .bind(&self.method)
         .bind(&self.request_id)
         .bind(&self.request_hash)
         .bind(response.encode_to_vec())

@@ -30,11 +30,7 @@ impl NotificationService for Notifications {
     ) -> Result<Response<pb::SendNotificationResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let key = RequestKey::new(
-            "crm.notifications.v1.NotificationService/SendNotification",
-            &r.request_id,
-            &r,
-        );
+        let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, input) = both(key, SendInput::parse(&r))?;
         Ok(Response::new(self.send(key, input, &call).await?))
     }

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use crm_kit::{
-    Clock, Error, Result, audit, auth::Principal, context::Call, idempotency::RequestKey,
+    Clock, Error, Result, audit,
+    auth::Principal,
+    context::Call,
+    idempotency::{Begun, RequestKey},
     paging::Pager,
 };
 use crm_proto::{common::v1::PageRequest, notifications::v1 as pb};
@@ -90,10 +93,10 @@ impl Notifications {
         input: SendInput,
         call: &Call,
     ) -> Result<pb::SendNotificationResponse> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let language = self.settings.default_language();
         let template = store::find_template(&mut tx, &input.template, language)
             .await?
@@ -138,8 +141,7 @@ impl Notifications {
             &["template", "recipients", "channels"],
         )
         .await?;
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         if made.pending {
             self.wake.notify_one();
         }

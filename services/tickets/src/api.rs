@@ -29,11 +29,7 @@ impl TicketService for Tickets {
     ) -> Result<Response<pb::CreateTicketResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let key = RequestKey::new(
-            "crm.tickets.v1.TicketService/CreateTicket",
-            &r.request_id,
-            &r,
-        );
+        let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, ticket) = both(key, domain::parse_new(&r))?;
         Ok(Response::new(self.create(key, ticket, &call).await?))
     }
@@ -81,11 +77,7 @@ impl TicketService for Tickets {
     ) -> Result<Response<pb::TransitionTicketResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let key = RequestKey::new(
-            "crm.tickets.v1.TicketService/TransitionTicket",
-            &r.request_id,
-            &r,
-        );
+        let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, input) = both(key, TransitionInput::parse(&r))?;
         Ok(Response::new(self.transition(key, input, &call).await?))
     }
@@ -108,11 +100,7 @@ impl TicketService for Tickets {
     ) -> Result<Response<pb::RequestEscalationResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let key = RequestKey::new(
-            "crm.tickets.v1.TicketService/RequestEscalation",
-            &r.request_id,
-            &r,
-        );
+        let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, input) = both(key, EscalationRequest::parse(&r))?;
         Ok(Response::new(
             self.request_escalation(key, input, &call).await?,
@@ -125,11 +113,7 @@ impl TicketService for Tickets {
     ) -> Result<Response<pb::ReviewEscalationResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let key = RequestKey::new(
-            "crm.tickets.v1.TicketService/ReviewEscalation",
-            &r.request_id,
-            &r,
-        );
+        let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, (id, note)) = both(key, domain::parse_note(&r.id, &r.note, !r.approve))?;
         Ok(Response::new(
             self.review_escalation(key, id, r.approve, note, &call)
@@ -143,11 +127,7 @@ impl TicketService for Tickets {
     ) -> Result<Response<pb::RecordEscalationProgressResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let key = RequestKey::new(
-            "crm.tickets.v1.TicketService/RecordEscalationProgress",
-            &r.request_id,
-            &r,
-        );
+        let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, (id, note)) = both(key, domain::parse_note(&r.id, &r.note, true))?;
         Ok(Response::new(
             self.record_escalation_progress(key, id, note, r.resolve, &call)
@@ -181,11 +161,7 @@ impl TicketService for Tickets {
     ) -> Result<Response<pb::SetUsualEngineerResponse>, Status> {
         let call = call(&request)?;
         let r = request.into_inner();
-        let key = RequestKey::new(
-            "crm.tickets.v1.TicketService/SetUsualEngineer",
-            &r.request_id,
-            &r,
-        );
+        let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, customer) = both(key, domain::parse_usual_engineer(&r))?;
         Ok(Response::new(
             self.set_usual_engineer(key, customer, r.engineer_id, &call)

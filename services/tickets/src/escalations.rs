@@ -4,7 +4,12 @@
 //! that breaches like an SLA deadline, and the customer is told of each step.
 
 use crm_kit::{
-    Error, Result, audit, auth::Principal, context::Call, convert, idempotency::RequestKey, timers,
+    Error, Result, audit,
+    auth::Principal,
+    context::Call,
+    convert,
+    idempotency::{Begun, RequestKey},
+    timers,
 };
 use crm_proto::tickets::v1::{self as pb, Deadline, EscalationState, TicketState};
 use serde::{Deserialize, Serialize};
@@ -102,10 +107,10 @@ impl Tickets {
         input: EscalationRequest,
         call: &Call,
     ) -> Result<pb::RequestEscalationResponse> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let mut record = self
             .lock(&mut tx, input.ticket_id, 0, &call.principal)
             .await?;
@@ -178,8 +183,7 @@ impl Tickets {
         let response = pb::RequestEscalationResponse {
             escalation: record.ticket.escalation.clone(),
         };
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         self.timers.arm(&armed).await;
         Ok(response)
     }
@@ -231,10 +235,10 @@ impl Tickets {
         note: String,
         call: &Call,
     ) -> Result<pb::ReviewEscalationResponse> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let (mut record, mut e) = self
             .lock_escalation(&mut tx, id, EscalationState::Requested, &call.principal)
             .await?;
@@ -269,8 +273,7 @@ impl Tickets {
         let response = pb::ReviewEscalationResponse {
             escalation: record.ticket.escalation.clone(),
         };
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         Ok(response)
     }
 
@@ -283,10 +286,10 @@ impl Tickets {
         resolve: bool,
         call: &Call,
     ) -> Result<pb::RecordEscalationProgressResponse> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let (mut record, mut e) = self
             .lock_escalation(&mut tx, id, EscalationState::Routed, &call.principal)
             .await?;
@@ -316,8 +319,7 @@ impl Tickets {
         let response = pb::RecordEscalationProgressResponse {
             escalation: record.ticket.escalation.clone(),
         };
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         Ok(response)
     }
 

@@ -10,7 +10,7 @@ use crm_kit::{
     context::Call,
     convert, directory,
     events::{self, NewEvent, Payload},
-    idempotency::RequestKey,
+    idempotency::{Begun, RequestKey},
     paging::Pager,
     timers::{self, NewTimer, Timer, TimerHandler, Timers},
 };
@@ -287,10 +287,10 @@ impl Tickets {
         let customer =
             Uuid::parse_str(&ticket.customer_id).map_err(|e| Error::Internal(e.into()))?;
         let tier = self.known_customer(customer, "ticket.customer_id").await?;
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let now = self.clock.now();
         let actor = call.principal.subject.as_str();
         let id = Uuid::now_v7().to_string();
@@ -363,8 +363,7 @@ impl Tickets {
         let response = pb::CreateTicketResponse {
             ticket: Some(ticket),
         };
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         self.timers.arm(&armed).await;
         Ok(response)
     }
@@ -543,10 +542,10 @@ impl Tickets {
         input: TransitionInput,
         call: &Call,
     ) -> Result<pb::TransitionTicketResponse> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         let mut record = self
             .lock(&mut tx, input.id, input.version, &call.principal)
             .await?;
@@ -733,8 +732,7 @@ impl Tickets {
         let response = pb::TransitionTicketResponse {
             ticket: Some(t.clone()),
         };
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         self.timers.arm(&armed).await;
         Ok(response)
     }

@@ -5,7 +5,10 @@
 //! to the usual engineer first while they are still an engineer.
 
 use crm_kit::{
-    Error, Result, audit, context::Call, convert, directory, events, idempotency::RequestKey,
+    Error, Result, audit,
+    context::Call,
+    convert, directory, events,
+    idempotency::{Begun, RequestKey},
 };
 use crm_proto::tickets::v1::{self as pb, UsualEngineerSource};
 use sqlx::PgConnection;
@@ -52,10 +55,10 @@ impl Tickets {
             });
         }
         self.known_customer(customer, "customer_id").await?;
-        let mut tx = self.pool.begin().await?;
-        if let Some(previous) = key.replay(&mut tx).await? {
-            return Ok(previous);
-        }
+        let mut tx = match key.begin(&self.pool).await? {
+            Begun::Replay(previous) => return Ok(previous),
+            Begun::Fresh(tx) => tx,
+        };
         if !engineer.is_empty()
             && directory::region_of(&mut tx, &engineer, ENGINEER)
                 .await?
@@ -81,8 +84,7 @@ impl Tickets {
         let response = pb::SetUsualEngineerResponse {
             usual_engineer: Some(usual),
         };
-        key.record(&mut tx, &response, now).await?;
-        tx.commit().await?;
+        key.finish(tx, &response, now).await?;
         Ok(response)
     }
 
