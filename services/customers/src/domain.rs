@@ -742,6 +742,9 @@ impl CustomerFields {
     }
 }
 
+/// Why the tier is not in an update mask.
+const TIER_COMPUTED: &str = "the tier is computed from investment_cny, annual_service_fee_cny, reference_account and potential_flag; a manager overrides it with SetTierOverride";
+
 /// Copies the fields named by `paths` from `patch` into `current` (both as stored protobuf),
 /// rejecting unknown and output-only paths. An empty mask is an error: the caller must say
 /// what to change.
@@ -750,49 +753,40 @@ pub fn apply_mask(
     patch: &pb::Customer,
     paths: &[String],
 ) -> Result<(), Error> {
-    let mut v = Violations::new();
-    if paths.is_empty() {
-        v.add("update_mask", "is required: name the fields to change");
-    }
-    for path in paths {
-        match path.as_str() {
-            "display_name" => current.display_name.clone_from(&patch.display_name),
-            "industry" => current.industry.clone_from(&patch.industry),
-            "region" => current.region.clone_from(&patch.region),
-            "address" => current.address.clone_from(&patch.address),
-            "source_channel" => current.source_channel = patch.source_channel,
-            "contacts" => current.contacts.clone_from(&patch.contacts),
-            "tags" => current.tags.clone_from(&patch.tags),
-            "owner_id" => current.owner_id.clone_from(&patch.owner_id),
-            "investment_cny" => current.investment_cny = patch.investment_cny,
-            "annual_service_fee_cny" => {
-                current.annual_service_fee_cny = patch.annual_service_fee_cny;
-            }
-            "reference_account" => current.reference_account = patch.reference_account,
-            "potential_flag" => current.potential_flag = patch.potential_flag,
-            "tier" | "computed_tier" | "tier_override" => v.add(
-                "update_mask",
-                "the tier is computed from investment_cny, annual_service_fee_cny, reference_account and potential_flag; a manager overrides it with SetTierOverride",
-            ),
-            "credit_rating" => current.credit_rating = patch.credit_rating,
-            "blacklisted" => current.blacklisted = patch.blacklisted,
-            "blacklist_reason" => current.blacklist_reason.clone_from(&patch.blacklist_reason),
-            "validity" => current.validity = patch.validity,
-            "invalid_reason" => current.invalid_reason = patch.invalid_reason,
-            "stage" => v.add("update_mask", "stage changes through ChangeCustomerStage"),
-            "tech_partner_id" => v.add(
-                "update_mask",
+    let mask = crm_kit::mask::Mask {
+        updatable: UPDATABLE_FIELDS,
+        elsewhere: &[
+            ("tier", TIER_COMPUTED),
+            ("computed_tier", TIER_COMPUTED),
+            ("tier_override", TIER_COMPUTED),
+            ("stage", "the stage changes through ChangeCustomerStage"),
+            (
+                "tech_partner_id",
                 "the partner changes through RequestPartnerChange",
             ),
-            other => v.add(
-                "update_mask",
-                format!(
-                    "{other:?} is not an updatable field; updatable: {}",
-                    UPDATABLE_FIELDS.join(", ")
-                ),
-            ),
-        }
-    }
+        ],
+    };
+    let mut v = Violations::new();
+    mask.apply(&mut v, paths, |path| match path {
+        "display_name" => current.display_name.clone_from(&patch.display_name),
+        "industry" => current.industry.clone_from(&patch.industry),
+        "region" => current.region.clone_from(&patch.region),
+        "address" => current.address.clone_from(&patch.address),
+        "source_channel" => current.source_channel = patch.source_channel,
+        "contacts" => current.contacts.clone_from(&patch.contacts),
+        "tags" => current.tags.clone_from(&patch.tags),
+        "owner_id" => current.owner_id.clone_from(&patch.owner_id),
+        "investment_cny" => current.investment_cny = patch.investment_cny,
+        "annual_service_fee_cny" => current.annual_service_fee_cny = patch.annual_service_fee_cny,
+        "reference_account" => current.reference_account = patch.reference_account,
+        "potential_flag" => current.potential_flag = patch.potential_flag,
+        "credit_rating" => current.credit_rating = patch.credit_rating,
+        "blacklisted" => current.blacklisted = patch.blacklisted,
+        "blacklist_reason" => current.blacklist_reason.clone_from(&patch.blacklist_reason),
+        "validity" => current.validity = patch.validity,
+        "invalid_reason" => current.invalid_reason = patch.invalid_reason,
+        _ => unreachable!("every updatable field is copied"),
+    });
     v.finish()
 }
 
@@ -1141,6 +1135,20 @@ pub fn parse_id(id: &str) -> Result<uuid::Uuid, String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_updatable_field_is_copied() {
+        let paths: Vec<String> = UPDATABLE_FIELDS.iter().map(ToString::to_string).collect();
+        let mut current = pb::Customer::default();
+        let patch = pb::Customer {
+            display_name: "x".into(),
+            ..Default::default()
+        };
+        apply_mask(&mut current, &patch, &paths).unwrap();
+        assert_eq!(current.display_name, "x");
+        let e = apply_mask(&mut current, &patch, &["stage".to_string()]).unwrap_err();
+        assert!(format!("{e:?}").contains("ChangeCustomerStage"));
+    }
 
     #[test]
     fn months_are_added_to_the_same_day_or_the_months_last() {

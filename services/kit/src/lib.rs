@@ -17,6 +17,7 @@ pub mod events;
 pub mod guard;
 pub mod idempotency;
 pub mod leader;
+pub mod mask;
 pub mod metrics;
 pub mod paging;
 pub mod phone;

@@ -352,30 +352,23 @@ pub fn apply_update(
     mask: &[String],
 ) -> Result<(), Error> {
     let mut v = Violations::new();
-    if mask.is_empty() {
-        v.add("update_mask", "must name at least one field");
-    }
-    for path in mask {
-        match path.as_str() {
-            "contact_name" => current.contact_name.clone_from(&patch.contact_name),
-            "contact_phone" => current.contact_phone.clone_from(&patch.contact_phone),
-            "product_model" => current.product_model.clone_from(&patch.product_model),
-            "serial_number" => current.serial_number.clone_from(&patch.serial_number),
-            "symptom" => current.symptom.clone_from(&patch.symptom),
-            "warranty" => current.warranty = patch.warranty,
-            "service_mode" => current.service_mode = patch.service_mode,
-            "price_policy_told" => current.price_policy_told = patch.price_policy_told,
-            "accepted_quote" => current.accepted_quote.clone_from(&patch.accepted_quote),
-            "contact_language" => current.contact_language.clone_from(&patch.contact_language),
-            other => v.add(
-                "update_mask",
-                format!(
-                    "{other} cannot be updated; fields: {}",
-                    UPDATABLE.join(", ")
-                ),
-            ),
-        }
-    }
+    let fields = crm_kit::mask::Mask {
+        updatable: UPDATABLE,
+        elsewhere: &[],
+    };
+    fields.apply(&mut v, mask, |path| match path {
+        "contact_name" => current.contact_name.clone_from(&patch.contact_name),
+        "contact_phone" => current.contact_phone.clone_from(&patch.contact_phone),
+        "product_model" => current.product_model.clone_from(&patch.product_model),
+        "serial_number" => current.serial_number.clone_from(&patch.serial_number),
+        "symptom" => current.symptom.clone_from(&patch.symptom),
+        "warranty" => current.warranty = patch.warranty,
+        "service_mode" => current.service_mode = patch.service_mode,
+        "price_policy_told" => current.price_policy_told = patch.price_policy_told,
+        "accepted_quote" => current.accepted_quote.clone_from(&patch.accepted_quote),
+        "contact_language" => current.contact_language.clone_from(&patch.contact_language),
+        _ => unreachable!("every updatable field is copied"),
+    });
     check_fields(&mut v, current);
     v.finish()
 }
@@ -635,6 +628,19 @@ mod tests {
             service_mode: ServiceMode::OnSite as i32,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn every_updatable_field_is_copied() {
+        let paths: Vec<String> = UPDATABLE.iter().map(ToString::to_string).collect();
+        let mut current = pb::Ticket::default();
+        let patch = pb::Ticket {
+            symptom: "x".into(),
+            ..Default::default()
+        };
+        apply_update(&mut current, &patch, &paths).unwrap();
+        assert_eq!(current.symptom, "x");
+        assert!(apply_update(&mut current, &patch, &[]).is_err());
     }
 
     #[test]
