@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// The role customers are assigned to.
-pub(crate) const SALES_REP: &str = "sales_rep";
+pub(crate) const SALES_REP: crm_kit::Role = crm_kit::Role::SalesRep;
 
 impl Customers {
     /// The owner for `c` and how it was chosen; `loads` holds each region's reps and their

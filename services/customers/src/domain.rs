@@ -2,7 +2,7 @@
 //! machine (C-4), the partner-change rules (C-5) and the tier classification (C-7). No I/O
 //! here.
 
-use crm_kit::{Error, Violations, auth::Principal, convert};
+use crm_kit::{Error, Role, Violations, auth::Principal, convert};
 use crm_proto::common::v1 as pb_common;
 use crm_proto::customers::v1::{
     self as pb, CommunicationKind, CreditRating, InvalidReason, SourceChannel, Stage, Tier,
@@ -1057,19 +1057,19 @@ impl CustomerQuery {
 }
 
 /// The roles that see every customer.
-const UNSCOPED_ROLES: &[&str] = &[
-    "admin",
-    "sales_manager",
-    "data_clerk",
-    "hotline_agent",
-    "hotline_engineer",
-    "coordinator",
-    "engineer",
-    "tech_center",
-    "complaint_officer",
-    "supervisor",
-    "crm_lead",
-    "finance",
+const UNSCOPED_ROLES: &[Role] = &[
+    Role::Admin,
+    Role::SalesManager,
+    Role::DataClerk,
+    Role::HotlineAgent,
+    Role::HotlineEngineer,
+    Role::Coordinator,
+    Role::Engineer,
+    Role::TechCenter,
+    Role::ComplaintOfficer,
+    Role::Supervisor,
+    Role::CrmLead,
+    Role::Finance,
 ];
 
 /// Which customers a caller may see and change (G-2): everyone for the roles in
@@ -1091,14 +1091,14 @@ impl Scope {
     /// The scope of `caller`.
     pub fn of(caller: &Principal) -> Self {
         let mut scope = Self {
-            all: UNSCOPED_ROLES.iter().any(|r| caller.has_role(r)),
+            all: caller.has_any(UNSCOPED_ROLES),
             ..Self::default()
         };
-        if caller.has_role("sales_rep") {
+        if caller.has(Role::SalesRep) {
             scope.owner = Some(caller.subject.clone());
             scope.region = (!caller.region.is_empty()).then(|| caller.region.clone());
         }
-        if caller.has_role("tech_support") {
+        if caller.has(Role::TechSupport) {
             scope.tech_partner = Some(caller.subject.clone());
         }
         scope

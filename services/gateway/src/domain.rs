@@ -2,7 +2,7 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use crm_kit::{
-    Error, Violations,
+    Error, Role, Violations,
     auth::ROLES,
     text::{self, Lines},
 };
@@ -51,7 +51,7 @@ fn check_roles(v: &mut Violations, field: &str, roles: &[String], partner_id: &s
             out.push(role.clone());
         }
     }
-    if out.iter().any(|r| r == "partner") && partner_id.trim().is_empty() {
+    if out.iter().any(|r| r == Role::Partner.as_str()) && partner_id.trim().is_empty() {
         v.add("partner_id", "is required for the partner role");
     }
     out
@@ -171,7 +171,7 @@ impl NewApiKey {
         text::require(&mut v, "api_key.name", &name, 100, Lines::One);
         text::check(&mut v, "api_key.partner_id", &k.partner_id, 100, Lines::One);
         let roles = check_roles(&mut v, "api_key.roles", &k.roles, &k.partner_id);
-        if roles.iter().any(|r| r == "admin") {
+        if roles.iter().any(|r| r == Role::Admin.as_str()) {
             v.add("api_key.roles", "an API key cannot be an admin");
         }
         if !(0..=3650).contains(&r.ttl_days) {

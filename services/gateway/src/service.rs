@@ -717,7 +717,7 @@ impl Identity {
         methods: Vec<String>,
         call: &Call,
     ) -> Result<pb::SetRolePolicyResponse> {
-        if role == "admin" {
+        if role == crm_kit::Role::Admin.as_str() {
             return Err(Error::precondition(
                 "ADMIN_POLICY_FIXED",
                 "the admin role always has every right",

@@ -19,24 +19,8 @@ use tonic::Status;
 
 use crate::error::Error;
 
-/// The roles of the domain brief.
-pub const ROLES: &[&str] = &[
-    "data_clerk",
-    "sales_rep",
-    "sales_manager",
-    "tech_support",
-    "hotline_agent",
-    "hotline_engineer",
-    "coordinator",
-    "engineer",
-    "tech_center",
-    "complaint_officer",
-    "supervisor",
-    "finance",
-    "crm_lead",
-    "partner",
-    "admin",
-];
+/// The names of the roles of the domain brief (see [`crate::role::Role`]).
+pub const ROLES: &[&str] = &crate::role::NAMES;
 
 /// The `[auth]` settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +124,16 @@ impl Principal {
     /// Whether the caller has `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether the caller holds `role`.
+    pub fn has(&self, role: crate::Role) -> bool {
+        self.has_role(role.as_str())
+    }
+
+    /// Whether the caller holds any of `roles`.
+    pub fn has_any(&self, roles: &[crate::Role]) -> bool {
+        roles.iter().any(|r| self.has(*r))
     }
 }
 

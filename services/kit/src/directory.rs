@@ -13,11 +13,11 @@ use crate::Error;
 pub async fn record_user(
     tx: &mut PgConnection,
     user: &crm_proto::gateway::v1::User,
-    roles: &[&str],
+    roles: &[crate::Role],
     now: OffsetDateTime,
 ) -> Result<(), Error> {
     for role in roles {
-        let holds = user.roles.iter().any(|r| r == role);
+        let holds = user.roles.iter().any(|r| r == role.as_str());
         sqlx::query(
             "INSERT INTO directory_members (user_id, role, region, active, update_time) \
              SELECT $1, $2, $3, $4, $5 \
@@ -25,7 +25,7 @@ pub async fn record_user(
              ON CONFLICT (user_id, role) DO UPDATE SET region = $3, active = $4, update_time = $5",
         )
         .bind(&user.id)
-        .bind(role)
+        .bind(role.as_str())
         .bind(&user.region)
         .bind(holds)
         .bind(now)
@@ -46,13 +46,13 @@ pub fn user_of(
 pub async fn region_of(
     conn: &mut PgConnection,
     user_id: &str,
-    role: &str,
+    role: crate::Role,
 ) -> Result<Option<String>, Error> {
     Ok(sqlx::query_scalar(
         "SELECT region FROM directory_members WHERE user_id = $1 AND role = $2 AND active",
     )
     .bind(user_id)
-    .bind(role)
+    .bind(role.as_str())
     .fetch_optional(&mut *conn)
     .await?)
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crm_kit::{
-    Clock, Error, Result, audit,
+    Clock, Error, Result, Role, audit,
     auth::Principal,
     context::Call,
     idempotency::{Begun, RequestKey},
@@ -24,7 +24,12 @@ use crate::{
 };
 
 /// Roles that see every notification; others see those addressed to them.
-const UNSCOPED_ROLES: &[&str] = &["admin", "crm_lead", "supervisor", "sales_manager"];
+const UNSCOPED_ROLES: &[Role] = &[
+    Role::Admin,
+    Role::CrmLead,
+    Role::Supervisor,
+    Role::SalesManager,
+];
 
 /// The notifications service's state.
 #[derive(Clone)]
@@ -46,7 +51,7 @@ pub fn inbox_keys(caller: &Principal) -> Vec<String> {
 }
 
 fn visible_recipients(caller: &Principal) -> Option<Vec<String>> {
-    if UNSCOPED_ROLES.iter().any(|r| caller.has_role(r)) {
+    if caller.has_any(UNSCOPED_ROLES) {
         None
     } else {
         Some(inbox_keys(caller))

@@ -3,7 +3,7 @@
 //! which SLA deadlines run in which state (T-4, T-5).
 
 use crm_kit::{
-    Error, Violations,
+    Error, Role, Violations,
     service_policy::{ServicePolicies, TierPolicy},
     text::{self, Lines},
 };
@@ -154,11 +154,11 @@ pub fn role_queue(roles: &[String]) -> Option<Vec<TicketState>> {
     use TicketState as S;
     let mut out: Vec<TicketState> = Vec::new();
     for role in roles {
-        let states: &[TicketState] = match role.as_str() {
-            "hotline_agent" => &[S::New],
-            "hotline_engineer" => &[S::WithHotlineEngineer],
-            "coordinator" => &[S::WithHotlineEngineer, S::Dispatched],
-            "engineer" => WORKING,
+        let states: &[TicketState] = match Role::parse(role) {
+            Some(Role::HotlineAgent) => &[S::New],
+            Some(Role::HotlineEngineer) => &[S::WithHotlineEngineer],
+            Some(Role::Coordinator) => &[S::WithHotlineEngineer, S::Dispatched],
+            Some(Role::Engineer) => WORKING,
             _ => return None,
         };
         for s in states {

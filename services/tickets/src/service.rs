@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crm_kit::{
-    Clock, Error, Result, audit,
+    Clock, Error, Result, Role, audit,
     auth::Principal,
     calendar::Calendar,
     context::Call,
@@ -64,14 +64,19 @@ pub const USUAL_ENGINEER_CHANGED: &str = "tickets.usual_engineer_changed";
 const RECORD_DUE_TIMER: &str = "tickets.record_due";
 
 /// The role tickets are dispatched to.
-pub(crate) const ENGINEER: &str = "engineer";
+pub(crate) const ENGINEER: Role = Role::Engineer;
 
 /// Roles that may act on any ticket's engineer steps (accept, start, resolve).
-const SUPERVISING: &[&str] = &["admin", "supervisor", "coordinator", "hotline_engineer"];
+const SUPERVISING: &[Role] = &[
+    Role::Admin,
+    Role::Supervisor,
+    Role::Coordinator,
+    Role::HotlineEngineer,
+];
 
 /// Whether the caller may act on any ticket, not only those assigned to them.
 pub(crate) fn supervising(caller: &Principal) -> bool {
-    SUPERVISING.iter().any(|r| caller.has_role(r))
+    caller.has_any(SUPERVISING)
 }
 
 /// Which tickets a caller may see (G-2), the same for the work queue and for every read or
@@ -90,9 +95,9 @@ impl Scope {
     /// The scope of `caller`.
     pub fn of(caller: &Principal) -> Self {
         Self {
-            assignee: (caller.has_role(ENGINEER) && !supervising(caller))
+            assignee: (caller.has(ENGINEER) && !supervising(caller))
                 .then(|| caller.subject.clone()),
-            region: (!caller.region.is_empty() && !caller.has_role("admin"))
+            region: (!caller.region.is_empty() && !caller.has(Role::Admin))
                 .then(|| caller.region.clone()),
         }
     }

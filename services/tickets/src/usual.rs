@@ -5,7 +5,7 @@
 //! to the usual engineer first while they are still an engineer.
 
 use crm_kit::{
-    Error, Result, audit,
+    Error, Result, Role, audit,
     context::Call,
     convert, directory, events,
     idempotency::{Begun, RequestKey},
@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// The roles that may name a customer's usual engineer: service managers.
-const MANAGING: &[&str] = &["admin", "supervisor"];
+const MANAGING: &[Role] = &[Role::Admin, Role::Supervisor];
 
 fn subject(customer: Uuid) -> String {
     format!("customers/{customer}/usual_engineer")
@@ -49,7 +49,7 @@ impl Tickets {
         engineer: String,
         call: &Call,
     ) -> Result<pb::SetUsualEngineerResponse> {
-        if !MANAGING.iter().any(|r| call.principal.has_role(r)) {
+        if !call.principal.has_any(MANAGING) {
             return Err(Error::PermissionDenied {
                 permission: "naming a customer's usual engineer (service managers)".into(),
             });
