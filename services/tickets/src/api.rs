@@ -10,7 +10,8 @@ use crm_proto::tickets::v1::{self as pb, ticket_service_server::TicketService};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{self, EscalationRequest, TransitionInput},
+    domain::{self, TransitionInput},
+    escalations::{EscalationRequest, parse_note},
     service::Tickets,
 };
 
@@ -114,7 +115,7 @@ impl TicketService for Tickets {
         let call = call(&request)?;
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r);
-        let (key, (id, note)) = both(key, domain::parse_note(&r.id, &r.note, !r.approve))?;
+        let (key, (id, note)) = both(key, parse_note(&r.id, &r.note, !r.approve))?;
         Ok(Response::new(
             self.review_escalation(key, id, r.approve, note, &call)
                 .await?,
@@ -128,7 +129,7 @@ impl TicketService for Tickets {
         let call = call(&request)?;
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r);
-        let (key, (id, note)) = both(key, domain::parse_note(&r.id, &r.note, true))?;
+        let (key, (id, note)) = both(key, parse_note(&r.id, &r.note, true))?;
         Ok(Response::new(
             self.record_escalation_progress(key, id, note, r.resolve, &call)
                 .await?,

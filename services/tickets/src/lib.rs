@@ -4,15 +4,20 @@
 //! warnings and breaches, dispatch by usual engineer, region and load with spare parts, service
 //! records, escalations of hard problems, and each role's work queue by deadline.
 //!
-//! `api` translates gRPC, `service` holds the ticket use cases and the timer and event
-//! handlers, `escalations` the escalation use cases, `usual` the customers' usual engineers,
-//! `domain` the rules, `store` the SQL.
+//! Where things are: `api` translates gRPC; `service` holds the ticket use cases (intake,
+//! queue, update, transitions with dispatch and records, history), `domain` their rules and
+//! `store` the tickets' SQL; the capabilities cut out so far each have a folder —
+//! `escalations/` (T-8: use cases, `rules`, its own `store`), `usual/` (the customers' usual
+//! engineers), `sla/` (the SLA and record timers) and `tiers/` (the customers' tiers and the
+//! engineers from other services' events).
 
 pub mod api;
 pub mod domain;
 pub mod escalations;
 pub mod service;
+pub mod sla;
 pub mod store;
+pub mod tiers;
 pub mod usual;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -70,13 +75,13 @@ impl Application {
             .relay()
             .consume(
                 service::TOPICS_CONSUMED,
-                service::Inbound {
+                tiers::Inbound {
                     tickets: tickets.clone(),
                 },
             )
             .timers(
                 timers,
-                service::SlaTimers {
+                sla::SlaTimers {
                     tickets: tickets.clone(),
                 },
             );

@@ -12,7 +12,7 @@ use crm_kit::{
     events::{self, NewEvent, Payload},
     idempotency::{Begun, RequestKey},
     paging::Pager,
-    timers::{self, NewTimer, Timer, TimerHandler, Timers},
+    timers::{self, NewTimer, Timers},
 };
 use crm_proto::{
     common::v1::PageRequest,
@@ -61,7 +61,7 @@ pub const ESCALATION_CHANGED: &str = "tickets.escalation_changed";
 /// a `crm.tickets.v1.UsualEngineer`.
 pub const USUAL_ENGINEER_CHANGED: &str = "tickets.usual_engineer_changed";
 /// The timer kind of the same-day record reminder.
-const RECORD_DUE_TIMER: &str = "tickets.record_due";
+pub(crate) const RECORD_DUE_TIMER: &str = "tickets.record_due";
 
 /// The role tickets are dispatched to.
 pub(crate) const ENGINEER: Role = Role::Engineer;
@@ -137,11 +137,11 @@ pub(crate) fn ts(t: OffsetDateTime) -> Option<prost_types::Timestamp> {
     Some(convert::timestamp(t))
 }
 
-fn at(t: Option<&prost_types::Timestamp>) -> Option<OffsetDateTime> {
+pub(crate) fn at(t: Option<&prost_types::Timestamp>) -> Option<OffsetDateTime> {
     t.and_then(|t| convert::from_timestamp(t).ok())
 }
 
-fn scaled(d: time::Duration, f: f64) -> time::Duration {
+pub(crate) fn scaled(d: time::Duration, f: f64) -> time::Duration {
     time::Duration::seconds_f64(d.as_seconds_f64() * f)
 }
 
@@ -200,7 +200,7 @@ impl Tickets {
         }
         let customer = Uuid::parse_str(&t.customer_id).map_err(|e| Error::Internal(e.into()))?;
         if self.settings.sla(&t.tier).dedicated_engineer
-            && let Some(usual) = store::usual_engineer(tx, customer)
+            && let Some(usual) = crate::usual::of(tx, customer)
                 .await?
                 .filter(|u| !u.engineer_id.is_empty())
         {
@@ -671,7 +671,7 @@ impl Tickets {
             (Transition::Close, _) => {
                 if t.escalation
                     .as_ref()
-                    .is_some_and(|e| domain::escalation_open(e.state))
+                    .is_some_and(|e| crate::escalations::escalation_open(e.state))
                 {
                     return Err(Error::precondition(
                         "ESCALATION_OPEN",
@@ -766,287 +766,5 @@ impl Tickets {
             entries,
             page: Some(next),
         })
-    }
-}
-
-/// Fires the tickets' SLA timers: a warning is recorded and announced; a breach is recorded
-/// with its due time, raises the priority and is announced urgently (the supervisor is told by
-/// the notifications service's rules).
-pub struct SlaTimers {
-    /// The service.
-    pub tickets: Tickets,
-}
-
-#[tonic::async_trait]
-impl TimerHandler for SlaTimers {
-    async fn fire(&self, tx: &mut PgConnection, timer: &Timer) -> std::result::Result<(), Error> {
-        if timer.kind == RECORD_DUE_TIMER {
-            return self.record_due(tx, timer).await;
-        }
-        let Some((deadline, warning)) = domain::parse_timer_kind(&timer.kind) else {
-            tracing::warn!(kind = %timer.kind, "unknown ticket timer kind; ignored");
-            return Ok(());
-        };
-        let Some(id) = timer
-            .subject
-            .strip_prefix("tickets/")
-            .and_then(|s| Uuid::parse_str(s).ok())
-        else {
-            return Ok(());
-        };
-        let Some(mut record) = store::get(tx, id, true).await? else {
-            return Ok(());
-        };
-        let now = self.tickets.clock.now();
-        let t = &mut record.ticket;
-        let due = match deadline {
-            Deadline::Response => at(t.response_due.as_ref()),
-            Deadline::Handoff => at(t.handoff_due.as_ref()),
-            Deadline::Resolution => at(t.resolution_due.as_ref()),
-            Deadline::Escalation => record.escalation_due,
-            Deadline::Unspecified => None,
-        };
-        // a deadline no longer running (the ticket moved on) fires nothing
-        let Some(due) = due else {
-            return Ok(());
-        };
-        let call = Call::system("sla", &timer.kind);
-        let state = t.state;
-        if warning {
-            store::insert_history(
-                tx,
-                id,
-                &pb::TicketHistoryEntry {
-                    from_state: state,
-                    to_state: state,
-                    reason: format!(
-                        "warning: {} due at {}",
-                        deadline.as_str_name(),
-                        convert::timestamp(due).seconds
-                    ),
-                    ..Default::default()
-                },
-                now,
-                "sla",
-            )
-            .await?;
-            Tickets::publish(tx, &call, now, SLA_WARNING, t, false).await?;
-            return Ok(());
-        }
-        store::insert_breach(tx, id, deadline, due, now).await?;
-        if deadline == Deadline::Escalation
-            && let Some(mut e) = t.escalation.clone()
-            && domain::escalation_open(e.state)
-        {
-            // the escalation missed its time limit: it stays open, marked overdue
-            e.overdue = true;
-            e.version += 1;
-            store::save_escalation(tx, &e).await?;
-            t.escalation = Some(e);
-        }
-        t.priority = domain::raised(t.priority) as i32;
-        t.version += 1;
-        t.updated = Some(convert::stamp(now, "sla"));
-        t.breaches.push(pb::Breach {
-            deadline: deadline as i32,
-            due_time: ts(due),
-            breach_time: ts(now),
-        });
-        store::save(tx, &record).await?;
-        store::insert_history(
-            tx,
-            id,
-            &pb::TicketHistoryEntry {
-                from_state: state,
-                to_state: state,
-                reason: format!("breach: {}", deadline.as_str_name()),
-                ..Default::default()
-            },
-            now,
-            "sla",
-        )
-        .await?;
-        Tickets::publish(tx, &call, now, SLA_BREACHED, &record.ticket, true).await?;
-        Ok(())
-    }
-}
-
-impl SlaTimers {
-    /// At the close of the day work started: if the ticket is still being worked on and no
-    /// service record was made since, the engineer is reminded (history and an event).
-    async fn record_due(
-        &self,
-        tx: &mut PgConnection,
-        timer: &Timer,
-    ) -> std::result::Result<(), Error> {
-        let Some(id) = timer
-            .subject
-            .strip_prefix("tickets/")
-            .and_then(|s| Uuid::parse_str(s).ok())
-        else {
-            return Ok(());
-        };
-        let Some(record) = store::get(tx, id, true).await? else {
-            return Ok(());
-        };
-        let t = &record.ticket;
-        let working = matches!(
-            TicketState::try_from(t.state),
-            Ok(TicketState::InProgress | TicketState::WaitingForCustomer)
-        );
-        let started = timer.payload["started"].as_i64().unwrap_or(0);
-        let recorded = t.service_records.iter().any(|r| {
-            r.recorded
-                .as_ref()
-                .and_then(|s| s.time.as_ref())
-                .is_some_and(|time| time.seconds >= started)
-        });
-        if !working || recorded {
-            return Ok(());
-        }
-        let now = self.tickets.clock.now();
-        store::insert_history(
-            tx,
-            id,
-            &pb::TicketHistoryEntry {
-                from_state: t.state,
-                to_state: t.state,
-                reason: "reminder: today's work has no service record".into(),
-                ..Default::default()
-            },
-            now,
-            "sla",
-        )
-        .await?;
-        let call = Call::system("sla", &timer.kind);
-        Tickets::publish(tx, &call, now, RECORD_DUE, t, false).await
-    }
-}
-
-/// Keeps what the tickets service learns from others' events: the engineers from the
-/// gateway's user directory (for dispatch, T-6), and the customers' tiers and usual engineers
-/// from the customers service (T-2); when a customer's tier changes, the running deadlines of
-/// its open tickets are recomputed for the new level.
-pub struct Inbound {
-    /// The service.
-    pub tickets: Tickets,
-}
-
-impl Tickets {
-    /// Recomputes the running response and resolution deadlines of `customer`'s open tickets
-    /// for `tier`: the business time already used counts against the new level. Their timers
-    /// move in `tx`; an earlier deadline's entry moves at once ([`Timers::arm_earlier`]), a
-    /// later one's is put back at its time when the old entry comes due.
-    async fn retier(&self, tx: &mut PgConnection, customer: Uuid, tier: &str) -> Result<usize> {
-        let now = self.clock.now();
-        let new = self.settings.sla(tier);
-        let open: Vec<String> = domain::OPEN
-            .iter()
-            .map(|s| s.as_str_name().to_string())
-            .collect();
-        let ids = store::open_tickets_of(tx, customer, &open).await?;
-        for id in &ids {
-            let Some(mut record) = store::get(tx, *id, true).await? else {
-                continue;
-            };
-            let t = &mut record.ticket;
-            let old = self.settings.sla(&t.tier);
-            for (deadline, old_total, new_total) in [
-                (
-                    Deadline::Response,
-                    time::Duration::minutes(old.response_minutes),
-                    time::Duration::minutes(new.response_minutes),
-                ),
-                (
-                    Deadline::Resolution,
-                    time::Duration::hours(old.resolution_hours),
-                    time::Duration::hours(new.resolution_hours),
-                ),
-            ] {
-                let due_field = match deadline {
-                    Deadline::Response => &mut t.response_due,
-                    _ => &mut t.resolution_due,
-                };
-                let Some(old_due) = at(due_field.as_ref()) else {
-                    continue; // not running (answered, paused, resolved)
-                };
-                let used = old_total - self.calendar.between(now, old_due);
-                let left = (new_total - used).max(time::Duration::ZERO);
-                let due = self.calendar.add(now, left);
-                *due_field = ts(due);
-                let warning_left =
-                    (scaled(new_total, self.settings.warning_at) - used).max(time::Duration::ZERO);
-                let warning = self.calendar.add(now, warning_left);
-                let subject = subject(&t.id);
-                let mut moved =
-                    timers::reschedule(tx, &subject, domain::timer_kind(deadline, false), due)
-                        .await?;
-                moved.extend(
-                    timers::reschedule(tx, &subject, domain::timer_kind(deadline, true), warning)
-                        .await?,
-                );
-                self.timers.arm_earlier(&moved).await;
-            }
-            t.tier = tier.to_string();
-            t.version += 1;
-            t.updated = Some(convert::stamp(now, "tier"));
-            store::save(tx, &record).await?;
-        }
-        Ok(ids.len())
-    }
-}
-
-/// A customers-service tier as the tickets service names it (`vip`, `core`, …).
-fn tier_name(tier: i32) -> Option<String> {
-    crm_proto::customers::v1::Tier::try_from(tier)
-        .ok()
-        .map(|t| t.as_str_name().trim_start_matches("TIER_").to_lowercase())
-}
-
-#[tonic::async_trait]
-impl events::Handler for Inbound {
-    async fn handle(
-        &self,
-        tx: &mut PgConnection,
-        event: &crm_proto::events::v1::Event,
-    ) -> std::result::Result<(), Error> {
-        use crm_proto::customers::v1::{CustomerEvent, CustomersImportedEvent};
-        if let Some(user) = directory::user_of(event)? {
-            let now = self.tickets.clock.now();
-            return directory::record_user(tx, &user, &[ENGINEER], now).await;
-        }
-        if let Some(data) = events::payload_as::<CustomersImportedEvent>(event)? {
-            let known: Vec<(Uuid, String)> = data
-                .customers
-                .iter()
-                .filter_map(|c| {
-                    let id = Uuid::parse_str(&c.id).ok()?;
-                    let tier = tier_name(c.tier).filter(|t| domain::TIERS.contains(&t.as_str()))?;
-                    Some((id, tier))
-                })
-                .collect();
-            // new customers: a later customers.customer_changed, if one came first, is newer
-            return store::add_tiers(tx, &known, self.tickets.clock.now()).await;
-        }
-        let Some(data) = events::payload_as::<CustomerEvent>(event)? else {
-            return Ok(());
-        };
-        let Some(customer) = data.customer else {
-            return Ok(());
-        };
-        let Ok(id) = Uuid::parse_str(&customer.id) else {
-            return Ok(());
-        };
-        let Some(tier) = tier_name(customer.tier).filter(|t| domain::TIERS.contains(&t.as_str()))
-        else {
-            return Ok(());
-        };
-        let before = store::tier(tx, id).await?;
-        store::set_tier(tx, id, &tier, self.tickets.clock.now()).await?;
-        if before.is_some_and(|b| b != tier) {
-            let moved = self.tickets.retier(tx, id, &tier).await?;
-            tracing::info!(customer = %id, %tier, tickets = moved, "tier changed: deadlines recomputed");
-        }
-        Ok(())
     }
 }

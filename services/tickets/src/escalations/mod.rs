@@ -17,14 +17,29 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub mod rules;
+mod store;
+
+pub use rules::{EscalationRequest, escalation_open, parse_note};
+
 use crate::{
-    domain::{self, EscalationRequest},
+    domain,
     service::{
         ESCALATION_CHANGED, ESCALATION_REJECTED, ESCALATION_REQUESTED, ESCALATION_ROUTED, Tickets,
         subject, supervising, ts,
     },
-    store::{self, Record},
+    store::{self as tickets_store, Record},
 };
+
+/// The latest escalation of ticket `id`, with its progress (shown on the ticket).
+pub(crate) async fn latest(conn: &mut PgConnection, id: Uuid) -> Result<Option<pb::Escalation>> {
+    store::latest_escalation(conn, id).await
+}
+
+/// Writes an escalation as it is (the SLA timers mark a missed time limit).
+pub(crate) async fn save(tx: &mut PgConnection, e: &pb::Escalation) -> Result<()> {
+    store::save_escalation(tx, e).await
+}
 
 fn escalation_not_found(id: Uuid) -> Error {
     Error::NotFound {
@@ -77,10 +92,10 @@ impl Tickets {
         t.escalation = Some(step.escalation);
         t.version += 1;
         t.updated = Some(convert::stamp(now, &call.principal.subject));
-        store::save(tx, record).await?;
+        tickets_store::save(tx, record).await?;
         let t = &record.ticket;
         let id = Uuid::parse_str(&t.id).map_err(|e| Error::Internal(e.into()))?;
-        store::insert_history(
+        tickets_store::insert_history(
             tx,
             id,
             &pb::TicketHistoryEntry {
@@ -132,7 +147,7 @@ impl Tickets {
         }
         if t.escalation
             .as_ref()
-            .is_some_and(|e| domain::escalation_open(e.state))
+            .is_some_and(|e| escalation_open(e.state))
         {
             return Err(Error::precondition(
                 "ESCALATION_OPEN",
@@ -249,7 +264,7 @@ impl Tickets {
         e.updated = Some(convert::stamp(now, &call.principal.subject));
         let (history, events): (String, Vec<(&'static str, bool)>) = if approve {
             e.state = EscalationState::Routed as i32;
-            e.routed_to = domain::route(kind).to_string();
+            e.routed_to = rules::route(kind).to_string();
             let major = kind == pb::EscalationKind::MajorQuality;
             (
                 format!("escalation routed to {}", e.routed_to),

@@ -15,10 +15,17 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{
-    service::{ENGINEER, TOPIC, Tickets, USUAL_ENGINEER_CHANGED},
-    store,
-};
+use crate::service::{ENGINEER, TOPIC, Tickets, USUAL_ENGINEER_CHANGED};
+
+mod store;
+
+/// The usual engineer of `customer`, if one is known (dispatch reads it in its transaction).
+pub(crate) async fn of(
+    conn: &mut PgConnection,
+    customer: Uuid,
+) -> Result<Option<pb::UsualEngineer>> {
+    store::usual_engineer(conn, customer).await
+}
 
 /// The roles that may name a customer's usual engineer: service managers.
 const MANAGING: &[Role] = &[Role::Admin, Role::Supervisor];
