@@ -22,8 +22,12 @@ fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
     domain::parse_id(value).map_err(|e| Error::invalid(field, e))
 }
 
+/// The gRPC adapter: one call of the use cases per RPC, nothing else.
+#[derive(Clone)]
+pub struct Api(pub Customers);
+
 #[tonic::async_trait]
-impl CustomerService for Customers {
+impl CustomerService for Api {
     async fn create_customer(
         &self,
         request: Request<pb::CreateCustomerRequest>,
@@ -34,7 +38,7 @@ impl CustomerService for Customers {
         let customer = r.customer.unwrap_or_default();
         let fields = CustomerFields::parse("customer", &customer);
         let (key, fields) = both(key, fields)?;
-        Ok(Response::new(self.create(key, fields, &call).await?))
+        Ok(Response::new(self.0.create(key, fields, &call).await?))
     }
 
     async fn get_customer(
@@ -44,7 +48,7 @@ impl CustomerService for Customers {
         let caller = caller(&request)?;
         let id = id("id", &request.get_ref().id)?;
         Ok(Response::new(pb::GetCustomerResponse {
-            customer: Some(self.get(id, &caller).await?),
+            customer: Some(self.0.get(id, &caller).await?),
         }))
     }
 
@@ -56,7 +60,7 @@ impl CustomerService for Customers {
         let r = request.into_inner();
         let query = CustomerQuery::parse(r.filter.as_ref())?;
         Ok(Response::new(
-            self.list(query, r.page.as_ref(), &caller).await?,
+            self.0.list(query, r.page.as_ref(), &caller).await?,
         ))
     }
 
@@ -70,7 +74,7 @@ impl CustomerService for Customers {
             return Err(Error::invalid("customer", "is required").into());
         };
         let mask = r.update_mask.map(|m| m.paths).unwrap_or_default();
-        let customer = self.update(patch, mask, &call).await?;
+        let customer = self.0.update(patch, mask, &call).await?;
         Ok(Response::new(pb::UpdateCustomerResponse {
             customer: Some(customer),
         }))
@@ -83,7 +87,9 @@ impl CustomerService for Customers {
         let call = call(&request)?;
         let r = request.into_inner();
         let (key, id) = both(RequestKey::of(&call, &r.request_id, &r), id("id", &r.id))?;
-        Ok(Response::new(self.delete(key, id, r.version, &call).await?))
+        Ok(Response::new(
+            self.0.delete(key, id, r.version, &call).await?,
+        ))
     }
 
     async fn change_customer_stage(
@@ -96,7 +102,7 @@ impl CustomerService for Customers {
             RequestKey::of(&call, &r.request_id, &r),
             StageChangeInput::parse(&r),
         )?;
-        Ok(Response::new(self.change_stage(key, input, &call).await?))
+        Ok(Response::new(self.0.change_stage(key, input, &call).await?))
     }
 
     async fn list_stage_changes(
@@ -107,7 +113,9 @@ impl CustomerService for Customers {
         let r = request.into_inner();
         let customer = id("customer_id", &r.customer_id)?;
         Ok(Response::new(
-            Customers::list_stage_changes(self, customer, r.page.as_ref(), &caller).await?,
+            self.0
+                .list_stage_changes(customer, r.page.as_ref(), &caller)
+                .await?,
         ))
     }
 
@@ -126,7 +134,8 @@ impl CustomerService for Customers {
             ),
         )?;
         Ok(Response::new(
-            self.set_tier_override(key, customer, tier, reason, r.version, &call)
+            self.0
+                .set_tier_override(key, customer, tier, reason, r.version, &call)
                 .await?,
         ))
     }
@@ -139,7 +148,8 @@ impl CustomerService for Customers {
         let r = request.into_inner();
         let customer = id("customer_id", &r.customer_id)?;
         Ok(Response::new(
-            self.list_tier_changes(customer, r.page.as_ref(), &caller)
+            self.0
+                .list_tier_changes(customer, r.page.as_ref(), &caller)
                 .await?,
         ))
     }
@@ -152,7 +162,7 @@ impl CustomerService for Customers {
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, input) = both(key, domain::AssignInput::parse(&r))?;
-        Ok(Response::new(self.assign(key, input, &call).await?))
+        Ok(Response::new(self.0.assign(key, input, &call).await?))
     }
 
     async fn list_owner_changes(
@@ -163,7 +173,8 @@ impl CustomerService for Customers {
         let r = request.into_inner();
         let customer = id("customer_id", &r.customer_id)?;
         Ok(Response::new(
-            self.list_owner_changes(customer, r.page.as_ref(), &caller)
+            self.0
+                .list_owner_changes(customer, r.page.as_ref(), &caller)
                 .await?,
         ))
     }
@@ -176,7 +187,7 @@ impl CustomerService for Customers {
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, input) = both(key, domain::parse_visit_result(&r))?;
-        Ok(Response::new(self.record_visit(key, input, &call).await?))
+        Ok(Response::new(self.0.record_visit(key, input, &call).await?))
     }
 
     async fn list_return_visits(
@@ -187,7 +198,9 @@ impl CustomerService for Customers {
         let r = request.into_inner();
         let customer = id("customer_id", &r.customer_id)?;
         Ok(Response::new(
-            self.list_visits(customer, r.page.as_ref(), &caller).await?,
+            self.0
+                .list_visits(customer, r.page.as_ref(), &caller)
+                .await?,
         ))
     }
 
@@ -195,7 +208,9 @@ impl CustomerService for Customers {
         &self,
         request: Request<pb::ReportReturnVisitsRequest>,
     ) -> Result<Response<pb::ReportReturnVisitsResponse>, Status> {
-        Ok(Response::new(self.report_visits(request.get_ref()).await?))
+        Ok(Response::new(
+            self.0.report_visits(request.get_ref()).await?,
+        ))
     }
 
     async fn get_service_policy(
@@ -204,7 +219,9 @@ impl CustomerService for Customers {
     ) -> Result<Response<pb::GetServicePolicyResponse>, Status> {
         let caller = caller(&request)?;
         let customer = id("customer_id", &request.get_ref().customer_id)?;
-        Ok(Response::new(self.service_policy(customer, &caller).await?))
+        Ok(Response::new(
+            self.0.service_policy(customer, &caller).await?,
+        ))
     }
 
     async fn upload_import(
@@ -220,7 +237,7 @@ impl CustomerService for Customers {
         };
         let (request_id, file_name) = crate::imports::parse_header(header.as_ref())?;
         Ok(Response::new(
-            self.import(request_id, file_name, stream, &call).await?,
+            self.0.import(request_id, file_name, stream, &call).await?,
         ))
     }
 
@@ -230,7 +247,7 @@ impl CustomerService for Customers {
     ) -> Result<Response<pb::GetImportResponse>, Status> {
         let id = id("id", &request.get_ref().id)?;
         Ok(Response::new(pb::GetImportResponse {
-            import: Some(Customers::get_import(self, id).await?),
+            import: Some(self.0.get_import(id).await?),
         }))
     }
 
@@ -239,7 +256,7 @@ impl CustomerService for Customers {
         request: Request<pb::ListImportRowsRequest>,
     ) -> Result<Response<pb::ListImportRowsResponse>, Status> {
         Ok(Response::new(
-            Customers::list_import_rows(self, request.get_ref()).await?,
+            self.0.list_import_rows(request.get_ref()).await?,
         ))
     }
 
@@ -255,7 +272,7 @@ impl CustomerService for Customers {
         request: Request<pb::DownloadImportReportRequest>,
     ) -> Result<Response<Self::DownloadImportReportStream>, Status> {
         let id = id("import_id", &request.get_ref().import_id)?;
-        let chunks = self.report_csv(id).await?;
+        let chunks = self.0.report_csv(id).await?;
         let stream = tokio_stream::StreamExt::map(
             tokio_stream::wrappers::ReceiverStream::new(chunks),
             |chunk| {
@@ -278,7 +295,7 @@ impl CustomerService for Customers {
             PartnerRequestInput::parse(&r),
         )?;
         Ok(Response::new(
-            self.request_partner(key, input, &call).await?,
+            self.0.request_partner(key, input, &call).await?,
         ))
     }
 
@@ -292,7 +309,7 @@ impl CustomerService for Customers {
             RequestKey::of(&call, &r.request_id, &r),
             PartnerDecisionInput::parse(&r.id, &r.reason, false),
         )?;
-        let change = self.decide_partner(key, input, true, &call).await?;
+        let change = self.0.decide_partner(key, input, true, &call).await?;
         Ok(Response::new(pb::ApprovePartnerChangeResponse {
             change: Some(change),
         }))
@@ -308,7 +325,7 @@ impl CustomerService for Customers {
             RequestKey::of(&call, &r.request_id, &r),
             PartnerDecisionInput::parse(&r.id, &r.reason, true),
         )?;
-        let change = self.decide_partner(key, input, false, &call).await?;
+        let change = self.0.decide_partner(key, input, false, &call).await?;
         Ok(Response::new(pb::RejectPartnerChangeResponse {
             change: Some(change),
         }))
@@ -331,7 +348,8 @@ impl CustomerService for Customers {
             }
         };
         Ok(Response::new(
-            Customers::list_partner_changes(self, customer, state, r.page.as_ref(), &caller)
+            self.0
+                .list_partner_changes(customer, state, r.page.as_ref(), &caller)
                 .await?,
         ))
     }
@@ -347,7 +365,7 @@ impl CustomerService for Customers {
             CommunicationInput::parse(&r),
         )?;
         Ok(Response::new(
-            Customers::create_communication(self, key, input, &call).await?,
+            self.0.create_communication(key, input, &call).await?,
         ))
     }
 
@@ -359,7 +377,9 @@ impl CustomerService for Customers {
         let r = request.into_inner();
         let customer = id("customer_id", &r.customer_id)?;
         Ok(Response::new(
-            Customers::list_communications(self, customer, r.page.as_ref(), &caller).await?,
+            self.0
+                .list_communications(customer, r.page.as_ref(), &caller)
+                .await?,
         ))
     }
 
@@ -374,7 +394,7 @@ impl CustomerService for Customers {
             return Err(Error::invalid("owner_id", "is required").into());
         }
         Ok(Response::new(
-            self.list_overdue(owner, r.page.as_ref(), &caller).await?,
+            self.0.list_overdue(owner, r.page.as_ref(), &caller).await?,
         ))
     }
 }

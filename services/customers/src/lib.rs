@@ -86,7 +86,7 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then finishes in-flight calls.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let svc = CustomerServiceServer::new(self.customers)
+        let svc = CustomerServiceServer::new(api::Api(self.customers))
             .max_decoding_message_size(self.runtime.max_message_bytes());
         let names = [server::service_name(&svc)];
         self.runtime.serve(Routes::new(svc), &names, shutdown).await

@@ -20,8 +20,12 @@ fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
     uuid::Uuid::parse_str(value).map_err(|_| Error::invalid(field, "is not a valid id"))
 }
 
+/// The gRPC adapter: one call of the use cases per RPC, nothing else.
+#[derive(Clone)]
+pub struct Api(pub Identity);
+
 #[tonic::async_trait]
-impl AuthService for Identity {
+impl AuthService for Api {
     async fn login(
         &self,
         request: Request<pb::LoginRequest>,
@@ -38,7 +42,7 @@ impl AuthService for Identity {
             return Err(Error::Unauthenticated("wrong user name or password".into()).into());
         }
         Ok(Response::new(
-            Identity::login(self, &r.username, &r.password, &origin).await?,
+            self.0.login(&r.username, &r.password, &origin).await?,
         ))
     }
 
@@ -48,9 +52,7 @@ impl AuthService for Identity {
     ) -> Result<Response<pb::ExchangeApiKeyResponse>, Status> {
         let origin = Origin::of(&request);
         let key = request.into_inner().api_key;
-        Ok(Response::new(
-            Identity::exchange_api_key(self, &key, &origin).await?,
-        ))
+        Ok(Response::new(self.0.exchange_api_key(&key, &origin).await?))
     }
 
     async fn refresh_token(
@@ -58,7 +60,7 @@ impl AuthService for Identity {
         request: Request<pb::RefreshTokenRequest>,
     ) -> Result<Response<pb::RefreshTokenResponse>, Status> {
         Ok(Response::new(
-            self.refresh(&request.into_inner().refresh_token).await?,
+            self.0.refresh(&request.into_inner().refresh_token).await?,
         ))
     }
 
@@ -67,7 +69,7 @@ impl AuthService for Identity {
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
         let call = call(&request)?;
-        Identity::logout(self, &call).await?;
+        self.0.logout(&call).await?;
         Ok(Response::new(pb::LogoutResponse {}))
     }
 
@@ -83,7 +85,7 @@ impl AuthService for Identity {
 }
 
 #[tonic::async_trait]
-impl AdminService for Identity {
+impl AdminService for Api {
     async fn create_user(
         &self,
         request: Request<pb::CreateUserRequest>,
@@ -97,9 +99,7 @@ impl AdminService for Identity {
         };
         let key = RequestKey::of(&call, &r.request_id, &digest);
         let (key, user) = both(key, NewUser::parse(&r))?;
-        Ok(Response::new(
-            Identity::create_user(self, key, user, &call).await?,
-        ))
+        Ok(Response::new(self.0.create_user(key, user, &call).await?))
     }
 
     async fn list_users(
@@ -107,7 +107,7 @@ impl AdminService for Identity {
         request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
         Ok(Response::new(
-            Identity::list_users(self, request.get_ref().page.as_ref()).await?,
+            self.0.list_users(request.get_ref().page.as_ref()).await?,
         ))
     }
 
@@ -121,7 +121,8 @@ impl AdminService for Identity {
         let user = id("user_id", &r.user_id)?;
         let roles = domain::parse_roles(&r.roles, "")?;
         Ok(Response::new(
-            Identity::set_user_roles(self, key, user, roles, r.region.trim().to_string(), &call)
+            self.0
+                .set_user_roles(key, user, roles, r.region.trim().to_string(), &call)
                 .await?,
         ))
     }
@@ -133,10 +134,8 @@ impl AdminService for Identity {
         let call = call(&request)?;
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r);
-        let (key, new) = both(key, NewApiKey::parse(&r, self.api_key_ttl_days()))?;
-        Ok(Response::new(
-            Identity::create_api_key(self, key, new, &call).await?,
-        ))
+        let (key, new) = both(key, NewApiKey::parse(&r, self.0.api_key_ttl_days()))?;
+        Ok(Response::new(self.0.create_api_key(key, new, &call).await?))
     }
 
     async fn list_api_keys(
@@ -144,7 +143,9 @@ impl AdminService for Identity {
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
         Ok(Response::new(
-            Identity::list_api_keys(self, request.get_ref().page.as_ref()).await?,
+            self.0
+                .list_api_keys(request.get_ref().page.as_ref())
+                .await?,
         ))
     }
 
@@ -156,7 +157,7 @@ impl AdminService for Identity {
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r)?;
         Ok(Response::new(
-            Identity::revoke_api_key(self, key, id("id", &r.id)?, &call).await?,
+            self.0.revoke_api_key(key, id("id", &r.id)?, &call).await?,
         ))
     }
 
@@ -167,7 +168,7 @@ impl AdminService for Identity {
         let authorization = request.metadata().get("authorization").cloned();
         let r = request.into_inner();
         Ok(Response::new(
-            Identity::list_audit_events(self, r, authorization).await?,
+            self.0.list_audit_events(r, authorization).await?,
         ))
     }
 
@@ -175,7 +176,7 @@ impl AdminService for Identity {
         &self,
         _request: Request<pb::GetPolicyRequest>,
     ) -> Result<Response<pb::GetPolicyResponse>, Status> {
-        Ok(Response::new(Identity::get_policy(self).await?))
+        Ok(Response::new(self.0.get_policy().await?))
     }
 
     async fn set_role_policy(
@@ -187,7 +188,7 @@ impl AdminService for Identity {
         let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, (role, methods)) = both(key, domain::parse_role_policy(&r))?;
         Ok(Response::new(
-            Identity::set_role_policy(self, key, role, methods, &call).await?,
+            self.0.set_role_policy(key, role, methods, &call).await?,
         ))
     }
 }

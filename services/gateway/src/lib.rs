@@ -91,8 +91,8 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let auth = AuthServiceServer::new(self.identity.clone());
-        let admin = AdminServiceServer::new(self.identity);
+        let auth = AuthServiceServer::new(api::Api(self.identity.clone()));
+        let admin = AdminServiceServer::new(api::Api(self.identity));
         let own = [server::service_name(&auth), server::service_name(&admin)];
         let router = Routes::new(auth)
             .add_service(admin)

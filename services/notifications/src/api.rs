@@ -22,8 +22,12 @@ fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
     uuid::Uuid::parse_str(value).map_err(|_| Error::invalid(field, "is not a valid id"))
 }
 
+/// The gRPC adapter: one call of the use cases per RPC, nothing else.
+#[derive(Clone)]
+pub struct Api(pub Notifications);
+
 #[tonic::async_trait]
-impl NotificationService for Notifications {
+impl NotificationService for Api {
     async fn send_notification(
         &self,
         request: Request<pb::SendNotificationRequest>,
@@ -32,7 +36,7 @@ impl NotificationService for Notifications {
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, input) = both(key, SendInput::parse(&r))?;
-        Ok(Response::new(self.send(key, input, &call).await?))
+        Ok(Response::new(self.0.send(key, input, &call).await?))
     }
 
     async fn get_notification(
@@ -42,7 +46,7 @@ impl NotificationService for Notifications {
         let caller = caller(&request)?;
         let id = id("id", &request.get_ref().id)?;
         Ok(Response::new(pb::GetNotificationResponse {
-            notification: Some(self.get(id, &caller).await?),
+            notification: Some(self.0.get(id, &caller).await?),
         }))
     }
 
@@ -53,7 +57,8 @@ impl NotificationService for Notifications {
         let caller = caller(&request)?;
         let r = request.into_inner();
         Ok(Response::new(
-            self.list(r.filter.as_ref(), r.page.as_ref(), &caller)
+            self.0
+                .list(r.filter.as_ref(), r.page.as_ref(), &caller)
                 .await?,
         ))
     }
@@ -65,7 +70,9 @@ impl NotificationService for Notifications {
         let caller = caller(&request)?;
         let r = request.into_inner();
         Ok(Response::new(
-            self.inbox(r.unread_only, r.page.as_ref(), &caller).await?,
+            self.0
+                .inbox(r.unread_only, r.page.as_ref(), &caller)
+                .await?,
         ))
     }
 
@@ -85,7 +92,7 @@ impl NotificationService for Notifications {
             .map(|(i, v)| id(&format!("ids[{i}]"), v))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Response::new(pb::MarkInboxReadResponse {
-            marked: self.mark_read(&ids, &caller).await?,
+            marked: self.0.mark_read(&ids, &caller).await?,
         }))
     }
 
@@ -96,7 +103,7 @@ impl NotificationService for Notifications {
         let call = call(&request)?;
         let input = TemplateInput::parse(request.get_ref())?;
         Ok(Response::new(pb::SaveTemplateResponse {
-            template: Some(Notifications::save_template(self, input, &call).await?),
+            template: Some(self.0.save_template(input, &call).await?),
         }))
     }
 
@@ -108,7 +115,7 @@ impl NotificationService for Notifications {
         domain::check_template_name(&r.name).map_err(|e| Error::invalid("name", e))?;
         domain::Language::parse(&r.language).map_err(|e| Error::invalid("language", e))?;
         Ok(Response::new(pb::GetTemplateResponse {
-            template: Some(self.template(&r.name, &r.language).await?),
+            template: Some(self.0.template(&r.name, &r.language).await?),
         }))
     }
 
@@ -117,7 +124,7 @@ impl NotificationService for Notifications {
         request: Request<pb::ListTemplatesRequest>,
     ) -> Result<Response<pb::ListTemplatesResponse>, Status> {
         Ok(Response::new(
-            self.templates(request.get_ref().page.as_ref()).await?,
+            self.0.templates(request.get_ref().page.as_ref()).await?,
         ))
     }
 
@@ -144,7 +151,7 @@ impl NotificationService for Notifications {
         let call = call(&request)?;
         let input = OptOutInput::parse(request.get_ref())?;
         Ok(Response::new(pb::SetOptOutResponse {
-            opted_out: Notifications::set_opt_out(self, input, &call).await?,
+            opted_out: self.0.set_opt_out(input, &call).await?,
         }))
     }
 
@@ -153,7 +160,7 @@ impl NotificationService for Notifications {
         request: Request<pb::ListOptOutsRequest>,
     ) -> Result<Response<pb::ListOptOutsResponse>, Status> {
         Ok(Response::new(
-            self.opt_outs(request.get_ref().page.as_ref()).await?,
+            self.0.opt_outs(request.get_ref().page.as_ref()).await?,
         ))
     }
 
@@ -167,7 +174,7 @@ impl NotificationService for Notifications {
             partner_id: input.partner_id.clone(),
             url: input.url.clone(),
         };
-        self.set_endpoint(input, &call).await?;
+        self.0.set_endpoint(input, &call).await?;
         Ok(Response::new(response))
     }
 
@@ -181,7 +188,7 @@ impl NotificationService for Notifications {
             c => Some(Channel::from_pb(c).map_err(|e| Error::invalid("channel", e))?),
         };
         Ok(Response::new(
-            self.sent_messages(channel, r.page.as_ref()).await?,
+            self.0.sent_messages(channel, r.page.as_ref()).await?,
         ))
     }
 }

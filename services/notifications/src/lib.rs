@@ -128,7 +128,7 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, consuming events and sending meanwhile.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let svc = NotificationServiceServer::new(self.notifications)
+        let svc = NotificationServiceServer::new(api::Api(self.notifications))
             .max_decoding_message_size(self.runtime.max_message_bytes());
         let names = [server::service_name(&svc)];
         self.runtime.serve(Routes::new(svc), &names, shutdown).await

@@ -22,8 +22,12 @@ fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
     uuid::Uuid::parse_str(value).map_err(|_| Error::invalid(field, "is not a valid id"))
 }
 
+/// The gRPC adapter: one call of the use cases per RPC, nothing else.
+#[derive(Clone)]
+pub struct Api(pub Tickets);
+
 #[tonic::async_trait]
-impl TicketService for Tickets {
+impl TicketService for Api {
     async fn create_ticket(
         &self,
         request: Request<pb::CreateTicketRequest>,
@@ -32,7 +36,7 @@ impl TicketService for Tickets {
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, ticket) = both(key, domain::parse_new(&r))?;
-        Ok(Response::new(self.create(key, ticket, &call).await?))
+        Ok(Response::new(self.0.create(key, ticket, &call).await?))
     }
 
     async fn get_ticket(
@@ -42,7 +46,7 @@ impl TicketService for Tickets {
         let caller = caller(&request)?;
         let id = id("id", &request.get_ref().id)?;
         Ok(Response::new(pb::GetTicketResponse {
-            ticket: Some(self.get(id, &caller).await?),
+            ticket: Some(self.0.get(id, &caller).await?),
         }))
     }
 
@@ -53,7 +57,8 @@ impl TicketService for Tickets {
         let call = call(&request)?;
         let r = request.into_inner();
         Ok(Response::new(
-            self.queue(r.filter.as_ref(), r.page.as_ref(), &call)
+            self.0
+                .queue(r.filter.as_ref(), r.page.as_ref(), &call)
                 .await?,
         ))
     }
@@ -68,7 +73,7 @@ impl TicketService for Tickets {
         let id = id("ticket.id", &patch.id)?;
         let mask = r.update_mask.map(|m| m.paths).unwrap_or_default();
         Ok(Response::new(pb::UpdateTicketResponse {
-            ticket: Some(self.update(id, &patch, &mask, &call).await?),
+            ticket: Some(self.0.update(id, &patch, &mask, &call).await?),
         }))
     }
 
@@ -80,7 +85,7 @@ impl TicketService for Tickets {
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, input) = both(key, TransitionInput::parse(&r))?;
-        Ok(Response::new(self.transition(key, input, &call).await?))
+        Ok(Response::new(self.0.transition(key, input, &call).await?))
     }
 
     async fn list_ticket_history(
@@ -91,7 +96,7 @@ impl TicketService for Tickets {
         let r = request.into_inner();
         let id = id("id", &r.id)?;
         Ok(Response::new(
-            self.history(id, r.page.as_ref(), &caller).await?,
+            self.0.history(id, r.page.as_ref(), &caller).await?,
         ))
     }
 
@@ -104,7 +109,7 @@ impl TicketService for Tickets {
         let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, input) = both(key, EscalationRequest::parse(&r))?;
         Ok(Response::new(
-            self.request_escalation(key, input, &call).await?,
+            self.0.request_escalation(key, input, &call).await?,
         ))
     }
 
@@ -117,7 +122,8 @@ impl TicketService for Tickets {
         let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, (id, note)) = both(key, parse_note(&r.id, &r.note, !r.approve))?;
         Ok(Response::new(
-            self.review_escalation(key, id, r.approve, note, &call)
+            self.0
+                .review_escalation(key, id, r.approve, note, &call)
                 .await?,
         ))
     }
@@ -131,7 +137,8 @@ impl TicketService for Tickets {
         let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, (id, note)) = both(key, parse_note(&r.id, &r.note, true))?;
         Ok(Response::new(
-            self.record_escalation_progress(key, id, note, r.resolve, &call)
+            self.0
+                .record_escalation_progress(key, id, note, r.resolve, &call)
                 .await?,
         ))
     }
@@ -142,7 +149,7 @@ impl TicketService for Tickets {
     ) -> Result<Response<pb::ListEscalationsResponse>, Status> {
         let caller = caller(&request)?;
         Ok(Response::new(
-            self.list_escalations(request.get_ref(), &caller).await?,
+            self.0.list_escalations(request.get_ref(), &caller).await?,
         ))
     }
 
@@ -152,7 +159,7 @@ impl TicketService for Tickets {
     ) -> Result<Response<pb::GetUsualEngineerResponse>, Status> {
         let customer = id("customer_id", &request.get_ref().customer_id)?;
         Ok(Response::new(pb::GetUsualEngineerResponse {
-            usual_engineer: Some(self.usual_engineer(customer).await?),
+            usual_engineer: Some(self.0.usual_engineer(customer).await?),
         }))
     }
 
@@ -165,7 +172,8 @@ impl TicketService for Tickets {
         let key = RequestKey::of(&call, &r.request_id, &r);
         let (key, customer) = both(key, domain::parse_usual_engineer(&r))?;
         Ok(Response::new(
-            self.set_usual_engineer(key, customer, r.engineer_id, &call)
+            self.0
+                .set_usual_engineer(key, customer, r.engineer_id, &call)
                 .await?,
         ))
     }

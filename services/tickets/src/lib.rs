@@ -100,7 +100,7 @@ impl Application {
 
     /// Serves until `shutdown`.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let svc = TicketServiceServer::new(self.tickets)
+        let svc = TicketServiceServer::new(api::Api(self.tickets))
             .max_decoding_message_size(self.runtime.max_message_bytes());
         let names = [server::service_name(&svc)];
         self.runtime.serve(Routes::new(svc), &names, shutdown).await
