@@ -1,13 +1,25 @@
 //! Storage of the customers service: plain SQL over its own schema. Functions take a
 //! connection so the service layer decides what commits together.
 
-use crm_kit::{Result, convert};
+use crm_kit::{Result, convert, history};
 use crm_proto::customers::v1::{self as pb, PartnerChangeState, Stage};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::domain::{CommunicationInput, CustomerFields, CustomerQuery, Scope};
+
+/// The kinds of customer history in the kit's history table.
+const STAGE: &str = "stage";
+const TIER: &str = "tier";
+const OWNER: &str = "owner";
+/// How a tier change by a manager's override is marked.
+const OVERRIDE: &str = "override";
+
+/// A customer as a history subject.
+fn subject(customer: Uuid) -> String {
+    format!("customers/{customer}")
+}
 
 const CUSTOMER_COLUMNS: &str = "id, display_name, industry, region, address, source_channel, tags, owner_id, \
      tech_partner_id, tier, stage, credit_rating, blacklisted, blacklist_reason, validity, invalid_reason, \
@@ -417,20 +429,18 @@ pub async fn insert_stage_change(
         .as_ref()
         .map(|s| s.actor.as_str())
         .unwrap_or_default();
-    sqlx::query(
-        "INSERT INTO stage_changes (id, customer_id, from_stage, to_stage, reason, actor, change_time) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(id)
-    .bind(customer)
-    .bind(c.from_stage().as_str_name())
-    .bind(c.to_stage().as_str_name())
-    .bind(&c.reason)
-    .bind(actor)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    let subject = subject(customer);
+    let change = history::Change {
+        subject: &subject,
+        kind: STAGE,
+        from: c.from_stage().as_str_name(),
+        to: c.to_stage().as_str_name(),
+        reason: &c.reason,
+        via: "",
+        actor,
+        at: now,
+    };
+    history::record_with_id(tx, id, &change).await
 }
 
 /// Stage changes of a customer after `after`, oldest first.
@@ -440,27 +450,17 @@ pub async fn list_stage_changes(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<pb::StageChange>> {
-    let rows: Vec<(Uuid, Uuid, String, String, String, String, OffsetDateTime)> = sqlx::query_as(
-        "SELECT id, customer_id, from_stage, to_stage, reason, actor, change_time FROM stage_changes \
-         WHERE customer_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
-    )
-    .bind(customer)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
+    let entries = history::page(conn, &subject(customer), STAGE, after, limit).await?;
+    Ok(entries
         .into_iter()
-        .map(
-            |(id, customer_id, from, to, reason, actor, at)| pb::StageChange {
-                id: id.to_string(),
-                customer_id: customer_id.to_string(),
-                from_stage: enum_value(Stage::from_str_name(&from)),
-                to_stage: enum_value(Stage::from_str_name(&to)),
-                reason,
-                changed: Some(convert::stamp(at, &actor)),
-            },
-        )
+        .map(|e| pb::StageChange {
+            id: e.id.to_string(),
+            customer_id: customer.to_string(),
+            from_stage: enum_value(Stage::from_str_name(&e.from_value)),
+            to_stage: enum_value(Stage::from_str_name(&e.to_value)),
+            reason: e.reason,
+            changed: Some(convert::stamp(e.change_time, &e.actor)),
+        })
         .collect())
 }
 
@@ -814,20 +814,18 @@ pub async fn insert_tier_change(
     now: OffsetDateTime,
     actor: &str,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO tier_changes (id, customer_id, from_tier, to_tier, reason, override, change_time, actor) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(customer)
-    .bind(change.from_tier().as_str_name())
-    .bind(change.to_tier().as_str_name())
-    .bind(&change.reason)
-    .bind(change.r#override)
-    .bind(now)
-    .bind(actor)
-    .execute(&mut *tx)
-    .await?;
+    let subject = subject(customer);
+    let entry = history::Change {
+        subject: &subject,
+        kind: TIER,
+        from: change.from_tier().as_str_name(),
+        to: change.to_tier().as_str_name(),
+        reason: &change.reason,
+        via: if change.r#override { OVERRIDE } else { "" },
+        actor,
+        at: now,
+    };
+    history::record(tx, &entry).await?;
     Ok(())
 }
 
@@ -838,28 +836,18 @@ pub async fn tier_changes(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<pb::TierChange>> {
-    let rows: Vec<(Uuid, String, String, String, bool, OffsetDateTime, String)> = sqlx::query_as(
-        "SELECT id, from_tier, to_tier, reason, override, change_time, actor FROM tier_changes \
-         WHERE customer_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
-    )
-    .bind(customer)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
+    let entries = history::page(conn, &subject(customer), TIER, after, limit).await?;
+    Ok(entries
         .into_iter()
-        .map(
-            |(id, from, to, reason, by_override, at, actor)| pb::TierChange {
-                id: id.to_string(),
-                customer_id: customer.to_string(),
-                from_tier: enum_value(pb::Tier::from_str_name(&from)),
-                to_tier: enum_value(pb::Tier::from_str_name(&to)),
-                reason,
-                r#override: by_override,
-                changed: Some(convert::stamp(at, &actor)),
-            },
-        )
+        .map(|e| pb::TierChange {
+            id: e.id.to_string(),
+            customer_id: customer.to_string(),
+            from_tier: enum_value(pb::Tier::from_str_name(&e.from_value)),
+            to_tier: enum_value(pb::Tier::from_str_name(&e.to_value)),
+            reason: e.reason,
+            r#override: e.via == OVERRIDE,
+            changed: Some(convert::stamp(e.change_time, &e.actor)),
+        })
         .collect())
 }
 
@@ -911,22 +899,18 @@ pub async fn insert_owner_change(
     now: OffsetDateTime,
     actor: &str,
 ) -> Result<Uuid> {
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO owner_changes (id, customer_id, from_owner_id, to_owner_id, rule, reason, change_time, actor) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(id)
-    .bind(customer)
-    .bind(&change.from_owner_id)
-    .bind(&change.to_owner_id)
-    .bind(&change.rule)
-    .bind(&change.reason)
-    .bind(now)
-    .bind(actor)
-    .execute(&mut *tx)
-    .await?;
-    Ok(id)
+    let subject = subject(customer);
+    let entry = history::Change {
+        subject: &subject,
+        kind: OWNER,
+        from: &change.from_owner_id,
+        to: &change.to_owner_id,
+        reason: &change.reason,
+        via: &change.rule,
+        actor,
+        at: now,
+    };
+    history::record(tx, &entry).await
 }
 
 /// A customer's owner changes after `after`, oldest first.
@@ -936,25 +920,17 @@ pub async fn owner_changes(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<pb::OwnerChange>> {
-    let rows: Vec<(Uuid, String, String, String, String, OffsetDateTime, String)> = sqlx::query_as(
-        "SELECT id, from_owner_id, to_owner_id, rule, reason, change_time, actor FROM owner_changes \
-         WHERE customer_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
-    )
-    .bind(customer)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
+    let entries = history::page(conn, &subject(customer), OWNER, after, limit).await?;
+    Ok(entries
         .into_iter()
-        .map(|(id, from, to, rule, reason, at, actor)| pb::OwnerChange {
-            id: id.to_string(),
+        .map(|e| pb::OwnerChange {
+            id: e.id.to_string(),
             customer_id: customer.to_string(),
-            from_owner_id: from,
-            to_owner_id: to,
-            rule,
-            reason,
-            changed: Some(convert::stamp(at, &actor)),
+            from_owner_id: e.from_value,
+            to_owner_id: e.to_value,
+            rule: e.via,
+            reason: e.reason,
+            changed: Some(convert::stamp(e.change_time, &e.actor)),
         })
         .collect())
 }
@@ -1580,31 +1556,32 @@ pub async fn insert_imported(
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query(
-        "INSERT INTO stage_changes (id, customer_id, from_stage, to_stage, reason, actor, change_time) \
-         SELECT * , $3, $4, 'created', $5, $6 FROM unnest($1::uuid[], $2::uuid[])",
-    )
-    .bind(customers.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(&ids)
-    .bind(Stage::Unspecified.as_str_name())
-    .bind(Stage::InitialContact.as_str_name())
-    .bind(actor)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO tier_changes (id, customer_id, to_tier, reason, from_tier, override, change_time, actor) \
-         SELECT *, $5, false, $6, $7 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])",
-    )
-    .bind(customers.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(&ids)
-    .bind(col(|f| f.tier.as_str_name()))
-    .bind(customers.iter().map(|c| c.tier_reason.as_str()).collect::<Vec<_>>())
-    .bind(pb::Tier::Unspecified.as_str_name())
-    .bind(now)
-    .bind(actor)
-    .execute(&mut *tx)
-    .await?;
+    // each new customer's first stage and tier, in the kit's history
+    let subjects: Vec<String> = ids.iter().map(|id| subject(*id)).collect();
+    let mut changes = Vec::with_capacity(customers.len() * 2);
+    for (c, subject) in customers.iter().zip(&subjects) {
+        changes.push(history::Change {
+            subject,
+            kind: STAGE,
+            from: Stage::Unspecified.as_str_name(),
+            to: Stage::InitialContact.as_str_name(),
+            reason: "created",
+            via: "",
+            actor,
+            at: now,
+        });
+        changes.push(history::Change {
+            subject,
+            kind: TIER,
+            from: pb::Tier::Unspecified.as_str_name(),
+            to: c.fields.tier.as_str_name(),
+            reason: &c.tier_reason,
+            via: "",
+            actor,
+            at: now,
+        });
+    }
+    history::record_many(tx, &changes).await?;
     Ok(())
 }
 

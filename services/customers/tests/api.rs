@@ -653,7 +653,7 @@ async fn a_stage_change_with_a_stale_version_is_aborted() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Aborted);
-    assert_eq!(app.count("stage_changes").await, 1);
+    assert_eq!(app.count("history WHERE kind = 'stage'").await, 1);
 }
 
 async fn request_partner(

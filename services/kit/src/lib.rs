@@ -15,6 +15,7 @@ pub mod email;
 pub mod error;
 pub mod events;
 pub mod guard;
+pub mod history;
 pub mod idempotency;
 pub mod leader;
 pub mod mask;

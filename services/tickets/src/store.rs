@@ -1,7 +1,7 @@
 //! Storage of the tickets service: plain SQL over its own schema. A ticket is read into its
 //! protobuf form, changed by the service, and written back whole by [`save`].
 
-use crm_kit::{Result, convert};
+use crm_kit::{Result, convert, history};
 use crm_proto::{common::v1::Money, tickets::v1 as pb};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use time::OffsetDateTime;
@@ -301,7 +301,10 @@ pub async fn insert_breach(
     Ok(())
 }
 
-/// Records a history entry.
+/// The kind of the tickets' history in the kit's history table.
+const LIFECYCLE: &str = "lifecycle";
+
+/// Records a history entry (a transition, a warning, a breach, a reminder).
 pub async fn insert_history(
     tx: &mut PgConnection,
     ticket: Uuid,
@@ -309,20 +312,18 @@ pub async fn insert_history(
     at: OffsetDateTime,
     actor: &str,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO ticket_history (id, ticket_id, transition, from_state, to_state, reason, change_time, actor) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(ticket)
-    .bind(name(entry.transition, pb::Transition::as_str_name))
-    .bind(name(entry.from_state, pb::TicketState::as_str_name))
-    .bind(name(entry.to_state, pb::TicketState::as_str_name))
-    .bind(&entry.reason)
-    .bind(at)
-    .bind(actor)
-    .execute(&mut *tx)
-    .await?;
+    let subject = format!("tickets/{ticket}");
+    let change = history::Change {
+        subject: &subject,
+        kind: LIFECYCLE,
+        from: name(entry.from_state, pb::TicketState::as_str_name),
+        to: name(entry.to_state, pb::TicketState::as_str_name),
+        reason: &entry.reason,
+        via: name(entry.transition, pb::Transition::as_str_name),
+        actor,
+        at,
+    };
+    history::record(tx, &change).await?;
     Ok(())
 }
 
@@ -333,27 +334,18 @@ pub async fn history(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<pb::TicketHistoryEntry>> {
-    let rows: Vec<(Uuid, String, String, String, String, OffsetDateTime, String)> = sqlx::query_as(
-        "SELECT id, transition, from_state, to_state, reason, change_time, actor FROM ticket_history \
-         WHERE ticket_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
-    )
-    .bind(ticket)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
+    let entries =
+        history::page(conn, &format!("tickets/{ticket}"), LIFECYCLE, after, limit).await?;
+    Ok(entries
         .into_iter()
-        .map(
-            |(id, transition, from, to, reason, at, actor)| pb::TicketHistoryEntry {
-                id: id.to_string(),
-                transition: value(pb::Transition::from_str_name(&transition)),
-                from_state: value(pb::TicketState::from_str_name(&from)),
-                to_state: value(pb::TicketState::from_str_name(&to)),
-                reason,
-                changed: Some(convert::stamp(at, &actor)),
-            },
-        )
+        .map(|e| pb::TicketHistoryEntry {
+            id: e.id.to_string(),
+            transition: value(pb::Transition::from_str_name(&e.via)),
+            from_state: value(pb::TicketState::from_str_name(&e.from_value)),
+            to_state: value(pb::TicketState::from_str_name(&e.to_value)),
+            reason: e.reason,
+            changed: Some(convert::stamp(e.change_time, &e.actor)),
+        })
         .collect())
 }
 

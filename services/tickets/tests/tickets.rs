@@ -391,7 +391,7 @@ async fn a_late_hand_off_warns_then_breaches_once_and_raises_the_priority() {
             let pool = pool.clone();
             async move {
                 sqlx::query_scalar::<_, bool>(
-                    "SELECT EXISTS (SELECT 1 FROM ticket_history WHERE reason LIKE $1)",
+                    "SELECT EXISTS (SELECT 1 FROM history WHERE kind = 'lifecycle' AND reason LIKE $1)",
                 )
                 .bind(what)
                 .fetch_one(&pool)
@@ -851,9 +851,9 @@ async fn work_started_today_without_a_record_is_reminded_at_the_close_of_day() {
         let pool = app.pool.clone();
         async move {
             sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM ticket_history WHERE ticket_id = $1 AND reason LIKE 'reminder:%'",
+                "SELECT count(*) FROM history WHERE subject = $1 AND reason LIKE 'reminder:%'",
             )
-            .bind(id)
+            .bind(format!("tickets/{id}"))
             .fetch_one(&pool)
             .await
             .unwrap()
