@@ -26,15 +26,7 @@ struct App {
     /// The gateway's outbox, to announce users as the gateway does.
     gateway: PgPool,
     clock: Clock,
-    _stop: StopOnDrop,
-}
-
-struct StopOnDrop(CancellationToken);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
+    _stop: testing::StopOnDrop,
 }
 
 async fn spawn_app() -> App {
@@ -49,35 +41,14 @@ async fn spawn_app_with(settings: &[(&'static str, String)]) -> App {
         .expect("migrate");
     let clock = Clock::manual(datetime!(2026-03-02 09:00 UTC));
     let stop = CancellationToken::new();
-    let gateway = testing::events::schema(&env.settings, "gateway").await;
-    crm_kit::events::spawn_relay(
-        gateway.clone(),
-        "gateway",
-        env.settings.redis.clone(),
-        env.settings.events.clone(),
-        stop.clone(),
-    );
+    let gateway = testing::upstream(&env.settings, "gateway", &stop).await;
     let security = Security::start(&env.settings, stop.clone()).expect("security");
     let app = crm_customers::Application::build(&env.settings, clock.clone(), security)
         .await
         .expect("build");
-    let addr = app.local_addr();
     let pool = app.customers().pool().clone();
-    tokio::spawn(app.run_until_stopped(stop.clone()));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .expect("connect");
-    let admin = testing::token(
-        &env.settings,
-        &TestCaller {
-            subject: "admin.test",
-            roles: &["admin"],
-            ..Default::default()
-        },
-        3600,
-    );
+    let channel = testing::serve(app, &stop).await;
+    let admin = testing::admin_token(&env.settings);
     App {
         client: CustomerServiceClient::with_interceptor(channel.clone(), Bearer::new(&admin)),
         channel,
@@ -85,7 +56,7 @@ async fn spawn_app_with(settings: &[(&'static str, String)]) -> App {
         pool,
         gateway,
         clock,
-        _stop: StopOnDrop(stop),
+        _stop: testing::StopOnDrop(stop),
     }
 }
 

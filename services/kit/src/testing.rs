@@ -160,6 +160,61 @@ where
     }
 }
 
+/// Cancels its token when dropped: a test's services stop with the test.
+pub struct StopOnDrop(pub tokio_util::sync::CancellationToken);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Serves a built service until `stop` and returns a channel to it (the one `spawn_app`
+/// sequence of every service's tests).
+pub async fn serve(
+    app: impl crate::runtime::Running + 'static,
+    stop: &tokio_util::sync::CancellationToken,
+) -> tonic::transport::Channel {
+    let addr = app.local_addr();
+    tokio::spawn(Box::new(app).run(stop.clone()));
+    tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("an address")
+        .connect()
+        .await
+        .expect("connect to the service under test")
+}
+
+/// A schema of `topic` (another service's outbox in the test database) with its relay running
+/// until `stop`: a test announces events there as that service would.
+pub async fn upstream(
+    settings: &Settings,
+    topic: &'static str,
+    stop: &tokio_util::sync::CancellationToken,
+) -> sqlx::PgPool {
+    let pool = events::schema(settings, topic).await;
+    crate::events::spawn_relay(
+        pool.clone(),
+        topic,
+        settings.redis.clone(),
+        settings.events.clone(),
+        stop.clone(),
+    );
+    pool
+}
+
+/// A token of an admin (`admin.test`), valid an hour.
+pub fn admin_token(settings: &Settings) -> String {
+    token(
+        settings,
+        &TestCaller {
+            subject: "admin.test",
+            roles: &["admin"],
+            ..Default::default()
+        },
+        3600,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crm_kit::{
     CancellationToken, Clock, Settings,
     auth::Security,
-    events::{self, NewEvent, Payload},
+    events::{NewEvent, Payload},
     testing::{self, Bearer, TestCaller},
 };
 use crm_proto::{
@@ -31,15 +31,7 @@ struct App {
     customers: PgPool,
     gateway: PgPool,
     clock: Clock,
-    _stop: Stop,
-}
-
-struct Stop(CancellationToken);
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
+    _stop: testing::StopOnDrop,
 }
 
 /// Monday 2026-11-23 09:00 in China.
@@ -50,31 +42,16 @@ async fn spawn_app() -> App {
     env.settings.timers.poll_ms = 20;
     env.settings.events.consumer_block_ms = 100;
     crm_tickets::migrate(&env.settings).await.expect("migrate");
-    let customers_pool = testing::events::schema(&env.settings, "customers").await;
-    let gateway_pool = testing::events::schema(&env.settings, "gateway").await;
     let clock = Clock::manual(MONDAY_9);
     let stop = CancellationToken::new();
-    for (pool, topic) in [(&customers_pool, "customers"), (&gateway_pool, "gateway")] {
-        events::spawn_relay(
-            pool.clone(),
-            topic,
-            env.settings.redis.clone(),
-            env.settings.events.clone(),
-            stop.clone(),
-        );
-    }
+    let customers_pool = testing::upstream(&env.settings, "customers", &stop).await;
+    let gateway_pool = testing::upstream(&env.settings, "gateway", &stop).await;
     let security = Security::start(&env.settings, stop.clone()).expect("security");
     let app = crm_tickets::Application::build(&env.settings, clock.clone(), security)
         .await
         .expect("build");
-    let addr = app.local_addr();
     let pool = app.tickets().pool().clone();
-    tokio::spawn(app.run_until_stopped(stop.clone()));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = testing::serve(app, &stop).await;
     let token = testing::token(
         &env.settings,
         &TestCaller {
@@ -92,7 +69,7 @@ async fn spawn_app() -> App {
         customers: customers_pool,
         gateway: gateway_pool,
         clock,
-        _stop: Stop(stop),
+        _stop: testing::StopOnDrop(stop),
     }
 }
 

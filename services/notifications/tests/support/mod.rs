@@ -14,7 +14,7 @@ use std::{
 use crm_kit::{
     CancellationToken, Clock, Settings,
     auth::Security,
-    events::{self, NewEvent, Payload},
+    events::{NewEvent, Payload},
     testing::{self, Bearer, TestCaller},
 };
 use crm_notifications::NotificationSettings;
@@ -43,15 +43,7 @@ pub struct App {
     pub customers: PgPool,
     /// The gateway schema whose outbox the test publishes to.
     pub gateway: PgPool,
-    _stop: StopOnDrop,
-}
-
-struct StopOnDrop(CancellationToken);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
+    _stop: testing::StopOnDrop,
 }
 
 /// Settings for tests: the sink for every channel, retries in milliseconds.
@@ -75,18 +67,9 @@ pub async fn spawn_app(tweak: impl FnOnce(&mut NotificationSettings)) -> App {
     crm_notifications::migrate(&env.settings)
         .await
         .expect("migrate");
-    let customers_pool = testing::events::schema(&env.settings, "customers").await;
-    let gateway_pool = testing::events::schema(&env.settings, "gateway").await;
     let stop = CancellationToken::new();
-    for (pool, schema) in [(&customers_pool, "customers"), (&gateway_pool, "gateway")] {
-        events::spawn_relay(
-            pool.clone(),
-            schema,
-            env.settings.redis.clone(),
-            env.settings.events.clone(),
-            stop.clone(),
-        );
-    }
+    let customers_pool = testing::upstream(&env.settings, "customers", &stop).await;
+    let gateway_pool = testing::upstream(&env.settings, "gateway", &stop).await;
     let mut own = fast(&env.settings);
     tweak(&mut own);
     let security = Security::start(&env.settings, stop.clone()).expect("security");
@@ -94,14 +77,8 @@ pub async fn spawn_app(tweak: impl FnOnce(&mut NotificationSettings)) -> App {
         crm_notifications::Application::build_with(&env.settings, own, Clock::system(), security)
             .await
             .expect("build");
-    let addr = app.local_addr();
     let pool = app.notifications().pool().clone();
-    tokio::spawn(app.run_until_stopped(stop.clone()));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .expect("connect");
+    let channel = testing::serve(app, &stop).await;
     let admin = client(
         &channel,
         &env.settings,
@@ -118,7 +95,7 @@ pub async fn spawn_app(tweak: impl FnOnce(&mut NotificationSettings)) -> App {
         pool,
         customers: customers_pool,
         gateway: gateway_pool,
-        _stop: StopOnDrop(stop),
+        _stop: testing::StopOnDrop(stop),
     }
 }
 
