@@ -235,7 +235,7 @@ impl CustomerService for Api {
             Some(pb::upload_import_request::Part::Header(h)) => Some(h),
             _ => None,
         };
-        let (request_id, file_name) = crate::imports::parse_header(header.as_ref())?;
+        let (request_id, file_name) = crate::import::parse_header(header.as_ref())?;
         Ok(Response::new(
             self.0.import(request_id, file_name, stream, &call).await?,
         ))

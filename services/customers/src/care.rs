@@ -202,7 +202,7 @@ struct ImportsInterrupted(CareSettings);
 impl Task for ImportsInterrupted {
     async fn run(&self, tx: &mut PgConnection, now: OffsetDateTime) -> Result<bool, Error> {
         let failed =
-            store::fail_stale_imports(tx, now - time::Duration::seconds(self.0.import_stale_s))
+            crate::import::fail_stale(tx, now - time::Duration::seconds(self.0.import_stale_s))
                 .await?;
         if failed > 0 {
             tracing::warn!(imports = failed, "interrupted imports marked failed");

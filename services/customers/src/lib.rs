@@ -2,15 +2,16 @@
 //! stages with their history, tech-support partners with approval of changes, the
 //! communication log with overdue reminders, and search.
 //!
-//! `api` translates gRPC, `service` holds the use cases and transactions, `domain` the rules,
-//! `store` the SQL.
+//! Where things are: `api` translates gRPC (`struct Api`); `service` holds the record, stage,
+//! partner and communication use cases, `domain` their rules, `store` their SQL; `import/` is
+//! the import capability (C-2: `mod.rs` use cases, `rules.rs` the template, `store.rs` its SQL);
+//! `assignment` (C-3), `visits` (C-8), `care` (N-5 jobs) and `inbound` (others' events).
 
 pub mod api;
 pub mod assignment;
 pub mod care;
 pub mod domain;
 pub mod import;
-pub mod imports;
 pub mod inbound;
 pub mod service;
 pub mod store;

@@ -709,7 +709,7 @@ mod tests {
 
     #[test]
     fn the_documented_sample_file_reads_with_the_template() {
-        let (encoding, records) = read(include_bytes!("../../../docs/import-sample.csv"));
+        let (encoding, records) = read(include_bytes!("../../../../docs/import-sample.csv"));
         assert_eq!(encoding, Encoding::Utf8);
         let header = Header::parse(&records[0]).unwrap();
         let customers: Vec<CustomerFields> = records[1..]

@@ -1,4 +1,4 @@
-//! The customer import (C-2): a CSV file in the template (`import`) streamed in, read as it
+//! The customer import (C-2): a CSV file in the template (`rules`) streamed in, read as it
 //! arrives, its rows processed in batches — each batch one transaction writing the customers it
 //! accepts together with every row's report entry — so memory stays bounded and no applied row
 //! is ever missing from the report. Duplicates are found against the rows accepted earlier in
@@ -10,11 +10,16 @@ use crm_kit::{Error, Result, audit, context::Call};
 use crm_proto::customers::v1 as pb;
 use uuid::Uuid;
 
+pub mod rules;
+mod store;
+
+pub use rules::shown_key;
+use rules::{Decoder, Encoding, Header, Known, Splitter, Verdict};
+use store::Imported;
+
 use crate::{
     domain::CustomerFields,
-    import::{self, Decoder, Encoding, Header, Known, Splitter, Verdict},
     service::{CUSTOMERS_IMPORTED, Customers, IMPORT_DONE, event},
-    store::{self, Imported},
 };
 
 fn import_not_found(id: impl ToString) -> Error {
@@ -49,7 +54,7 @@ pub fn parse_header(h: Option<&pb::ImportHeader>) -> Result<(String, String)> {
 /// One row read: its number in the file, and its checked fields or why it is refused.
 type Parsed = (
     i64,
-    std::result::Result<CustomerFields, Vec<import::Rejection>>,
+    std::result::Result<CustomerFields, Vec<rules::Rejection>>,
 );
 
 /// A decided batch: the customers to create and the report of every row.
@@ -101,7 +106,7 @@ impl Pending {
         let mut state = self.state();
         state.batches += 1;
         for c in &batch.created {
-            for key in import::dedup_keys(&c.fields) {
+            for key in rules::dedup_keys(&c.fields) {
                 if let std::collections::hash_map::Entry::Vacant(e) = state.keys.entry(key) {
                     batch.pending_keys.push(e.key().clone());
                     e.insert((c.row, c.id));
@@ -412,7 +417,7 @@ impl Customers {
 
     /// Takes a block of whole records: the header first, then rows in batches.
     async fn take(reading: &mut Reading, block: &str) -> Result<()> {
-        let records = import::records(block).map_err(|e| {
+        let records = rules::records(block).map_err(|e| {
             Error::invalid("file", format!("is not CSV after row {}: {e}", reading.row))
         })?;
         for record in records {
@@ -485,14 +490,14 @@ impl Customers {
         let keys: Vec<String> = parsed
             .iter()
             .filter_map(|(_, p)| p.as_ref().ok())
-            .flat_map(import::dedup_keys)
+            .flat_map(rules::dedup_keys)
             .collect();
         let mut matches = pending.matching(&keys);
         matches.extend(store::customers_with_keys(lookups, id, &keys).await?);
         let known = Known::by_key(matches);
         let mut report = Vec::with_capacity(parsed.len());
         let mut created = Vec::new();
-        for (row, verdict) in import::decide(parsed, &known) {
+        for (row, verdict) in rules::decide(parsed, &known) {
             let mut r = pb::ImportRow {
                 row_number: row,
                 ..Default::default()
@@ -510,15 +515,12 @@ impl Customers {
                 Verdict::DuplicateOfRow { row: earlier, key } => {
                     r.status = pb::ImportRowStatus::Duplicate.into();
                     r.duplicate_of_row = earlier;
-                    r.reason = format!("same {} as row {earlier}", crate::import::shown_key(&key));
+                    r.reason = format!("same {} as row {earlier}", shown_key(&key));
                 }
                 Verdict::DuplicateOfCustomer { customer, key } => {
                     r.status = pb::ImportRowStatus::Duplicate.into();
                     r.duplicate_of_customer_id = customer.to_string();
-                    r.reason = format!(
-                        "same {} as customer {customer}",
-                        crate::import::shown_key(&key)
-                    );
+                    r.reason = format!("same {} as customer {customer}", shown_key(&key));
                 }
                 Verdict::Accepted(fields) => {
                     let mut fields = *fields;
@@ -696,4 +698,13 @@ fn csv_chunk(rows: &[pb::ImportRow], first: bool) -> std::result::Result<Vec<u8>
     }
     w.into_inner()
         .map_err(|e| Error::Internal(anyhow::anyhow!("report: {e}")))
+}
+
+/// Marks FAILED the imports left PROCESSING without progress since `stale_before` (their
+/// process died); how many.
+pub(crate) async fn fail_stale(
+    tx: &mut sqlx::PgConnection,
+    stale_before: time::OffsetDateTime,
+) -> Result<u64> {
+    store::fail_stale_imports(tx, stale_before).await
 }
