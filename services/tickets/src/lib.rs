@@ -4,16 +4,19 @@
 //! warnings and breaches, dispatch by usual engineer, region and load with spare parts, service
 //! records, escalations of hard problems, and each role's work queue by deadline.
 //!
-//! Where things are: `api` translates gRPC; `service` holds the ticket use cases (intake,
-//! queue, update, transitions with dispatch and records, history), `domain` their rules and
-//! `store` the tickets' SQL; the capabilities cut out so far each have a folder —
-//! `escalations/` (T-8: use cases, `rules`, its own `store`), `usual/` (the customers' usual
-//! engineers), `sla/` (the SLA and record timers) and `tiers/` (the customers' tiers and the
-//! engineers from other services' events).
+//! Where things are: `api` translates gRPC (`struct Api`); `service` holds the state and what
+//! the capabilities share; `domain` the ticket rules and `store` the ticket aggregate's SQL
+//! (every capability that changes a ticket reads and writes the same row). The capabilities:
+//! `intake/` (T-1, T-2: create, get, queue, update), `lifecycle/` (T-3, T-6, T-7: transitions,
+//! dispatch, records, history), `escalations/` (T-8: use cases, `rules`, its own `store`),
+//! `usual/` (the customers' usual engineers), `sla/` (the SLA and record timers) and `tiers/`
+//! (the customers' tiers and the engineers from other services' events).
 
 pub mod api;
 pub mod domain;
 pub mod escalations;
+pub mod intake;
+pub mod lifecycle;
 pub mod service;
 pub mod sla;
 pub mod store;
