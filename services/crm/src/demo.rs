@@ -434,7 +434,7 @@ pub async fn load(settings: &Settings, users: &BTreeMap<String, String>) -> anyh
             service
                 .request_partner(
                     key,
-                    domain::PartnerRequestInput::parse(&r)?,
+                    crm_customers::partners::PartnerRequestInput::parse(&r)?,
                     &Call::system(&owner_id, "demo-data"),
                 )
                 .await?;

@@ -11,10 +11,8 @@ use crm_proto::customers::v1::{self as pb, customer_service_server::CustomerServ
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{
-        self, CommunicationInput, CustomerFields, CustomerQuery, PartnerDecisionInput,
-        PartnerRequestInput, StageChangeInput,
-    },
+    domain::{self, CommunicationInput, CustomerFields, CustomerQuery, StageChangeInput},
+    partners::{PartnerDecisionInput, PartnerRequestInput},
     service::Customers,
 };
 

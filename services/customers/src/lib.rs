@@ -4,7 +4,8 @@
 //!
 //! Where things are: `api` translates gRPC (`struct Api`); `service` holds the record, stage,
 //! partner and communication use cases, `domain` their rules, `store` their SQL; `import/` is
-//! the import capability (C-2: `mod.rs` use cases, `rules.rs` the template, `store.rs` its SQL);
+//! the import capability (C-2: `mod.rs` use cases, `rules.rs` the template, `store.rs` its SQL),
+//! `partners/` the tech-support partners (C-5);
 //! `assignment` (C-3), `visits` (C-8), `care` (N-5 jobs) and `inbound` (others' events).
 
 pub mod api;
@@ -13,6 +14,7 @@ pub mod care;
 pub mod domain;
 pub mod import;
 pub mod inbound;
+pub mod partners;
 pub mod service;
 pub mod store;
 pub mod visits;
