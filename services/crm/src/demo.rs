@@ -466,7 +466,7 @@ pub async fn load(settings: &Settings, users: &BTreeMap<String, String>) -> anyh
         service
             .create_communication(
                 key,
-                domain::CommunicationInput::parse(&r)?,
+                crm_customers::communications::CommunicationInput::parse(&r)?,
                 &Call::system(&owner_id, "demo-data"),
             )
             .await?;

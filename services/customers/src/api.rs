@@ -11,7 +11,8 @@ use crm_proto::customers::v1::{self as pb, customer_service_server::CustomerServ
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{self, CommunicationInput, CustomerFields, CustomerQuery, StageChangeInput},
+    communications::CommunicationInput,
+    domain::{self, CustomerFields, CustomerQuery, StageChangeInput},
     partners::{PartnerDecisionInput, PartnerRequestInput},
     service::Customers,
 };

@@ -14,13 +14,11 @@ use crm_kit::{
 };
 use crm_proto::customers::v1::{self as pb, Stage, Tier};
 use sqlx::PgPool;
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    domain::{
-        self, CommunicationInput, CustomerFields, CustomerQuery, Policy, Scope, StageChangeInput,
-    },
+    domain::{self, CustomerFields, CustomerQuery, Policy, Scope, StageChangeInput},
     store,
 };
 
@@ -189,7 +187,7 @@ impl Customers {
         &self.policy
     }
 
-    async fn check_visible(
+    pub(crate) async fn check_visible(
         &self,
         conn: &mut sqlx::PgConnection,
         id: Uuid,
@@ -541,119 +539,6 @@ impl Customers {
             .await?;
         Ok(pb::ListTierChangesResponse {
             changes,
-            page: Some(page),
-        })
-    }
-
-    /// Records a communication.
-    pub async fn create_communication(
-        &self,
-        key: RequestKey,
-        input: CommunicationInput,
-        call: &Call,
-    ) -> Result<pb::CreateCommunicationResponse> {
-        let caller = &call.principal;
-        let actor = caller.subject.as_str();
-        let scope = Scope::of(caller);
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
-        let id = input.customer_id;
-        lock_visible(&mut tx, id, &scope).await?;
-        let now = self.clock.now();
-        let occur_time = input.occur_time.unwrap_or(now);
-        let communication =
-            store::insert_communication(&mut tx, Uuid::now_v7(), &input, occur_time, actor, now)
-                .await?;
-        let response = pb::CreateCommunicationResponse {
-            communication: Some(communication),
-        };
-        audit::record(
-            &mut tx,
-            call,
-            now,
-            &format!(
-                "customers/{id}/communications/{}",
-                response
-                    .communication
-                    .as_ref()
-                    .map_or("", |c| c.id.as_str())
-            ),
-            &["next_contact_date"],
-        )
-        .await?;
-        key.finish(tx, &response, now).await?;
-        Ok(response)
-    }
-
-    /// A customer's communications, newest first.
-    pub async fn list_communications(
-        &self,
-        customer: Uuid,
-        page: Option<&crm_proto::common::v1::PageRequest>,
-        caller: &Principal,
-    ) -> Result<pb::ListCommunicationsResponse> {
-        let filter = customer.to_string();
-        let page = self.pager.read::<(i64, Uuid)>(page, &filter)?;
-        let mut conn = self.pool.acquire().await?;
-        self.check_visible(&mut conn, customer, caller).await?;
-        let after = page
-            .after
-            .map(|(micros, id)| {
-                OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
-                    .map(|t| (t, id))
-                    .map_err(|_| Error::invalid("page.page_token", "is not a valid token"))
-            })
-            .transpose()?;
-        let mut items =
-            store::list_communications(&mut conn, customer, after, page.limit()).await?;
-        let page = self.pager.finish(&page, &mut items, &filter, |c| {
-            let t = c
-                .occur_time
-                .as_ref()
-                .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000);
-            (t, c.id.parse::<Uuid>().unwrap_or_default())
-        });
-        Ok(pb::ListCommunicationsResponse {
-            communications: items,
-            page: Some(page),
-        })
-    }
-
-    /// Customers of `owner` whose next contact date has passed (C-6).
-    pub async fn list_overdue(
-        &self,
-        owner: &str,
-        page: Option<&crm_proto::common::v1::PageRequest>,
-        caller: &Principal,
-    ) -> Result<pb::ListOverdueContactsResponse> {
-        let scope = Scope::of(caller);
-        let today = self.clock.today();
-        let filter = format!("{owner}/{today}");
-        let page = self.pager.read::<(String, Uuid)>(page, &filter)?;
-        let after = page
-            .after
-            .as_ref()
-            .map(|(d, id)| {
-                Date::parse(d, &time::format_description::well_known::Iso8601::DATE)
-                    .map(|d| (d, *id))
-                    .map_err(|_| Error::invalid("page.page_token", "is not a valid token"))
-            })
-            .transpose()?;
-        let mut conn = self.pool.acquire().await?;
-        let mut customers =
-            store::list_overdue(&mut conn, owner, &scope, today, after, page.limit()).await?;
-        let page = self.pager.finish(&page, &mut customers, &filter, |c| {
-            let d = c
-                .next_contact_date
-                .as_ref()
-                .and_then(|d| crm_kit::convert::from_date(d).ok())
-                .unwrap_or(today);
-            (d.to_string(), c.id.parse::<Uuid>().unwrap_or_default())
-        });
-        Ok(pb::ListOverdueContactsResponse {
-            customers,
             page: Some(page),
         })
     }

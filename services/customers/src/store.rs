@@ -7,7 +7,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::domain::{CommunicationInput, CustomerFields, CustomerQuery, Scope};
+use crate::domain::{CustomerFields, CustomerQuery, Scope};
 
 /// The kinds of customer history in the kit's history table.
 pub(crate) const STAGE: &str = "stage";
@@ -381,12 +381,6 @@ pub(crate) fn push_scope(b: &mut QueryBuilder<Postgres>, scope: &Scope) {
     b.push(")");
 }
 
-fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
 /// Live customers of `owner` whose next contact date is before `today`, most overdue first.
 pub async fn list_overdue(
     conn: &mut PgConnection,
@@ -414,6 +408,12 @@ pub async fn list_overdue(
         .push_bind(limit);
     let rows: Vec<CustomerRow> = b.build_query_as().fetch_all(&mut *conn).await?;
     Ok(rows.into_iter().map(CustomerRow::into_proto).collect())
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 /// Records a stage change.
@@ -461,111 +461,6 @@ pub async fn list_stage_changes(
             reason: e.reason,
             changed: Some(convert::stamp(e.change_time, &e.actor)),
         })
-        .collect())
-}
-
-/// Records a communication and makes the next contact date of the customer's latest
-/// communication its next contact date; bumps the customer's version.
-pub async fn insert_communication(
-    tx: &mut PgConnection,
-    id: Uuid,
-    c: &CommunicationInput,
-    occur_time: OffsetDateTime,
-    actor: &str,
-    now: OffsetDateTime,
-) -> Result<pb::Communication> {
-    sqlx::query(
-        "INSERT INTO communications (id, customer_id, kind, occur_time, summary, needs, concerns, \
-         next_contact_date, care_plan_step, created_by, create_time) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(id)
-    .bind(c.customer_id)
-    .bind(c.kind.as_str_name())
-    .bind(occur_time)
-    .bind(&c.summary)
-    .bind(&c.needs)
-    .bind(&c.concerns)
-    .bind(c.next_contact_date)
-    .bind(&c.care_plan_step)
-    .bind(actor)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE customers SET next_contact_date = (SELECT next_contact_date FROM communications \
-         WHERE customer_id = $1 ORDER BY occur_time DESC, id DESC LIMIT 1), \
-         version = version + 1, update_time = $2, updated_by = $3 WHERE id = $1",
-    )
-    .bind(c.customer_id)
-    .bind(now)
-    .bind(actor)
-    .execute(&mut *tx)
-    .await?;
-    Ok(pb::Communication {
-        id: id.to_string(),
-        customer_id: c.customer_id.to_string(),
-        kind: c.kind.into(),
-        occur_time: Some(convert::timestamp(occur_time)),
-        summary: c.summary.clone(),
-        needs: c.needs.clone(),
-        concerns: c.concerns.clone(),
-        next_contact_date: Some(convert::date(c.next_contact_date)),
-        care_plan_step: c.care_plan_step.clone(),
-        created: Some(convert::stamp(now, actor)),
-    })
-}
-
-/// A customer's communications, newest first, after the key `(occur_time, id)`.
-pub async fn list_communications(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    after: Option<(OffsetDateTime, Uuid)>,
-    limit: i64,
-) -> Result<Vec<pb::Communication>> {
-    type Row = (
-        Uuid,
-        Uuid,
-        String,
-        OffsetDateTime,
-        String,
-        String,
-        String,
-        Date,
-        String,
-        String,
-        OffsetDateTime,
-    );
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, customer_id, kind, occur_time, summary, needs, concerns, next_contact_date, care_plan_step, \
-         created_by, create_time FROM communications WHERE customer_id = $1 \
-         AND ($2::timestamptz IS NULL OR (occur_time, id) < ($2, $3)) \
-         ORDER BY occur_time DESC, id DESC LIMIT $4",
-    )
-    .bind(customer)
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, customer_id, kind, occur, summary, needs, concerns, next, step, by, at)| {
-                pb::Communication {
-                    id: id.to_string(),
-                    customer_id: customer_id.to_string(),
-                    kind: enum_value(pb::CommunicationKind::from_str_name(&kind)),
-                    occur_time: Some(convert::timestamp(occur)),
-                    summary,
-                    needs,
-                    concerns,
-                    next_contact_date: Some(convert::date(next)),
-                    care_plan_step: step,
-                    created: Some(convert::stamp(at, &by)),
-                }
-            },
-        )
         .collect())
 }
 
