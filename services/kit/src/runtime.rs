@@ -27,6 +27,9 @@ use crate::{
 /// A future a registry entry returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A service built and bound, as the registry returns it.
+pub type Built = BoxFuture<'static, anyhow::Result<Box<dyn Running>>>;
+
 type Task = Box<dyn FnOnce(&Settings, CancellationToken) + Send>;
 
 /// What a service runs, bound to its port and ready to serve.
@@ -200,8 +203,7 @@ pub struct Entry {
     /// Applies its migrations.
     pub migrate: for<'a> fn(&'a Settings) -> BoxFuture<'a, anyhow::Result<()>>,
     /// Builds and binds it.
-    pub build:
-        fn(Settings, Clock, Security) -> BoxFuture<'static, anyhow::Result<Box<dyn Running>>>,
+    pub build: fn(Settings, Clock, Security) -> Built,
 }
 
 /// The [`Entry`] of a service crate: `crm_kit::entry!(Application, migrate)` where
