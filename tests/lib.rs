@@ -36,7 +36,39 @@ impl Running {
     }
 }
 
+/// The password of the users [`Running::users`] creates.
+pub const PASSWORD: &str = "correct horse battery staple";
+
 impl Running {
+    /// Creates users `(name, role, region)` at the gateway (display name "<name> (demo)",
+    /// e-mail <name>@example.com, Chinese, password [`PASSWORD`]); their ids by name.
+    pub async fn users(
+        &self,
+        users: &[(&'static str, &str, &str)],
+    ) -> BTreeMap<&'static str, String> {
+        let identity = crm::admin::identity(&self.settings)
+            .await
+            .expect("the gateway's identity store");
+        let mut ids = BTreeMap::new();
+        for (name, role, region) in users {
+            let user = crm_proto::gateway::v1::User {
+                username: (*name).into(),
+                display_name: format!("{name} (demo)"),
+                roles: vec![(*role).into()],
+                region: (*region).into(),
+                email: format!("{name}@example.com"),
+                language: "zh".into(),
+                ..Default::default()
+            };
+            let created =
+                crm::admin::create_user(&identity, &format!("seed-{name}"), user, PASSWORD, "test")
+                    .await
+                    .expect("create a user");
+            ids.insert(*name, created.id);
+        }
+        ids
+    }
+
     /// Creates a customer of `region` at the customers service (as an admin, straight to the
     /// service) and returns its id: what a ticket needs before it can be opened (T-1).
     pub async fn customer(&self, name: &str, region: &str) -> String {

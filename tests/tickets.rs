@@ -15,7 +15,7 @@ use crm_proto::{
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
-const PASSWORD: &str = "correct horse battery staple";
+use crm_tests::PASSWORD;
 
 type Tickets = TicketServiceClient<InterceptedService<Channel, testing::Bearer>>;
 type Notifications = NotificationServiceClient<InterceptedService<Channel, testing::Bearer>>;
@@ -75,31 +75,16 @@ async fn a_case_is_dispatched_by_region_and_load_escalated_and_the_customer_kept
     let running = crm_tests::start(env.settings, Clock::system())
         .await
         .expect("platform starts");
-    let identity = crm::admin::identity(&running.settings).await.unwrap();
-    let mut ids = std::collections::BTreeMap::new();
-    for (name, role, region) in [
-        ("admin", "admin", ""),
-        ("agent.east", "hotline_agent", "华东"),
-        ("heng.east", "hotline_engineer", "华东"),
-        ("eng.east", "engineer", "华东"),
-        ("eng.north", "engineer", "华北"),
-        ("tc.lead", "tech_center", ""),
-    ] {
-        let user = gw::User {
-            username: name.into(),
-            display_name: format!("{name} (demo)"),
-            roles: vec![role.into()],
-            region: region.into(),
-            email: format!("{name}@example.com"),
-            language: "zh".into(),
-            ..Default::default()
-        };
-        let created =
-            crm::admin::create_user(&identity, &format!("seed-{name}"), user, PASSWORD, "test")
-                .await
-                .unwrap();
-        ids.insert(name, created.id);
-    }
+    let ids = running
+        .users(&[
+            ("admin", "admin", ""),
+            ("agent.east", "hotline_agent", "华东"),
+            ("heng.east", "hotline_engineer", "华东"),
+            ("eng.east", "engineer", "华东"),
+            ("eng.north", "engineer", "华北"),
+            ("tc.lead", "tech_center", ""),
+        ])
+        .await;
     let customer = running.customer("无锡新材料有限公司", "华东").await;
     let p = Platform {
         gateway: running.channel("gateway").await,
@@ -287,24 +272,9 @@ async fn the_contact_hears_of_the_ticket_opened_dispatched_and_resolved_in_their
     let running = crm_tests::start(env.settings, Clock::system())
         .await
         .expect("platform starts");
-    let identity = crm::admin::identity(&running.settings).await.unwrap();
-    let mut ids = std::collections::BTreeMap::new();
-    for (name, role) in [("admin", "admin"), ("eng.chen", "engineer")] {
-        let user = gw::User {
-            username: name.into(),
-            display_name: format!("{name} (demo)"),
-            roles: vec![role.into()],
-            region: if role == "engineer" { "华东" } else { "" }.into(),
-            email: format!("{name}@example.com"),
-            language: "zh".into(),
-            ..Default::default()
-        };
-        let created =
-            crm::admin::create_user(&identity, &format!("seed-{name}"), user, PASSWORD, "test")
-                .await
-                .unwrap();
-        ids.insert(name, created.id);
-    }
+    let ids = running
+        .users(&[("admin", "admin", ""), ("eng.chen", "engineer", "华东")])
+        .await;
     let customer = running.customer("Suzhou Optics Ltd", "华东").await;
     let p = Platform {
         gateway: running.channel("gateway").await,

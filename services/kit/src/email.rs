@@ -68,16 +68,7 @@ pub fn key(value: &str) -> String {
 /// Checks an optional e-mail field; records a violation under `field`. The address, if one was
 /// given and is valid.
 pub fn check(v: &mut Violations, field: &str, value: &str) -> Option<Email> {
-    if value.trim().is_empty() {
-        return None;
-    }
-    match Email::parse(value) {
-        Ok(email) => Some(email),
-        Err(p) => {
-            v.add(field, p);
-            None
-        }
-    }
+    text::optional(v, field, value, Email::parse)
 }
 
 #[cfg(test)]

@@ -121,16 +121,7 @@ fn compared(value: &str) -> String {
 /// Checks an optional phone field; records a violation under `field`. The number, if one was
 /// given and is valid.
 pub fn check(v: &mut Violations, field: &str, value: &str) -> Option<Phone> {
-    if value.trim().is_empty() {
-        return None;
-    }
-    match Phone::parse(value) {
-        Ok(phone) => Some(phone),
-        Err(p) => {
-            v.add(field, p);
-            None
-        }
-    }
+    text::optional(v, field, value, Phone::parse)
 }
 
 #[cfg(test)]

@@ -39,6 +39,26 @@ pub fn check(v: &mut Violations, field: &str, value: &str, max: usize, lines: Li
     }
 }
 
+/// Parses an optional field with `parse` (a validated type's constructor): `None` when blank
+/// or invalid, recording the violation under `field` when invalid.
+pub fn optional<T>(
+    v: &mut Violations,
+    field: &str,
+    value: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Option<T> {
+    if value.trim().is_empty() {
+        return None;
+    }
+    match parse(value) {
+        Ok(parsed) => Some(parsed),
+        Err(p) => {
+            v.add(field, p);
+            None
+        }
+    }
+}
+
 /// Checks a required text field (not blank).
 pub fn require(v: &mut Violations, field: &str, value: &str, max: usize, lines: Lines) {
     if value.trim().is_empty() {
