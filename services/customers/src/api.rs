@@ -160,7 +160,7 @@ impl CustomerService for Api {
         let call = call(&request)?;
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r);
-        let (key, input) = both(key, domain::AssignInput::parse(&r))?;
+        let (key, input) = both(key, crate::assignment::AssignInput::parse(&r))?;
         Ok(Response::new(self.0.assign(key, input, &call).await?))
     }
 

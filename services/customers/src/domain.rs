@@ -134,46 +134,13 @@ impl TierRules {
     }
 }
 
-/// A configured assignment rule (`[[customers.assignment_rules]]`, C-3): customers of `region`
-/// (and, if given, of `industry`) go to `owner`.
-#[derive(Debug, Clone, serde::Deserialize, PartialEq, Eq)]
-pub struct AssignmentRule {
-    /// The customers' region.
-    pub region: String,
-    /// The customers' industry (compared normalised); empty: any.
-    #[serde(default)]
-    pub industry: String,
-    /// The sales rep's user id.
-    pub owner: String,
-}
-
-impl AssignmentRule {
-    /// Whether the rule covers a customer of `region` and `industry`.
-    pub fn matches(&self, region: &str, industry: &str) -> bool {
-        self.region == region
-            && (self.industry.is_empty() || name_key(&self.industry) == name_key(industry))
-    }
-
-    /// How the rule reads in an owner change.
-    pub fn describe(&self) -> String {
-        if self.industry.is_empty() {
-            format!("rule: region {} → {}", self.region, self.owner)
-        } else {
-            format!(
-                "rule: region {}, industry {} → {}",
-                self.region, self.industry, self.owner
-            )
-        }
-    }
-}
-
 /// The customers service's configured policy: tier thresholds (C-7) and assignment rules (C-3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     /// Tier thresholds.
     pub tiers: TierRules,
     /// Assignment rules, first match wins.
-    pub assignment_rules: Vec<AssignmentRule>,
+    pub assignment_rules: Vec<crate::assignment::AssignmentRule>,
     /// Days after signing the return visit is due (C-9).
     pub return_visit_days: i64,
     /// Months after signing the satisfaction visit is due (C-9).
@@ -192,7 +159,7 @@ impl Policy {
         #[derive(serde::Deserialize)]
         struct Section {
             #[serde(default)]
-            assignment_rules: Vec<AssignmentRule>,
+            assignment_rules: Vec<crate::assignment::AssignmentRule>,
             return_visit_days: i64,
             satisfaction_visit_months: u8,
             import_max_bytes: u64,
@@ -348,72 +315,6 @@ pub fn tier_key(tier: Tier) -> &'static str {
         Tier::Core => "core",
         Tier::Potential => "potential",
         Tier::Ordinary | Tier::Unspecified => "ordinary",
-    }
-}
-
-/// Whether a customer counts in its owner's load: still being developed (not signed, not
-/// invalid).
-pub fn is_open(c: &pb::Customer) -> bool {
-    c.stage() != Stage::Signed && c.validity() != Validity::Invalid
-}
-
-/// The sales rep with the fewest open customers (ties: the smallest id).
-pub fn fairest(load: &std::collections::BTreeMap<String, i64>) -> Option<(String, i64)> {
-    load.iter()
-        .min_by_key(|(id, n)| (**n, (*id).clone()))
-        .map(|(id, n)| (id.clone(), *n))
-}
-
-/// A checked AssignCustomers.
-#[derive(Debug, Clone)]
-pub struct AssignInput {
-    /// The customers, without repeats, in the order asked.
-    pub ids: Vec<uuid::Uuid>,
-    /// How.
-    pub mode: pb::AssignmentMode,
-    /// For TO_OWNER.
-    pub owner_id: String,
-    /// Why.
-    pub reason: String,
-}
-
-impl AssignInput {
-    /// Checks the request.
-    pub fn parse(r: &pb::AssignCustomersRequest) -> Result<Self, Error> {
-        let mut v = Violations::new();
-        if r.customer_ids.is_empty() || r.customer_ids.len() > 1000 {
-            v.add("customer_ids", "must name 1 to 1000 customers");
-        }
-        let mut ids = Vec::new();
-        for (i, id) in r.customer_ids.iter().enumerate() {
-            match uuid::Uuid::parse_str(id) {
-                Ok(id) if !ids.contains(&id) => ids.push(id),
-                Ok(_) => {}
-                Err(_) => v.add(format!("customer_ids[{i}]"), "is not a valid id"),
-            }
-        }
-        let mode: Option<pb::AssignmentMode> = known(&mut v, "mode", r.mode, true);
-        let owner_id = text(&mut v, "owner_id", &r.owner_id, 0, 100);
-        match mode {
-            Some(pb::AssignmentMode::ToOwner) if owner_id.is_empty() => {
-                v.add("owner_id", "is required for TO_OWNER");
-            }
-            Some(pb::AssignmentMode::Auto) if !owner_id.is_empty() => {
-                v.add(
-                    "owner_id",
-                    "must be empty for AUTO (the rules and the loads choose)",
-                );
-            }
-            _ => {}
-        }
-        let reason = text_lines(&mut v, "reason", &r.reason, 0, 1000);
-        v.finish()?;
-        Ok(Self {
-            ids,
-            mode: mode.expect("checked"),
-            owner_id,
-            reason,
-        })
     }
 }
 
@@ -1040,37 +941,6 @@ mod tests {
             policy.visits_after_signing(d(2027, 12, 30))[1].1,
             d(2028, 2, 29)
         );
-    }
-
-    #[test]
-    fn assignment_rules_match_region_and_industry_and_fairness_breaks_ties_by_id() {
-        let rule = AssignmentRule {
-            region: "华东".into(),
-            industry: "Software".into(),
-            owner: "rep.wu".into(),
-        };
-        assert!(rule.matches("华东", "software"));
-        assert!(rule.matches("华东", " SOFTWARE "));
-        assert!(!rule.matches("华东", "logistics"));
-        assert!(!rule.matches("华北", "software"));
-        let any = AssignmentRule {
-            industry: String::new(),
-            ..rule.clone()
-        };
-        assert!(any.matches("华东", "logistics"));
-        assert_eq!(
-            rule.describe(),
-            "rule: region 华东, industry Software → rep.wu"
-        );
-        let load: std::collections::BTreeMap<String, i64> = [
-            ("rep.b".to_string(), 1),
-            ("rep.a".to_string(), 1),
-            ("rep.c".to_string(), 3),
-        ]
-        .into_iter()
-        .collect();
-        assert_eq!(fairest(&load), Some(("rep.a".to_string(), 1)));
-        assert_eq!(fairest(&Default::default()), None);
     }
 
     #[test]

@@ -14,10 +14,14 @@ use crm_proto::customers::v1 as pb;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+pub mod rules;
+mod store;
+
+pub use rules::{AssignInput, AssignmentRule};
+
 use crate::{
-    domain::{self, AssignInput, Scope},
+    domain::Scope,
     service::{Customers, announce_changed, lock_visible},
-    store,
 };
 
 /// The role customers are assigned to.
@@ -64,7 +68,7 @@ impl Customers {
         {
             return Ok((rule.owner.clone(), rule.describe()));
         }
-        domain::fairest(reps)
+        rules::fairest(reps)
             .map(|(rep, open)| {
                 (
                     rep,
@@ -109,7 +113,7 @@ impl Customers {
                 ..Default::default()
             };
             if owner != c.owner_id {
-                if domain::is_open(&c) {
+                if rules::is_open(&c) {
                     let region = loads.entry(c.region.clone()).or_default();
                     *region.entry(owner.clone()).or_default() += 1;
                     if let Some(n) = region.get_mut(&c.owner_id) {
