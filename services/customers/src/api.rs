@@ -185,7 +185,7 @@ impl CustomerService for Api {
         let call = call(&request)?;
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r);
-        let (key, input) = both(key, domain::parse_visit_result(&r))?;
+        let (key, input) = both(key, crate::visits::rules::parse_visit_result(&r))?;
         Ok(Response::new(self.0.record_visit(key, input, &call).await?))
     }
 

@@ -171,7 +171,7 @@ impl Task for ServiceOverdue {
             let (visits, last_report) =
                 store::service_progress(tx, *id, now - time::Duration::days(365)).await?;
             let policy = self.policies.of(crate::domain::tier_key(c.tier()));
-            let status = crate::domain::service_status(
+            let status = crate::visits::rules::service_status(
                 &c,
                 String::new(),
                 policy,

@@ -6,8 +6,8 @@
 //! partner and communication use cases, `domain` their rules, `store` their SQL; `import/` is
 //! the import capability (C-2: `mod.rs` use cases, `rules.rs` the template, `store.rs` its SQL),
 //! `partners/` the tech-support partners (C-5), `communications/` the communication log (C-6);
-//! `assignment/` the assignment to sales reps (C-3); `visits` (C-8), `care` (N-5 jobs) and
-//! `inbound` (others' events).
+//! `assignment/` the assignment to sales reps (C-3), `visits/` the visits after signing and the
+//! service policy (C-8); `care` (N-5 jobs) and `inbound` (others' events).
 
 pub mod api;
 pub mod assignment;

@@ -12,10 +12,13 @@ use crm_proto::customers::v1 as pb;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+pub mod rules;
+mod store;
+
 use crate::{
     domain::{self, Scope},
     service::{Customers, not_found},
-    store,
+    store as records,
 };
 
 fn visit_not_found(id: Uuid) -> Error {
@@ -56,7 +59,7 @@ impl Customers {
             .ok_or_else(|| visit_not_found(id))?;
         let customer =
             Uuid::parse_str(&visit.customer_id).map_err(|e| Error::Internal(e.into()))?;
-        let visible = store::get_customer(&mut tx, customer, false)
+        let visible = records::get_customer(&mut tx, customer, false)
             .await?
             .is_some_and(|c| Scope::of(caller).permits_customer(&c));
         if !visible {
@@ -117,7 +120,7 @@ impl Customers {
         &self,
         r: &pb::ReportReturnVisitsRequest,
     ) -> Result<pb::ReportReturnVisitsResponse> {
-        let (group, from, to) = domain::parse_visit_report(r, self.clock.now().date())?;
+        let (group, from, to) = rules::parse_visit_report(r, self.clock.now().date())?;
         let mut conn = self.pool.acquire().await?;
         let rows =
             store::visit_report(&mut conn, group == pb::VisitReportGrouping::Owner, from, to)
@@ -132,13 +135,13 @@ impl Customers {
         caller: &Principal,
     ) -> Result<pb::GetServicePolicyResponse> {
         let mut conn = self.pool.acquire().await?;
-        let c = store::get_customer(&mut conn, customer, false)
+        let c = records::get_customer(&mut conn, customer, false)
             .await?
             .filter(|c| Scope::of(caller).permits_customer(c))
             .ok_or_else(|| not_found(customer))?;
         let now = self.clock.now();
         let (visits, last_report) =
-            store::service_progress(&mut conn, customer, now - time::Duration::days(365)).await?;
+            records::service_progress(&mut conn, customer, now - time::Duration::days(365)).await?;
         let since = c
             .created
             .as_ref()
@@ -146,9 +149,9 @@ impl Customers {
             .and_then(|t| crm_kit::convert::from_timestamp(t).ok())
             .map_or(now.date(), |t| t.date());
         let policy = self.policy.services.of(domain::tier_key(c.tier()));
-        let usual = store::usual_engineer(&mut conn, customer).await?;
+        let usual = records::usual_engineer(&mut conn, customer).await?;
         Ok(pb::GetServicePolicyResponse {
-            status: Some(domain::service_status(
+            status: Some(rules::service_status(
                 &c,
                 usual,
                 policy,
