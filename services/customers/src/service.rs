@@ -9,7 +9,7 @@ use crm_kit::{
     auth::Principal,
     context::Call,
     events::{self, NewEvent, Payload},
-    idempotency::{Begun, RequestKey},
+    idempotency::RequestKey,
     paging::Pager,
 };
 use crm_proto::customers::v1::{self as pb, Stage, Tier};
@@ -231,10 +231,7 @@ impl Customers {
     ) -> Result<pb::CreateCustomerResponse> {
         let caller = &call.principal;
         let scope = Scope::of(caller);
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         if !scope.permits(&fields.owner_id, &fields.region, "") {
             return Err(out_of_scope());
         }
@@ -365,10 +362,7 @@ impl Customers {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let current = lock_visible(&mut tx, id, &scope).await?;
         check_version(id, version, current.version)?;
         let now = self.clock.now();
@@ -398,10 +392,7 @@ impl Customers {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let id = input.customer_id;
         let current = lock_visible(&mut tx, id, &scope).await?;
         check_version(id, input.version, current.version)?;
@@ -483,10 +474,7 @@ impl Customers {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let current = lock_visible(&mut tx, id, &scope).await?;
         check_version(id, version, current.version)?;
         let computed = current.computed_tier();

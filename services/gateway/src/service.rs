@@ -5,7 +5,7 @@ use crm_kit::{
     auth::{AuthSettings, Claims, Principal, PrincipalKind, Security, Signer},
     context::{Call, Origin},
     convert,
-    idempotency::{Begun, RequestKey},
+    idempotency::RequestKey,
     paging::Pager,
 };
 use crm_proto::gateway::v1 as pb;
@@ -384,10 +384,7 @@ impl Identity {
     ) -> Result<pb::CreateUserResponse> {
         let actor = &call.principal;
         let hash = self.hash_password(user.password.clone()).await?;
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let now = self.clock.now();
         let row = store::insert_user(&mut tx, Uuid::now_v7(), &user, &hash, now, &actor.subject)
             .await
@@ -451,10 +448,7 @@ impl Identity {
         region: String,
         call: &Call,
     ) -> Result<pb::SetUserRolesResponse> {
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let now = self.clock.now();
         store::user_by_id(&mut tx, user_id, true)
             .await?
@@ -496,10 +490,7 @@ impl Identity {
         call: &Call,
     ) -> Result<pb::CreateApiKeyResponse> {
         let actor = &call.principal;
-        let mut tx = match key.begin::<pb::CreateApiKeyResponse>(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let now = self.clock.now();
         let id = Uuid::now_v7();
         let secret = domain::secret();
@@ -558,10 +549,7 @@ impl Identity {
         id: Uuid,
         call: &Call,
     ) -> Result<pb::RevokeApiKeyResponse> {
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let now = self.clock.now();
         let row = store::api_key(&mut tx, id, true)
             .await?
@@ -723,10 +711,7 @@ impl Identity {
                 "the admin role always has every right",
             ));
         }
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let now = self.clock.now();
         store::upsert_policy(&mut tx, &role, &methods, now, &call.principal.subject).await?;
         audit::record(

@@ -4,10 +4,7 @@
 //!
 //! A use case is one idempotent write (issue 15):
 //! ```ignore
-//! let mut tx = match key.begin(&self.pool).await? {
-//!     Begun::Replay(previous) => return Ok(previous),
-//!     Begun::Fresh(tx) => tx,
-//! };
+//! let mut tx = crm_kit::begin_write!(key, &self.pool); // returns the earlier response, if any
 //! // … rules, writes, audit, events in `tx` …
 //! key.finish(tx, &response, now).await?; // stores the response and commits
 //! ```
@@ -143,4 +140,17 @@ impl RequestKey {
         .await?;
         Ok(())
     }
+}
+
+/// Begins an idempotent write in a use case returning `Result<R>`: evaluates to the fresh
+/// transaction, or returns `Ok` with the earlier call's response from the enclosing function
+/// (as `?` returns its error). `crm_kit::begin_write!(key, &pool)`.
+#[macro_export]
+macro_rules! begin_write {
+    ($key:expr, $pool:expr) => {
+        match $key.begin($pool).await? {
+            $crate::idempotency::Begun::Replay(previous) => return Ok(previous),
+            $crate::idempotency::Begun::Fresh(tx) => tx,
+        }
+    };
 }

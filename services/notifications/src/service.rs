@@ -4,10 +4,7 @@
 use std::sync::Arc;
 
 use crm_kit::{
-    Clock, Error, Result, Role, audit,
-    auth::Principal,
-    context::Call,
-    idempotency::{Begun, RequestKey},
+    Clock, Error, Result, Role, audit, auth::Principal, context::Call, idempotency::RequestKey,
     paging::Pager,
 };
 use crm_proto::{common::v1::PageRequest, notifications::v1 as pb};
@@ -98,10 +95,7 @@ impl Notifications {
         input: SendInput,
         call: &Call,
     ) -> Result<pb::SendNotificationResponse> {
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let language = self.settings.default_language();
         let template = store::find_template(&mut tx, &input.template, language)
             .await?

@@ -4,12 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crm_kit::{
-    Error, Result, audit,
-    context::Call,
-    convert, directory,
-    idempotency::{Begun, RequestKey},
-};
+use crm_kit::{Error, Result, audit, context::Call, convert, directory, idempotency::RequestKey};
 use crm_proto::customers::v1 as pb;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -93,10 +88,7 @@ impl Customers {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let now = self.clock.now();
         let mut loads: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
         let mut assignments = Vec::with_capacity(input.ids.len());

@@ -6,12 +6,7 @@ mod store;
 
 pub use rules::CommunicationInput;
 
-use crm_kit::{
-    Error, Result, audit,
-    auth::Principal,
-    context::Call,
-    idempotency::{Begun, RequestKey},
-};
+use crm_kit::{Error, Result, audit, auth::Principal, context::Call, idempotency::RequestKey};
 use crm_proto::customers::v1 as pb;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -33,10 +28,7 @@ impl Customers {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let id = input.customer_id;
         lock_visible(&mut tx, id, &scope).await?;
         let now = self.clock.now();

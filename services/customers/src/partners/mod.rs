@@ -8,12 +8,7 @@ pub use rules::{
     PartnerDecision, PartnerDecisionInput, PartnerRequestInput, decide_partner_request,
 };
 
-use crm_kit::{
-    Error, Result, audit,
-    auth::Principal,
-    context::Call,
-    idempotency::{Begun, RequestKey},
-};
+use crm_kit::{Error, Result, audit, auth::Principal, context::Call, idempotency::RequestKey};
 use crm_proto::customers::v1::{self as pb, PartnerChangeState};
 use uuid::Uuid;
 
@@ -38,10 +33,7 @@ impl Customers {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let id = input.customer_id;
         let current = lock_visible(&mut tx, id, &scope).await?;
         let decision =
@@ -130,10 +122,7 @@ impl Customers {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = Scope::of(caller);
-        let mut tx = match key.begin::<pb::PartnerChange>(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let change = store::lock_partner_change(&mut tx, input.id)
             .await?
             .ok_or_else(|| Error::NotFound {

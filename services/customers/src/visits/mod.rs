@@ -2,12 +2,7 @@
 //! recorded once (a score or the customer's refusal), and the fraction done on time reported
 //! per region and per sales rep.
 
-use crm_kit::{
-    Error, Result, audit,
-    auth::Principal,
-    context::Call,
-    idempotency::{Begun, RequestKey},
-};
+use crm_kit::{Error, Result, audit, auth::Principal, context::Call, idempotency::RequestKey};
 use crm_proto::customers::v1 as pb;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -50,10 +45,7 @@ impl Customers {
     ) -> Result<pb::RecordReturnVisitResponse> {
         let (id, score, refusal, comments) = input;
         let caller = &call.principal;
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let visit = store::get_visit(&mut tx, id, true)
             .await?
             .ok_or_else(|| visit_not_found(id))?;

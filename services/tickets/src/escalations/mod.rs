@@ -4,12 +4,7 @@
 //! that breaches like an SLA deadline, and the customer is told of each step.
 
 use crm_kit::{
-    Error, Result, audit,
-    auth::Principal,
-    context::Call,
-    convert,
-    idempotency::{Begun, RequestKey},
-    timers,
+    Error, Result, audit, auth::Principal, context::Call, convert, idempotency::RequestKey, timers,
 };
 use crm_proto::tickets::v1::{self as pb, Deadline, EscalationState, TicketState};
 use serde::{Deserialize, Serialize};
@@ -122,10 +117,7 @@ impl Tickets {
         input: EscalationRequest,
         call: &Call,
     ) -> Result<pb::RequestEscalationResponse> {
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let mut record = self
             .lock(&mut tx, input.ticket_id, 0, &call.principal)
             .await?;
@@ -250,10 +242,7 @@ impl Tickets {
         note: String,
         call: &Call,
     ) -> Result<pb::ReviewEscalationResponse> {
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let (mut record, mut e) = self
             .lock_escalation(&mut tx, id, EscalationState::Requested, &call.principal)
             .await?;
@@ -301,10 +290,7 @@ impl Tickets {
         resolve: bool,
         call: &Call,
     ) -> Result<pb::RecordEscalationProgressResponse> {
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let (mut record, mut e) = self
             .lock_escalation(&mut tx, id, EscalationState::Routed, &call.principal)
             .await?;

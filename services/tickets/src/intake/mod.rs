@@ -2,12 +2,7 @@
 //! running, read and listed in the caller's scope, its intake fields updated.
 
 use crm_kit::{
-    Error, Result, audit,
-    auth::Principal,
-    context::Call,
-    convert,
-    idempotency::{Begun, RequestKey},
-    timers,
+    Error, Result, audit, auth::Principal, context::Call, convert, idempotency::RequestKey, timers,
 };
 use crm_proto::{
     common::v1::PageRequest,
@@ -39,10 +34,7 @@ impl Tickets {
         let customer =
             Uuid::parse_str(&ticket.customer_id).map_err(|e| Error::Internal(e.into()))?;
         let tier = self.known_customer(customer, "ticket.customer_id").await?;
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let now = self.clock.now();
         let actor = call.principal.subject.as_str();
         let id = Uuid::now_v7().to_string();

@@ -6,7 +6,7 @@ use crm_kit::{
     auth::Principal,
     context::Call,
     convert, directory,
-    idempotency::{Begun, RequestKey},
+    idempotency::RequestKey,
     timers::{self, NewTimer},
 };
 use crm_proto::{
@@ -85,10 +85,7 @@ impl Tickets {
         input: TransitionInput,
         call: &Call,
     ) -> Result<pb::TransitionTicketResponse> {
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         let mut record = self
             .lock(&mut tx, input.id, input.version, &call.principal)
             .await?;

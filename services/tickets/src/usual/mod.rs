@@ -5,10 +5,7 @@
 //! to the usual engineer first while they are still an engineer.
 
 use crm_kit::{
-    Error, Result, Role, audit,
-    context::Call,
-    convert, directory, events,
-    idempotency::{Begun, RequestKey},
+    Error, Result, Role, audit, context::Call, convert, directory, events, idempotency::RequestKey,
 };
 use crm_proto::tickets::v1::{self as pb, UsualEngineerSource};
 use sqlx::PgConnection;
@@ -62,10 +59,7 @@ impl Tickets {
             });
         }
         self.known_customer(customer, "customer_id").await?;
-        let mut tx = match key.begin(&self.pool).await? {
-            Begun::Replay(previous) => return Ok(previous),
-            Begun::Fresh(tx) => tx,
-        };
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
         if !engineer.is_empty()
             && directory::region_of(&mut tx, &engineer, ENGINEER)
                 .await?
