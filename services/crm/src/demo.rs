@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crm_customers::{Customers, domain};
+use crm_customers::{Customers, records, stages};
 use crm_kit::{Clock, Settings, context::Call, idempotency::RequestKey, paging::Pager};
 use crm_proto::{
     common::v1::Date,
@@ -346,7 +346,7 @@ pub async fn load(settings: &Settings, users: &BTreeMap<String, String>) -> anyh
         pool,
         clock.clone(),
         Pager::new(&settings.paging),
-        crm_customers::domain::Policy::from_settings(settings)?,
+        crm_customers::rules::Policy::from_settings(settings)?,
     );
     let today = clock.today();
     for (i, d) in CUSTOMERS.iter().enumerate() {
@@ -389,8 +389,10 @@ pub async fn load(settings: &Settings, users: &BTreeMap<String, String>) -> anyh
             request_id: format!("demo-customer-{i}"),
             customer: Some(customer),
         };
-        let fields =
-            domain::CustomerFields::parse("customer", request.customer.as_ref().expect("set"))?;
+        let fields = records::rules::CustomerFields::parse(
+            "customer",
+            request.customer.as_ref().expect("set"),
+        )?;
         let call = Call::system("demo", "crm.customers.v1.CustomerService/CreateCustomer");
         let key = RequestKey::of(&call, &request.request_id, &request)?;
         let created = service
@@ -414,7 +416,7 @@ pub async fn load(settings: &Settings, users: &BTreeMap<String, String>) -> anyh
             service
                 .change_stage(
                     key,
-                    domain::StageChangeInput::parse(&r)?,
+                    stages::rules::StageChangeInput::parse(&r)?,
                     &Call::system(&owner_id, "demo-data"),
                 )
                 .await?;

@@ -12,13 +12,14 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     communications::CommunicationInput,
-    domain::{self, CustomerFields, CustomerQuery, StageChangeInput},
     partners::{PartnerDecisionInput, PartnerRequestInput},
+    records::rules::{CustomerFields, CustomerQuery},
     service::Customers,
+    stages::rules::StageChangeInput,
 };
 
 fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
-    domain::parse_id(value).map_err(|e| Error::invalid(field, e))
+    crate::rules::parse_id(value).map_err(|e| Error::invalid(field, e))
 }
 
 /// The gRPC adapter: one call of the use cases per RPC, nothing else.
@@ -128,7 +129,7 @@ impl CustomerService for Api {
         let (key, ((tier, reason), customer)) = both(
             key,
             both(
-                domain::parse_tier_override(&r),
+                crate::tiers::rules::parse_tier_override(&r),
                 id("customer_id", &r.customer_id),
             ),
         )?;

@@ -6,7 +6,7 @@ use crm_kit::{Error, directory, events};
 use crm_proto::{events::v1::Event, tickets::v1 as tickets};
 use sqlx::PgConnection;
 
-use crate::{Customers, assignment::SALES_REP, store};
+use crate::{Customers, assignment::SALES_REP};
 
 /// The topics consumed.
 pub const TOPICS: &[&str] = &["gateway", "tickets"];
@@ -29,7 +29,7 @@ impl events::Handler for Inbound {
         }
         if event.r#type == USUAL_ENGINEER_CHANGED {
             let usual: tickets::UsualEngineer = events::decode(event)?;
-            return store::set_usual_engineer(tx, &usual).await;
+            return crate::visits::record_usual_engineer(tx, &usual).await;
         }
         Ok(())
     }

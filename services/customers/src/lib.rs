@@ -2,23 +2,29 @@
 //! stages with their history, tech-support partners with approval of changes, the
 //! communication log with overdue reminders, and search.
 //!
-//! Where things are: `api` translates gRPC (`struct Api`); `service` holds the record, stage,
-//! partner and communication use cases, `domain` their rules, `store` their SQL; `import/` is
-//! the import capability (C-2: `mod.rs` use cases, `rules.rs` the template, `store.rs` its SQL),
-//! `partners/` the tech-support partners (C-5), `communications/` the communication log (C-6);
-//! `assignment/` the assignment to sales reps (C-3), `visits/` the visits after signing and the
-//! service policy (C-8); `care` (N-5 jobs) and `inbound` (others' events).
+//! Where things are: `api` translates gRPC (`struct Api`); `service` holds the state and what
+//! every capability shares (events, scope, locking a visible customer), `rules` the configured
+//! policy and the shared checks, `store` the customer row. Each capability is a folder with its
+//! use cases (`mod.rs`), its pure rules (`rules.rs`) and its SQL (`store.rs`): `records/` the
+//! customer record and search (C-1, C-10), `stages/` the maturity stages (C-4), `tiers/` the
+//! tier and its override (C-7), `import/` the import (C-2), `assignment/` the assignment to
+//! sales reps (C-3), `partners/` the tech-support partners (C-5), `communications/` the
+//! communication log (C-6), `visits/` the visits after signing and the service policy (C-8,
+//! C-9), `care/` the scheduled care and reminders (N-5); `inbound` handles others' events.
 
 pub mod api;
 pub mod assignment;
 pub mod care;
 pub mod communications;
-pub mod domain;
 pub mod import;
 pub mod inbound;
 pub mod partners;
+pub mod records;
+pub mod rules;
 pub mod service;
+pub mod stages;
 pub mod store;
+pub mod tiers;
 pub mod visits;
 
 use std::net::SocketAddr;
@@ -64,7 +70,7 @@ impl Application {
             pool.clone(),
             clock.clone(),
             Pager::new(&settings.paging),
-            domain::Policy::from_settings(settings)?,
+            crate::rules::Policy::from_settings(settings)?,
         );
         let runtime = Runtime::bind(NAME, pool, settings, clock, security)
             .await?

@@ -1,26 +1,74 @@
-//! The customers service's use cases: each one a transaction that checks the rules of
-//! [`crate::domain`], writes through [`crate::store`] and, for Creates and transitions, records
-//! its response under the request id so a retry returns it unchanged.
+//! The customers service's state and what every capability shares: the events it publishes,
+//! the caller's scope (G-2, by the kit's [`crm_kit::scope`] rules), locking a visible customer,
+//! the version check and one page of a customer's records. The use cases are in the capability
+//! folders (`records/`, `stages/`, `tiers/`, …), each a transaction that checks its rules,
+//! writes through its SQL and, for Creates and transitions, records its response under the
+//! request id so a retry returns it unchanged.
 
 use std::sync::Arc;
 
 use crm_kit::{
-    Clock, Error, Result, audit,
+    Clock, Error, Result, Role,
     auth::Principal,
     context::Call,
     events::{self, NewEvent, Payload},
-    idempotency::RequestKey,
     paging::Pager,
+    scope::{Grants, Holder, Scope},
 };
-use crm_proto::customers::v1::{self as pb, Stage, Tier};
+use crm_proto::customers::v1 as pb;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{
-    domain::{self, CustomerFields, CustomerQuery, Policy, Scope, StageChangeInput},
-    store,
+use crate::{rules::Policy, store};
+
+/// Who sees which customers (G-2): the back office and service roles every customer; a sales
+/// rep the customers they own and those of their region; a tech support the customers they
+/// partner; a partner none. Roles add up.
+pub(crate) const GRANTS: Grants = Grants {
+    all: &[
+        Role::Admin,
+        Role::SalesManager,
+        Role::DataClerk,
+        Role::HotlineAgent,
+        Role::HotlineEngineer,
+        Role::Coordinator,
+        Role::Engineer,
+        Role::TechCenter,
+        Role::ComplaintOfficer,
+        Role::Supervisor,
+        Role::CrmLead,
+        Role::Finance,
+    ],
+    own: &[Role::SalesRep],
+    region: &[Role::SalesRep],
+    organisation: &[],
+    partnered: &[Role::TechSupport],
 };
+
+/// The customers `caller` may see and change.
+pub(crate) fn scope(caller: &Principal) -> Scope {
+    Scope::of(caller, &GRANTS)
+}
+
+/// What a customer's scope is checked on: its owner, region and tech-support partner.
+pub(crate) fn holder<'a>(owner: &'a str, region: &'a str, tech_partner: &'a str) -> Holder<'a> {
+    Holder {
+        owner,
+        region,
+        organisation: "",
+        partner: tech_partner,
+    }
+}
+
+/// Whether `customer` is in `scope`.
+pub(crate) fn sees(scope: &Scope, customer: &pb::Customer) -> bool {
+    scope.permits(holder(
+        &customer.owner_id,
+        &customer.region,
+        &customer.tech_partner_id,
+    ))
+}
 
 /// The customers service's state: its pool, clock and pager.
 #[derive(Clone)]
@@ -116,17 +164,17 @@ pub(crate) async fn lock_visible(
 ) -> Result<pb::Customer> {
     store::get_customer(tx, id, true)
         .await?
-        .filter(|c| scope.permits_customer(c))
+        .filter(|c| sees(scope, c))
         .ok_or_else(|| not_found(id))
 }
 
-fn out_of_scope() -> Error {
+pub(crate) fn out_of_scope() -> Error {
     Error::PermissionDenied {
         permission: "customers outside your region, ownership or partnership".into(),
     }
 }
 
-fn check_version(id: Uuid, given: i64, current: i64) -> Result<()> {
+pub(crate) fn check_version(id: Uuid, given: i64, current: i64) -> Result<()> {
     if given != 0 && given != current {
         return Err(Error::StaleVersion {
             kind: "customer",
@@ -150,33 +198,6 @@ impl Customers {
         }
     }
 
-    /// Computes `fields`' tier from their inputs and sets the tier in force (the override, if
-    /// any, wins); returns why the computed tier is what it is.
-    pub(crate) fn settle_tier(
-        &self,
-        fields: &mut CustomerFields,
-        override_tier: Option<Tier>,
-    ) -> String {
-        let (computed, why) = self.policy.tiers.classify(&fields.tier_inputs);
-        fields.computed_tier = computed;
-        fields.tier = domain::tier_in_force(computed, override_tier);
-        why
-    }
-
-    /// Records a change of the tier in force, if the tier did change.
-    async fn record_tier(
-        tx: &mut sqlx::PgConnection,
-        id: Uuid,
-        change: pb::TierChange,
-        now: OffsetDateTime,
-        actor: &str,
-    ) -> Result<()> {
-        if change.from_tier == change.to_tier {
-            return Ok(());
-        }
-        store::insert_tier_change(tx, id, &change, now, actor).await
-    }
-
     /// The pool, for tests and tools.
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -193,10 +214,10 @@ impl Customers {
         id: Uuid,
         caller: &Principal,
     ) -> Result<()> {
-        let scope = Scope::of(caller);
+        let scope = scope(caller);
         store::get_customer(conn, id, false)
             .await?
-            .filter(|c| scope.permits_customer(c))
+            .filter(|c| sees(&scope, c))
             .map(|_| ())
             .ok_or_else(|| not_found(id))
     }
@@ -221,313 +242,34 @@ impl Customers {
         });
         Ok((items, next))
     }
+}
 
-    /// Creates a customer in the initial-contact stage.
-    pub async fn create(
-        &self,
-        key: RequestKey,
-        fields: CustomerFields,
-        call: &Call,
-    ) -> Result<pb::CreateCustomerResponse> {
-        let caller = &call.principal;
-        let scope = Scope::of(caller);
-        let mut tx = crm_kit::begin_write!(key, &self.pool);
-        if !scope.permits(&fields.owner_id, &fields.region, "") {
-            return Err(out_of_scope());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(roles: &[&str], region: &str) -> Principal {
+        Principal {
+            subject: "u1".into(),
+            name: "u1".into(),
+            kind: crm_kit::auth::PrincipalKind::User,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            region: region.into(),
+            partner_id: String::new(),
+            session_id: String::new(),
         }
-        let now = self.clock.now();
-        let customer = self.create_in(&mut tx, fields, call, now).await?;
-        let id = customer.id.clone();
-        let response = pb::CreateCustomerResponse {
-            customer: Some(customer),
-        };
-        key.finish(tx, &response, now).await?;
-        tracing::info!(customer.id = %id, "customer created");
-        Ok(response)
     }
 
-    /// Creates a customer in the initial-contact stage inside `tx`: its tier computed, the
-    /// first stage and tier rows, the audit event and `customers.customer_changed`.
-    pub(crate) async fn create_in(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        mut fields: CustomerFields,
-        call: &Call,
-        now: OffsetDateTime,
-    ) -> Result<pb::Customer> {
-        let actor = call.principal.subject.as_str();
-        let id = Uuid::now_v7();
-        let why = self.settle_tier(&mut fields, None);
-        store::insert_customer(tx, id, &fields, Stage::InitialContact, now, actor).await?;
-        let change = domain::tier_change(Tier::Unspecified, fields.tier, why, false);
-        Self::record_tier(tx, id, change, now, actor).await?;
-        store::insert_stage_change(
-            tx,
-            &pb::StageChange {
-                from_stage: Stage::Unspecified.into(),
-                to_stage: Stage::InitialContact.into(),
-                reason: "created".into(),
-                changed: Some(crm_kit::convert::stamp(now, actor)),
-                ..Default::default()
-            },
-            Uuid::now_v7(),
-            id,
-            now,
-        )
-        .await?;
-        let customer = announce_changed(tx, call, now, id).await?;
-        audit::record(tx, call, now, &format!("customers/{id}"), &fields.present()).await?;
-        Ok(customer)
-    }
-
-    /// One live customer.
-    pub async fn get(&self, id: Uuid, caller: &Principal) -> Result<pb::Customer> {
-        let scope = Scope::of(caller);
-        let mut conn = self.pool.acquire().await?;
-        store::get_customer(&mut conn, id, false)
-            .await?
-            .filter(|c| scope.permits_customer(c))
-            .ok_or_else(|| not_found(id))
-    }
-
-    /// Searches customers.
-    pub async fn list(
-        &self,
-        query: CustomerQuery,
-        page: Option<&crm_proto::common::v1::PageRequest>,
-        caller: &Principal,
-    ) -> Result<pb::ListCustomersResponse> {
-        let scope = Scope::of(caller);
-        let filter = query.fingerprint();
-        let page = self.pager.read::<Uuid>(page, &filter)?;
-        let mut conn = self.pool.acquire().await?;
-        let mut customers =
-            store::list_customers(&mut conn, &query, &scope, page.after, page.limit()).await?;
-        let page = self.pager.finish(&page, &mut customers, &filter, |c| {
-            c.id.parse::<Uuid>().unwrap_or_default()
-        });
-        Ok(pb::ListCustomersResponse {
-            customers,
-            page: Some(page),
-        })
-    }
-
-    /// Applies the masked fields of `patch` if `patch.version` is current.
-    pub async fn update(
-        &self,
-        patch: pb::Customer,
-        mask: Vec<String>,
-        call: &Call,
-    ) -> Result<pb::Customer> {
-        let caller = &call.principal;
-        let actor = caller.subject.as_str();
-        let scope = Scope::of(caller);
-        let id = domain::parse_id(&patch.id).map_err(|e| Error::invalid("customer.id", e))?;
-        let mut tx = self.pool.begin().await?;
-        let mut current = lock_visible(&mut tx, id, &scope).await?;
-        let tier_before = current.tier();
-        let override_tier = current.tier_override.as_ref().map(|o| o.tier());
-        domain::apply_mask(&mut current, &patch, &mask)?;
-        let mut fields = CustomerFields::parse("customer", &current)?;
-        let why = self.settle_tier(&mut fields, override_tier);
-        if patch.version <= 0 {
-            return Err(Error::invalid(
-                "customer.version",
-                "is required: send the version you read",
-            ));
-        }
-        check_version(id, patch.version, current.version)?;
-        if !scope.permits(&fields.owner_id, &fields.region, &current.tech_partner_id) {
-            return Err(out_of_scope());
-        }
-        let now = self.clock.now();
-        store::update_customer(&mut tx, id, &fields, now, actor).await?;
-        let change = domain::tier_change(tier_before, fields.tier, why, false);
-        Self::record_tier(&mut tx, id, change, now, actor).await?;
-        let changed: Vec<&str> = mask.iter().map(String::as_str).collect();
-        audit::record(&mut tx, call, now, &format!("customers/{id}"), &changed).await?;
-        let updated = announce_changed(&mut tx, call, now, id).await?;
-        tx.commit().await?;
-        Ok(updated)
-    }
-
-    /// Soft-deletes a customer.
-    pub async fn delete(
-        &self,
-        key: RequestKey,
-        id: Uuid,
-        version: i64,
-        call: &Call,
-    ) -> Result<pb::DeleteCustomerResponse> {
-        let caller = &call.principal;
-        let actor = caller.subject.as_str();
-        let scope = Scope::of(caller);
-        let mut tx = crm_kit::begin_write!(key, &self.pool);
-        let current = lock_visible(&mut tx, id, &scope).await?;
-        check_version(id, version, current.version)?;
-        let now = self.clock.now();
-        store::soft_delete(&mut tx, id, now, actor).await?;
-        let response = pb::DeleteCustomerResponse {
-            customer: Some(current),
-        };
-        audit::record(
-            &mut tx,
-            call,
-            now,
-            &format!("customers/{id}"),
-            &["delete_time"],
-        )
-        .await?;
-        key.finish(tx, &response, now).await?;
-        Ok(response)
-    }
-
-    /// Moves a customer to another stage, recording who, when and why.
-    pub async fn change_stage(
-        &self,
-        key: RequestKey,
-        input: StageChangeInput,
-        call: &Call,
-    ) -> Result<pb::ChangeCustomerStageResponse> {
-        let caller = &call.principal;
-        let actor = caller.subject.as_str();
-        let scope = Scope::of(caller);
-        let mut tx = crm_kit::begin_write!(key, &self.pool);
-        let id = input.customer_id;
-        let current = lock_visible(&mut tx, id, &scope).await?;
-        check_version(id, input.version, current.version)?;
-        domain::check_stage_change(current.stage(), input.stage)?;
-        let now = self.clock.now();
-        let change = pb::StageChange {
-            id: Uuid::now_v7().to_string(),
-            customer_id: id.to_string(),
-            from_stage: current.stage,
-            to_stage: input.stage.into(),
-            reason: input.reason,
-            changed: Some(crm_kit::convert::stamp(now, actor)),
-        };
-        store::apply_transition(
-            &mut tx,
-            id,
-            store::Transition::Stage(input.stage),
-            now,
-            actor,
-        )
-        .await?;
-        store::insert_stage_change(&mut tx, &change, change.id.parse().expect("uuid"), id, now)
-            .await?;
-        let customer = store::get_customer(&mut tx, id, false)
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        if input.stage == Stage::Signed {
-            // the return visit and the satisfaction visit (C-9)
-            self.schedule_visits(&mut tx, &customer).await?;
-        }
-        audit::record(&mut tx, call, now, &format!("customers/{id}"), &["stage"]).await?;
-        let aggregate = format!("customers/{id}");
-        let payload = customer_event(&customer, Some(&change), None);
-        events::publish(
-            &mut tx,
-            call,
-            now,
-            event(STAGE_CHANGED, &aggregate, payload),
-        )
-        .await?;
-        let response = pb::ChangeCustomerStageResponse {
-            customer: Some(customer),
-            change: Some(change),
-        };
-        key.finish(tx, &response, now).await?;
-        Ok(response)
-    }
-
-    /// A customer's stage history.
-    pub async fn list_stage_changes(
-        &self,
-        customer: Uuid,
-        page: Option<&crm_proto::common::v1::PageRequest>,
-        caller: &Principal,
-    ) -> Result<pb::ListStageChangesResponse> {
-        let fetch = async |conn: &mut sqlx::PgConnection, after, limit| {
-            store::list_stage_changes(conn, customer, after, limit).await
-        };
-        let (changes, page) = self
-            .customer_page(customer, page, caller, fetch, |c: &pb::StageChange| &c.id)
-            .await?;
-        Ok(pb::ListStageChangesResponse {
-            changes,
-            page: Some(page),
-        })
-    }
-
-    /// Sets or clears a manager's tier override (C-7); the change of the tier in force is
-    /// recorded and announced like any change of the customer.
-    pub async fn set_tier_override(
-        &self,
-        key: RequestKey,
-        id: Uuid,
-        override_tier: Option<Tier>,
-        reason: String,
-        version: i64,
-        call: &Call,
-    ) -> Result<pb::SetTierOverrideResponse> {
-        let caller = &call.principal;
-        let actor = caller.subject.as_str();
-        let scope = Scope::of(caller);
-        let mut tx = crm_kit::begin_write!(key, &self.pool);
-        let current = lock_visible(&mut tx, id, &scope).await?;
-        check_version(id, version, current.version)?;
-        let computed = current.computed_tier();
-        let in_force = domain::tier_in_force(computed, override_tier);
-        let now = self.clock.now();
-        store::set_tier_override(
-            &mut tx,
-            id,
-            override_tier.map(|t| (t, reason.as_str())),
-            in_force,
-            now,
-            actor,
-        )
-        .await?;
-        let why = match override_tier {
-            Some(t) => format!("override to {}: {reason}", t.as_str_name()),
-            None if reason.is_empty() => "override cleared".to_string(),
-            None => format!("override cleared: {reason}"),
-        };
-        let change = domain::tier_change(current.tier(), in_force, why, true);
-        Self::record_tier(&mut tx, id, change, now, actor).await?;
-        audit::record(
-            &mut tx,
-            call,
-            now,
-            &format!("customers/{id}"),
-            &["tier_override"],
-        )
-        .await?;
-        let updated = announce_changed(&mut tx, call, now, id).await?;
-        let response = pb::SetTierOverrideResponse {
-            customer: Some(updated),
-        };
-        key.finish(tx, &response, now).await?;
-        Ok(response)
-    }
-
-    /// A customer's tier changes, oldest first.
-    pub async fn list_tier_changes(
-        &self,
-        customer: Uuid,
-        page: Option<&crm_proto::common::v1::PageRequest>,
-        caller: &Principal,
-    ) -> Result<pb::ListTierChangesResponse> {
-        let fetch = async |conn: &mut sqlx::PgConnection, after, limit| {
-            store::tier_changes(conn, customer, after, limit).await
-        };
-        let (changes, page) = self
-            .customer_page(customer, page, caller, fetch, |c: &pb::TierChange| &c.id)
-            .await?;
-        Ok(pb::ListTierChangesResponse {
-            changes,
-            page: Some(page),
-        })
+    #[test]
+    fn scopes_by_role() {
+        let rep = scope(&principal(&["sales_rep"], "华东"));
+        assert!(rep.permits(holder("u1", "华南", "")));
+        assert!(rep.permits(holder("u2", "华东", "")));
+        assert!(!rep.permits(holder("u2", "华南", "")));
+        let ts = scope(&principal(&["tech_support"], ""));
+        assert!(ts.permits(holder("u2", "华南", "u1")));
+        assert!(!ts.permits(holder("u2", "华南", "")));
+        assert!(!scope(&principal(&["partner"], "")).permits(holder("u2", "华东", "")));
+        assert!(scope(&principal(&["sales_manager"], "")).permits(holder("u2", "华南", "")));
     }
 }

@@ -27,6 +27,7 @@ pub mod redis;
 pub mod role;
 pub mod runtime;
 pub mod schedule;
+pub mod scope;
 pub mod server;
 pub mod service_policy;
 pub mod telemetry;

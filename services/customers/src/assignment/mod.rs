@@ -14,10 +14,7 @@ mod store;
 
 pub use rules::{AssignInput, AssignmentRule};
 
-use crate::{
-    domain::Scope,
-    service::{Customers, announce_changed, lock_visible},
-};
+use crate::service::{Customers, announce_changed, lock_visible, scope};
 
 /// The role customers are assigned to.
 pub(crate) const SALES_REP: crm_kit::Role = crm_kit::Role::SalesRep;
@@ -87,7 +84,7 @@ impl Customers {
     ) -> Result<pb::AssignCustomersResponse> {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
-        let scope = Scope::of(caller);
+        let scope = scope(caller);
         let mut tx = crm_kit::begin_write!(key, &self.pool);
         let now = self.clock.now();
         let mut loads: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();

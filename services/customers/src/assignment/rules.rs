@@ -4,7 +4,7 @@
 use crm_kit::{Error, Violations};
 use crm_proto::customers::v1::{self as pb, Stage, Validity};
 
-use crate::domain::{known, name_key, text, text_lines};
+use crate::rules::{known, name_key, text, text_lines};
 
 /// A configured assignment rule (`[[customers.assignment_rules]]`, C-3): customers of `region`
 /// (and, if given, of `industry`) go to `owner`.

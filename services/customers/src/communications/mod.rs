@@ -11,11 +11,7 @@ use crm_proto::customers::v1 as pb;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::{
-    domain::Scope,
-    service::{Customers, lock_visible},
-    store as records,
-};
+use crate::service::{Customers, lock_visible, scope};
 
 impl Customers {
     /// Records a communication.
@@ -27,7 +23,7 @@ impl Customers {
     ) -> Result<pb::CreateCommunicationResponse> {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
-        let scope = Scope::of(caller);
+        let scope = scope(caller);
         let mut tx = crm_kit::begin_write!(key, &self.pool);
         let id = input.customer_id;
         lock_visible(&mut tx, id, &scope).await?;
@@ -98,7 +94,7 @@ impl Customers {
         page: Option<&crm_proto::common::v1::PageRequest>,
         caller: &Principal,
     ) -> Result<pb::ListOverdueContactsResponse> {
-        let scope = Scope::of(caller);
+        let scope = scope(caller);
         let today = self.clock.today();
         let filter = format!("{owner}/{today}");
         let page = self.pager.read::<(String, Uuid)>(page, &filter)?;
@@ -113,7 +109,7 @@ impl Customers {
             .transpose()?;
         let mut conn = self.pool.acquire().await?;
         let mut customers =
-            records::list_overdue(&mut conn, owner, &scope, today, after, page.limit()).await?;
+            store::list_overdue(&mut conn, owner, &scope, today, after, page.limit()).await?;
         let page = self.pager.finish(&page, &mut customers, &filter, |c| {
             let d = c
                 .next_contact_date

@@ -4,7 +4,7 @@ use crm_kit::{Error, Violations, convert};
 use crm_proto::customers::v1::{self as pb, CommunicationKind};
 use time::{Date, OffsetDateTime};
 
-use crate::domain::{known, parse_id, text, text_lines};
+use crate::rules::{known, parse_id, text, text_lines};
 
 /// A validated communication record.
 #[derive(Debug, Clone)]

@@ -6,7 +6,12 @@ use sqlx::PgConnection;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::{communications::CommunicationInput, store::enum_value};
+use crm_kit::scope::Scope;
+
+use crate::{
+    communications::CommunicationInput,
+    store::{customers_query, enum_value, fetch_customers, push_scope},
+};
 
 /// Records a communication and makes the next contact date of the customer's latest
 /// communication its next contact date; bumps the customer's version.
@@ -111,4 +116,31 @@ pub async fn list_communications(
             },
         )
         .collect())
+}
+
+/// Live customers of `owner` whose next contact date is before `today`, most overdue first.
+pub async fn list_overdue(
+    conn: &mut PgConnection,
+    owner: &str,
+    scope: &Scope,
+    today: Date,
+    after: Option<(Date, Uuid)>,
+    limit: i64,
+) -> Result<Vec<pb::Customer>> {
+    let mut b = customers_query();
+    b.push(" AND owner_id = ")
+        .push_bind(owner.to_string())
+        .push(" AND next_contact_date IS NOT NULL AND next_contact_date < ")
+        .push_bind(today);
+    if let Some((date, id)) = after {
+        b.push(" AND (next_contact_date, id) > (")
+            .push_bind(date)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    push_scope(&mut b, scope);
+    b.push(" ORDER BY next_contact_date, id LIMIT ")
+        .push_bind(limit);
+    fetch_customers(conn, b).await
 }

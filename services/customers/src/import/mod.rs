@@ -18,7 +18,7 @@ use rules::{Decoder, Encoding, Header, Known, Splitter, Verdict};
 use store::Imported;
 
 use crate::{
-    domain::CustomerFields,
+    records::rules::CustomerFields,
     service::{CUSTOMERS_IMPORTED, Customers, IMPORT_DONE, event},
 };
 

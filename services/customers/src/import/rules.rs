@@ -10,7 +10,7 @@ use crm_proto::customers::v1 as pb;
 use encoding_rs::{CoderResult, GBK, UTF_8};
 use uuid::Uuid;
 
-use crate::domain::{CustomerFields, name_key};
+use crate::{records::rules::CustomerFields, rules::name_key};
 
 /// One column of the template: its name, the headers accepted for it, whether it is required.
 struct Column {

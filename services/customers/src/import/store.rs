@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    domain::CustomerFields,
+    records::rules::CustomerFields,
     store::{STAGE, TIER, enum_value, subject},
 };
 
@@ -292,10 +292,10 @@ pub async fn insert_imported(
         customers.iter().map(|c| f(&c.fields)).collect()
     };
     let ids: Vec<Uuid> = customers.iter().map(|c| c.id).collect();
-    let inputs = |f: fn(&crate::domain::TierInputs) -> i64| -> Vec<i64> {
+    let inputs = |f: fn(&crate::tiers::rules::TierInputs) -> i64| -> Vec<i64> {
         customers.iter().map(|c| f(&c.fields.tier_inputs)).collect()
     };
-    let flags = |f: fn(&crate::domain::TierInputs) -> bool| -> Vec<bool> {
+    let flags = |f: fn(&crate::tiers::rules::TierInputs) -> bool| -> Vec<bool> {
         customers.iter().map(|c| f(&c.fields.tier_inputs)).collect()
     };
     sqlx::query(
@@ -348,7 +348,7 @@ pub async fn insert_imported(
     .bind(import)
     .execute(&mut *tx)
     .await?;
-    let contacts: Vec<(Uuid, i32, &crate::domain::ContactFields)> = customers
+    let contacts: Vec<(Uuid, i32, &crate::records::rules::ContactFields)> = customers
         .iter()
         .flat_map(|c| {
             c.fields
@@ -359,7 +359,7 @@ pub async fn insert_imported(
         })
         .collect();
     if !contacts.is_empty() {
-        let text = |f: fn(&crate::domain::ContactFields) -> &str| -> Vec<&str> {
+        let text = |f: fn(&crate::records::rules::ContactFields) -> &str| -> Vec<&str> {
             contacts.iter().map(|(_, _, k)| f(k)).collect()
         };
         sqlx::query(

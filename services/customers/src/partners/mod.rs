@@ -13,10 +13,9 @@ use crm_proto::customers::v1::{self as pb, PartnerChangeState};
 use uuid::Uuid;
 
 use crate::{
-    domain::Scope,
     service::{
         Customers, PARTNER_CHANGE_DECIDED, PARTNER_CHANGE_REQUESTED, customer_event, event,
-        lock_visible, not_found,
+        lock_visible, not_found, scope,
     },
     store as records,
 };
@@ -32,7 +31,7 @@ impl Customers {
     ) -> Result<pb::RequestPartnerChangeResponse> {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
-        let scope = Scope::of(caller);
+        let scope = scope(caller);
         let mut tx = crm_kit::begin_write!(key, &self.pool);
         let id = input.customer_id;
         let current = lock_visible(&mut tx, id, &scope).await?;
@@ -121,7 +120,7 @@ impl Customers {
     ) -> Result<pb::PartnerChange> {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
-        let scope = Scope::of(caller);
+        let scope = scope(caller);
         let mut tx = crm_kit::begin_write!(key, &self.pool);
         let change = store::lock_partner_change(&mut tx, input.id)
             .await?
@@ -200,7 +199,7 @@ impl Customers {
         page: Option<&crm_proto::common::v1::PageRequest>,
         caller: &Principal,
     ) -> Result<pb::ListPartnerChangesResponse> {
-        let scope = Scope::of(caller);
+        let scope = scope(caller);
         let filter = format!("{customer:?}/{state:?}");
         let page = self.pager.read::<Uuid>(page, &filter)?;
         let mut conn = self.pool.acquire().await?;

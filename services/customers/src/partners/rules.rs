@@ -4,7 +4,7 @@
 use crm_kit::{Error, Violations};
 use crm_proto::customers::v1 as pb;
 
-use crate::domain::{parse_id, text, text_lines};
+use crate::rules::{parse_id, text, text_lines};
 
 /// A validated partner request.
 #[derive(Debug, Clone)]

@@ -6,10 +6,9 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{
-    domain::Scope,
-    store::{enum_value, push_scope},
-};
+use crm_kit::scope::Scope;
+
+use crate::store::{enum_value, push_scope};
 
 #[derive(sqlx::FromRow)]
 struct PartnerChangeRow {

@@ -11,8 +11,7 @@ pub mod rules;
 mod store;
 
 use crate::{
-    domain::{self, Scope},
-    service::{Customers, not_found},
+    service::{Customers, not_found, scope, sees},
     store as records,
 };
 
@@ -21,6 +20,24 @@ fn visit_not_found(id: Uuid) -> Error {
         kind: "return visit",
         id: id.to_string(),
     }
+}
+
+/// A customer's visits in the year before `since` and its last service report's date (C-8),
+/// for the scheduled service-plan check.
+pub(crate) async fn service_progress(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    since: time::OffsetDateTime,
+) -> Result<(i64, Option<time::Date>)> {
+    store::service_progress(conn, customer, since).await
+}
+
+/// Records a customer's usual engineer as the tickets service announced it (C-8).
+pub(crate) async fn record_usual_engineer(
+    tx: &mut PgConnection,
+    usual: &crm_proto::tickets::v1::UsualEngineer,
+) -> Result<()> {
+    store::set_usual_engineer(tx, usual).await
 }
 
 impl Customers {
@@ -53,7 +70,7 @@ impl Customers {
             Uuid::parse_str(&visit.customer_id).map_err(|e| Error::Internal(e.into()))?;
         let visible = records::get_customer(&mut tx, customer, false)
             .await?
-            .is_some_and(|c| Scope::of(caller).permits_customer(&c));
+            .is_some_and(|c| sees(&scope(caller), &c));
         if !visible {
             return Err(visit_not_found(id));
         }
@@ -129,19 +146,22 @@ impl Customers {
         let mut conn = self.pool.acquire().await?;
         let c = records::get_customer(&mut conn, customer, false)
             .await?
-            .filter(|c| Scope::of(caller).permits_customer(c))
+            .filter(|c| sees(&scope(caller), c))
             .ok_or_else(|| not_found(customer))?;
         let now = self.clock.now();
         let (visits, last_report) =
-            records::service_progress(&mut conn, customer, now - time::Duration::days(365)).await?;
+            store::service_progress(&mut conn, customer, now - time::Duration::days(365)).await?;
         let since = c
             .created
             .as_ref()
             .and_then(|s| s.time.as_ref())
             .and_then(|t| crm_kit::convert::from_timestamp(t).ok())
             .map_or(now.date(), |t| t.date());
-        let policy = self.policy.services.of(domain::tier_key(c.tier()));
-        let usual = records::usual_engineer(&mut conn, customer).await?;
+        let policy = self
+            .policy
+            .services
+            .of(crate::tiers::rules::tier_key(c.tier()));
+        let usual = store::usual_engineer(&mut conn, customer).await?;
         Ok(pb::GetServicePolicyResponse {
             status: Some(rules::service_status(
                 &c,

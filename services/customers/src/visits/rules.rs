@@ -5,7 +5,7 @@ use crm_kit::{Error, Violations, convert};
 use crm_proto::{common::v1 as pb_common, customers::v1 as pb};
 use time::Date;
 
-use crate::domain::{add_months, known, text_lines};
+use crate::rules::{add_months, known, text_lines};
 
 /// A checked RecordReturnVisit: the visit, the score 1–5 or 0 with the refusal reason, the
 /// comments.

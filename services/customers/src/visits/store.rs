@@ -167,3 +167,59 @@ pub async fn visit_report(
         })
         .collect())
 }
+
+/// Records a customer's usual engineer as the tickets service announced it; an older
+/// announcement than the one recorded is ignored.
+pub async fn set_usual_engineer(
+    tx: &mut PgConnection,
+    usual: &crm_proto::tickets::v1::UsualEngineer,
+) -> Result<()> {
+    let Ok(customer) = Uuid::parse_str(&usual.customer_id) else {
+        return Ok(());
+    };
+    let at = usual
+        .updated
+        .as_ref()
+        .and_then(|u| u.time.as_ref())
+        .and_then(|t| convert::from_timestamp(t).ok());
+    sqlx::query(
+        "INSERT INTO usual_engineers (customer_id, engineer_id, update_time) VALUES ($1, $2, $3) \
+         ON CONFLICT (customer_id) DO UPDATE SET engineer_id = $2, update_time = $3 \
+         WHERE usual_engineers.update_time <= $3",
+    )
+    .bind(customer)
+    .bind(&usual.engineer_id)
+    .bind(at.unwrap_or(OffsetDateTime::UNIX_EPOCH))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A customer's usual engineer, empty if none is known.
+pub async fn usual_engineer(conn: &mut PgConnection, customer: Uuid) -> Result<String> {
+    Ok(
+        sqlx::query_scalar("SELECT engineer_id FROM usual_engineers WHERE customer_id = $1")
+            .bind(customer)
+            .fetch_optional(&mut *conn)
+            .await?
+            .unwrap_or_default(),
+    )
+}
+
+/// A customer's visits (communications of kind VISIT) since `since`, and the date of its last
+/// service report (kind SERVICE_REPORT), if any.
+pub async fn service_progress(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    since: OffsetDateTime,
+) -> Result<(i64, Option<Date>)> {
+    Ok(sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE kind = 'COMMUNICATION_KIND_VISIT' AND occur_time >= $2), \
+         (max(occur_time) FILTER (WHERE kind = 'COMMUNICATION_KIND_SERVICE_REPORT'))::date \
+         FROM communications WHERE customer_id = $1",
+    )
+    .bind(customer)
+    .bind(since)
+    .fetch_one(&mut *conn)
+    .await?)
+}

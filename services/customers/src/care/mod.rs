@@ -17,7 +17,9 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{service, store};
+mod store;
+
+use crate::service;
 
 /// The `[customers]` settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -91,7 +93,7 @@ async fn publish_each(
 ) -> Result<(), Error> {
     let call = Call::system("scheduler", event_type);
     for id in ids {
-        let Some(customer) = store::get_customer(tx, *id, false).await? else {
+        let Some(customer) = crate::store::get_customer(tx, *id, false).await? else {
             continue;
         };
         let aggregate = format!("customers/{id}");
@@ -159,7 +161,7 @@ impl Task for ServiceOverdue {
         let mut remind = Vec::new();
         for (id, reminded_on) in &due {
             checked.push(*id);
-            let Some(c) = store::get_customer(tx, *id, false).await? else {
+            let Some(c) = crate::store::get_customer(tx, *id, false).await? else {
                 continue;
             };
             let since = c
@@ -169,8 +171,8 @@ impl Task for ServiceOverdue {
                 .and_then(|t| crm_kit::convert::from_timestamp(t).ok())
                 .map_or(today, |t| t.date());
             let (visits, last_report) =
-                store::service_progress(tx, *id, now - time::Duration::days(365)).await?;
-            let policy = self.policies.of(crate::domain::tier_key(c.tier()));
+                crate::visits::service_progress(tx, *id, now - time::Duration::days(365)).await?;
+            let policy = self.policies.of(crate::tiers::rules::tier_key(c.tier()));
             let status = crate::visits::rules::service_status(
                 &c,
                 String::new(),
