@@ -11,8 +11,13 @@ use crm_proto::notifications::v1::{self as pb, notification_service_server::Noti
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{self, Channel, EndpointInput, OptOutInput, SendInput, TemplateInput},
+    kinds::KINDS,
+    opt_outs::rules::OptOutInput,
+    partners::rules::EndpointInput,
+    rules::{Channel, Language},
+    sending::rules::SendInput,
     service::Notifications,
+    templates::rules::{TemplateInput, check_template_name},
 };
 
 fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
@@ -112,8 +117,8 @@ impl NotificationService for Api {
         request: Request<pb::GetTemplateRequest>,
     ) -> Result<Response<pb::GetTemplateResponse>, Status> {
         let r = request.into_inner();
-        domain::check_template_name(&r.name).map_err(|e| Error::invalid("name", e))?;
-        domain::Language::parse(&r.language).map_err(|e| Error::invalid("language", e))?;
+        check_template_name(&r.name).map_err(|e| Error::invalid("name", e))?;
+        Language::parse(&r.language).map_err(|e| Error::invalid("language", e))?;
         Ok(Response::new(pb::GetTemplateResponse {
             template: Some(self.0.template(&r.name, &r.language).await?),
         }))
@@ -133,7 +138,7 @@ impl NotificationService for Api {
         _request: Request<pb::ListKindsRequest>,
     ) -> Result<Response<pb::ListKindsResponse>, Status> {
         Ok(Response::new(pb::ListKindsResponse {
-            kinds: domain::KINDS
+            kinds: KINDS
                 .iter()
                 .map(|k| pb::Kind {
                     name: k.name.into(),

@@ -2,15 +2,24 @@
 //! other services' events by configured rules, delivery by SMS, e-mail, in-app inbox and
 //! partner webhook with retries, per-recipient status, opt-out and the urgent deadline.
 //!
-//! `api` translates gRPC, `service` holds the use cases, `domain` the rules, `store` the SQL;
-//! `triggers` consumes events, `compose` makes messages, `delivery` sends them through
-//! `providers`.
+//! Where things are: `api` translates gRPC (`struct Api`); `service` holds the state and the
+//! scope, `rules` the shared rules (channels, languages, recipients, addresses), `kinds` the
+//! kinds of message, `store` the shared SQL (delivery states, the user directory),
+//! `settings` the configuration. Each capability is a folder with its use cases (`mod.rs`),
+//! rules (`rules.rs`) and SQL (`store.rs`): `templates/` (N-1, with the defaults),
+//! `sending/` (N-2, `compose` makes a message's deliveries), `triggers/` (N-3, the events and
+//! rules that make messages, `variables` what a template may say), `delivery/` (N-4, the
+//! senders and their `providers`), `inbox/` (the in-app inbox), `opt_outs/` (N-6),
+//! `partners/` (the partners' webhooks).
 
 pub mod api;
-pub mod compose;
 pub mod delivery;
-pub mod domain;
-pub mod providers;
+pub mod inbox;
+pub mod kinds;
+pub mod opt_outs;
+pub mod partners;
+pub mod rules;
+pub mod sending;
 pub mod service;
 pub mod settings;
 pub mod store;
@@ -50,7 +59,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
         Arc::new(Notify::new()),
     );
     let call = crm_kit::context::Call::system("migrate", "crm migrate");
-    let installed = templates::install_defaults(&service, &call).await?;
+    let installed = templates::defaults::install_defaults(&service, &call).await?;
     if installed > 0 {
         tracing::info!(installed, "default notification templates installed");
     }
@@ -86,7 +95,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let rules = own.checked_rules()?;
         let pool = crm_kit::db::connect(&settings.database, NAME).await?;
-        let providers = providers::Providers::from_settings(&pool, &own)?;
+        let providers = delivery::providers::Providers::from_settings(&pool, &own)?;
         let own = Arc::new(own);
         let wake = Arc::new(Notify::new());
         let notifications = Notifications::new(

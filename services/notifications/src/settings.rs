@@ -5,7 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::domain::{self, Channel, Language, Selector};
+use crate::{
+    kinds::kind,
+    rules::{Channel, Language, MANUAL, Selector},
+    templates::rules::check_template_name,
+};
 
 /// The `[notifications]` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -148,10 +152,10 @@ impl NotificationSettings {
             .enumerate()
             .map(|(i, r)| {
                 let at = |what: &str| format!("notifications.rules[{i}].{what}");
-                if domain::kind(&r.event).is_none() || r.event == domain::MANUAL {
+                if kind(&r.event).is_none() || r.event == MANUAL {
                     anyhow::bail!("{}: no event kind {:?}", at("event"), r.event);
                 }
-                domain::check_template_name(&r.template)
+                check_template_name(&r.template)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", at("template")))?;
                 let to = r
                     .to

@@ -844,7 +844,7 @@ async fn a_sender_that_dies_holding_deliveries_loses_none() {
     // another replica's sender makes and claims five deliveries in one transaction, then dies
     // before sending any: they are committed as being sent, under a lease that runs out
     let mut tx = app.pool.begin().await.unwrap();
-    let draft = crm_notifications::compose::Draft {
+    let draft = crm_notifications::sending::compose::Draft {
         kind: "manual".into(),
         template: "memo".into(),
         event_id: String::new(),
@@ -854,24 +854,24 @@ async fn a_sender_that_dies_holding_deliveries_loses_none() {
         variables: Default::default(),
         recipients: (0..5)
             .map(|i| {
-                crm_notifications::domain::Recipient::Contact(crm_notifications::domain::Contact {
+                crm_notifications::rules::Recipient::Contact(crm_notifications::rules::Contact {
                     email: format!("c{i}@example.com"),
                     ..Default::default()
                 })
             })
             .collect(),
-        channels: vec![crm_notifications::domain::Channel::Email],
+        channels: vec![crm_notifications::rules::Channel::Email],
     };
     let now = time::OffsetDateTime::now_utc();
-    crm_notifications::compose::make(
+    crm_notifications::sending::compose::make(
         &mut tx,
         &draft,
-        crm_notifications::domain::Language::Zh,
+        crm_notifications::rules::Language::Zh,
         now,
     )
     .await
     .unwrap();
-    let held = crm_notifications::store::claim_due(
+    let held = crm_notifications::delivery::claim_due(
         &mut tx,
         now,
         now + time::Duration::milliseconds(300),

@@ -14,6 +14,7 @@ use crm_kit::{
     convert,
     events::{self, NewEvent, Payload},
     paging::Pager,
+    scope,
     timers::{NewTimer, Timers},
 };
 use crm_proto::tickets::v1::{self as pb, Deadline};
@@ -88,11 +89,10 @@ pub struct Scope {
 impl Scope {
     /// The scope of `caller`.
     pub fn of(caller: &Principal) -> Self {
+        // the kit's "own" and "region" rules, combined: both restrict
         Self {
-            assignee: (caller.has(ENGINEER) && !supervising(caller))
-                .then(|| caller.subject.clone()),
-            region: (!caller.region.is_empty() && !caller.has(Role::Admin))
-                .then(|| caller.region.clone()),
+            assignee: scope::own(caller, &[ENGINEER]).filter(|_| !supervising(caller)),
+            region: scope::region(caller, &Role::ALL).filter(|_| !caller.has(Role::Admin)),
         }
     }
 

@@ -5,7 +5,8 @@
 use crm_kit::{Result, context::Call};
 use crm_proto::notifications::v1 as pb;
 
-use crate::{domain::TemplateInput, service::Notifications, store};
+use super::store;
+use crate::{service::Notifications, templates::rules::TemplateInput};
 
 /// (name, language, kind, subject, body) of each default template.
 pub const DEFAULTS: &[(&str, &str, &str, &str, &str)] = &[
@@ -283,7 +284,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::domain;
+    use crate::{kinds, templates::rules::render};
 
     #[test]
     fn every_default_template_is_valid_and_renders() {
@@ -300,13 +301,13 @@ mod tests {
                 version: 0,
             });
             assert!(parsed.is_ok(), "{name}/{language}: {parsed:?}");
-            let vars: BTreeMap<String, String> = domain::kind(kind)
+            let vars: BTreeMap<String, String> = kinds::kind(kind)
                 .unwrap()
                 .variables
                 .iter()
                 .map(|v| (v.to_string(), format!("<{v}>")))
                 .collect();
-            domain::render(subject, body, &vars).unwrap();
+            render(subject, body, &vars).unwrap();
         }
     }
 

@@ -10,8 +10,14 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    domain::{self, Channel, Language, Recipient},
-    store::{self, NewDelivery, NewNotification, state},
+    opt_outs::is_opted_out,
+    partners::get_endpoint,
+    rules::{Channel, Language, Recipient, normalise_address},
+    sending::store::{
+        NewDelivery, NewNotification, insert_delivery, insert_inbox_item, insert_notification,
+    },
+    store::{self, state},
+    templates::{find_template, rules::render},
 };
 
 /// A message to make.
@@ -90,7 +96,7 @@ async fn profile(
             },
         },
         Recipient::PartnerOrg(id) => {
-            let endpoint = store::get_endpoint(conn, id).await?;
+            let endpoint = get_endpoint(conn, id).await?;
             Profile {
                 name: id.clone(),
                 language: endpoint
@@ -119,7 +125,7 @@ pub async fn make(
     default_language: Language,
     now: OffsetDateTime,
 ) -> Result<Made> {
-    let id = store::insert_notification(
+    let id = insert_notification(
         tx,
         &NewNotification {
             kind: &draft.kind,
@@ -144,12 +150,12 @@ pub async fn make(
         let p = profile(tx, recipient, default_language).await?;
         let mut variables = draft.variables.clone();
         variables.insert("recipient_name".into(), p.name.clone());
-        let rendered = match store::find_template(tx, &draft.template, p.language).await? {
+        let rendered = match find_template(tx, &draft.template, p.language).await? {
             None => Err(format!(
                 "no template {:?} in zh or en; save one with SaveTemplate",
                 draft.template
             )),
-            Some(t) => domain::render(&t.subject, &t.body, &variables)
+            Some(t) => render(&t.subject, &t.body, &variables)
                 .map(|(s, b)| (s, b, Language::parse(&t.language).unwrap_or(p.language))),
         };
         for &channel in &draft.channels {
@@ -172,12 +178,7 @@ pub async fn make(
                     let (state, note) = if address.is_empty() {
                         (state::SUPPRESSED, p.why_not.to_string())
                     } else if matches!(channel, Channel::Sms | Channel::Email)
-                        && store::is_opted_out(
-                            tx,
-                            channel,
-                            &domain::normalise_address(channel, &address),
-                        )
-                        .await?
+                        && is_opted_out(tx, channel, &normalise_address(channel, &address)).await?
                     {
                         (state::SUPPRESSED, "opted out".to_string())
                     } else if channel == Channel::Inbox {
@@ -199,13 +200,12 @@ pub async fn make(
                 note,
             };
             let inserted =
-                store::insert_delivery(tx, id, &delivery, draft.urgent, draft.deadline, now)
-                    .await?;
+                insert_delivery(tx, id, &delivery, draft.urgent, draft.deadline, now).await?;
             if inserted.is_none() {
                 continue; // the same recipient twice (e.g. owner and actor): one delivery
             }
             if start == state::SENT {
-                store::insert_inbox_item(
+                insert_inbox_item(
                     tx,
                     &key,
                     id,

@@ -10,12 +10,19 @@ use crm_kit::{CancellationToken, Clock};
 use sqlx::PgPool;
 use tokio::{sync::Notify, task::JoinSet};
 
-use crate::{
-    domain::{self, Channel},
-    providers::{Outgoing, Providers, SendError},
-    settings::NotificationSettings,
-    store::{self, Claimed},
-};
+pub mod providers;
+pub mod rules;
+mod store;
+
+pub(crate) use store::record_sink_message;
+pub use store::{Claimed, claim_due};
+
+use crm_kit::Result;
+use crm_proto::{common::v1::PageRequest, notifications::v1 as pb};
+use uuid::Uuid;
+
+use crate::{rules::Channel, service::Notifications, settings::NotificationSettings};
+use providers::{Outgoing, Providers, SendError};
 
 /// A sender.
 #[derive(Clone)]
@@ -130,7 +137,7 @@ impl Sender {
                 store::mark_sent(&mut conn, c, now).await?
             }
             Err(SendError::Transient(e)) if c.attempts < self.settings.max_attempts => {
-                let delay = domain::retry_delay(
+                let delay = rules::retry_delay(
                     c.attempts,
                     Duration::from_millis(self.settings.retry_base_ms),
                     Duration::from_millis(self.settings.retry_max_ms),
@@ -159,4 +166,26 @@ impl Sender {
 fn jitter() -> f64 {
     let r = getrandom::u32().unwrap_or(0);
     f64::from(r) / (f64::from(u32::MAX) + 1.0)
+}
+
+impl Notifications {
+    /// What the development sink recorded.
+    pub async fn sent_messages(
+        &self,
+        channel: Option<Channel>,
+        page: Option<&PageRequest>,
+    ) -> Result<pb::ListSentMessagesResponse> {
+        let filter_key = channel.map_or("", Channel::as_str);
+        let page = self.pager.read::<Uuid>(page, filter_key)?;
+        let mut conn = self.pool.acquire().await?;
+        let mut rows =
+            store::list_sink_messages(&mut conn, channel, page.after, page.limit()).await?;
+        let next = self.pager.finish(&page, &mut rows, filter_key, |m| {
+            Uuid::parse_str(&m.id).unwrap_or_default()
+        });
+        Ok(pb::ListSentMessagesResponse {
+            messages: rows,
+            page: Some(next),
+        })
+    }
 }

@@ -17,9 +17,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    domain::Channel,
+    rules::Channel,
     settings::{NotificationSettings, SmtpSettings},
-    store,
 };
 
 /// One message to send.
@@ -132,7 +131,7 @@ impl Provider for Sink {
             .acquire()
             .await
             .map_err(|e| SendError::Transient(format!("sink database: {e}")))?;
-        store::record_sink_message(
+        super::record_sink_message(
             &mut conn,
             m.delivery_id,
             m.channel,

@@ -1,0 +1,173 @@
+//! The kinds of message (N-3): what triggers each and the variables its templates may use.
+
+use crate::rules::MANUAL;
+
+/// One kind of message: what triggers it and the variables its templates may use.
+#[derive(Debug, Clone, Copy)]
+pub struct Kind {
+    /// The event type, schedule, or `manual`.
+    pub name: &'static str,
+    /// What it is.
+    pub description: &'static str,
+    /// The variables it provides.
+    pub variables: &'static [&'static str],
+}
+
+/// A kind about a customer: the variables every such message provides, and its own.
+macro_rules! customer_kind {
+    ($name:literal, $description:literal, [$($extra:literal),*]) => {
+        Kind {
+            name: $name,
+            description: $description,
+            variables: &[
+                "recipient_name", "customer_id", "customer_name", "region", "tier", "stage",
+                "owner_name", "partner_name", "actor_name" $(, $extra)*
+            ],
+        }
+    };
+}
+
+/// A tickets event's kind: every ticket variable (the latest breach, the latest escalation).
+macro_rules! ticket_kind {
+    ($name:literal, $description:literal) => {
+        Kind {
+            name: $name,
+            description: $description,
+            variables: &[
+                "recipient_name",
+                "ticket_id",
+                "customer_id",
+                "region",
+                "tier",
+                "priority",
+                "state",
+                "deadline",
+                "deadline_zh",
+                "state_zh",
+                "priority_zh",
+                "tier_zh",
+                "due_time",
+                "product_model",
+                "symptom",
+                "contact_name",
+                "contact_phone",
+                "ticket_number",
+                "contact_due",
+                "engineer_name",
+                "escalation_kind",
+                "escalation_state",
+                "escalation_note",
+                "escalation_due",
+                "routed_to",
+            ],
+        }
+    };
+}
+
+/// Every kind of message.
+pub const KINDS: &[Kind] = &[
+    Kind {
+        name: MANUAL,
+        description: "sent with SendNotification; its template declares its variables",
+        variables: &["recipient_name"],
+    },
+    customer_kind!(
+        "customers.stage_changed",
+        "a customer moved to another maturity stage (C-4)",
+        ["from_stage", "to_stage", "reason"]
+    ),
+    customer_kind!(
+        "customers.partner_change_requested",
+        "a tech-support partner was asked for: the first is set at once (decision \"initial\"), \
+         a change awaits a sales manager's decision (\"pending\") (C-5)",
+        [
+            "current_partner_name",
+            "proposed_partner_name",
+            "reason",
+            "decision"
+        ]
+    ),
+    customer_kind!(
+        "customers.partner_change_decided",
+        "a partner change was approved, rejected or set as the first partner (C-5)",
+        [
+            "current_partner_name",
+            "proposed_partner_name",
+            "reason",
+            "decision",
+            "decision_reason"
+        ]
+    ),
+    customer_kind!(
+        "customers.care_due",
+        "the customer's fortnightly care message is due (温馨速递, N-5)",
+        []
+    ),
+    ticket_kind!(
+        "tickets.created",
+        "a ticket was opened (T-1): the contact is told its number"
+    ),
+    ticket_kind!(
+        "tickets.dispatched",
+        "a ticket was dispatched to an engineer (T-6): the engineer gets the work, the contact \
+         is told who comes and when to expect the call (contact_due)"
+    ),
+    ticket_kind!(
+        "tickets.resolved",
+        "a ticket was resolved (T-7): the contact is told, and how the result is confirmed"
+    ),
+    ticket_kind!(
+        "tickets.sla_breached",
+        "a ticket missed an SLA deadline: response, hand-off, resolution or escalation (T-5)"
+    ),
+    ticket_kind!(
+        "tickets.record_due",
+        "work started on a ticket today has no service record at the day's close (T-9)"
+    ),
+    ticket_kind!(
+        "tickets.escalation_requested",
+        "an engineer applied to escalate a hard problem; the hotline engineer filters it (T-8)"
+    ),
+    ticket_kind!(
+        "tickets.escalation_rejected",
+        "the hotline engineer rejected an escalation, with the reason (T-8)"
+    ),
+    ticket_kind!(
+        "tickets.escalation_routed",
+        "an escalation was routed to its department: quality, QA with the product department, or the tech supervisor (T-8)"
+    ),
+    ticket_kind!(
+        "tickets.escalation_changed",
+        "an escalation was routed, progressed or resolved: the customer is kept informed (T-8)"
+    ),
+    Kind {
+        name: "customers.import_done",
+        description: "an import finished: new, unassigned customers of a region (one message per region, C-3)",
+        variables: &[
+            "recipient_name",
+            "import_id",
+            "file_name",
+            "region",
+            "accepted_in_region",
+            "rows",
+            "accepted",
+            "rejected",
+            "duplicates",
+        ],
+    },
+    customer_kind!(
+        "customers.service_overdue",
+        "a signed customer's service plan lags: visits behind the tier's quota or the service report overdue (C-8)",
+        []
+    ),
+    customer_kind!(
+        "customers.next_contact_overdue",
+        "the customer's next contact date has passed with no contact (C-6, N-5)",
+        ["next_contact_date"]
+    ),
+];
+
+/// The kind named `name`.
+pub fn kind(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.name == name)
+}

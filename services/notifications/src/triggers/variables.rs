@@ -1,0 +1,306 @@
+//! The variables a template of each kind is given (N-3), from the event's payload: names in
+//! Chinese for a Chinese message, times on the working clock.
+
+use std::collections::BTreeMap;
+
+use crm_kit::{Clock, Error, convert};
+use crm_proto::{customers::v1 as customers, events::v1::Event, tickets::v1 as tickets};
+use sqlx::PgConnection;
+
+use crate::store;
+
+/// An import finished (one event per region with new customers).
+pub(super) const IMPORT_DONE: &str = "customers.import_done";
+
+/// The variables of `customers.import_done`.
+pub(super) fn import_variables(e: &customers::ImportEvent) -> BTreeMap<String, String> {
+    let import = e.import.clone().unwrap_or_default();
+    [
+        ("import_id", import.id),
+        ("file_name", import.file_name),
+        ("region", e.region.clone()),
+        ("accepted_in_region", e.accepted_in_region.to_string()),
+        ("rows", import.rows.to_string()),
+        ("accepted", import.accepted.to_string()),
+        ("rejected", import.rejected.to_string()),
+        ("duplicates", import.duplicates.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+pub(super) fn stage_name(value: i32) -> String {
+    customers::Stage::try_from(value)
+        .map(|s| s.as_str_name().trim_start_matches("STAGE_").to_lowercase())
+        .unwrap_or_default()
+}
+
+pub(super) fn tier_name(value: i32) -> String {
+    customers::Tier::try_from(value)
+        .map(|s| s.as_str_name().trim_start_matches("TIER_").to_lowercase())
+        .unwrap_or_default()
+}
+
+pub(super) async fn name_of(tx: &mut PgConnection, user_id: &str) -> Result<String, Error> {
+    if user_id.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(store::get_user(tx, user_id)
+        .await?
+        .map_or_else(|| user_id.to_string(), |u| u.display_name))
+}
+
+pub(super) fn event_time(event: &Event, clock: &Clock) -> time::OffsetDateTime {
+    event
+        .time
+        .as_ref()
+        .and_then(|t| convert::from_timestamp(t).ok())
+        .unwrap_or_else(|| clock.now())
+}
+
+/// A time as people read it: on the clock of the working calendar (`calendar.utc_offset_hours`,
+/// the recipients' working time zone), to the minute, with the offset, e.g.
+/// `2026-11-23 17:00 UTC+08:00`.
+pub(super) fn local_time(t: &prost_types::Timestamp, offset: time::UtcOffset) -> String {
+    let Ok(t) = convert::from_timestamp(t) else {
+        return String::new();
+    };
+    let t = t.to_offset(offset);
+    let (h, m, _) = offset.as_hms();
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC{}{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        if h < 0 || m < 0 { '-' } else { '+' },
+        h.unsigned_abs(),
+        m.unsigned_abs()
+    )
+}
+
+/// The Chinese word of a deadline, state, priority or tier name (as the variables give them).
+pub(super) fn zh(word: &str) -> &str {
+    match word {
+        "response" => "响应",
+        "handoff" => "转交",
+        "resolution" => "解决",
+        "escalation" => "升级处理",
+        "new" => "新建",
+        "solved_by_phone" => "电话解决",
+        "with_hotline_engineer" => "热线工程师处理中",
+        "dispatched" => "已派工",
+        "accepted" => "已接单",
+        "in_progress" => "处理中",
+        "waiting_for_customer" => "等待客户",
+        "resolved" => "已解决",
+        "closed" => "已关闭",
+        "low" => "低",
+        "normal" => "普通",
+        "high" => "高",
+        "urgent" => "紧急",
+        "vip" => "VIP",
+        "core" => "核心",
+        "potential" => "潜在",
+        "ordinary" => "普通",
+        other => other,
+    }
+}
+
+/// The variables a tickets event gives its templates; times on the clock of `offset`.
+pub(super) fn ticket_variables(
+    t: &tickets::Ticket,
+    offset: time::UtcOffset,
+) -> BTreeMap<String, String> {
+    let name = |s: &str, prefix: &str| s.trim_start_matches(prefix).to_lowercase();
+    let last = t.breaches.last();
+    let deadline = last
+        .and_then(|b| tickets::Deadline::try_from(b.deadline).ok())
+        .map(|d| name(d.as_str_name(), "DEADLINE_"))
+        .unwrap_or_default();
+    let due = last
+        .and_then(|b| b.due_time.as_ref())
+        .map(|t| local_time(t, offset))
+        .unwrap_or_default();
+    let escalation = t.escalation.as_ref();
+    // the latest word on the escalation: its resolution, last progress, or review note
+    let escalation_note = escalation
+        .map(|e| {
+            if !e.resolution.is_empty() {
+                e.resolution.clone()
+            } else if let Some(p) = e.progress.last() {
+                p.note.clone()
+            } else {
+                e.review_note.clone()
+            }
+        })
+        .unwrap_or_default();
+    let mut variables = [
+        ("ticket_id", t.id.clone()),
+        ("customer_id", t.customer_id.clone()),
+        ("region", t.region.clone()),
+        ("tier", t.tier.clone()),
+        (
+            "priority",
+            tickets::Priority::try_from(t.priority)
+                .map(|p| name(p.as_str_name(), "PRIORITY_"))
+                .unwrap_or_default(),
+        ),
+        (
+            "state",
+            tickets::TicketState::try_from(t.state)
+                .map(|s| name(s.as_str_name(), "TICKET_STATE_"))
+                .unwrap_or_default(),
+        ),
+        ("deadline", deadline),
+        ("due_time", due),
+        ("product_model", t.product_model.clone()),
+        ("symptom", t.symptom.clone()),
+        ("contact_name", t.contact_name.clone()),
+        ("contact_phone", t.contact_phone.clone()),
+        ("ticket_number", t.number.clone()),
+        (
+            "contact_due",
+            t.contact_due
+                .as_ref()
+                .map(|t| local_time(t, offset))
+                .unwrap_or_default(),
+        ),
+        (
+            "escalation_kind",
+            escalation
+                .and_then(|e| tickets::EscalationKind::try_from(e.kind).ok())
+                .map(|k| name(k.as_str_name(), "ESCALATION_KIND_"))
+                .unwrap_or_default(),
+        ),
+        (
+            "escalation_state",
+            escalation
+                .and_then(|e| tickets::EscalationState::try_from(e.state).ok())
+                .map(|k| name(k.as_str_name(), "ESCALATION_STATE_"))
+                .unwrap_or_default(),
+        ),
+        ("escalation_note", escalation_note),
+        (
+            "escalation_due",
+            escalation
+                .and_then(|e| e.due_time.as_ref())
+                .map(|t| local_time(t, offset))
+                .unwrap_or_default(),
+        ),
+        (
+            "routed_to",
+            escalation.map(|e| e.routed_to.clone()).unwrap_or_default(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect::<BTreeMap<_, _>>();
+    // the Chinese words of the named values, so a Chinese template says 转交, not "handoff"
+    for name in ["deadline", "state", "priority", "tier"] {
+        let word = zh(&variables[name]).to_string();
+        variables.insert(format!("{name}_zh"), word);
+    }
+    variables
+}
+
+/// The variables a customers event gives its templates.
+pub(super) async fn customer_variables(
+    tx: &mut PgConnection,
+    event: &Event,
+    e: &customers::CustomerEvent,
+) -> Result<BTreeMap<String, String>, Error> {
+    let c = e.customer.clone().unwrap_or_default();
+    let mut v = BTreeMap::new();
+    v.insert("customer_id".into(), c.id.clone());
+    v.insert("customer_name".into(), c.display_name.clone());
+    v.insert("region".into(), c.region.clone());
+    v.insert("tier".into(), tier_name(c.tier));
+    v.insert("stage".into(), stage_name(c.stage));
+    v.insert("owner_name".into(), name_of(tx, &c.owner_id).await?);
+    v.insert(
+        "partner_name".into(),
+        name_of(tx, &c.tech_partner_id).await?,
+    );
+    v.insert("actor_name".into(), name_of(tx, &event.actor).await?);
+    if let Some(s) = &e.stage_change {
+        v.insert("from_stage".into(), stage_name(s.from_stage));
+        v.insert("to_stage".into(), stage_name(s.to_stage));
+        v.insert("reason".into(), s.reason.clone());
+    }
+    if let Some(p) = &e.partner_change {
+        v.insert(
+            "current_partner_name".into(),
+            name_of(tx, &p.current_partner_id).await?,
+        );
+        v.insert(
+            "proposed_partner_name".into(),
+            name_of(tx, &p.proposed_partner_id).await?,
+        );
+        v.insert("reason".into(), p.reason.clone());
+        let decision = customers::PartnerChangeState::try_from(p.state)
+            .map(|s| {
+                s.as_str_name()
+                    .trim_start_matches("PARTNER_CHANGE_STATE_")
+                    .to_lowercase()
+            })
+            .unwrap_or_default();
+        v.insert("decision".into(), decision);
+        v.insert("decision_reason".into(), p.decision_reason.clone());
+    }
+    if let Some(d) = &c.next_contact_date {
+        v.insert(
+            "next_contact_date".into(),
+            format!("{:04}-{:02}-{:02}", d.year, d.month, d.day),
+        );
+    } else {
+        v.insert("next_contact_date".into(), String::new());
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod zh_tests {
+    use super::*;
+
+    #[test]
+    fn a_chinese_breach_message_speaks_chinese_on_the_working_clock() {
+        let ticket = tickets::Ticket {
+            id: "t1".into(),
+            region: "华东".into(),
+            tier: "vip".into(),
+            state: tickets::TicketState::WithHotlineEngineer as i32,
+            priority: tickets::Priority::Urgent as i32,
+            breaches: vec![tickets::Breach {
+                deadline: tickets::Deadline::Handoff as i32,
+                due_time: Some(prost_types::Timestamp {
+                    seconds: 1_795_424_400, // 2026-11-23 09:00 UTC
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let offset = time::UtcOffset::from_hms(8, 0, 0).unwrap();
+        let mut variables = ticket_variables(&ticket, offset);
+        variables.insert("recipient_name".into(), "张主管".into());
+        assert_eq!(variables["due_time"], "2026-11-23 17:00 UTC+08:00");
+        let (_, _, _, subject, body) = crate::templates::defaults::DEFAULTS
+            .iter()
+            .find(|(name, language, ..)| *name == "sla_breached" && *language == "zh")
+            .unwrap();
+        let (subject, body) = crate::templates::rules::render(subject, body, &variables).unwrap();
+        for text in [&subject, &body] {
+            assert!(!text.contains("handoff"), "{text}");
+            assert!(!text.contains("+00:00"), "{text}");
+        }
+        assert!(subject.contains("转交"), "{subject}");
+        assert!(body.contains("17:00"), "{body}");
+        assert!(
+            body.contains("紧急") && body.contains("热线工程师处理中"),
+            "{body}"
+        );
+    }
+}
