@@ -161,7 +161,7 @@ async fn a_ticket_from_intake_to_dispatch_is_one_trace_across_the_services() {
     env.settings.telemetry.otlp_endpoint = format!("http://{addr}");
     // a quiet JSON log, as in production: the call and event spans are kept whatever the
     // filter; the gateway's login line is let through to check that lines carry the trace id
-    env.settings.telemetry.log_filter = "warn,crm_gateway::service=info".into();
+    env.settings.telemetry.log_filter = "warn,crm_gateway::sessions=info".into();
     env.settings.telemetry.log_format = "json".into();
     let _telemetry =
         crm_kit::telemetry::init("test", &env.settings.telemetry, || Capture).expect("telemetry");

@@ -1,7 +1,7 @@
 //! `crm admin …`: users and API keys managed from the command line, through the same use cases
 //! as the gateway's admin API (the same validation, idempotency and records).
 
-use crm_gateway::{Identity, domain};
+use crm_gateway::{Identity, api_keys, users};
 use crm_kit::{Clock, Settings, context::Call, idempotency::RequestKey, paging::Pager};
 use crm_proto::gateway::v1 as pb;
 
@@ -44,7 +44,7 @@ pub async fn create_user(
     };
     let call = Call::system(actor, "crm.gateway.v1.AdminService/CreateUser");
     let key = RequestKey::of(&call, request_id, &digest)?;
-    let new = domain::NewUser::parse(&request)?;
+    let new = users::rules::NewUser::parse(&request)?;
     let created = identity.create_user(key, new, &call).await?;
     Ok(created.user.unwrap_or_default())
 }
@@ -63,6 +63,6 @@ pub async fn create_api_key(
     };
     let call = Call::system(actor, "crm.gateway.v1.AdminService/CreateApiKey");
     let key = RequestKey::of(&call, &request.request_id, &request)?;
-    let new = domain::NewApiKey::parse(&request, identity.api_key_ttl_days())?;
+    let new = api_keys::rules::NewApiKey::parse(&request, identity.api_key_ttl_days())?;
     Ok(identity.create_api_key(key, new, &call).await?)
 }

@@ -12,8 +12,9 @@ use crm_proto::gateway::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{self, NewApiKey, NewUser},
+    api_keys::rules::NewApiKey,
     service::{self, Identity},
+    users::rules::NewUser,
 };
 
 fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
@@ -119,7 +120,7 @@ impl AdminService for Api {
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r)?;
         let user = id("user_id", &r.user_id)?;
-        let roles = domain::parse_roles(&r.roles, "")?;
+        let roles = crate::users::rules::parse_roles(&r.roles, "")?;
         Ok(Response::new(
             self.0
                 .set_user_roles(key, user, roles, r.region.trim().to_string(), &call)
@@ -186,7 +187,7 @@ impl AdminService for Api {
         let call = call(&request)?;
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r);
-        let (key, (role, methods)) = both(key, domain::parse_role_policy(&r))?;
+        let (key, (role, methods)) = both(key, crate::policy::rules::parse_role_policy(&r))?;
         Ok(Response::new(
             self.0.set_role_policy(key, role, methods, &call).await?,
         ))

@@ -1,13 +1,20 @@
 //! The gateway (G-1 … G-5): the one entry point for internal apps and partner systems. It
 //! answers the auth and admin APIs itself, authenticates and authorises every call with the
 //! kit's auth layer, and forwards everything else to the owning service.
+//!
+//! Where things are: `api` translates gRPC (`struct Api`), `proxy` forwards to the services,
+//! `service` holds the state (`Identity`). Each capability is a folder with its use cases
+//! (`mod.rs`), rules (`rules.rs`) and SQL (`store.rs`): `sessions/` (G-1: login with its guard
+//! and hashing in `login`, API-key exchange, refresh, logout), `users/` (G-2), `api_keys/`
+//! (G-1), `policy/` (G-3: the role policy, and the services' audit trails).
 
 pub mod api;
-pub mod domain;
-pub mod login;
+pub mod api_keys;
+pub mod policy;
 pub mod proxy;
 pub mod service;
-pub mod store;
+pub mod sessions;
+pub mod users;
 
 use std::net::SocketAddr;
 

@@ -152,7 +152,7 @@ fn verify(password: &str, hash: &str, memory: &mut Vec<Block>) -> bool {
     Argon2::new(algorithm, version, params)
         .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..blocks])
         .is_ok()
-        && crate::domain::same_hash(expected.as_ref(), &out)
+        && crate::sessions::rules::same_hash(expected.as_ref(), &out)
 }
 
 /// Attempts per user name, and the lock-out after repeated failures. The failures and locks
