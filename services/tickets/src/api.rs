@@ -10,8 +10,8 @@ use crm_proto::tickets::v1::{self as pb, ticket_service_server::TicketService};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{self, TransitionInput},
     escalations::{EscalationRequest, parse_note},
+    lifecycle::rules::TransitionInput,
     service::Tickets,
 };
 
@@ -35,7 +35,7 @@ impl TicketService for Api {
         let call = call(&request)?;
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r);
-        let (key, ticket) = both(key, domain::parse_new(&r))?;
+        let (key, ticket) = both(key, crate::intake::rules::parse_new(&r))?;
         Ok(Response::new(self.0.create(key, ticket, &call).await?))
     }
 
@@ -170,7 +170,7 @@ impl TicketService for Api {
         let call = call(&request)?;
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r);
-        let (key, customer) = both(key, domain::parse_usual_engineer(&r))?;
+        let (key, customer) = both(key, crate::usual::rules::parse_usual_engineer(&r))?;
         Ok(Response::new(
             self.0
                 .set_usual_engineer(key, customer, r.engineer_id, &call)

@@ -13,10 +13,10 @@
 //! (the customers' tiers and the engineers from other services' events).
 
 pub mod api;
-pub mod domain;
 pub mod escalations;
 pub mod intake;
 pub mod lifecycle;
+pub mod rules;
 pub mod service;
 pub mod sla;
 pub mod store;
@@ -61,7 +61,7 @@ impl Application {
         clock: Clock,
         security: Security,
     ) -> anyhow::Result<Self> {
-        let own = Arc::new(domain::TicketSettings::from_settings(settings)?);
+        let own = Arc::new(crate::rules::TicketSettings::from_settings(settings)?);
         let calendar = Arc::new(Calendar::new(&settings.calendar)?);
         let pool = crm_kit::db::connect(&settings.database, NAME).await?;
         let timers = Timers::connect(&settings.redis, NAME).await?;

@@ -21,7 +21,7 @@ use crm_proto::tickets::v1::{self as pb, Deadline};
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
-use crate::domain::{self, TicketSettings};
+use crate::rules::TicketSettings;
 
 /// The topics the tickets service consumes: the gateway's users (the engineers), then the
 /// customers' tiers.
@@ -188,7 +188,7 @@ impl Tickets {
         [(due, false), (warning, true)]
             .into_iter()
             .map(|(at, w)| NewTimer {
-                kind: domain::timer_kind(deadline, w).into(),
+                kind: crate::sla::rules::timer_kind(deadline, w).into(),
                 subject: subject(id),
                 due: at,
                 payload: serde_json::json!({ "due": convert::timestamp(due).seconds }),

@@ -18,7 +18,6 @@ mod store;
 pub use rules::{EscalationRequest, escalation_open, parse_note};
 
 use crate::{
-    domain,
     service::{
         ESCALATION_CHANGED, ESCALATION_REJECTED, ESCALATION_REQUESTED, ESCALATION_ROUTED, Tickets,
         subject, supervising, ts,
@@ -65,7 +64,7 @@ impl Tickets {
             timers::cancel(
                 tx,
                 &subject(&record.ticket.id),
-                Some(domain::timer_kind(Deadline::Escalation, warning)),
+                Some(crate::sla::rules::timer_kind(Deadline::Escalation, warning)),
             )
             .await?;
         }

@@ -1,6 +1,8 @@
 //! Intake and queues (T-1, T-2, G-2): a ticket opened for a known customer with its deadlines
 //! running, read and listed in the caller's scope, its intake fields updated.
 
+pub mod rules;
+
 use crm_kit::{
     Error, Result, audit, auth::Principal, context::Call, convert, idempotency::RequestKey, timers,
 };
@@ -14,7 +16,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    domain,
     service::{CREATED, Scope, Tickets, not_found, subject, ts},
     store::{self, Record},
 };
@@ -119,7 +120,7 @@ impl Tickets {
         let deadline = tokio::time::Instant::now() + self.settings.customer_wait;
         loop {
             let mut conn = self.pool.acquire().await?;
-            if let Some(tier) = store::tier(&mut conn, customer).await? {
+            if let Some(tier) = crate::tiers::tier(&mut conn, customer).await? {
                 return Ok(tier);
             }
             drop(conn);
@@ -184,9 +185,9 @@ impl Tickets {
             }
         }
         if states.is_empty() {
-            states = domain::role_queue(&caller.roles)
+            states = crate::rules::role_queue(&caller.roles)
                 .as_deref()
-                .unwrap_or(domain::OPEN)
+                .unwrap_or(crate::rules::OPEN)
                 .iter()
                 .map(|s| s.as_str_name().to_string())
                 .collect();
@@ -268,7 +269,7 @@ impl Tickets {
                 "a closed ticket cannot be changed",
             ));
         }
-        domain::apply_update(&mut record.ticket, patch, mask)?;
+        crate::intake::rules::apply_update(&mut record.ticket, patch, mask)?;
         let now = self.clock.now();
         record.ticket.version += 1;
         record.ticket.updated = Some(convert::stamp(now, &call.principal.subject));

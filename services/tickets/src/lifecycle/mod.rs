@@ -1,6 +1,8 @@
 //! The lifecycle (T-3, T-6, T-7): named transitions with the deadlines they stop and start,
 //! dispatch to the named, usual or least-loaded engineer, service records, and the history.
 
+pub mod rules;
+
 use crm_kit::{
     Error, Result, audit,
     auth::Principal,
@@ -17,7 +19,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    domain::{self, TransitionInput},
+    lifecycle::rules::TransitionInput,
     service::{
         DISPATCHED, ENGINEER, RECORD_DUE_TIMER, RESOLVED, Scope, Tickets, at, not_found, subject,
         supervising, ts,
@@ -61,7 +63,7 @@ impl Tickets {
             }
             tracing::info!(%customer, usual = %usual.engineer_id, "the usual engineer is no longer an engineer: dispatching by load");
         }
-        let working: Vec<String> = domain::WORKING
+        let working: Vec<String> = crate::rules::WORKING
             .iter()
             .map(|s| s.as_str_name().to_string())
             .collect();
@@ -91,9 +93,9 @@ impl Tickets {
             .await?;
         let t = &mut record.ticket;
         let from = TicketState::try_from(t.state).unwrap_or(TicketState::Unspecified);
-        let to = domain::next_state(from, input.transition)?;
-        if domain::hands_on(input.transition) {
-            let missing = domain::missing(t);
+        let to = crate::rules::next_state(from, input.transition)?;
+        if crate::rules::hands_on(input.transition) {
+            let missing = crate::rules::missing(t);
             if !missing.is_empty() {
                 return Err(Error::precondition(
                     "TICKET_INCOMPLETE",
@@ -105,7 +107,7 @@ impl Tickets {
             }
         }
         let caller = &call.principal;
-        if domain::engineer_step(input.transition)
+        if crate::rules::engineer_step(input.transition)
             && caller.subject != t.assignee_id
             && !supervising(caller)
         {
@@ -120,12 +122,12 @@ impl Tickets {
         let id = t.id.clone();
         let was_second_service = t.second_service;
         // deadlines that stop running
-        for deadline in domain::deadlines_ended_by(to) {
+        for deadline in crate::sla::rules::deadlines_ended_by(to) {
             for warning in [false, true] {
                 timers::cancel(
                     &mut tx,
                     &subject(&id),
-                    Some(domain::timer_kind(*deadline, warning)),
+                    Some(crate::sla::rules::timer_kind(*deadline, warning)),
                 )
                 .await?;
             }
@@ -196,7 +198,7 @@ impl Tickets {
             }
             (Transition::RecordArrival, _) => t.arrival_time = ts(now),
             (Transition::Resolve, _)
-                if domain::needs_arrival(t.service_mode) && t.arrival_time.is_none() =>
+                if crate::rules::needs_arrival(t.service_mode) && t.arrival_time.is_none() =>
             {
                 return Err(Error::precondition(
                     "ARRIVAL_NOT_RECORDED",

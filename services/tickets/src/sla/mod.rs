@@ -2,6 +2,8 @@
 //! its due time, raising the priority and announced urgently; work started without a record by
 //! the day's close is reminded.
 
+pub mod rules;
+
 use crm_kit::{
     Error,
     context::Call,
@@ -13,7 +15,6 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    domain,
     service::{RECORD_DUE, RECORD_DUE_TIMER, SLA_BREACHED, SLA_WARNING, Tickets, at, ts},
     store,
 };
@@ -32,7 +33,7 @@ impl TimerHandler for SlaTimers {
         if timer.kind == RECORD_DUE_TIMER {
             return self.record_due(tx, timer).await;
         }
-        let Some((deadline, warning)) = domain::parse_timer_kind(&timer.kind) else {
+        let Some((deadline, warning)) = crate::sla::rules::parse_timer_kind(&timer.kind) else {
             tracing::warn!(kind = %timer.kind, "unknown ticket timer kind; ignored");
             return Ok(());
         };
@@ -93,7 +94,7 @@ impl TimerHandler for SlaTimers {
             crate::escalations::save(tx, &e).await?;
             t.escalation = Some(e);
         }
-        t.priority = domain::raised(t.priority) as i32;
+        t.priority = crate::sla::rules::raised(t.priority) as i32;
         t.version += 1;
         t.updated = Some(convert::stamp(now, "sla"));
         t.breaches.push(pb::Breach {

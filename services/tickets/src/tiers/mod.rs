@@ -2,16 +2,16 @@
 //! events, and the engineers from the gateway's: a tier change recomputes the running deadlines
 //! of the customer's open tickets.
 
+mod store;
+
+pub(crate) use store::tier;
+
 use crm_kit::{Error, Result, convert, directory, events, timers};
 use crm_proto::tickets::v1::Deadline;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{
-    domain,
-    service::{ENGINEER, Tickets, at, scaled, subject, ts},
-    store,
-};
+use crate::service::{ENGINEER, Tickets, at, scaled, subject, ts};
 
 /// Keeps what the tickets service learns from others' events: the engineers from the
 /// gateway's user directory (for dispatch, T-6), and the customers' tiers and usual engineers
@@ -30,13 +30,13 @@ impl Tickets {
     async fn retier(&self, tx: &mut PgConnection, customer: Uuid, tier: &str) -> Result<usize> {
         let now = self.clock.now();
         let new = self.settings.sla(tier);
-        let open: Vec<String> = domain::OPEN
+        let open: Vec<String> = crate::rules::OPEN
             .iter()
             .map(|s| s.as_str_name().to_string())
             .collect();
-        let ids = store::open_tickets_of(tx, customer, &open).await?;
+        let ids = crate::store::open_tickets_of(tx, customer, &open).await?;
         for id in &ids {
-            let Some(mut record) = store::get(tx, *id, true).await? else {
+            let Some(mut record) = crate::store::get(tx, *id, true).await? else {
                 continue;
             };
             let t = &mut record.ticket;
@@ -68,19 +68,28 @@ impl Tickets {
                     (scaled(new_total, self.settings.warning_at) - used).max(time::Duration::ZERO);
                 let warning = self.calendar.add(now, warning_left);
                 let subject = subject(&t.id);
-                let mut moved =
-                    timers::reschedule(tx, &subject, domain::timer_kind(deadline, false), due)
-                        .await?;
+                let mut moved = timers::reschedule(
+                    tx,
+                    &subject,
+                    crate::sla::rules::timer_kind(deadline, false),
+                    due,
+                )
+                .await?;
                 moved.extend(
-                    timers::reschedule(tx, &subject, domain::timer_kind(deadline, true), warning)
-                        .await?,
+                    timers::reschedule(
+                        tx,
+                        &subject,
+                        crate::sla::rules::timer_kind(deadline, true),
+                        warning,
+                    )
+                    .await?,
                 );
                 self.timers.arm_earlier(&moved).await;
             }
             t.tier = tier.to_string();
             t.version += 1;
             t.updated = Some(convert::stamp(now, "tier"));
-            store::save(tx, &record).await?;
+            crate::store::save(tx, &record).await?;
         }
         Ok(ids.len())
     }
@@ -111,7 +120,8 @@ impl events::Handler for Inbound {
                 .iter()
                 .filter_map(|c| {
                     let id = Uuid::parse_str(&c.id).ok()?;
-                    let tier = tier_name(c.tier).filter(|t| domain::TIERS.contains(&t.as_str()))?;
+                    let tier =
+                        tier_name(c.tier).filter(|t| crate::rules::TIERS.contains(&t.as_str()))?;
                     Some((id, tier))
                 })
                 .collect();
@@ -127,7 +137,8 @@ impl events::Handler for Inbound {
         let Ok(id) = Uuid::parse_str(&customer.id) else {
             return Ok(());
         };
-        let Some(tier) = tier_name(customer.tier).filter(|t| domain::TIERS.contains(&t.as_str()))
+        let Some(tier) =
+            tier_name(customer.tier).filter(|t| crate::rules::TIERS.contains(&t.as_str()))
         else {
             return Ok(());
         };

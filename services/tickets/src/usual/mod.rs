@@ -4,6 +4,8 @@
 //! a manager's choice stands until the manager clears it. VIP and core tickets are dispatched
 //! to the usual engineer first while they are still an engineer.
 
+pub mod rules;
+
 use crm_kit::{
     Error, Result, Role, audit, context::Call, convert, directory, events, idempotency::RequestKey,
 };
