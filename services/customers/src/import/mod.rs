@@ -4,25 +4,30 @@
 //! is ever missing from the report. Duplicates are found against the rows accepted earlier in
 //! the same file and against existing customers, so running the same file again creates nothing.
 
-use std::collections::HashMap;
-
 use crm_kit::{Error, Result, audit, context::Call};
 use crm_proto::customers::v1 as pb;
 use uuid::Uuid;
 
+pub mod file;
+mod pending;
+mod report;
 pub mod rules;
 mod store;
+pub mod template;
 
+use file::{Decoder, Encoding, Splitter};
+use pending::Pending;
 pub use rules::shown_key;
-use rules::{Decoder, Encoding, Header, Known, Splitter, Verdict};
+use rules::{Known, Verdict};
 use store::Imported;
+use template::Header;
 
 use crate::{
     records::rules::CustomerFields,
     service::{CUSTOMERS_IMPORTED, Customers, IMPORT_DONE, event},
 };
 
-fn import_not_found(id: impl ToString) -> Error {
+pub(super) fn import_not_found(id: impl ToString) -> Error {
     Error::NotFound {
         kind: "import",
         id: id.to_string(),
@@ -54,97 +59,15 @@ pub fn parse_header(h: Option<&pb::ImportHeader>) -> Result<(String, String)> {
 /// One row read: its number in the file, and its checked fields or why it is refused.
 type Parsed = (
     i64,
-    std::result::Result<CustomerFields, Vec<rules::Rejection>>,
+    std::result::Result<CustomerFields, Vec<template::Rejection>>,
 );
 
 /// A decided batch: the customers to create and the report of every row.
-struct Decided {
+pub(super) struct Decided {
     created: Vec<Imported>,
     report: Vec<pb::ImportRow>,
     /// The keys this batch put in [`Pending`], taken out when it is committed.
     pending_keys: Vec<String>,
-}
-
-/// The decided batches not yet committed: the keys of their customers, with their rows and
-/// ids (a later batch's rows with these keys are duplicates of them), and how many there are.
-#[derive(Default)]
-struct Pending {
-    state: std::sync::Mutex<PendingState>,
-    changed: tokio::sync::Notify,
-}
-
-#[derive(Default)]
-struct PendingState {
-    keys: HashMap<String, (i64, Uuid)>,
-    batches: usize,
-    abandoned: bool,
-}
-
-impl Pending {
-    fn state(&self) -> std::sync::MutexGuard<'_, PendingState> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The pending customers holding any of `keys`, as the database look-up gives them.
-    fn matching(&self, keys: &[String]) -> Vec<(String, Uuid, Option<i64>)> {
-        let state = self.state();
-        keys.iter()
-            .filter_map(|k| {
-                state
-                    .keys
-                    .get(k)
-                    .map(|(row, id)| (k.clone(), *id, Some(*row)))
-            })
-            .collect()
-    }
-
-    /// Holds a decided batch's keys until it is committed (those an earlier pending batch
-    /// already holds stay that batch's).
-    fn add(&self, batch: &mut Decided) {
-        let mut state = self.state();
-        state.batches += 1;
-        for c in &batch.created {
-            for key in rules::dedup_keys(&c.fields) {
-                if let std::collections::hash_map::Entry::Vacant(e) = state.keys.entry(key) {
-                    batch.pending_keys.push(e.key().clone());
-                    e.insert((c.row, c.id));
-                }
-            }
-        }
-    }
-
-    /// Forgets a committed batch's keys (the look-ups find them in the database now).
-    fn done(&self, batch: &Decided) {
-        let mut state = self.state();
-        state.batches -= 1;
-        for key in &batch.pending_keys {
-            state.keys.remove(key);
-        }
-        drop(state);
-        self.changed.notify_waiters();
-    }
-
-    /// The writers stopped (one failed): nothing pending will be committed.
-    fn abandon(&self) {
-        self.state().abandoned = true;
-        self.changed.notify_waiters();
-    }
-
-    /// Waits until every decided batch is committed, or the writers stopped.
-    async fn drained(&self) {
-        loop {
-            let changed = self.changed.notified();
-            {
-                let state = self.state();
-                if state.batches == 0 || state.abandoned {
-                    return;
-                }
-            }
-            changed.await;
-        }
-    }
 }
 
 /// What a file's reading has reached: rows are parsed as they arrive and handed to the writer
@@ -417,7 +340,7 @@ impl Customers {
 
     /// Takes a block of whole records: the header first, then rows in batches.
     async fn take(reading: &mut Reading, block: &str) -> Result<()> {
-        let records = rules::records(block).map_err(|e| {
+        let records = file::records(block).map_err(|e| {
             Error::invalid("file", format!("is not CSV after row {}: {e}", reading.row))
         })?;
         for record in records {
@@ -577,129 +500,7 @@ impl Customers {
         tx.commit().await?;
         Ok(())
     }
-
-    /// One import.
-    pub async fn get_import(&self, id: Uuid) -> Result<pb::Import> {
-        let mut conn = self.pool.acquire().await?;
-        store::get_import(&mut conn, Some(id), None)
-            .await?
-            .ok_or_else(|| import_not_found(id))
-    }
-
-    /// A page of an import's report.
-    pub async fn list_import_rows(
-        &self,
-        r: &pb::ListImportRowsRequest,
-    ) -> Result<pb::ListImportRowsResponse> {
-        let id = Uuid::parse_str(&r.import_id)
-            .map_err(|_| Error::invalid("import_id", "is not a valid id"))?;
-        let status = match pb::ImportRowStatus::try_from(r.status) {
-            Ok(pb::ImportRowStatus::Unspecified) => None,
-            Ok(s) => Some(s),
-            Err(_) => return Err(Error::invalid("status", "is not a row status")),
-        };
-        let filter = format!("{id}|{}", r.status);
-        let page = self.pager.read::<i64>(r.page.as_ref(), &filter)?;
-        let mut conn = self.pool.acquire().await?;
-        if store::get_import(&mut conn, Some(id), None)
-            .await?
-            .is_none()
-        {
-            return Err(import_not_found(id));
-        }
-        let mut rows = store::import_rows(&mut conn, id, status, page.after, page.limit()).await?;
-        let next = self
-            .pager
-            .finish(&page, &mut rows, &filter, |r| r.row_number);
-        Ok(pb::ListImportRowsResponse {
-            rows,
-            page: Some(next),
-        })
-    }
-
-    /// The report as CSV, page by page: the first chunk has the BOM and the header.
-    pub async fn report_csv(
-        &self,
-        id: Uuid,
-    ) -> Result<tokio::sync::mpsc::Receiver<std::result::Result<Vec<u8>, Error>>> {
-        let mut conn = self.pool.acquire().await?;
-        if store::get_import(&mut conn, Some(id), None)
-            .await?
-            .is_none()
-        {
-            return Err(import_not_found(id));
-        }
-        let (send, receive) = tokio::sync::mpsc::channel(2);
-        tokio::spawn(async move {
-            let mut after = None;
-            let mut first = true;
-            loop {
-                let page = match store::import_rows(&mut conn, id, None, after, 1000).await {
-                    Ok(page) => page,
-                    Err(e) => {
-                        let _ = send.send(Err(e)).await;
-                        return;
-                    }
-                };
-                let chunk = csv_chunk(&page, first);
-                first = false;
-                let done = page.len() < 1000;
-                after = page.last().map(|r| r.row_number);
-                if send.send(chunk).await.is_err() || done {
-                    break;
-                }
-            }
-        });
-        Ok(receive)
-    }
 }
-
-/// Rows of the report as CSV (with the BOM and header when `first`).
-fn csv_chunk(rows: &[pb::ImportRow], first: bool) -> std::result::Result<Vec<u8>, Error> {
-    let mut out = Vec::new();
-    if first {
-        out.extend_from_slice(&[0xEF, 0xBB, 0xBF]);
-    }
-    let mut w = csv::Writer::from_writer(out);
-    let internal = |e: csv::Error| Error::Internal(e.into());
-    if first {
-        w.write_record([
-            "row",
-            "status",
-            "customer_id",
-            "column",
-            "reason",
-            "duplicate_of_row",
-            "duplicate_of_customer_id",
-        ])
-        .map_err(internal)?;
-    }
-    for r in rows {
-        let status = r
-            .status()
-            .as_str_name()
-            .trim_start_matches("IMPORT_ROW_STATUS_")
-            .to_lowercase();
-        let dup_row = if r.duplicate_of_row > 0 {
-            r.duplicate_of_row.to_string()
-        } else {
-            String::new()
-        };
-        w.write_record([
-            r.row_number.to_string().as_str(),
-            &status,
-            &r.customer_id,
-            &r.column,
-            &r.reason,
-            &dup_row,
-            &r.duplicate_of_customer_id,
-        ])
-        .map_err(internal)?;
-    }
-    w.into_inner()
-        .map_err(|e| Error::Internal(anyhow::anyhow!("report: {e}")))
-}
-
 /// Marks FAILED the imports left PROCESSING without progress since `stale_before` (their
 /// process died); how many.
 pub(crate) async fn fail_stale(
