@@ -14,7 +14,7 @@ pub async fn identity(settings: &Settings) -> anyhow::Result<Identity> {
     }
     let pool = crm_kit::db::connect(&settings.database, crm_gateway::NAME).await?;
     let redis = crm_kit::redis::connect(&settings.redis).await?;
-    let security = crm_kit::auth::Security::new(&settings)?;
+    let security = crm_kit::auth::Security::new(&settings.auth)?;
     Identity::new(
         pool,
         Clock::system(),

@@ -71,7 +71,7 @@ impl Platform {
         clock: Clock,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let security = Security::start(settings, shutdown.clone())?;
+        let security = Security::start(&settings.auth, &settings.redis, shutdown.clone())?;
         let mut addrs = BTreeMap::new();
         let mut tasks = JoinSet::new();
         // services started here are reached at the addresses they bound (port 0 in tests): each

@@ -1,10 +1,19 @@
 //! Configuration: the embedded defaults, then an optional file, then `CRM__…` environment
 //! variables (`CRM__DATABASE__URL`, `CRM__SERVICES__CUSTOMERS__LISTEN`). Every key is documented
 //! in `docs/configuration.md`.
+//!
+//! Each module owns its settings type (`db::DatabaseSettings`, `auth::AuthSettings`, …); this
+//! module only assembles them into [`Settings`] and loads it. No module imports this one for
+//! its own section.
 
 use std::{collections::BTreeMap, path::Path};
 
 use serde::Deserialize;
+
+pub use crate::{
+    db::DatabaseSettings, paging::PagingSettings, redis::RedisSettings, server::ServerSettings,
+    telemetry::TelemetrySettings,
+};
 
 const DEFAULTS: &str = include_str!("defaults.toml");
 
@@ -40,46 +49,6 @@ pub struct Settings {
     raw: Option<std::sync::Arc<config::Config>>,
 }
 
-/// Postgres connection settings.
-#[derive(Debug, Clone, Deserialize)]
-pub struct DatabaseSettings {
-    /// Connection URL; each service works in its own schema of this database.
-    pub url: String,
-    /// Pool size per service.
-    pub max_connections: u32,
-    /// How long a call waits for a pooled connection.
-    pub acquire_timeout_ms: u64,
-}
-
-/// Redis connection settings.
-#[derive(Debug, Clone, Deserialize)]
-pub struct RedisSettings {
-    /// Connection URL.
-    pub url: String,
-    /// Prepended to every key (tests give each test its own).
-    pub key_prefix: String,
-}
-
-/// Logging and tracing settings.
-#[derive(Debug, Clone, Deserialize)]
-pub struct TelemetrySettings {
-    /// `text` or `json`.
-    pub log_format: String,
-    /// A `tracing` env-filter directive, e.g. `info,crm_customers=debug`.
-    pub log_filter: String,
-    /// OTLP/gRPC collector endpoint (e.g. `http://otel-collector:4317`); empty disables export.
-    pub otlp_endpoint: String,
-}
-
-/// gRPC server settings.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ServerSettings {
-    /// How long shutdown waits for in-flight calls.
-    pub shutdown_grace_ms: u64,
-    /// The largest request message accepted.
-    pub max_message_bytes: usize,
-}
-
 /// Where one service listens and how the others reach it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServiceEndpoint {
@@ -87,17 +56,6 @@ pub struct ServiceEndpoint {
     pub listen: String,
     /// The URL other services and the gateway use to call it.
     pub url: String,
-}
-
-/// Pagination settings.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PagingSettings {
-    /// Page size when a request gives 0.
-    pub default_page_size: u32,
-    /// The largest page size a request may ask for.
-    pub max_page_size: u32,
-    /// Key that authenticates page tokens, so clients cannot forge them.
-    pub token_key: String,
 }
 
 impl Settings {

@@ -9,8 +9,6 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-use crate::config::DatabaseSettings;
-
 /// The kit's own tables (idempotency keys, and later outbox and timers), applied to every
 /// service schema and tracked in `_kit_migrations`.
 static KIT_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/kit");
@@ -67,4 +65,15 @@ pub async fn migrate_schema(
     migrate(&pool, schema, migrator).await?;
     pool.close().await;
     Ok(())
+}
+
+/// Postgres connection settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct DatabaseSettings {
+    /// Connection URL; each service works in its own schema of this database.
+    pub url: String,
+    /// Pool size per service.
+    pub max_connections: u32,
+    /// How long a call waits for a pooled connection.
+    pub acquire_timeout_ms: u64,
 }

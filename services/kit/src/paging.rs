@@ -6,7 +6,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
-use crate::{config::PagingSettings, error::Error};
+use crate::error::Error;
 
 /// Issues and reads page tokens and clamps page sizes.
 #[derive(Clone, Debug)]
@@ -116,6 +116,17 @@ impl Pager {
         };
         crm_proto::common::v1::PageResponse { next_page_token }
     }
+}
+
+/// Pagination settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PagingSettings {
+    /// Page size when a request gives 0.
+    pub default_page_size: u32,
+    /// The largest page size a request may ask for.
+    pub max_page_size: u32,
+    /// Key that authenticates page tokens, so clients cannot forge them.
+    pub token_key: String,
 }
 
 #[cfg(test)]

@@ -5,8 +5,6 @@
 
 use redis::{Client, aio::ConnectionManager};
 
-use crate::config::RedisSettings;
-
 /// Builds the Redis keys of one service.
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -51,6 +49,15 @@ pub async fn connect_blocking(
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_response_timeout(Some(block + std::time::Duration::from_secs(5)));
     Ok(client.get_connection_manager_with_config(config).await?)
+}
+
+/// Redis connection settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RedisSettings {
+    /// Connection URL.
+    pub url: String,
+    /// Prepended to every key (tests give each test its own).
+    pub key_prefix: String,
 }
 
 #[cfg(test)]

@@ -13,9 +13,7 @@ use tonic::{
 };
 use tonic_health::ServingStatus;
 
-use crate::{
-    audit::AuditReader, auth::Security, config::ServerSettings, ratelimit::Limits, telemetry,
-};
+use crate::{audit::AuditReader, auth::Security, ratelimit::Limits, telemetry};
 use crm_proto::audit::v1::audit_service_server::AuditServiceServer;
 
 /// Binds a listener; port 0 picks a free port (see [`TcpListener::local_addr`]).
@@ -303,4 +301,13 @@ pub fn shutdown_on_signals() -> CancellationToken {
         trigger.cancel();
     });
     token
+}
+
+/// gRPC server settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ServerSettings {
+    /// How long shutdown waits for in-flight calls.
+    pub shutdown_grace_ms: u64,
+    /// The largest request message accepted.
+    pub max_message_bytes: usize,
 }

@@ -17,8 +17,6 @@ use opentelemetry_sdk::{
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
-use crate::config::TelemetrySettings;
-
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 static METERS: OnceLock<SdkMeterProvider> = OnceLock::new();
 
@@ -246,4 +244,15 @@ pub fn current_trace_id() -> Option<String> {
     span_context
         .is_valid()
         .then(|| span_context.trace_id().to_string())
+}
+
+/// Logging and tracing settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct TelemetrySettings {
+    /// `text` or `json`.
+    pub log_format: String,
+    /// A `tracing` env-filter directive, e.g. `info,crm_customers=debug`.
+    pub log_filter: String,
+    /// OTLP/gRPC collector endpoint (e.g. `http://otel-collector:4317`); empty disables export.
+    pub otlp_endpoint: String,
 }

@@ -55,7 +55,8 @@ async fn spawn_app_with(settings: &[(&'static str, String)]) -> App {
     let clock = Clock::manual(datetime!(2026-03-02 09:00 UTC));
     let stop = CancellationToken::new();
     let gateway = testing::upstream(&env.settings, "gateway", &stop).await;
-    let security = Security::start(&env.settings, stop.clone()).expect("security");
+    let security =
+        Security::start(&env.settings.auth, &env.settings.redis, stop.clone()).expect("security");
     let app = crm_customers::Application::build(&env.settings, clock.clone(), security)
         .await
         .expect("build");

@@ -22,18 +22,19 @@ pub fn policy_key(keys_prefix: &str) -> String {
 /// overrides.
 pub fn spawn_poller(
     security: Security,
-    settings: crate::Settings,
+    auth: super::AuthSettings,
+    redis: crate::redis::RedisSettings,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     tokio::spawn(async move {
-        let every = Duration::from_millis(settings.auth.revocation_poll_ms);
-        let revoked_key = revoked_sessions_key(&settings.redis.key_prefix);
-        let policy_key = policy_key(&settings.redis.key_prefix);
+        let every = Duration::from_millis(auth.revocation_poll_ms);
+        let revoked_key = revoked_sessions_key(&redis.key_prefix);
+        let policy_key = policy_key(&redis.key_prefix);
         let mut conn = None;
         let mut last_policy: Option<String> = None;
         loop {
             if conn.is_none() {
-                conn = crate::redis::connect(&settings.redis).await.ok();
+                conn = crate::redis::connect(&redis).await.ok();
             }
             if let Some(c) = conn.as_mut() {
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -56,7 +57,7 @@ pub fn spawn_poller(
                                 .as_deref()
                                 .and_then(|p| serde_json::from_str(p).ok())
                                 .unwrap_or_default();
-                            match security.apply_overrides(&settings.auth, &overrides) {
+                            match security.apply_overrides(&auth, &overrides) {
                                 Ok(()) => last_policy = policy,
                                 Err(e) => {
                                     tracing::warn!(error = %e, "ignoring an invalid policy override")

@@ -19,22 +19,23 @@ pub struct Security {
 }
 
 impl Security {
-    /// The verifier and policy of `settings`, without following Redis (tools).
-    pub fn new(settings: &crate::Settings) -> anyhow::Result<Self> {
+    /// The verifier and policy of `auth`, without following Redis (tools).
+    pub fn new(auth: &AuthSettings) -> anyhow::Result<Self> {
         Ok(Self {
-            verifier: Arc::new(Verifier::new(&settings.auth)?),
-            policy: Arc::new(RwLock::new(Arc::new(Policy::new(&settings.auth)?))),
+            verifier: Arc::new(Verifier::new(auth)?),
+            policy: Arc::new(RwLock::new(Arc::new(Policy::new(auth)?))),
         })
     }
 
     /// Like [`Security::new`], following the revoked sessions and policy overrides in Redis
     /// until `shutdown`.
     pub fn start(
-        settings: &crate::Settings,
+        auth: &AuthSettings,
+        redis: &crate::redis::RedisSettings,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> anyhow::Result<Self> {
-        let security = Self::new(settings)?;
-        spawn_poller(security.clone(), settings.clone(), shutdown);
+        let security = Self::new(auth)?;
+        spawn_poller(security.clone(), auth.clone(), redis.clone(), shutdown);
         Ok(security)
     }
 

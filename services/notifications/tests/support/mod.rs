@@ -72,7 +72,8 @@ pub async fn spawn_app(tweak: impl FnOnce(&mut NotificationSettings)) -> App {
     let gateway_pool = testing::upstream(&env.settings, "gateway", &stop).await;
     let mut own = fast(&env.settings);
     tweak(&mut own);
-    let security = Security::start(&env.settings, stop.clone()).expect("security");
+    let security =
+        Security::start(&env.settings.auth, &env.settings.redis, stop.clone()).expect("security");
     let app =
         crm_notifications::Application::build_with(&env.settings, own, Clock::system(), security)
             .await

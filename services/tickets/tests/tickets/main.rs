@@ -54,7 +54,8 @@ async fn spawn_app() -> App {
     let stop = CancellationToken::new();
     let customers_pool = testing::upstream(&env.settings, "customers", &stop).await;
     let gateway_pool = testing::upstream(&env.settings, "gateway", &stop).await;
-    let security = Security::start(&env.settings, stop.clone()).expect("security");
+    let security =
+        Security::start(&env.settings.auth, &env.settings.redis, stop.clone()).expect("security");
     let app = crm_tickets::Application::build(&env.settings, clock.clone(), security)
         .await
         .expect("build");
