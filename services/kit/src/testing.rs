@@ -160,6 +160,27 @@ where
     }
 }
 
+/// A pool on `schema` with the kit's tables migrated and a test's own `tables` (SQL) created:
+/// how a kit test gets a database of its own.
+pub async fn kit_schema(settings: &Settings, schema: &str, tables: &str) -> sqlx::PgPool {
+    let pool = crate::db::connect(&settings.database, schema)
+        .await
+        .expect("connect");
+    crate::db::migrate(&pool, schema, &sqlx::migrate::Migrator::DEFAULT)
+        .await
+        .expect("migrate");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(tables.to_string()))
+        .execute(&pool)
+        .await
+        .expect("test tables");
+    pool
+}
+
+/// The interceptor that makes a client call as `caller` for an hour.
+pub fn bearer_as(settings: &Settings, caller: &TestCaller<'_>) -> Bearer {
+    Bearer::new(&token(settings, caller, 3600))
+}
+
 /// Cancels its token when dropped: a test's services stop with the test.
 pub struct StopOnDrop(pub tokio_util::sync::CancellationToken);
 
@@ -276,20 +297,13 @@ pub mod events {
 
     /// Migrates `schema` (kit tables only) and adds `handled` and `blocked`.
     pub async fn schema(settings: &Settings, schema: &str) -> PgPool {
-        let pool = crate::db::connect(&settings.database, schema)
-            .await
-            .expect("connect");
-        crate::db::migrate(&pool, schema, &sqlx::migrate::Migrator::DEFAULT)
-            .await
-            .expect("migrate");
-        sqlx::raw_sql(
+        super::kit_schema(
+            settings,
+            schema,
             "CREATE TABLE handled (n bigint GENERATED ALWAYS AS IDENTITY, event_id uuid NOT NULL, aggregate text NOT NULL); \
              CREATE TABLE blocked (event_id uuid NOT NULL);",
         )
-        .execute(&pool)
         .await
-        .expect("test tables");
-        pool
     }
 
     /// Publishes `event` into `pool`'s outbox as its service would, committed at once; returns

@@ -32,16 +32,7 @@ async fn env(tweak: impl FnOnce(&mut Settings)) -> Env {
     settings.events.relay_poll_ms = 10;
     settings.events.consumer_block_ms = 100;
     tweak(&mut settings);
-    let pool = crm_kit::db::connect(&settings.database, SCHEMA)
-        .await
-        .unwrap();
-    crm_kit::db::migrate(&pool, SCHEMA, &sqlx::migrate::Migrator::DEFAULT)
-        .await
-        .unwrap();
-    sqlx::query("CREATE TABLE handled (n bigint GENERATED ALWAYS AS IDENTITY, event_id uuid NOT NULL, aggregate text NOT NULL)")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let pool = testing::kit_schema(&settings, SCHEMA, "CREATE TABLE handled (n bigint GENERATED ALWAYS AS IDENTITY, event_id uuid NOT NULL, aggregate text NOT NULL)").await;
     let redis = crm_kit::redis::connect(&settings.redis).await.unwrap();
     Env {
         settings,

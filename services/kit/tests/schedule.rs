@@ -41,16 +41,12 @@ impl Task for Recorder {
 
 async fn setup() -> (PgPool, Job, Arc<Recorder>) {
     let settings = testing::test_env().await.settings;
-    let pool = crm_kit::db::connect(&settings.database, SCHEMA)
-        .await
-        .unwrap();
-    crm_kit::db::migrate(&pool, SCHEMA, &sqlx::migrate::Migrator::DEFAULT)
-        .await
-        .unwrap();
-    sqlx::query("CREATE TABLE runs (at timestamptz NOT NULL)")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let pool = testing::kit_schema(
+        &settings,
+        SCHEMA,
+        "CREATE TABLE runs (at timestamptz NOT NULL)",
+    )
+    .await;
     let recorder = Arc::new(Recorder {
         fail: AtomicBool::new(false),
         more: AtomicBool::new(false),

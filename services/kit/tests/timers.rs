@@ -67,16 +67,7 @@ fn fast() -> TimerSettings {
 
 async fn env() -> Env {
     let settings = testing::test_env().await.settings;
-    let pool = crm_kit::db::connect(&settings.database, SCHEMA)
-        .await
-        .unwrap();
-    crm_kit::db::migrate(&pool, SCHEMA, &sqlx::migrate::Migrator::DEFAULT)
-        .await
-        .unwrap();
-    sqlx::query("CREATE TABLE fired (timer_id uuid NOT NULL, due_time timestamptz NOT NULL, fire_time timestamptz NOT NULL)")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let pool = testing::kit_schema(&settings, SCHEMA, "CREATE TABLE fired (timer_id uuid NOT NULL, due_time timestamptz NOT NULL, fire_time timestamptz NOT NULL)").await;
     Env {
         settings,
         pool,

@@ -316,9 +316,7 @@ pub fn apply_mask(
     v.finish()
 }
 
-/// Whether the maturity stages allow moving `from` → `to` (C-4). Stages move forward through
-/// initial contact → potential → target → trial → signed, may skip ahead, and may fall back to
-/// non-target or an earlier stage while unsigned (non-target customers stay in contact and can
+/// Validated search criteria (C-10).
 #[derive(Debug, Clone, Default)]
 pub struct CustomerQuery {
     /// Normalised name fragment.

@@ -5,6 +5,9 @@ use crm_proto::customers::v1::{self as pb, Stage};
 
 use crate::rules::{known, parse_id, text_lines};
 
+/// Whether the maturity stages allow moving `from` → `to` (C-4). Stages move forward through
+/// initial contact → potential → target → trial → signed, may skip ahead, and may fall back to
+/// non-target or an earlier stage while unsigned (non-target customers stay in contact and can
 /// come back). Nothing returns to initial contact, and a signed customer stays signed.
 pub fn check_stage_change(from: Stage, to: Stage) -> Result<(), Error> {
     use Stage::*;
@@ -62,8 +65,6 @@ impl StageChangeInput {
         })
     }
 }
-
-/// Validated search criteria (C-10).
 
 #[cfg(test)]
 mod tests {

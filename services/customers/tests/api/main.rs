@@ -103,17 +103,18 @@ fn sample(name: &str) -> pb::Customer {
 impl App {
     /// A client acting as `subject` with `roles` (and `region` for sales reps).
     fn as_caller(&self, subject: &str, roles: &[&str], region: &str) -> Client {
-        let token = testing::token(
-            &self.settings,
-            &TestCaller {
-                subject,
-                roles,
-                region,
-                partner: "",
-            },
-            3600,
-        );
-        CustomerServiceClient::with_interceptor(self.channel.clone(), Bearer::new(&token))
+        CustomerServiceClient::with_interceptor(
+            self.channel.clone(),
+            testing::bearer_as(
+                &self.settings,
+                &TestCaller {
+                    subject,
+                    roles,
+                    region,
+                    partner: "",
+                },
+            ),
+        )
     }
 
     async fn create(&mut self, c: pb::Customer) -> pb::Customer {
