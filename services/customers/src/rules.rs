@@ -102,6 +102,54 @@ pub fn name_key(s: &str) -> String {
         .collect()
 }
 
+/// Legal-form words dropped from the end of a normalised name, so that "杭州云帆软件股份有限公司",
+/// "杭州云帆软件" and "杭州云帆软件 Co., Ltd." are one customer.
+const SUFFIXES: &[&str] = &[
+    "股份有限公司",
+    "有限责任公司",
+    "集团有限公司",
+    "有限公司",
+    "集团",
+    "公司",
+    "co.,ltd.",
+    "co.,ltd",
+    "co.ltd.",
+    "co.ltd",
+    "company limited",
+    "companylimited",
+    "limited",
+    "ltd.",
+    "ltd",
+    "inc.",
+    "inc",
+    "corporation",
+    "corp.",
+    "corp",
+    "llc",
+    "gmbh",
+    "co.",
+];
+
+/// The name as duplicates are found by: [`name_key`] (NFKC, lowercase, no spaces) without the
+/// legal form and trailing punctuation.
+pub fn name_dedup_key(name: &str) -> String {
+    let mut key = name_key(name);
+    loop {
+        let trimmed = key.trim_end_matches([',', '.', '，', '。', '、', '(', ')', '（', '）']);
+        let stripped = SUFFIXES
+            .iter()
+            .find_map(|s| trimmed.strip_suffix(s))
+            .filter(|rest| !rest.is_empty());
+        match stripped {
+            Some(rest) => key = rest.to_string(),
+            None => {
+                key = trimmed.to_string();
+                return key;
+            }
+        }
+    }
+}
+
 pub(crate) fn text(v: &mut Violations, field: &str, value: &str, min: usize, max: usize) -> String {
     checked_text(v, field, value, min, max, crm_kit::text::Lines::One)
 }

@@ -7,55 +7,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::template::Rejection;
-use crate::{records::rules::CustomerFields, rules::name_key};
-
-/// Legal-form words dropped from the end of a normalised name, so that "杭州云帆软件股份有限公司",
-/// "杭州云帆软件" and "杭州云帆软件 Co., Ltd." are one customer.
-const SUFFIXES: &[&str] = &[
-    "股份有限公司",
-    "有限责任公司",
-    "集团有限公司",
-    "有限公司",
-    "集团",
-    "公司",
-    "co.,ltd.",
-    "co.,ltd",
-    "co.ltd.",
-    "co.ltd",
-    "company limited",
-    "companylimited",
-    "limited",
-    "ltd.",
-    "ltd",
-    "inc.",
-    "inc",
-    "corporation",
-    "corp.",
-    "corp",
-    "llc",
-    "gmbh",
-    "co.",
-];
-
-/// The name as duplicates are found by: [`name_key`] (NFKC, lowercase, no spaces) without the
-/// legal form and trailing punctuation.
-pub fn name_dedup_key(name: &str) -> String {
-    let mut key = name_key(name);
-    loop {
-        let trimmed = key.trim_end_matches([',', '.', '，', '。', '、', '(', ')', '（', '）']);
-        let stripped = SUFFIXES
-            .iter()
-            .find_map(|s| trimmed.strip_suffix(s))
-            .filter(|rest| !rest.is_empty());
-        match stripped {
-            Some(rest) => key = rest.to_string(),
-            None => {
-                key = trimmed.to_string();
-                return key;
-            }
-        }
-    }
-}
+use crate::records::rules::CustomerFields;
 
 /// A duplicate key as a report shows it: a phone as it is dialled at home (`phone:13800138000`,
 /// not the stored `+8613800138000`).
@@ -168,7 +120,10 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::import::template::{Header, tests::record};
+    use crate::{
+        import::template::{Header, tests::record},
+        rules::name_dedup_key,
+    };
 
     #[test]
     fn duplicates_are_found_by_normalised_name_phone_and_email() {

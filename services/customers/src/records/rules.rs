@@ -206,7 +206,7 @@ impl CustomerFields {
         v.finish()?;
         Ok(Self {
             name_key: name_key(&display_name),
-            dedup_name: crate::import::rules::name_dedup_key(&display_name),
+            dedup_name: crate::rules::name_dedup_key(&display_name),
             display_name,
             industry,
             region,
