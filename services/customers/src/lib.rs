@@ -27,27 +27,17 @@ pub mod store;
 pub mod tiers;
 pub mod visits;
 
-use std::net::SocketAddr;
-
 use crm_kit::{
-    CancellationToken, Clock, Settings, auth::Security, paging::Pager, runtime::Runtime, server,
+    CancellationToken, Clock, Settings, auth::Security, paging::Pager, runtime::Runtime,
 };
 use crm_proto::customers::v1::customer_service_server::CustomerServiceServer;
-use sqlx::migrate::Migrator;
-use tonic::service::Routes;
 
 pub use service::Customers;
 
 /// The service's name: its schema, its `[services.*]` key and its `crm serve` argument.
 pub const NAME: &str = "customers";
 
-/// The service's migrations, embedded.
-pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/customers");
-
-/// Applies the service's migrations in its schema.
-pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    crm_kit::db::migrate_schema(&settings.database, NAME, &MIGRATOR).await
-}
+crm_kit::schema!("../../migrations/customers");
 
 /// The customers server, bound and ready to run.
 pub struct Application {
@@ -85,11 +75,6 @@ impl Application {
         Ok(Self { runtime, customers })
     }
 
-    /// The address it listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.runtime.local_addr()
-    }
-
     /// The service state, for tests and tools.
     pub fn customers(&self) -> &Customers {
         &self.customers
@@ -97,10 +82,11 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then finishes in-flight calls.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let svc = CustomerServiceServer::new(api::Api(self.customers))
-            .max_decoding_message_size(self.runtime.max_message_bytes());
-        let names = [server::service_name(&svc)];
-        self.runtime.serve(Routes::new(svc), &names, shutdown).await
+        crm_kit::serve!(
+            self.runtime,
+            CustomerServiceServer::new(api::Api(self.customers)),
+            shutdown
+        )
     }
 }
 

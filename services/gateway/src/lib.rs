@@ -16,15 +16,12 @@ pub mod service;
 pub mod sessions;
 pub mod users;
 
-use std::net::SocketAddr;
-
 use crm_kit::{
     CancellationToken, Clock, Settings, auth::Security, paging::Pager, runtime::Runtime, server,
 };
 use crm_proto::gateway::v1::{
     admin_service_server::AdminServiceServer, auth_service_server::AuthServiceServer,
 };
-use sqlx::migrate::Migrator;
 use tonic::service::Routes;
 
 pub use service::Identity;
@@ -32,8 +29,7 @@ pub use service::Identity;
 /// The service's name: its schema, its `[services.*]` key and its `crm serve` argument.
 pub const NAME: &str = "gateway";
 
-/// The gateway's migrations, embedded.
-pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/gateway");
+crm_kit::schema!("../../migrations/gateway");
 
 /// The services whose calls the gateway forwards, advertised by its reflection.
 pub const FORWARDED: &[&str] = &[
@@ -41,11 +37,6 @@ pub const FORWARDED: &[&str] = &[
     "crm.notifications.v1.NotificationService",
     "crm.tickets.v1.TicketService",
 ];
-
-/// Applies the gateway's migrations in its schema.
-pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    crm_kit::db::migrate_schema(&settings.database, NAME, &MIGRATOR).await
-}
 
 /// The gateway server, bound and ready to run.
 pub struct Application {
@@ -84,11 +75,6 @@ impl Application {
             identity,
             proxy: proxy::Proxy::new(settings)?,
         })
-    }
-
-    /// The address it listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.runtime.local_addr()
     }
 
     /// The identity service, for tools and tests.

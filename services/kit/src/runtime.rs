@@ -207,11 +207,19 @@ pub struct Entry {
 }
 
 /// The [`Entry`] of a service crate: `crm_kit::entry!(Application, migrate)` where
-/// `Application::build(&Settings, Clock, Security)` and `Application::run_until_stopped` exist
+/// `Application::build(&Settings, Clock, Security)` and `Application::run_until_stopped` exist,
+/// `Application` keeps its [`Runtime`] in a field `runtime` (the macro gives it `local_addr`)
 /// and `migrate(&Settings)` applies its migrations; `NAME` is the crate's name constant.
 #[macro_export]
 macro_rules! entry {
     ($app:ty, $migrate:path) => {
+        impl $app {
+            /// The address it listens on.
+            pub fn local_addr(&self) -> ::std::net::SocketAddr {
+                self.runtime.local_addr()
+            }
+        }
+
         impl $crate::runtime::Running for $app {
             fn local_addr(&self) -> ::std::net::SocketAddr {
                 <$app>::local_addr(self)
@@ -236,4 +244,36 @@ macro_rules! entry {
             },
         };
     };
+}
+
+/// A service crate's schema: `crm_kit::schema!("../../migrations/<name>")` embeds its
+/// migrations as `MIGRATOR` and defines `migrate(&Settings)`, which applies them in the schema
+/// `NAME`. A service that does more when migrating (notifications installs its default
+/// templates) embeds `MIGRATOR` itself and writes its own `migrate`.
+#[macro_export]
+macro_rules! schema {
+    ($path:literal) => {
+        /// The service's migrations, embedded.
+        pub static MIGRATOR: ::sqlx::migrate::Migrator = ::sqlx::migrate!($path);
+
+        /// Applies the service's migrations in its schema.
+        pub async fn migrate(settings: &$crate::Settings) -> ::anyhow::Result<()> {
+            $crate::db::migrate_schema(&settings.database, NAME, &MIGRATOR).await
+        }
+    };
+}
+
+/// Serves one generated gRPC server on a [`Runtime`] until `shutdown`:
+/// `crm_kit::serve!(self.runtime, CustomerServiceServer::new(api), shutdown)` sets the largest
+/// message, names the service for health and reflection, and serves.
+#[macro_export]
+macro_rules! serve {
+    ($runtime:expr, $server:expr, $shutdown:expr) => {{
+        let runtime: $crate::runtime::Runtime = $runtime;
+        let svc = $server.max_decoding_message_size(runtime.max_message_bytes());
+        let names = [$crate::server::service_name(&svc)];
+        runtime
+            .serve(::tonic::service::Routes::new(svc), &names, $shutdown)
+            .await
+    }};
 }

@@ -26,15 +26,14 @@ pub mod store;
 pub mod templates;
 pub mod triggers;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use crm_kit::{
-    CancellationToken, Clock, Settings, auth::Security, paging::Pager, runtime::Runtime, server,
+    CancellationToken, Clock, Settings, auth::Security, paging::Pager, runtime::Runtime,
 };
 use crm_proto::notifications::v1::notification_service_server::NotificationServiceServer;
 use sqlx::migrate::Migrator;
 use tokio::sync::Notify;
-use tonic::service::Routes;
 
 pub use service::Notifications;
 pub use settings::NotificationSettings;
@@ -125,11 +124,6 @@ impl Application {
         })
     }
 
-    /// The address it listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.runtime.local_addr()
-    }
-
     /// The service state, for tests and tools.
     pub fn notifications(&self) -> &Notifications {
         &self.notifications
@@ -137,10 +131,11 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, consuming events and sending meanwhile.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let svc = NotificationServiceServer::new(api::Api(self.notifications))
-            .max_decoding_message_size(self.runtime.max_message_bytes());
-        let names = [server::service_name(&svc)];
-        self.runtime.serve(Routes::new(svc), &names, shutdown).await
+        crm_kit::serve!(
+            self.runtime,
+            NotificationServiceServer::new(api::Api(self.notifications)),
+            shutdown
+        )
     }
 }
 

@@ -23,28 +23,20 @@ pub mod store;
 pub mod tiers;
 pub mod usual;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use crm_kit::{
     CancellationToken, Clock, Settings, auth::Security, calendar::Calendar, paging::Pager,
-    runtime::Runtime, server, timers::Timers,
+    runtime::Runtime, timers::Timers,
 };
 use crm_proto::tickets::v1::ticket_service_server::TicketServiceServer;
-use sqlx::migrate::Migrator;
-use tonic::service::Routes;
 
 pub use service::Tickets;
 
 /// The service's name: its schema, its `[services.*]` key and its `crm serve` argument.
 pub const NAME: &str = "tickets";
 
-/// The service's migrations, embedded.
-pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/tickets");
-
-/// Applies the service's migrations in its schema.
-pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    crm_kit::db::migrate_schema(&settings.database, NAME, &MIGRATOR).await
-}
+crm_kit::schema!("../../migrations/tickets");
 
 /// The tickets server, bound and ready to run.
 pub struct Application {
@@ -91,11 +83,6 @@ impl Application {
         Ok(Self { runtime, tickets })
     }
 
-    /// The address it listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.runtime.local_addr()
-    }
-
     /// The service state, for tests and tools.
     pub fn tickets(&self) -> &Tickets {
         &self.tickets
@@ -103,10 +90,11 @@ impl Application {
 
     /// Serves until `shutdown`.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let svc = TicketServiceServer::new(api::Api(self.tickets))
-            .max_decoding_message_size(self.runtime.max_message_bytes());
-        let names = [server::service_name(&svc)];
-        self.runtime.serve(Routes::new(svc), &names, shutdown).await
+        crm_kit::serve!(
+            self.runtime,
+            TicketServiceServer::new(api::Api(self.tickets)),
+            shutdown
+        )
     }
 }
 
