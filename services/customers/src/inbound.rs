@@ -29,7 +29,7 @@ impl events::Handler for Inbound {
         }
         if event.r#type == USUAL_ENGINEER_CHANGED {
             let usual: tickets::UsualEngineer = events::decode(event)?;
-            return crate::visits::record_usual_engineer(tx, &usual).await;
+            return crate::visits::set_usual_engineer(tx, &usual).await;
         }
         Ok(())
     }

@@ -162,10 +162,33 @@ pub(crate) async fn lock_visible(
     id: Uuid,
     scope: &Scope,
 ) -> Result<pb::Customer> {
-    store::get_customer(tx, id, true)
+    find_visible(tx, id, scope, true).await
+}
+
+/// A live customer in `scope` (with a row lock when `lock`); one outside it is NOT_FOUND.
+pub(crate) async fn find_visible(
+    conn: &mut sqlx::PgConnection,
+    id: Uuid,
+    scope: &Scope,
+    lock: bool,
+) -> Result<pb::Customer> {
+    store::get_customer(conn, id, lock)
         .await?
         .filter(|c| sees(scope, c))
         .ok_or_else(|| not_found(id))
+}
+
+/// [`lock_visible`], then the version the caller read checked (0 skips): how a transition
+/// starts.
+pub(crate) async fn lock_at_version(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    version: i64,
+    scope: &Scope,
+) -> Result<pb::Customer> {
+    let current = lock_visible(tx, id, scope).await?;
+    check_version(id, version, current.version)?;
+    Ok(current)
 }
 
 pub(crate) fn out_of_scope() -> Error {
@@ -214,12 +237,9 @@ impl Customers {
         id: Uuid,
         caller: &Principal,
     ) -> Result<()> {
-        let scope = scope(caller);
-        store::get_customer(conn, id, false)
-            .await?
-            .filter(|c| sees(&scope, c))
-            .map(|_| ())
-            .ok_or_else(|| not_found(id))
+        find_visible(conn, id, &scope(caller), false)
+            .await
+            .map(drop)
     }
 
     /// One page of a customer's records kept in id (creation) order — its stage, tier and owner

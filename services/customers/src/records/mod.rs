@@ -14,7 +14,8 @@ use crate::{
     Customers,
     records::rules::{CustomerFields, CustomerQuery},
     service::{
-        announce_changed, check_version, holder, lock_visible, not_found, out_of_scope, scope, sees,
+        announce_changed, check_version, find_visible, holder, lock_at_version, lock_visible,
+        out_of_scope, scope,
     },
     tiers,
 };
@@ -67,12 +68,8 @@ impl Customers {
 
     /// One live customer.
     pub async fn get(&self, id: Uuid, caller: &Principal) -> Result<pb::Customer> {
-        let scope = scope(caller);
         let mut conn = self.pool.acquire().await?;
-        crate::store::get_customer(&mut conn, id, false)
-            .await?
-            .filter(|c| sees(&scope, c))
-            .ok_or_else(|| not_found(id))
+        find_visible(&mut conn, id, &scope(caller), false).await
     }
 
     /// Searches customers.
@@ -152,8 +149,7 @@ impl Customers {
         let actor = caller.subject.as_str();
         let scope = scope(caller);
         let mut tx = crm_kit::begin_write!(key, &self.pool);
-        let current = lock_visible(&mut tx, id, &scope).await?;
-        check_version(id, version, current.version)?;
+        let current = lock_at_version(&mut tx, id, version, &scope).await?;
         let now = self.clock.now();
         store::soft_delete(&mut tx, id, now, actor).await?;
         let response = pb::DeleteCustomerResponse {

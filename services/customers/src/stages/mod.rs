@@ -11,9 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     Customers,
-    service::{
-        STAGE_CHANGED, check_version, customer_event, event, lock_visible, not_found, scope,
-    },
+    service::{STAGE_CHANGED, customer_event, event, lock_at_version, not_found, scope},
     stages::rules::StageChangeInput,
 };
 
@@ -47,8 +45,7 @@ impl Customers {
         let scope = scope(caller);
         let mut tx = crm_kit::begin_write!(key, &self.pool);
         let id = input.customer_id;
-        let current = lock_visible(&mut tx, id, &scope).await?;
-        check_version(id, input.version, current.version)?;
+        let current = lock_at_version(&mut tx, id, input.version, &scope).await?;
         crate::stages::rules::check_stage_change(current.stage(), input.stage)?;
         let now = self.clock.now();
         let change = pb::StageChange {

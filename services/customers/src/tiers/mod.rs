@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::{
     Customers,
     records::rules::CustomerFields,
-    service::{announce_changed, check_version, lock_visible, scope},
+    service::{announce_changed, lock_at_version, scope},
 };
 
 /// Records a change of the tier in force inside `tx`, if the tier did change.
@@ -58,8 +58,7 @@ impl Customers {
         let actor = caller.subject.as_str();
         let scope = scope(caller);
         let mut tx = crm_kit::begin_write!(key, &self.pool);
-        let current = lock_visible(&mut tx, id, &scope).await?;
-        check_version(id, version, current.version)?;
+        let current = lock_at_version(&mut tx, id, version, &scope).await?;
         let computed = current.computed_tier();
         let in_force = crate::tiers::rules::tier_in_force(computed, override_tier);
         let now = self.clock.now();

@@ -10,6 +10,10 @@ use uuid::Uuid;
 pub mod rules;
 mod store;
 
+/// The service-plan check (`care`) and the usual engineers from the tickets service
+/// (`inbound`) use these queries of the visits' SQL.
+pub(crate) use store::{service_progress, set_usual_engineer};
+
 use crate::{
     service::{Customers, not_found, scope, sees},
     store as records,
@@ -20,24 +24,6 @@ fn visit_not_found(id: Uuid) -> Error {
         kind: "return visit",
         id: id.to_string(),
     }
-}
-
-/// A customer's visits in the year before `since` and its last service report's date (C-8),
-/// for the scheduled service-plan check.
-pub(crate) async fn service_progress(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    since: time::OffsetDateTime,
-) -> Result<(i64, Option<time::Date>)> {
-    store::service_progress(conn, customer, since).await
-}
-
-/// Records a customer's usual engineer as the tickets service announced it (C-8).
-pub(crate) async fn record_usual_engineer(
-    tx: &mut PgConnection,
-    usual: &crm_proto::tickets::v1::UsualEngineer,
-) -> Result<()> {
-    store::set_usual_engineer(tx, usual).await
 }
 
 impl Customers {
