@@ -5,5 +5,6 @@ mod events;
 mod imports;
 mod notifications;
 mod platform;
+mod repairs;
 mod tickets;
 mod timers;

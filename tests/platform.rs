@@ -30,11 +30,12 @@ async fn every_server_reports_health() {
         "customers" => "crm.customers.v1.CustomerService",
         "notifications" => "crm.notifications.v1.NotificationService",
         "tickets" => "crm.tickets.v1.TicketService",
+        "repairs" => "crm.repairs.v1.RepairService",
         other => panic!("no health name known for {other}"),
     };
     assert_eq!(
         running.addrs.keys().copied().collect::<Vec<_>>(),
-        ["customers", "gateway", "notifications", "tickets"]
+        ["customers", "gateway", "notifications", "repairs", "tickets"]
     );
     for (service, _) in running.addrs.iter() {
         let mut health = HealthClient::new(running.channel(service).await);

@@ -59,3 +59,11 @@ pub mod tickets {
         tonic::include_proto!("crm.tickets.v1");
     }
 }
+
+/// `crm.repairs.v1`: the repairs service.
+pub mod repairs {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("crm.repairs.v1");
+    }
+}

@@ -17,6 +17,7 @@ pub const REGISTRY: &[Entry] = &[
     crm_customers::ENTRY,
     crm_notifications::ENTRY,
     crm_tickets::ENTRY,
+    crm_repairs::ENTRY,
     crm_gateway::ENTRY,
 ];
 

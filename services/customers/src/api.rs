@@ -4,6 +4,7 @@
 use crm_kit::{
     Error,
     context::{call, caller},
+    convert::id,
     error::both,
     idempotency::RequestKey,
 };
@@ -17,10 +18,6 @@ use crate::{
     service::Customers,
     stages::rules::StageChangeInput,
 };
-
-fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
-    crate::rules::parse_id(value).map_err(|e| Error::invalid(field, e))
-}
 
 /// The gRPC adapter: one call of the use cases per RPC, nothing else.
 #[derive(Clone)]

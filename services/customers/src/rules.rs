@@ -203,13 +203,7 @@ where
 }
 
 /// A contact, validated and with its comparison keys.
-/// Parses a resource id.
-pub fn parse_id(id: &str) -> Result<uuid::Uuid, String> {
-    if id.is_empty() {
-        return Err("is required".into());
-    }
-    uuid::Uuid::parse_str(id).map_err(|_| "is not a valid id".into())
-}
+pub use crm_kit::convert::parse_id;
 
 #[cfg(test)]
 mod tests {

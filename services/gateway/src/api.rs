@@ -3,6 +3,7 @@
 use crm_kit::{
     Error,
     context::{Origin, call, caller},
+    convert::id,
     error::both,
     idempotency::RequestKey,
 };
@@ -16,10 +17,6 @@ use crate::{
     service::{self, Identity},
     users::rules::NewUser,
 };
-
-fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
-    uuid::Uuid::parse_str(value).map_err(|_| Error::invalid(field, "is not a valid id"))
-}
 
 /// The gRPC adapter: one call of the use cases per RPC, nothing else.
 #[derive(Clone)]

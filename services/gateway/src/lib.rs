@@ -36,6 +36,7 @@ pub const FORWARDED: &[&str] = &[
     "crm.customers.v1.CustomerService",
     "crm.notifications.v1.NotificationService",
     "crm.tickets.v1.TicketService",
+    "crm.repairs.v1.RepairService",
 ];
 
 /// The gateway server, bound and ready to run.

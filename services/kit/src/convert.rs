@@ -86,3 +86,17 @@ mod tests {
         assert_eq!(from_timestamp(&timestamp(at)).unwrap(), at);
     }
 }
+
+/// Parses a resource id (a UUID): what is wrong with it, as a field violation's description.
+pub fn parse_id(value: &str) -> Result<uuid::Uuid, String> {
+    if value.is_empty() {
+        return Err("is required".into());
+    }
+    uuid::Uuid::parse_str(value).map_err(|_| "is not a valid id".into())
+}
+
+/// Parses the resource id in `field`: `INVALID_ARGUMENT` naming the field when it is missing or
+/// not an id. Every service's adapter reads ids with it.
+pub fn id(field: &str, value: &str) -> Result<uuid::Uuid, crate::Error> {
+    parse_id(value).map_err(|e| crate::Error::invalid(field, e))
+}

@@ -4,6 +4,7 @@
 use crm_kit::{
     Error,
     context::{call, caller},
+    convert::id,
     error::both,
     idempotency::RequestKey,
 };
@@ -19,13 +20,6 @@ use crate::{
     service::Notifications,
     templates::rules::{TemplateInput, check_template_name},
 };
-
-fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
-    if value.is_empty() {
-        return Err(Error::invalid(field, "is required"));
-    }
-    uuid::Uuid::parse_str(value).map_err(|_| Error::invalid(field, "is not a valid id"))
-}
 
 /// The gRPC adapter: one call of the use cases per RPC, nothing else.
 #[derive(Clone)]

@@ -1,8 +1,8 @@
 //! The gRPC adapter: translate the request, call [`Tickets`], wrap the result.
 
 use crm_kit::{
-    Error,
     context::{call, caller},
+    convert::id,
     error::both,
     idempotency::RequestKey,
 };
@@ -14,13 +14,6 @@ use crate::{
     lifecycle::rules::TransitionInput,
     service::Tickets,
 };
-
-fn id(field: &str, value: &str) -> Result<uuid::Uuid, Error> {
-    if value.is_empty() {
-        return Err(Error::invalid(field, "is required"));
-    }
-    uuid::Uuid::parse_str(value).map_err(|_| Error::invalid(field, "is not a valid id"))
-}
 
 /// The gRPC adapter: one call of the use cases per RPC, nothing else.
 #[derive(Clone)]

@@ -104,7 +104,7 @@ impl Customers {
         let caller = &call.principal;
         let actor = caller.subject.as_str();
         let scope = scope(caller);
-        let id = crate::rules::parse_id(&patch.id).map_err(|e| Error::invalid("customer.id", e))?;
+        let id = crm_kit::convert::id("customer.id", &patch.id)?;
         let mut tx = self.pool.begin().await?;
         let mut current = lock_visible(&mut tx, id, &scope).await?;
         let tier_before = current.tier();

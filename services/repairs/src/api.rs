@@ -1,0 +1,228 @@
+//! The gRPC adapter: translate the request, call [`Repairs`], wrap the result.
+
+use crm_kit::{
+    context::{call, caller},
+    convert::id,
+    error::both,
+    idempotency::RequestKey,
+};
+use crm_proto::repairs::v1::{self as pb, repair_service_server::RepairService};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    centres::rules::NewCentre,
+    part_requests::{
+        StepInput,
+        rules::{NewPartRequest, Step},
+    },
+    service::Repairs,
+    stock::Delivery,
+};
+
+/// The gRPC adapter: one call of the use cases per RPC, nothing else.
+#[derive(Clone)]
+pub struct Api(pub Repairs);
+
+impl Api {
+    /// A part request's step: the key, the checked input, the use case.
+    async fn step<R: prost::Message + Default>(
+        &self,
+        request: Request<impl prost::Message>,
+        parts: (&str, &str, Step, i32, i32, &str),
+        respond: fn(pb::PartRequest, pb::Stock) -> R,
+    ) -> Result<Response<R>, Status> {
+        let call = call(&request)?;
+        let (request_id, id, step, used, returned, reason) = parts;
+        let key = RequestKey::of(&call, request_id, request.get_ref());
+        let (key, input) = both(key, StepInput::parse(id, step, used, returned, reason))?;
+        Ok(Response::new(
+            self.0.step_part_request(key, input, &call, respond).await?,
+        ))
+    }
+}
+
+#[tonic::async_trait]
+impl RepairService for Api {
+    async fn create_centre(
+        &self,
+        request: Request<pb::CreateCentreRequest>,
+    ) -> Result<Response<pb::CreateCentreResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, new) = both(key, NewCentre::parse(&r))?;
+        Ok(Response::new(self.0.create_centre(key, new, &call).await?))
+    }
+
+    async fn get_centre(
+        &self,
+        request: Request<pb::GetCentreRequest>,
+    ) -> Result<Response<pb::GetCentreResponse>, Status> {
+        let caller = caller(&request)?;
+        let id = id("id", &request.get_ref().id)?;
+        Ok(Response::new(pb::GetCentreResponse {
+            centre: Some(self.0.get_centre(id, &caller).await?),
+        }))
+    }
+
+    async fn list_centres(
+        &self,
+        request: Request<pb::ListCentresRequest>,
+    ) -> Result<Response<pb::ListCentresResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.0.list_centres(request.get_ref(), &caller).await?,
+        ))
+    }
+
+    async fn create_part(
+        &self,
+        request: Request<pb::CreatePartRequest>,
+    ) -> Result<Response<pb::CreatePartResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, part) = both(key, crate::catalogue::rules::parse_part(&r))?;
+        Ok(Response::new(self.0.create_part(key, part, &call).await?))
+    }
+
+    async fn list_parts(
+        &self,
+        request: Request<pb::ListPartsRequest>,
+    ) -> Result<Response<pb::ListPartsResponse>, Status> {
+        caller(&request)?;
+        Ok(Response::new(self.0.list_parts(request.get_ref()).await?))
+    }
+
+    async fn receive_stock(
+        &self,
+        request: Request<pb::ReceiveStockRequest>,
+    ) -> Result<Response<pb::ReceiveStockResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, delivery) = both(key, Delivery::parse(&r))?;
+        Ok(Response::new(
+            self.0.receive_stock(key, delivery, &call).await?,
+        ))
+    }
+
+    async fn get_stock(
+        &self,
+        request: Request<pb::GetStockRequest>,
+    ) -> Result<Response<pb::GetStockResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.get_ref();
+        let (centre, part) = both(id("centre_id", &r.centre_id), id("part_id", &r.part_id))?;
+        Ok(Response::new(pb::GetStockResponse {
+            stock: Some(self.0.get_stock(centre, part, &caller).await?),
+        }))
+    }
+
+    async fn list_stock(
+        &self,
+        request: Request<pb::ListStockRequest>,
+    ) -> Result<Response<pb::ListStockResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.get_ref();
+        let centre = match r.centre_id.as_str() {
+            "" => None,
+            centre => Some(id("centre_id", centre)?),
+        };
+        Ok(Response::new(
+            self.0
+                .list_stock(centre, r.low_only, r.page.as_ref(), &caller)
+                .await?,
+        ))
+    }
+
+    async fn summarise_stock(
+        &self,
+        request: Request<pb::SummariseStockRequest>,
+    ) -> Result<Response<pb::SummariseStockResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(self.0.summarise_stock(&caller).await?))
+    }
+
+    async fn request_parts(
+        &self,
+        request: Request<pb::RequestPartsRequest>,
+    ) -> Result<Response<pb::RequestPartsResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, new) = both(key, NewPartRequest::parse(&r))?;
+        Ok(Response::new(self.0.request_parts(key, new, &call).await?))
+    }
+
+    async fn get_part_request(
+        &self,
+        request: Request<pb::GetPartRequestRequest>,
+    ) -> Result<Response<pb::GetPartRequestResponse>, Status> {
+        let caller = caller(&request)?;
+        let id = id("id", &request.get_ref().id)?;
+        Ok(Response::new(pb::GetPartRequestResponse {
+            part_request: Some(self.0.get_part_request(id, &caller).await?),
+        }))
+    }
+
+    async fn list_part_requests(
+        &self,
+        request: Request<pb::ListPartRequestsRequest>,
+    ) -> Result<Response<pb::ListPartRequestsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.0
+                .list_part_requests(request.get_ref(), &caller)
+                .await?,
+        ))
+    }
+
+    async fn issue_part_request(
+        &self,
+        request: Request<pb::IssuePartRequestRequest>,
+    ) -> Result<Response<pb::IssuePartRequestResponse>, Status> {
+        let r = request.get_ref().clone();
+        self.step(
+            request,
+            (&r.request_id, &r.id, Step::Issue, 0, 0, ""),
+            |part_request, stock| pb::IssuePartRequestResponse {
+                part_request: Some(part_request),
+                stock: Some(stock),
+            },
+        )
+        .await
+    }
+
+    async fn settle_part_request(
+        &self,
+        request: Request<pb::SettlePartRequestRequest>,
+    ) -> Result<Response<pb::SettlePartRequestResponse>, Status> {
+        let r = request.get_ref().clone();
+        self.step(
+            request,
+            (&r.request_id, &r.id, Step::Settle, r.used, r.returned, ""),
+            |part_request, stock| pb::SettlePartRequestResponse {
+                part_request: Some(part_request),
+                stock: Some(stock),
+            },
+        )
+        .await
+    }
+
+    async fn cancel_part_request(
+        &self,
+        request: Request<pb::CancelPartRequestRequest>,
+    ) -> Result<Response<pb::CancelPartRequestResponse>, Status> {
+        let r = request.get_ref().clone();
+        self.step(
+            request,
+            (&r.request_id, &r.id, Step::Cancel, 0, 0, &r.reason),
+            |part_request, stock| pb::CancelPartRequestResponse {
+                part_request: Some(part_request),
+                stock: Some(stock),
+            },
+        )
+        .await
+    }
+}

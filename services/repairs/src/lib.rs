@@ -1,0 +1,68 @@
+//! The repairs service: the repair centres — headquarters, branch centres,
+//! authorised partner repair centres and agents — and their spare parts: the catalogue, stock
+//! per centre and part, and part requests that reserve, issue and settle stock. A partner
+//! centre sees and changes only the rows of its own partner organisation, on every method.
+//!
+//! Where things are: `api` translates gRPC (`struct Api`); `service` holds the state and what
+//! the capabilities share (the scope rule, the events, the rights). The capabilities, each a
+//! folder with its use cases (`mod.rs`), pure rules (`rules.rs`) and SQL (`store.rs`):
+//! `centres/`, `catalogue/` (the parts catalogue), `stock/` (R-3: deliveries, levels,
+//! the low-stock notice) and `part_requests/` (R-3: reserve, issue, settle, cancel).
+
+pub mod api;
+pub mod catalogue;
+pub mod centres;
+pub mod part_requests;
+pub mod service;
+pub mod stock;
+
+use crm_kit::{
+    CancellationToken, Clock, Settings, auth::Security, paging::Pager, runtime::Runtime,
+};
+use crm_proto::repairs::v1::repair_service_server::RepairServiceServer;
+
+pub use service::Repairs;
+
+/// The service's name: its schema, its `[services.*]` key and its `crm serve` argument.
+pub const NAME: &str = "repairs";
+
+crm_kit::schema!("../../migrations/repairs");
+
+/// The repairs server, bound and ready to run.
+pub struct Application {
+    runtime: Runtime,
+    repairs: Repairs,
+}
+
+impl Application {
+    /// Connects and binds `[services.repairs] listen`; it runs its relay (the stock and repair
+    /// events).
+    pub async fn build(
+        settings: &Settings,
+        clock: Clock,
+        security: Security,
+    ) -> anyhow::Result<Self> {
+        let pool = crm_kit::db::connect(&settings.database, NAME).await?;
+        let repairs = Repairs::new(pool.clone(), clock.clone(), Pager::new(&settings.paging));
+        let runtime = Runtime::bind(NAME, pool, settings, clock, security)
+            .await?
+            .relay();
+        Ok(Self { runtime, repairs })
+    }
+
+    /// The service state, for tests and tools.
+    pub fn repairs(&self) -> &Repairs {
+        &self.repairs
+    }
+
+    /// Serves until `shutdown`.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        crm_kit::serve!(
+            self.runtime,
+            RepairServiceServer::new(api::Api(self.repairs)),
+            shutdown
+        )
+    }
+}
+
+crm_kit::entry!(Application, migrate);

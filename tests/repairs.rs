@@ -1,0 +1,698 @@
+//! Repair logistics through the gateway, as a partner repair centre and the service
+//! organisation's staff use it: two partner organisations each with its own API key, an admin
+//! and a coordinator who log in. A partner sees and changes only its own centres' stock and
+//! part requests on every method (totals included); fifty reservations at once against ten
+//! units in stock give exactly ten; a part request goes reserved → issued → settled with
+//! every part back, and the centre is told once when its stock runs low.
+
+use std::collections::BTreeMap;
+
+use crm_kit::{Clock, ratelimit::Rate, testing};
+use crm_proto::{
+    gateway::v1::{self as gw, auth_service_client::AuthServiceClient},
+    repairs::v1::{
+        self as pb, CentreKind, PartRequestState, repair_service_client::RepairServiceClient,
+    },
+};
+use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
+
+type Repairs = RepairServiceClient<InterceptedService<Channel, testing::Bearer>>;
+
+struct Platform {
+    running: crm_tests::Running,
+    gateway: Channel,
+}
+
+fn rid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl Platform {
+    /// The platform with an admin, a coordinator and an engineer at the gateway.
+    async fn start() -> Self {
+        let mut env = testing::test_env().await;
+        // the partners' own limit (20 a second) is the gateway's concern, tested there
+        env.settings.rate_limit.roles.insert(
+            "partner".into(),
+            Rate {
+                per_second: 500,
+                burst: 500,
+            },
+        );
+        let running = crm_tests::start(env.settings, Clock::system())
+            .await
+            .expect("platform starts");
+        running
+            .users(&[
+                ("admin", "admin", ""),
+                ("coordinator", "coordinator", ""),
+                ("engineer", "engineer", "华南"),
+            ])
+            .await;
+        let gateway = running.channel("gateway").await;
+        Self { running, gateway }
+    }
+
+    fn client(&self, token: &str) -> Repairs {
+        RepairServiceClient::with_interceptor(self.gateway.clone(), testing::Bearer::new(token))
+    }
+
+    /// A logged-in user's client.
+    async fn user(&self, username: &str) -> Repairs {
+        let token = AuthServiceClient::new(self.gateway.clone())
+            .login(gw::LoginRequest {
+                username: username.into(),
+                password: crm_tests::PASSWORD.into(),
+            })
+            .await
+            .expect("login")
+            .into_inner()
+            .access_token;
+        self.client(&token)
+    }
+
+    /// A partner system's client: an API key of `partner` made by the admin, exchanged at the
+    /// gateway for a token as the partner would.
+    async fn partner(&self, partner: &str) -> Repairs {
+        let identity = crm::admin::identity(&self.running.settings).await.unwrap();
+        let key = crm::admin::create_api_key(
+            &identity,
+            gw::ApiKey {
+                name: format!("{partner} repair system"),
+                roles: vec!["partner".into()],
+                partner_id: partner.into(),
+                ..Default::default()
+            },
+            30,
+            "test",
+        )
+        .await
+        .expect("an API key");
+        let token = AuthServiceClient::new(self.gateway.clone())
+            .exchange_api_key(gw::ExchangeApiKeyRequest {
+                api_key: key.secret,
+            })
+            .await
+            .expect("the key is exchanged")
+            .into_inner()
+            .access_token;
+        self.client(&token)
+    }
+}
+
+async fn centre(admin: &mut Repairs, code: &str, kind: CentreKind, partner: &str) -> pb::Centre {
+    admin
+        .create_centre(pb::CreateCentreRequest {
+            request_id: rid(),
+            centre: Some(pb::Centre {
+                code: code.into(),
+                name: format!("{code} 维修中心"),
+                kind: kind as i32,
+                region: "华南".into(),
+                address: "深圳市南山区科技园".into(),
+                opening_hours: "周一至周五 09:00–18:00".into(),
+                partner_id: partner.into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("a centre")
+        .into_inner()
+        .centre
+        .unwrap()
+}
+
+async fn part(admin: &mut Repairs, number: &str, minimum: i32) -> pb::Part {
+    admin
+        .create_part(pb::CreatePartRequest {
+            request_id: rid(),
+            part: Some(pb::Part {
+                part_number: number.into(),
+                name: format!("{number} 备件"),
+                serialised: false,
+                minimum_stock: minimum,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("a part")
+        .into_inner()
+        .part
+        .unwrap()
+}
+
+async fn receive(client: &mut Repairs, centre: &str, part: &str, quantity: i32) -> pb::Stock {
+    client
+        .receive_stock(pb::ReceiveStockRequest {
+            request_id: rid(),
+            centre_id: centre.into(),
+            part_id: part.into(),
+            quantity,
+            note: "delivery".into(),
+        })
+        .await
+        .expect("stock received")
+        .into_inner()
+        .stock
+        .unwrap()
+}
+
+async fn request(
+    client: &mut Repairs,
+    centre: &str,
+    part: &str,
+    quantity: i32,
+) -> Result<pb::RequestPartsResponse, tonic::Status> {
+    client
+        .request_parts(pb::RequestPartsRequest {
+            request_id: rid(),
+            centre_id: centre.into(),
+            part_id: part.into(),
+            quantity,
+            ticket_id: String::new(),
+            note: "on-site job".into(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// The code of a call's outcome.
+fn code<T>(r: Result<T, tonic::Status>) -> Code {
+    r.map_or_else(|s| s.code(), |_| Code::Ok)
+}
+
+fn field(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_partner_sees_and_changes_only_its_own_centres_on_every_method() {
+    let p = Platform::start().await;
+    let mut admin = p.user("admin").await;
+    let hq = centre(&mut admin, "HQ", CentreKind::Hq, "").await;
+    let a = centre(&mut admin, "SZ-A", CentreKind::Partner, "partner.a").await;
+    let b = centre(&mut admin, "GZ-B", CentreKind::Agent, "partner.b").await;
+    let psu = part(&mut admin, "PSU-500W", 0).await;
+    receive(&mut admin, &hq.id, &psu.id, 100).await;
+    receive(&mut admin, &b.id, &psu.id, 7).await;
+
+    let mut pa = p.partner("partner.a").await;
+    let mut pb_ = p.partner("partner.b").await;
+    // each partner books its own deliveries and requests its own parts
+    receive(&mut pa, &a.id, &psu.id, 10).await;
+    request(&mut pa, &a.id, &psu.id, 2)
+        .await
+        .expect("A's own request");
+    let b_request = request(&mut pb_, &b.id, &psu.id, 3)
+        .await
+        .expect("B's own request")
+        .part_request
+        .unwrap();
+
+    // A's lists and totals hold only A's rows
+    let centres = pa
+        .list_centres(pb::ListCentresRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .centres;
+    assert_eq!(
+        centres.iter().map(|c| c.code.as_str()).collect::<Vec<_>>(),
+        ["SZ-A"]
+    );
+    let stock = pa
+        .list_stock(pb::ListStockRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .stock;
+    assert_eq!(
+        stock
+            .iter()
+            .map(|s| (s.centre_id.as_str(), s.on_hand, s.reserved))
+            .collect::<Vec<_>>(),
+        [(a.id.as_str(), 10, 2)]
+    );
+    let totals = pa
+        .summarise_stock(pb::SummariseStockRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (totals.on_hand, totals.reserved, totals.centres.len()),
+        (10, 2, 1)
+    );
+    let requests = pa
+        .list_part_requests(pb::ListPartRequestsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .part_requests;
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].centre_id, a.id);
+    // the staff see everything
+    let all = admin
+        .summarise_stock(pb::SummariseStockRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((all.on_hand, all.reserved, all.centres.len()), (117, 5, 3));
+
+    // A's token on every method with B's ids: NOT_FOUND (or PERMISSION_DENIED), never data
+    let mut refusals: BTreeMap<&str, Code> = BTreeMap::new();
+    refusals.insert(
+        "GetCentre",
+        code(
+            pa.get_centre(pb::GetCentreRequest { id: b.id.clone() })
+                .await,
+        ),
+    );
+    refusals.insert(
+        "GetStock",
+        code(
+            pa.get_stock(pb::GetStockRequest {
+                centre_id: b.id.clone(),
+                part_id: psu.id.clone(),
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "ListStock",
+        code(
+            pa.list_stock(pb::ListStockRequest {
+                centre_id: b.id.clone(),
+                ..Default::default()
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "ListPartRequests",
+        code(
+            pa.list_part_requests(pb::ListPartRequestsRequest {
+                centre_id: b.id.clone(),
+                ..Default::default()
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "ReceiveStock",
+        code(
+            pa.receive_stock(pb::ReceiveStockRequest {
+                request_id: rid(),
+                centre_id: b.id.clone(),
+                part_id: psu.id.clone(),
+                quantity: 1,
+                note: String::new(),
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "RequestParts",
+        code(request(&mut pa, &b.id, &psu.id, 1).await),
+    );
+    refusals.insert(
+        "GetPartRequest",
+        code(
+            pa.get_part_request(pb::GetPartRequestRequest {
+                id: b_request.id.clone(),
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "IssuePartRequest",
+        code(
+            pa.issue_part_request(pb::IssuePartRequestRequest {
+                request_id: rid(),
+                id: b_request.id.clone(),
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "SettlePartRequest",
+        code(
+            pa.settle_part_request(pb::SettlePartRequestRequest {
+                request_id: rid(),
+                id: b_request.id.clone(),
+                used: 3,
+                returned: 0,
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "CancelPartRequest",
+        code(
+            pa.cancel_part_request(pb::CancelPartRequestRequest {
+                request_id: rid(),
+                id: b_request.id.clone(),
+                reason: "not mine".into(),
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "CreateCentre",
+        code(
+            pa.create_centre(pb::CreateCentreRequest {
+                request_id: rid(),
+                centre: b.clone().into(),
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "CreatePart",
+        code(
+            pa.create_part(pb::CreatePartRequest {
+                request_id: rid(),
+                part: psu.clone().into(),
+            })
+            .await,
+        ),
+    );
+    for (method, code) in &refusals {
+        let expected = if method.starts_with("Create") {
+            Code::PermissionDenied
+        } else {
+            Code::NotFound
+        };
+        assert_eq!(*code, expected, "{method} with partner B's ids");
+    }
+    // every method of the service was tried (the reads of the catalogue hold no partner rows)
+    let methods = [
+        "GetCentre",
+        "ListCentres",
+        "CreateCentre",
+        "CreatePart",
+        "ListParts",
+        "ReceiveStock",
+        "GetStock",
+        "ListStock",
+        "SummariseStock",
+        "RequestParts",
+        "GetPartRequest",
+        "ListPartRequests",
+        "IssuePartRequest",
+        "SettlePartRequest",
+        "CancelPartRequest",
+    ];
+    for m in methods {
+        assert!(
+            refusals.contains_key(m) || ["ListCentres", "ListParts", "SummariseStock"].contains(&m),
+            "{m} not tried"
+        );
+    }
+
+    // B's rows are as B left them
+    let b_stock = pb_
+        .get_stock(pb::GetStockRequest {
+            centre_id: b.id.clone(),
+            part_id: psu.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .stock
+        .unwrap();
+    assert_eq!((b_stock.on_hand, b_stock.reserved), (7, 3));
+    let b_request = pb_
+        .get_part_request(pb::GetPartRequestRequest {
+            id: b_request.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .part_request
+        .unwrap();
+    assert_eq!(b_request.state, PartRequestState::Reserved as i32);
+}
+
+#[tokio::test]
+async fn fifty_reservations_at_once_against_ten_in_stock_give_exactly_ten() {
+    let p = Platform::start().await;
+    let mut admin = p.user("admin").await;
+    let hq = centre(&mut admin, "HQ", CentreKind::Hq, "").await;
+    let part = part(&mut admin, "FAN-80", 0).await;
+    receive(&mut admin, &hq.id, &part.id, 10).await;
+    let coordinator = p.user("coordinator").await;
+
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let mut c = coordinator.clone();
+        let (centre, part) = (hq.id.clone(), part.id.clone());
+        calls.spawn(async move {
+            request(&mut c, &centre, &part, 1)
+                .await
+                .map_err(|s| s.code())
+        });
+    }
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    while let Some(r) = calls.join_next().await {
+        let key = match r.unwrap() {
+            Ok(_) => "ok".to_string(),
+            Err(code) => format!("{code:?}"),
+        };
+        *outcomes.entry(key).or_default() += 1;
+    }
+    assert_eq!(
+        outcomes,
+        BTreeMap::from([
+            ("FailedPrecondition".to_string(), 40),
+            ("ok".to_string(), 10)
+        ])
+    );
+    let stock = admin
+        .get_stock(pb::GetStockRequest {
+            centre_id: hq.id.clone(),
+            part_id: part.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .stock
+        .unwrap();
+    assert_eq!(
+        (stock.on_hand, stock.reserved, stock.available),
+        (10, 10, 0)
+    );
+    let requests = admin
+        .list_part_requests(pb::ListPartRequestsRequest {
+            centre_id: hq.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .part_requests;
+    assert_eq!(
+        requests.len(),
+        10,
+        "exactly the successful requests were stored"
+    );
+
+    // the database refuses an oversell whatever the application does
+    let pool = crm_kit::db::connect(&p.running.settings.database, crm_repairs::NAME)
+        .await
+        .unwrap();
+    let refused = sqlx::query("UPDATE stock SET reserved = on_hand + 1")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("stock_reserved_within_on_hand"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn a_part_request_is_reserved_issued_and_settled_with_every_part_back() {
+    let p = Platform::start().await;
+    let mut admin = p.user("admin").await;
+    let hq = centre(&mut admin, "HQ", CentreKind::Hq, "").await;
+    let board = part(&mut admin, "MB-X200", 2).await;
+    let stock = receive(&mut admin, &hq.id, &board.id, 5).await;
+    assert_eq!((stock.on_hand, stock.minimum, stock.low), (5, 2, false));
+    let mut engineer = p.user("engineer").await;
+    let mut coordinator = p.user("coordinator").await;
+    let pool = crm_kit::db::connect(&p.running.settings.database, crm_repairs::NAME)
+        .await
+        .unwrap();
+    let stored = |table: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) FROM {table}"
+            )))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+
+    // bad input: named, nothing written
+    let status = request(&mut engineer, &hq.id, &uuid::Uuid::new_v4().to_string(), 1)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), field(&status)),
+        (Code::InvalidArgument, vec!["part_id".into()])
+    );
+    let status = request(&mut engineer, &hq.id, &board.id, 0)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), field(&status)),
+        (Code::InvalidArgument, vec!["quantity".into()])
+    );
+    let status = request(&mut engineer, &hq.id, &board.id, 6)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("5 available"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(stored("part_requests").await, 0);
+
+    // four of five reserved: available 1, below the minimum of 2 — the centre is told once
+    let reserved = request(&mut engineer, &hq.id, &board.id, 4).await.unwrap();
+    let stock = reserved.stock.unwrap();
+    assert_eq!(
+        (stock.on_hand, stock.reserved, stock.available, stock.low),
+        (5, 4, 1, true)
+    );
+    let id = reserved.part_request.unwrap().id;
+    let issued = coordinator
+        .issue_part_request(pb::IssuePartRequestRequest {
+            request_id: rid(),
+            id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let stock = issued.stock.unwrap();
+    assert_eq!((stock.on_hand, stock.reserved, stock.available), (1, 0, 1));
+    let outstanding = coordinator
+        .list_part_requests(pb::ListPartRequestsRequest {
+            outstanding: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .part_requests;
+    assert_eq!(
+        outstanding
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        [id.as_str()]
+    );
+
+    // every part comes back, used or not
+    let settle = |used: i32, returned: i32| pb::SettlePartRequestRequest {
+        request_id: rid(),
+        id: id.clone(),
+        used,
+        returned,
+    };
+    let status = coordinator
+        .settle_part_request(settle(1, 2))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), field(&status)),
+        (Code::InvalidArgument, vec!["returned".into()])
+    );
+    let status = coordinator
+        .cancel_part_request(pb::CancelPartRequestRequest {
+            request_id: rid(),
+            id: id.clone(),
+            reason: "too late".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    let settled = coordinator
+        .settle_part_request(settle(1, 3))
+        .await
+        .unwrap()
+        .into_inner();
+    let request_after = settled.part_request.unwrap();
+    assert_eq!(
+        (
+            request_after.state,
+            request_after.used,
+            request_after.returned
+        ),
+        (PartRequestState::Settled as i32, 1, 3)
+    );
+    let stock = settled.stock.unwrap();
+    assert_eq!((stock.on_hand, stock.reserved, stock.low), (4, 0, false));
+    let status = coordinator
+        .settle_part_request(settle(1, 3))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+
+    // a cancelled request releases its reservation; a cancellation needs a reason
+    let second = request(&mut engineer, &hq.id, &board.id, 3).await.unwrap();
+    let second_id = second.part_request.unwrap().id;
+    let cancel = |reason: &str| pb::CancelPartRequestRequest {
+        request_id: rid(),
+        id: second_id.clone(),
+        reason: reason.into(),
+    };
+    let status = engineer.cancel_part_request(cancel(" ")).await.unwrap_err();
+    assert_eq!(
+        (status.code(), field(&status)),
+        (Code::InvalidArgument, vec!["reason".into()])
+    );
+    let cancelled = engineer
+        .cancel_part_request(cancel("the customer fixed it"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cancelled.stock.unwrap().reserved, 0);
+
+    // the history of each step, and one stock_low per fall below the minimum
+    let steps: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT from_value, to_value, via FROM history WHERE subject = $1 ORDER BY id",
+    )
+    .bind(format!("part_requests/{id}"))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let steps: Vec<_> = steps
+        .iter()
+        .map(|(f, t, v)| (f.as_str(), t.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("", "RESERVED", "request"),
+            ("RESERVED", "ISSUED", "issue"),
+            ("ISSUED", "SETTLED", "settle")
+        ]
+    );
+    let low: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE aggregate LIKE 'centres/%/stock/%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    // fell at the first reservation (1 < 2); the second (3 of 4) left 1 again: a new fall
+    assert_eq!(low, 2);
+}
