@@ -35,7 +35,13 @@ async fn every_server_reports_health() {
     };
     assert_eq!(
         running.addrs.keys().copied().collect::<Vec<_>>(),
-        ["customers", "gateway", "notifications", "repairs", "tickets"]
+        [
+            "customers",
+            "gateway",
+            "notifications",
+            "repairs",
+            "tickets"
+        ]
     );
     for (service, _) in running.addrs.iter() {
         let mut health = HealthClient::new(running.channel(service).await);

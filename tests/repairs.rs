@@ -11,7 +11,8 @@ use crm_kit::{Clock, ratelimit::Rate, testing};
 use crm_proto::{
     gateway::v1::{self as gw, auth_service_client::AuthServiceClient},
     repairs::v1::{
-        self as pb, CentreKind, PartRequestState, repair_service_client::RepairServiceClient,
+        self as pb, CentreKind, OrderKind, OrderState, OrderTransition, PartRequestState,
+        repair_service_client::RepairServiceClient,
     },
 };
 use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
@@ -176,6 +177,58 @@ async fn request(
         .map(|r| r.into_inner())
 }
 
+fn order(kind: OrderKind) -> pb::RepairOrder {
+    pb::RepairOrder {
+        kind: kind as i32,
+        contact_name: "王晓明".into(),
+        contact_phone: "+86 138 0013 8000".into(),
+        product_model: "X200".into(),
+        serial_number: "SN-0001".into(),
+        fault_description: "无法开机".into(),
+        ..Default::default()
+    }
+}
+
+async fn create_order(client: &mut Repairs, centre: &str, kind: OrderKind) -> pb::RepairOrder {
+    client
+        .create_repair_order(pb::CreateRepairOrderRequest {
+            request_id: rid(),
+            repair_order: Some(pb::RepairOrder {
+                centre_id: centre.into(),
+                ..order(kind)
+            }),
+        })
+        .await
+        .expect("a repair order")
+        .into_inner()
+        .repair_order
+        .unwrap()
+}
+
+/// Takes `id` one step; the response.
+async fn go(
+    client: &mut Repairs,
+    id: &str,
+    transition: OrderTransition,
+    edit: impl FnOnce(&mut pb::TransitionRepairOrderRequest),
+) -> Result<pb::TransitionRepairOrderResponse, tonic::Status> {
+    let mut r = pb::TransitionRepairOrderRequest {
+        request_id: rid(),
+        id: id.into(),
+        transition: transition as i32,
+        ..Default::default()
+    };
+    edit(&mut r);
+    client
+        .transition_repair_order(r)
+        .await
+        .map(|r| r.into_inner())
+}
+
+fn state(r: &pb::TransitionRepairOrderResponse) -> OrderState {
+    OrderState::try_from(r.repair_order.as_ref().unwrap().state).unwrap()
+}
+
 /// The code of a call's outcome.
 fn code<T>(r: Result<T, tonic::Status>) -> Code {
     r.map_or_else(|s| s.code(), |_| Code::Ok)
@@ -212,6 +265,9 @@ async fn a_partner_sees_and_changes_only_its_own_centres_on_every_method() {
         .expect("B's own request")
         .part_request
         .unwrap();
+
+    let b_order = create_order(&mut pb_, &b.id, OrderKind::CarryIn).await;
+    let a_order = create_order(&mut pa, &a.id, OrderKind::MailIn).await;
 
     // A's lists and totals hold only A's rows
     let centres = pa
@@ -254,6 +310,16 @@ async fn a_partner_sees_and_changes_only_its_own_centres_on_every_method() {
         .part_requests;
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].centre_id, a.id);
+    let orders = pa
+        .list_repair_orders(pb::ListRepairOrdersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_orders;
+    assert_eq!(
+        orders.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+        [a_order.id.as_str()]
+    );
     // the staff see everything
     let all = admin
         .summarise_stock(pb::SummariseStockRequest {})
@@ -380,8 +446,64 @@ async fn a_partner_sees_and_changes_only_its_own_centres_on_every_method() {
             .await,
         ),
     );
+    refusals.insert(
+        "CreateRepairOrder",
+        code(
+            pa.create_repair_order(pb::CreateRepairOrderRequest {
+                request_id: rid(),
+                repair_order: Some(pb::RepairOrder {
+                    centre_id: b.id.clone(),
+                    ..order(OrderKind::CarryIn)
+                }),
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "GetRepairOrder",
+        code(
+            pa.get_repair_order(pb::GetRepairOrderRequest {
+                id: b_order.id.clone(),
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "ListRepairOrders",
+        code(
+            pa.list_repair_orders(pb::ListRepairOrdersRequest {
+                centre_id: b.id.clone(),
+                ..Default::default()
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "TransitionRepairOrder",
+        code(
+            pa.transition_repair_order(pb::TransitionRepairOrderRequest {
+                request_id: rid(),
+                id: b_order.id.clone(),
+                transition: OrderTransition::Inspect as i32,
+                configuration: "8G".into(),
+                customer_confirmed: true,
+                ..Default::default()
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "ListRepairOrderHistory",
+        code(
+            pa.list_repair_order_history(pb::ListRepairOrderHistoryRequest {
+                id: b_order.id.clone(),
+                page: None,
+            })
+            .await,
+        ),
+    );
     for (method, code) in &refusals {
-        let expected = if method.starts_with("Create") {
+        let expected = if ["CreateCentre", "CreatePart"].contains(method) {
             Code::PermissionDenied
         } else {
             Code::NotFound
@@ -435,6 +557,14 @@ async fn a_partner_sees_and_changes_only_its_own_centres_on_every_method() {
         .part_request
         .unwrap();
     assert_eq!(b_request.state, PartRequestState::Reserved as i32);
+    let b_order = pb_
+        .get_repair_order(pb::GetRepairOrderRequest { id: b_order.id })
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_order
+        .unwrap();
+    assert_eq!(b_order.state, OrderState::Received as i32);
 }
 
 #[tokio::test]
@@ -695,4 +825,349 @@ async fn a_part_request_is_reserved_issued_and_settled_with_every_part_back() {
             .unwrap();
     // fell at the first reservation (1 < 2); the second (3 of 4) left 1 again: a new fall
     assert_eq!(low, 2);
+}
+
+#[tokio::test]
+async fn carry_in_is_repaired_while_the_customer_waits_or_picked_up_against_the_receipt() {
+    let p = Platform::start().await;
+    let mut admin = p.user("admin").await;
+    let a = centre(&mut admin, "SZ-A", CentreKind::Partner, "partner.a").await;
+    let mut partner = p.partner("partner.a").await;
+    use OrderTransition as T;
+
+    // repaired while the customer waits: inspected with the customer, repaired, signed for
+    let waited = create_order(&mut partner, &a.id, OrderKind::CarryIn).await;
+    assert_eq!(waited.state, OrderState::Received as i32);
+    assert!(waited.number.starts_with('R') && waited.due_time.is_some());
+    let status = go(&mut partner, &waited.id, T::Inspect, |r| {
+        r.configuration = "8G/256G".into()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (status.code(), field(&status)),
+        (Code::InvalidArgument, vec!["customer_confirmed".into()])
+    );
+    let inspected = go(&mut partner, &waited.id, T::Inspect, |r| {
+        r.configuration = "8G/256G".into();
+        r.fault_reproduced = true;
+        r.accessories = vec!["电源适配器".into(), "包".into()];
+        r.customer_confirmed = true;
+    })
+    .await
+    .unwrap();
+    assert_eq!(state(&inspected), OrderState::Inspected);
+    let status = go(&mut partner, &waited.id, T::HandOver, |r| {
+        r.signature = "王晓明".into()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::FailedPrecondition,
+        "no hand-over before the repair"
+    );
+    let repaired = go(&mut partner, &waited.id, T::RepairWhileWaiting, |r| {
+        r.service_record = "更换电源模块".into();
+        r.tested = true;
+    })
+    .await
+    .unwrap();
+    assert_eq!(state(&repaired), OrderState::Repaired);
+    let done = go(&mut partner, &waited.id, T::HandOver, |r| {
+        r.signature = "王晓明".into()
+    })
+    .await
+    .unwrap();
+    let done = done.repair_order.unwrap();
+    assert_eq!(
+        (done.state, done.signed_by.as_str(), done.receipt_issued),
+        (OrderState::Completed as i32, "王晓明", false)
+    );
+    assert!(done.counter_wait_seconds >= 0);
+    assert_eq!(done.accessories, ["电源适配器", "包"]);
+
+    // not repaired at once, after a paid-service quote: the reason told, a receipt issued;
+    // the unit comes back only against the receipt's code
+    let left = create_order(&mut partner, &a.id, OrderKind::CarryIn).await;
+    go(&mut partner, &left.id, T::Inspect, |r| {
+        r.configuration = "16G/1T".into();
+        r.customer_confirmed = true;
+    })
+    .await
+    .unwrap();
+    let status = go(&mut partner, &left.id, T::Quote, |r| {
+        r.quote = Some(crm_proto::common::v1::Money {
+            currency_code: "CNY".into(),
+            units: 350,
+            nanos: 0,
+        });
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(field(&status), ["price_policy_told"]);
+    go(&mut partner, &left.id, T::Quote, |r| {
+        r.price_policy_told = true;
+        r.quote = Some(crm_proto::common::v1::Money {
+            currency_code: "CNY".into(),
+            units: 350,
+            nanos: 0,
+        });
+    })
+    .await
+    .unwrap();
+    let status = go(&mut partner, &left.id, T::IssueReceipt, |r| {
+        r.note = "需要更换主板".into()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::FailedPrecondition,
+        "the quote is answered first"
+    );
+    go(&mut partner, &left.id, T::AcceptQuote, |_| {})
+        .await
+        .unwrap();
+    let receipt = go(&mut partner, &left.id, T::IssueReceipt, |r| {
+        r.note = "需要更换主板，三天后取机".into()
+    })
+    .await
+    .unwrap();
+    assert_eq!(state(&receipt), OrderState::InRepair);
+    let code = receipt.receipt_code.clone();
+    assert_eq!(code.len(), 11, "{code}");
+    let shown = receipt.repair_order.unwrap();
+    assert!(shown.receipt_issued && shown.paid);
+    go(&mut partner, &left.id, T::CompleteRepair, |r| {
+        r.service_record = "更换主板，测试通过".into();
+        r.tested = true;
+    })
+    .await
+    .unwrap();
+    go(&mut partner, &left.id, T::NotifyCustomer, |r| {
+        r.note = "已电话通知取机".into()
+    })
+    .await
+    .unwrap();
+    for wrong in ["", "00000-00000"] {
+        let status = go(&mut partner, &left.id, T::HandOver, |r| {
+            r.signature = "王晓明".into();
+            r.receipt_code = wrong.into();
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(
+            (status.code(), field(&status)),
+            (Code::InvalidArgument, vec!["receipt_code".into()])
+        );
+    }
+    let picked = go(&mut partner, &left.id, T::HandOver, |r| {
+        r.signature = "王晓明".into();
+        r.receipt_code = code.to_lowercase();
+    })
+    .await
+    .unwrap();
+    assert_eq!(state(&picked), OrderState::Completed);
+    assert_eq!(picked.receipt_code, "", "the code is shown once");
+
+    let history = partner
+        .list_repair_order_history(pb::ListRepairOrderHistoryRequest {
+            id: left.id.clone(),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let steps: Vec<i32> = history.iter().map(|e| e.transition).collect();
+    assert_eq!(
+        steps,
+        [
+            T::Unspecified,
+            T::Inspect,
+            T::Quote,
+            T::AcceptQuote,
+            T::IssueReceipt,
+            T::CompleteRepair,
+            T::NotifyCustomer,
+            T::HandOver
+        ]
+        .map(|t| t as i32)
+    );
+    assert_eq!(history[4].note, "需要更换主板，三天后取机");
+    assert!(history.iter().all(|e| e.changed.is_some()));
+    let open = partner
+        .list_repair_orders(pb::ListRepairOrdersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_orders;
+    assert!(open.is_empty(), "both orders are closed");
+}
+
+#[tokio::test]
+async fn a_mail_in_unit_is_inspected_first_then_the_customer_contacted_and_shipped_back() {
+    let p = Platform::start().await;
+    let mut admin = p.user("admin").await;
+    let hq = centre(&mut admin, "HQ", CentreKind::Hq, "").await;
+    let mut coordinator = p.user("coordinator").await;
+    use OrderTransition as T;
+    let ticket = uuid::Uuid::new_v4().to_string();
+    let mailed = coordinator
+        .create_repair_order(pb::CreateRepairOrderRequest {
+            request_id: rid(),
+            repair_order: Some(pb::RepairOrder {
+                centre_id: hq.id.clone(),
+                ticket_id: ticket.clone(),
+                ..order(OrderKind::MailIn)
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_order
+        .unwrap();
+    assert_eq!(
+        (mailed.state, mailed.ticket_id.as_str()),
+        (OrderState::AwaitingArrival as i32, ticket.as_str())
+    );
+    let walk_in = create_order(&mut coordinator, &hq.id, OrderKind::CarryIn).await;
+    // open orders by turnaround deadline: the carry-in (8 business hours) before the mail-in (40)
+    let open = coordinator
+        .list_repair_orders(pb::ListRepairOrdersRequest {
+            centre_id: hq.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_orders;
+    assert_eq!(
+        open.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+        [walk_in.id.as_str(), mailed.id.as_str()]
+    );
+
+    let status = go(&mut coordinator, &mailed.id, T::Inspect, |r| {
+        r.configuration = "8G".into()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "not arrived yet");
+    let status = go(&mut coordinator, &mailed.id, T::ReceiveShipment, |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(field(&status), ["carrier", "tracking_number"]);
+    let arrived = go(&mut coordinator, &mailed.id, T::ReceiveShipment, |r| {
+        r.carrier = "顺丰".into();
+        r.tracking_number = "SF1234567890".into();
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        arrived.repair_order.as_ref().unwrap().inbound_tracking,
+        "SF1234567890"
+    );
+    // the engineer inspects first (no customer at a counter), then contacts the customer
+    go(&mut coordinator, &mailed.id, T::Inspect, |r| {
+        r.configuration = "8G/256G".into();
+        r.fault_reproduced = true;
+    })
+    .await
+    .unwrap();
+    let status = go(&mut coordinator, &mailed.id, T::StartRepair, |r| {
+        r.note = "电源故障".into()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::FailedPrecondition,
+        "the customer is contacted first"
+    );
+    go(&mut coordinator, &mailed.id, T::ContactCustomer, |r| {
+        r.note = "确认故障，保修内免费".into()
+    })
+    .await
+    .unwrap();
+    go(&mut coordinator, &mailed.id, T::StartRepair, |r| {
+        r.note = "电源故障".into()
+    })
+    .await
+    .unwrap();
+    go(&mut coordinator, &mailed.id, T::CompleteRepair, |r| {
+        r.service_record = "更换电源，测试通过".into();
+        r.tested = true;
+    })
+    .await
+    .unwrap();
+    go(&mut coordinator, &mailed.id, T::NotifyCustomer, |r| {
+        r.note = "通知客户即将寄回".into()
+    })
+    .await
+    .unwrap();
+    let status = go(&mut coordinator, &mailed.id, T::HandOver, |r| {
+        r.signature = "x".into()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::FailedPrecondition,
+        "a mail-in unit is shipped back"
+    );
+    let status = go(&mut coordinator, &mailed.id, T::ShipBack, |r| {
+        r.carrier = "顺丰".into();
+        r.tracking_number = "SF0987654321".into();
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(field(&status), ["record_copy_enclosed"]);
+    let shipped = go(&mut coordinator, &mailed.id, T::ShipBack, |r| {
+        r.carrier = "顺丰".into();
+        r.tracking_number = "SF0987654321".into();
+        r.record_copy_enclosed = true;
+    })
+    .await
+    .unwrap();
+    let shipped = shipped.repair_order.unwrap();
+    assert_eq!(
+        (
+            shipped.state,
+            shipped.outbound_tracking.as_str(),
+            shipped.service_record.as_str()
+        ),
+        (
+            OrderState::Shipped as i32,
+            "SF0987654321",
+            "更换电源，测试通过"
+        )
+    );
+    let open = coordinator
+        .list_repair_orders(pb::ListRepairOrdersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_orders;
+    assert_eq!(open.len(), 1);
+    let all = coordinator
+        .list_repair_orders(pb::ListRepairOrdersRequest {
+            include_closed: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_orders;
+    assert_eq!(all.len(), 2);
+    // every step was published for the notifications service
+    let pool = crm_kit::db::connect(&p.running.settings.database, crm_repairs::NAME)
+        .await
+        .unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE aggregate = $1")
+        .bind(format!("repair_orders/{}", mailed.id))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 8, "created and seven steps");
 }

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     centres::rules::NewCentre,
+    orders::rules::{NewOrder, Step as OrderStep},
     part_requests::{
         StepInput,
         rules::{NewPartRequest, Step},
@@ -224,5 +225,68 @@ impl RepairService for Api {
             },
         )
         .await
+    }
+
+    async fn create_repair_order(
+        &self,
+        request: Request<pb::CreateRepairOrderRequest>,
+    ) -> Result<Response<pb::CreateRepairOrderResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, new) = both(key, NewOrder::parse(&r))?;
+        Ok(Response::new(
+            self.0.create_repair_order(key, new, &call).await?,
+        ))
+    }
+
+    async fn get_repair_order(
+        &self,
+        request: Request<pb::GetRepairOrderRequest>,
+    ) -> Result<Response<pb::GetRepairOrderResponse>, Status> {
+        let caller = caller(&request)?;
+        let id = id("id", &request.get_ref().id)?;
+        Ok(Response::new(pb::GetRepairOrderResponse {
+            repair_order: Some(self.0.get_repair_order(id, &caller).await?),
+        }))
+    }
+
+    async fn list_repair_orders(
+        &self,
+        request: Request<pb::ListRepairOrdersRequest>,
+    ) -> Result<Response<pb::ListRepairOrdersResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.0
+                .list_repair_orders(request.get_ref(), &caller)
+                .await?,
+        ))
+    }
+
+    async fn transition_repair_order(
+        &self,
+        request: Request<pb::TransitionRepairOrderRequest>,
+    ) -> Result<Response<pb::TransitionRepairOrderResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, step) = both(key, OrderStep::parse(&r))?;
+        Ok(Response::new(
+            self.0.transition_repair_order(key, step, &call).await?,
+        ))
+    }
+
+    async fn list_repair_order_history(
+        &self,
+        request: Request<pb::ListRepairOrderHistoryRequest>,
+    ) -> Result<Response<pb::ListRepairOrderHistoryResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.get_ref();
+        let id = id("id", &r.id)?;
+        Ok(Response::new(
+            self.0
+                .repair_order_history(id, r.page.as_ref(), &caller)
+                .await?,
+        ))
     }
 }

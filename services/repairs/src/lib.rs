@@ -1,23 +1,31 @@
-//! The repairs service: the repair centres — headquarters, branch centres,
+//! The repairs service (R-1 … ): the repair centres — headquarters, branch centres,
 //! authorised partner repair centres and agents — and their spare parts: the catalogue, stock
 //! per centre and part, and part requests that reserve, issue and settle stock. A partner
 //! centre sees and changes only the rows of its own partner organisation, on every method.
+//! Repair orders take carry-in and mail-in units through their flows.
 //!
 //! Where things are: `api` translates gRPC (`struct Api`); `service` holds the state and what
 //! the capabilities share (the scope rule, the events, the rights). The capabilities, each a
 //! folder with its use cases (`mod.rs`), pure rules (`rules.rs`) and SQL (`store.rs`):
 //! `centres/`, `catalogue/` (the parts catalogue), `stock/` (R-3: deliveries, levels,
-//! the low-stock notice) and `part_requests/` (R-3: reserve, issue, settle, cancel).
+//! the low-stock notice), `part_requests/` (R-3: reserve, issue, settle, cancel) and
+//! `orders/` (R-2, R-6: carry-in and mail-in repair orders and their flows). `rules` holds the
+//! `[repairs]` settings (turnaround per centre and order kind).
 
 pub mod api;
 pub mod catalogue;
 pub mod centres;
+pub mod orders;
 pub mod part_requests;
+pub mod rules;
 pub mod service;
 pub mod stock;
 
+use std::sync::Arc;
+
 use crm_kit::{
-    CancellationToken, Clock, Settings, auth::Security, paging::Pager, runtime::Runtime,
+    CancellationToken, Clock, Settings, auth::Security, calendar::Calendar, paging::Pager,
+    runtime::Runtime,
 };
 use crm_proto::repairs::v1::repair_service_server::RepairServiceServer;
 
@@ -35,15 +43,23 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects and binds `[services.repairs] listen`; it runs its relay (the stock and repair
-    /// events).
+    /// Connects and binds `[services.repairs] listen`; bad `[repairs]` or `[calendar]`
+    /// settings stop the start here. It runs its relay (the stock and repair events).
     pub async fn build(
         settings: &Settings,
         clock: Clock,
         security: Security,
     ) -> anyhow::Result<Self> {
+        let own = Arc::new(rules::RepairSettings::from_settings(settings)?);
+        let calendar = Arc::new(Calendar::new(&settings.calendar)?);
         let pool = crm_kit::db::connect(&settings.database, NAME).await?;
-        let repairs = Repairs::new(pool.clone(), clock.clone(), Pager::new(&settings.paging));
+        let repairs = Repairs::new(
+            pool.clone(),
+            clock.clone(),
+            Pager::new(&settings.paging),
+            own,
+            calendar,
+        );
         let runtime = Runtime::bind(NAME, pool, settings, clock, security)
             .await?
             .relay();

@@ -2,9 +2,12 @@
 //! sees only its own organisation's rows), the rights to manage the catalogue and the
 //! centres, and the events it publishes.
 
+use std::sync::Arc;
+
 use crm_kit::{
     Clock, Error, Result, Role,
     auth::Principal,
+    calendar::Calendar,
     context::Call,
     events::{self, NewEvent, Payload},
     paging::Pager,
@@ -12,6 +15,8 @@ use crm_kit::{
 };
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
+
+use crate::rules::RepairSettings;
 
 /// The topic of the repairs service's events.
 pub const TOPIC: &str = crate::NAME;
@@ -21,6 +26,9 @@ pub const STOCK_LOW: &str = "repairs.stock_low";
 
 /// A part request was made, issued, settled or cancelled (payload: the PartRequest).
 pub const PART_REQUEST_CHANGED: &str = "repairs.part_request_changed";
+
+/// A repair order was registered or took a step (payload: a `crm.repairs.v1.OrderEvent`).
+pub const ORDER_CHANGED: &str = "repairs.order_changed";
 
 /// Who sees which rows (R-1, G-2): the service organisation's own staff see every centre;
 /// a partner (user or API key) only the rows of its partner organisation — its centres, their
@@ -97,12 +105,26 @@ pub struct Repairs {
     pub(crate) pool: PgPool,
     pub(crate) clock: Clock,
     pub(crate) pager: Pager,
+    pub(crate) settings: Arc<RepairSettings>,
+    pub(crate) calendar: Arc<Calendar>,
 }
 
 impl Repairs {
     /// The service over `pool` (already migrated).
-    pub fn new(pool: PgPool, clock: Clock, pager: Pager) -> Self {
-        Self { pool, clock, pager }
+    pub fn new(
+        pool: PgPool,
+        clock: Clock,
+        pager: Pager,
+        settings: Arc<RepairSettings>,
+        calendar: Arc<Calendar>,
+    ) -> Self {
+        Self {
+            pool,
+            clock,
+            pager,
+            settings,
+            calendar,
+        }
     }
 
     /// The pool, for tests and tools.
