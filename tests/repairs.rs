@@ -267,6 +267,38 @@ async fn a_partner_sees_and_changes_only_its_own_centres_on_every_method() {
         .unwrap();
 
     let b_order = create_order(&mut pb_, &b.id, OrderKind::CarryIn).await;
+    // B's swap (its removed unit on the way to HQ) and a transfer from HQ to B
+    let b_repair = create_order(&mut pb_, &b.id, OrderKind::CarryIn).await;
+    go(&mut pb_, &b_repair.id, OrderTransition::Inspect, |r| {
+        r.configuration = "8G".into();
+        r.customer_confirmed = true;
+    })
+    .await
+    .unwrap();
+    let psu_s = serial_part(&mut admin, "PSU-S").await;
+    let b_swap = pb_
+        .record_swap(swap(&b.id, &psu_s.id, &b_repair.id, "B0", "B1", &hq.id))
+        .await
+        .unwrap()
+        .into_inner()
+        .swap
+        .unwrap();
+    let b_transfer = admin
+        .transfer_stock(pb::TransferStockRequest {
+            request_id: rid(),
+            transfer: Some(pb::Transfer {
+                from_centre_id: hq.id.clone(),
+                to_centre_id: b.id.clone(),
+                part_id: psu.id.clone(),
+                quantity: 1,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .transfer
+        .unwrap();
     let a_order = create_order(&mut pa, &a.id, OrderKind::MailIn).await;
 
     // A's lists and totals hold only A's rows
@@ -326,7 +358,8 @@ async fn a_partner_sees_and_changes_only_its_own_centres_on_every_method() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((all.on_hand, all.reserved, all.centres.len()), (117, 5, 3));
+    // 100 + 7 + 10, less the unit in transit from HQ to B
+    assert_eq!((all.on_hand, all.reserved, all.centres.len()), (116, 5, 3));
 
     // A's token on every method with B's ids: NOT_FOUND (or PERMISSION_DENIED), never data
     let mut refusals: BTreeMap<&str, Code> = BTreeMap::new();
@@ -502,6 +535,86 @@ async fn a_partner_sees_and_changes_only_its_own_centres_on_every_method() {
             .await,
         ),
     );
+    refusals.insert(
+        "RecordSwap",
+        code(
+            pa.record_swap(swap(&b.id, &psu_s.id, &b_repair.id, "B1", "A1", &a.id))
+                .await,
+        ),
+    );
+    refusals.insert(
+        "ReceiveReturnedPart",
+        code(
+            pa.receive_returned_part(pb::ReceiveReturnedPartRequest {
+                request_id: rid(),
+                swap_id: b_swap.id.clone(),
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "ListSwaps",
+        code(
+            pa.list_swaps(pb::ListSwapsRequest {
+                centre_id: b.id.clone(),
+                ..Default::default()
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "GetSerialHistory",
+        code(
+            pa.get_serial_history(pb::GetSerialHistoryRequest {
+                part_id: psu_s.id.clone(),
+                serial: "B1".into(),
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "TransferStock",
+        code(
+            pa.transfer_stock(pb::TransferStockRequest {
+                request_id: rid(),
+                transfer: Some(pb::Transfer {
+                    from_centre_id: b.id.clone(),
+                    to_centre_id: a.id.clone(),
+                    part_id: psu.id.clone(),
+                    quantity: 1,
+                    ..Default::default()
+                }),
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "ReceiveTransfer",
+        code(
+            pa.receive_transfer(pb::ReceiveTransferRequest {
+                request_id: rid(),
+                transfer_id: b_transfer.id.clone(),
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "ListTransfers",
+        code(
+            pa.list_transfers(pb::ListTransfersRequest {
+                centre_id: b.id.clone(),
+                page: None,
+            })
+            .await,
+        ),
+    );
+    let swaps = pa
+        .list_swaps(pb::ListSwapsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .swaps;
+    assert!(swaps.is_empty(), "A lists none of B's swaps");
     for (method, code) in &refusals {
         let expected = if ["CreateCentre", "CreatePart"].contains(method) {
             Code::PermissionDenied
@@ -1170,4 +1283,330 @@ async fn a_mail_in_unit_is_inspected_first_then_the_customer_contacted_and_shipp
         .await
         .unwrap();
     assert_eq!(events, 8, "created and seven steps");
+}
+
+async fn serial_part(admin: &mut Repairs, number: &str) -> pb::Part {
+    admin
+        .create_part(pb::CreatePartRequest {
+            request_id: rid(),
+            part: Some(pb::Part {
+                part_number: number.into(),
+                name: format!("{number} 备件"),
+                serialised: true,
+                minimum_stock: 0,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("a part")
+        .into_inner()
+        .part
+        .unwrap()
+}
+
+fn swap(
+    centre: &str,
+    part: &str,
+    order: &str,
+    removed: &str,
+    installed: &str,
+    back: &str,
+) -> pb::RecordSwapRequest {
+    pb::RecordSwapRequest {
+        request_id: rid(),
+        swap: Some(pb::Swap {
+            centre_id: centre.into(),
+            part_id: part.into(),
+            order_id: order.into(),
+            removed_serial: removed.into(),
+            fault: "无输出".into(),
+            installed_serial: installed.into(),
+            return_centre_id: back.into(),
+            ..Default::default()
+        }),
+    }
+}
+
+#[tokio::test]
+async fn swaps_label_the_removed_unit_track_it_back_and_chain_the_serials() {
+    let p = Platform::start().await;
+    let mut admin = p.user("admin").await;
+    let hq = centre(&mut admin, "HQ", CentreKind::Hq, "").await;
+    let a = centre(&mut admin, "SZ-A", CentreKind::Partner, "partner.a").await;
+    let psu = serial_part(&mut admin, "PSU-S").await;
+    let fan = part(&mut admin, "FAN-80", 0).await;
+    let mut partner = p.partner("partner.a").await;
+    let mut other = p.partner("partner.b").await;
+    use OrderTransition as T;
+    let in_repair = |client: &Repairs| {
+        let mut client = client.clone();
+        let centre = a.id.clone();
+        async move {
+            let o = create_order(&mut client, &centre, OrderKind::CarryIn).await;
+            go(&mut client, &o.id, T::Inspect, |r| {
+                r.configuration = "8G".into();
+                r.customer_confirmed = true;
+            })
+            .await
+            .unwrap();
+            go(&mut client, &o.id, T::IssueReceipt, |r| {
+                r.note = "换电源".into()
+            })
+            .await
+            .unwrap();
+            o.id
+        }
+    };
+    let first = in_repair(&partner).await;
+    let second = in_repair(&partner).await;
+
+    // bad swaps: nothing written
+    let status = partner
+        .record_swap(swap(&a.id, &fan.id, &first, "F1", "F2", &hq.id))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), field(&status)),
+        (Code::InvalidArgument, vec!["swap.part_id".into()])
+    );
+    let status = other
+        .record_swap(swap(&a.id, &psu.id, &first, "S0", "S1", &hq.id))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "another partner's centre");
+
+    // S0 (as shipped) → S1 on the first order; S1 → S2 on the second
+    let one = partner
+        .record_swap(swap(&a.id, &psu.id, &first, "S0", "S1", &hq.id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(one.return_stock.unwrap().in_transit, 1);
+    let label = one.swap.unwrap();
+    assert_eq!(
+        (
+            label.part_number.as_str(),
+            label.removed_serial.as_str(),
+            label.fault.as_str(),
+            label.order_id.as_str(),
+            label.in_transit
+        ),
+        ("PSU-S", "S0", "无输出", first.as_str(), true)
+    );
+    // a serial is installed once: S1 again, or the faulty S0, is refused
+    for installed in ["S1", "S0"] {
+        let status = partner
+            .record_swap(swap(&a.id, &psu.id, &second, "X9", installed, &hq.id))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::FailedPrecondition, "{installed}");
+    }
+    let two = partner
+        .record_swap(swap(&a.id, &psu.id, &second, "S1", "S2", &hq.id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(two.return_stock.unwrap().in_transit, 2);
+
+    let history = partner
+        .get_serial_history(pb::GetSerialHistoryRequest {
+            part_id: psu.id.clone(),
+            serial: "S1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(history.chain, ["S0", "S1", "S2"]);
+    assert_eq!(history.swaps.len(), 2);
+    assert_eq!(history.state, pb::SerialState::FaultyInTransit as i32);
+    let last = partner
+        .get_serial_history(pb::GetSerialHistoryRequest {
+            part_id: psu.id.clone(),
+            serial: "S2".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (last.chain.clone(), last.state),
+        (
+            vec!["S0".to_string(), "S1".into(), "S2".into()],
+            pb::SerialState::Installed as i32
+        )
+    );
+    let status = other
+        .get_serial_history(pb::GetSerialHistoryRequest {
+            part_id: psu.id.clone(),
+            serial: "S1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "B sees none of A's swaps");
+
+    // the warehouse (HQ) receives the removed units; the partner cannot book them in for it
+    let status = partner
+        .receive_returned_part(pb::ReceiveReturnedPartRequest {
+            request_id: rid(),
+            swap_id: label.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let in_transit = partner
+        .list_swaps(pb::ListSwapsRequest {
+            in_transit_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .swaps;
+    assert_eq!(in_transit.len(), 2);
+    let got = admin
+        .receive_returned_part(pb::ReceiveReturnedPartRequest {
+            request_id: rid(),
+            swap_id: label.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .swap
+        .unwrap();
+    assert!(!got.in_transit && got.received.is_some());
+    let status = admin
+        .receive_returned_part(pb::ReceiveReturnedPartRequest {
+            request_id: rid(),
+            swap_id: label.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    let hq_stock = admin
+        .get_stock(pb::GetStockRequest {
+            centre_id: hq.id.clone(),
+            part_id: psu.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .stock
+        .unwrap();
+    assert_eq!(
+        (hq_stock.in_transit, hq_stock.on_hand),
+        (1, 0),
+        "faulty units are not usable stock"
+    );
+    let s0 = admin
+        .get_serial_history(pb::GetSerialHistoryRequest {
+            part_id: psu.id.clone(),
+            serial: "S0".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(s0.state, pb::SerialState::FaultyReceived as i32);
+}
+
+#[tokio::test]
+async fn a_transfer_leaves_the_sender_at_once_and_arrives_when_booked_in() {
+    let p = Platform::start().await;
+    let mut admin = p.user("admin").await;
+    let hq = centre(&mut admin, "HQ", CentreKind::Hq, "").await;
+    let a = centre(&mut admin, "SZ-A", CentreKind::Partner, "partner.a").await;
+    let fan = part(&mut admin, "FAN-80", 3).await;
+    receive(&mut admin, &hq.id, &fan.id, 10).await;
+    let mut partner = p.partner("partner.a").await;
+    let mut other = p.partner("partner.b").await;
+    let transfer = |from: &str, to: &str, quantity: i32| pb::TransferStockRequest {
+        request_id: rid(),
+        transfer: Some(pb::Transfer {
+            from_centre_id: from.into(),
+            to_centre_id: to.into(),
+            part_id: fan.id.clone(),
+            quantity,
+            note: "补货".into(),
+            ..Default::default()
+        }),
+    };
+    let status = admin
+        .transfer_stock(transfer(&hq.id, &a.id, 11))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    let status = partner
+        .transfer_stock(transfer(&hq.id, &a.id, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::NotFound,
+        "a partner sends only from its own centres"
+    );
+    let sent = admin
+        .transfer_stock(transfer(&hq.id, &a.id, 4))
+        .await
+        .unwrap()
+        .into_inner();
+    let from = sent.from_stock.unwrap();
+    assert_eq!((from.on_hand, from.available), (6, 6));
+    let t = sent.transfer.unwrap();
+    let arriving = partner
+        .get_stock(pb::GetStockRequest {
+            centre_id: a.id.clone(),
+            part_id: fan.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .stock
+        .unwrap();
+    assert_eq!((arriving.on_hand, arriving.in_transit), (0, 4));
+    let status = other
+        .receive_transfer(pb::ReceiveTransferRequest {
+            request_id: rid(),
+            transfer_id: t.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let got = partner
+        .receive_transfer(pb::ReceiveTransferRequest {
+            request_id: rid(),
+            transfer_id: t.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let to = got.to_stock.unwrap();
+    assert_eq!((to.on_hand, to.in_transit, to.low), (4, 0, false));
+    assert_eq!(
+        got.transfer.unwrap().state,
+        pb::TransferState::Received as i32
+    );
+    let status = partner
+        .receive_transfer(pb::ReceiveTransferRequest {
+            request_id: rid(),
+            transfer_id: t.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    let listed = partner
+        .list_transfers(pb::ListTransfersRequest {
+            centre_id: a.id.clone(),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .transfers;
+    assert_eq!(listed.len(), 1);
+    let status = other
+        .list_transfers(pb::ListTransfersRequest {
+            centre_id: a.id.clone(),
+            page: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
 }

@@ -18,6 +18,8 @@ use crate::{
     },
     service::Repairs,
     stock::Delivery,
+    swaps::rules::NewSwap,
+    transfers::rules::NewTransfer,
 };
 
 /// The gRPC adapter: one call of the use cases per RPC, nothing else.
@@ -286,6 +288,97 @@ impl RepairService for Api {
         Ok(Response::new(
             self.0
                 .repair_order_history(id, r.page.as_ref(), &caller)
+                .await?,
+        ))
+    }
+
+    async fn record_swap(
+        &self,
+        request: Request<pb::RecordSwapRequest>,
+    ) -> Result<Response<pb::RecordSwapResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, swap) = both(key, NewSwap::parse(&r))?;
+        Ok(Response::new(self.0.record_swap(key, swap, &call).await?))
+    }
+
+    async fn receive_returned_part(
+        &self,
+        request: Request<pb::ReceiveReturnedPartRequest>,
+    ) -> Result<Response<pb::ReceiveReturnedPartResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, id) = both(key, id("swap_id", &r.swap_id))?;
+        Ok(Response::new(
+            self.0.receive_returned_part(key, id, &call).await?,
+        ))
+    }
+
+    async fn list_swaps(
+        &self,
+        request: Request<pb::ListSwapsRequest>,
+    ) -> Result<Response<pb::ListSwapsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.0.list_swaps(request.get_ref(), &caller).await?,
+        ))
+    }
+
+    async fn get_serial_history(
+        &self,
+        request: Request<pb::GetSerialHistoryRequest>,
+    ) -> Result<Response<pb::GetSerialHistoryResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.get_ref();
+        let serial = if r.serial.trim().is_empty() {
+            Err(crm_kit::Error::invalid("serial", "is required"))
+        } else {
+            Ok(r.serial.trim())
+        };
+        let (part, serial) = both(id("part_id", &r.part_id), serial)?;
+        Ok(Response::new(
+            self.0.serial_history(part, serial, &caller).await?,
+        ))
+    }
+
+    async fn transfer_stock(
+        &self,
+        request: Request<pb::TransferStockRequest>,
+    ) -> Result<Response<pb::TransferStockResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, transfer) = both(key, NewTransfer::parse(&r))?;
+        Ok(Response::new(
+            self.0.transfer_stock(key, transfer, &call).await?,
+        ))
+    }
+
+    async fn receive_transfer(
+        &self,
+        request: Request<pb::ReceiveTransferRequest>,
+    ) -> Result<Response<pb::ReceiveTransferResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, id) = both(key, id("transfer_id", &r.transfer_id))?;
+        Ok(Response::new(
+            self.0.receive_transfer(key, id, &call).await?,
+        ))
+    }
+
+    async fn list_transfers(
+        &self,
+        request: Request<pb::ListTransfersRequest>,
+    ) -> Result<Response<pb::ListTransfersResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.get_ref();
+        let centre = id("centre_id", &r.centre_id)?;
+        Ok(Response::new(
+            self.0
+                .list_transfers(centre, r.page.as_ref(), &caller)
                 .await?,
         ))
     }

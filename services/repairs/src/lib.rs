@@ -9,7 +9,9 @@
 //! folder with its use cases (`mod.rs`), pure rules (`rules.rs`) and SQL (`store.rs`):
 //! `centres/`, `catalogue/` (the parts catalogue), `stock/` (R-3: deliveries, levels,
 //! the low-stock notice), `part_requests/` (R-3: reserve, issue, settle, cancel) and
-//! `orders/` (R-2, R-6: carry-in and mail-in repair orders and their flows). `rules` holds the
+//! `orders/` (R-2, R-6: carry-in and mail-in repair orders and their flows), `swaps/` (R-3:
+//! swaps with serials and fault labels, returns to the warehouse, serial chains) and
+//! `transfers/` (R-3: stock sent between centres). `rules` holds the
 //! `[repairs]` settings (turnaround per centre and order kind).
 
 pub mod api;
@@ -20,6 +22,8 @@ pub mod part_requests;
 pub mod rules;
 pub mod service;
 pub mod stock;
+pub mod swaps;
+pub mod transfers;
 
 use std::sync::Arc;
 

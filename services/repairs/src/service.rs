@@ -30,6 +30,9 @@ pub const PART_REQUEST_CHANGED: &str = "repairs.part_request_changed";
 /// A repair order was registered or took a step (payload: a `crm.repairs.v1.OrderEvent`).
 pub const ORDER_CHANGED: &str = "repairs.order_changed";
 
+/// A part was swapped: a removed unit labelled and on its way back (payload: the Swap).
+pub const PART_SWAPPED: &str = "repairs.part_swapped";
+
 /// Who sees which rows (R-1, G-2): the service organisation's own staff see every centre;
 /// a partner (user or API key) only the rows of its partner organisation — its centres, their
 /// stock and part requests. Out of scope is `NOT_FOUND`, on every method.

@@ -5,6 +5,8 @@
 pub mod rules;
 mod store;
 
+pub(crate) use store::get_centre;
+
 use crm_kit::{
     Result, audit, auth::Principal, context::Call, idempotency::RequestKey, scope::Scope,
 };

@@ -7,6 +7,8 @@
 pub mod rules;
 mod store;
 
+pub(crate) use store::get as visible_order;
+
 use crm_kit::{
     Result, audit, auth::Principal, context::Call, convert, history, idempotency::RequestKey,
 };

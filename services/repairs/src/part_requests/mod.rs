@@ -67,15 +67,16 @@ fn delta(step: Step, quantity: i32, input: &StepInput) -> Delta {
         Step::Issue => Delta {
             on_hand: -quantity,
             reserved: -quantity,
+            in_transit: 0,
         },
         // what was not used goes back on the shelf; what was used is consumed
         Step::Settle => Delta {
             on_hand: input.returned,
-            reserved: 0,
+            ..Delta::default()
         },
         Step::Cancel => Delta {
-            on_hand: 0,
             reserved: -quantity,
+            ..Delta::default()
         },
     }
 }
@@ -94,8 +95,8 @@ impl Repairs {
         let part = catalogue::known(&mut tx, r.part, "part_id").await?;
         let now = self.clock.now();
         let reserve = Delta {
-            on_hand: 0,
             reserved: r.quantity,
+            ..Delta::default()
         };
         let Some(stock) = stock::adjust(&mut tx, r.centre, r.part, reserve, now).await? else {
             let available = stock::get_stock(&mut tx, &scope, r.centre, r.part)

@@ -5,7 +5,7 @@
 pub mod rules;
 mod store;
 
-pub(crate) use store::{Delta, adjust, get_stock};
+pub(crate) use store::{Delta, add, adjust, get_stock};
 
 use crm_kit::{Result, audit, auth::Principal, context::Call, convert, idempotency::RequestKey};
 use crm_proto::repairs::v1 as pb;
@@ -92,7 +92,7 @@ impl Repairs {
         let centre = centres::visible(&mut tx, d.centre, &scope(&call.principal)).await?;
         let part = catalogue::known(&mut tx, d.part, "part_id").await?;
         let now = self.clock.now();
-        let stock = store::receive(&mut tx, &centre, &part, d.quantity, now).await?;
+        let stock = store::add(&mut tx, &centre, &part, d.quantity, 0, now).await?;
         let stock = changed(&mut tx, call, now, &centre, stock).await?;
         audit::record(
             &mut tx,

@@ -44,16 +44,19 @@ impl StockRow {
     }
 }
 
-/// A change of one stock row: units added to (or taken from) on hand and reserved.
+/// A change of one stock row: units added to (or taken from) on hand, reserved and in transit.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Delta {
     /// Added to on hand (negative: taken off the shelf).
     pub on_hand: i32,
     /// Added to reserved (negative: released or issued).
     pub reserved: i32,
+    /// Added to in transit (negative: arrived).
+    pub in_transit: i32,
 }
 
-/// Applies `delta` to the stock of `part` at `centre` if it leaves `0 ≤ reserved ≤ on_hand`;
+/// Applies `delta` to the stock of `part` at `centre` if it leaves `0 ≤ reserved ≤ on_hand`
+/// and in transit not negative;
 /// the row after, or `None` when there is no such row or the change would break that (not
 /// enough available to reserve, say). Concurrent changes of one row wait for each other, and
 /// each re-checks the condition on the row it finally updates.
@@ -66,41 +69,45 @@ pub async fn adjust(
 ) -> Result<Option<pb::Stock>> {
     let row: Option<StockRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH s AS (UPDATE stock SET on_hand = on_hand + $3, reserved = reserved + $4, \
-         update_time = $5 WHERE centre_id = $1 AND part_id = $2 AND reserved + $4 >= 0 \
-         AND on_hand + $3 >= reserved + $4 RETURNING *) \
-         SELECT {COLUMNS} FROM s JOIN parts p ON p.id = s.part_id"
+         in_transit = in_transit + $6, update_time = $5 WHERE centre_id = $1 AND part_id = $2 \
+         AND reserved + $4 >= 0 AND on_hand + $3 >= reserved + $4 AND in_transit + $6 >= 0 \
+         RETURNING *) SELECT {COLUMNS} FROM s JOIN parts p ON p.id = s.part_id"
     )))
     .bind(centre)
     .bind(part)
     .bind(delta.on_hand)
     .bind(delta.reserved)
     .bind(now)
+    .bind(delta.in_transit)
     .fetch_optional(&mut *tx)
     .await?;
     Ok(row.map(StockRow::into_proto))
 }
 
-/// Adds `quantity` to on hand, making the row (with the part's minimum) on the centre's first
-/// delivery of the part; the row after.
-pub async fn receive(
+/// Adds `on_hand` and `in_transit` units (not negative) to the stock of `part` at `centre`,
+/// making the row (with the part's minimum) when the centre has none yet; the row after.
+pub async fn add(
     tx: &mut PgConnection,
     centre: &pb::Centre,
     part: &pb::Part,
-    quantity: i32,
+    on_hand: i32,
+    in_transit: i32,
     now: OffsetDateTime,
 ) -> Result<pb::Stock> {
     let row: StockRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "WITH s AS (INSERT INTO stock (centre_id, part_id, partner_id, on_hand, reserved, minimum, \
-         update_time) VALUES ($1, $2, $3, $4, 0, $5, $6) ON CONFLICT (centre_id, part_id) DO UPDATE \
-         SET on_hand = stock.on_hand + EXCLUDED.on_hand, update_time = EXCLUDED.update_time \
+        "WITH s AS (INSERT INTO stock (centre_id, part_id, partner_id, on_hand, reserved, \
+         in_transit, minimum, update_time) VALUES ($1, $2, $3, $4, 0, $7, $5, $6) \
+         ON CONFLICT (centre_id, part_id) DO UPDATE SET on_hand = stock.on_hand + EXCLUDED.on_hand, \
+         in_transit = stock.in_transit + EXCLUDED.in_transit, update_time = EXCLUDED.update_time \
          RETURNING *) SELECT {COLUMNS} FROM s JOIN parts p ON p.id = s.part_id"
     )))
     .bind(Uuid::parse_str(&centre.id).unwrap_or_default())
     .bind(Uuid::parse_str(&part.id).unwrap_or_default())
     .bind(&centre.partner_id)
-    .bind(quantity)
+    .bind(on_hand)
     .bind(part.minimum_stock)
     .bind(now)
+    .bind(in_transit)
     .fetch_one(&mut *tx)
     .await?;
     Ok(row.into_proto())
