@@ -1610,3 +1610,47 @@ async fn a_transfer_leaves_the_sender_at_once_and_arrives_when_booked_in() {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn the_repairs_demo_loads_twice_alike_and_its_partner_sees_only_its_centre() {
+    let p = Platform::start().await;
+    let first = crm::demo::repairs::load(&p.running.settings)
+        .await
+        .expect("demo");
+    let again = crm::demo::repairs::load(&p.running.settings)
+        .await
+        .expect("demo again");
+    assert_eq!((first.centres, first.orders), (again.centres, again.orders));
+    let mut admin = p.user("admin").await;
+    let all = admin
+        .list_repair_orders(pb::ListRepairOrdersRequest {
+            include_closed: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_orders;
+    assert_eq!(all.len(), 4, "a second run made nothing new");
+    let mut partner = p.partner(crm::demo::repairs::PARTNERS[0]).await;
+    let centres = partner
+        .list_centres(pb::ListCentresRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .centres;
+    assert_eq!(
+        centres.iter().map(|c| c.code.as_str()).collect::<Vec<_>>(),
+        ["SZ-P1"]
+    );
+    let open = partner
+        .list_repair_orders(pb::ListRepairOrdersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_orders;
+    let states: Vec<i32> = open.iter().map(|o| o.state).collect();
+    assert_eq!(open.len(), 2);
+    assert!(states.contains(&(OrderState::Inspected as i32)));
+    assert!(states.contains(&(OrderState::AwaitingArrival as i32)));
+}

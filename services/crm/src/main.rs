@@ -120,9 +120,12 @@ async fn main() -> anyhow::Result<()> {
                          older version, `make clean-local` resets it";
             let users = crm::demo::load_users(&settings).await.context(stale)?;
             let n = crm::demo::load(&settings, &users).await.context(stale)?;
+            let repairs = crm::demo::repairs::load(&settings).await.context(stale)?;
             println!(
-                "demo data: {n} customers and {} users in place",
-                users.len()
+                "demo data: {n} customers, {} users, {} repair centres and {} repair orders in place",
+                users.len(),
+                repairs.centres,
+                repairs.orders
             );
             Ok(())
         }

@@ -51,6 +51,20 @@ pub fn stamp(time: OffsetDateTime, actor: &str) -> common::AuditStamp {
     }
 }
 
+/// Parses a resource id (a UUID): what is wrong with it, as a field violation's description.
+pub fn parse_id(value: &str) -> Result<uuid::Uuid, String> {
+    if value.is_empty() {
+        return Err("is required".into());
+    }
+    uuid::Uuid::parse_str(value).map_err(|_| "is not a valid id".into())
+}
+
+/// Parses the resource id in `field`: `INVALID_ARGUMENT` naming the field when it is missing or
+/// not an id. Every service's adapter reads ids with it.
+pub fn id(field: &str, value: &str) -> Result<uuid::Uuid, crate::Error> {
+    parse_id(value).map_err(|e| crate::Error::invalid(field, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,18 +99,4 @@ mod tests {
         let at = datetime!(2026-03-01 10:00:00.123456 UTC);
         assert_eq!(from_timestamp(&timestamp(at)).unwrap(), at);
     }
-}
-
-/// Parses a resource id (a UUID): what is wrong with it, as a field violation's description.
-pub fn parse_id(value: &str) -> Result<uuid::Uuid, String> {
-    if value.is_empty() {
-        return Err("is required".into());
-    }
-    uuid::Uuid::parse_str(value).map_err(|_| "is not a valid id".into())
-}
-
-/// Parses the resource id in `field`: `INVALID_ARGUMENT` naming the field when it is missing or
-/// not an id. Every service's adapter reads ids with it.
-pub fn id(field: &str, value: &str) -> Result<uuid::Uuid, crate::Error> {
-    parse_id(value).map_err(|e| crate::Error::invalid(field, e))
 }

@@ -1,6 +1,8 @@
 //! Demo data for `make run`: customers in several regions and tiers, with Chinese and English
 //! names, contacts, stages, partners and communications. Every write carries a fixed request
-//! id, so loading twice creates nothing new.
+//! id, so loading twice creates nothing new. The repairs demo is in `repairs`.
+
+pub mod repairs;
 
 use std::collections::BTreeMap;
 
@@ -255,7 +257,7 @@ pub const DEMO_USERS: &[(&str, &str, &str, &str)] = &[
     ("supervisor", "supervisor", "", ""),
     ("finance", "finance", "", ""),
     ("crm.lead", "crm_lead", "", ""),
-    ("partner.sz", "partner", "", "partner.shenzhen"),
+    ("partner.sz", "partner", "", repairs::PARTNERS[0]),
 ];
 
 /// The sales reps and tech-support partners the demo customers belong to, and the regions'
