@@ -141,6 +141,23 @@ impl Calendar {
         panic!("no working day within {MAX_DAYS} days")
     }
 
+    /// The moment `fraction` of the way from `from` to `due`: in business time when `business`
+    /// (a warning at 80 % of a deadline counted in working hours), else in wall-clock time.
+    pub fn fraction(
+        &self,
+        from: OffsetDateTime,
+        due: OffsetDateTime,
+        fraction: f64,
+        business: bool,
+    ) -> OffsetDateTime {
+        let scaled = |d: Duration| Duration::seconds_f64(d.as_seconds_f64() * fraction);
+        if business {
+            self.add(from, scaled(self.between(from, due)))
+        } else {
+            from + scaled(due - from)
+        }
+    }
+
     /// The working time between `from` and `to` (zero if `to` is not after `from`).
     pub fn between(&self, from: OffsetDateTime, to: OffsetDateTime) -> Duration {
         if to <= from {

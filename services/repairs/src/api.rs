@@ -382,4 +382,15 @@ impl RepairService for Api {
                 .await?,
         ))
     }
+
+    async fn report_turnaround(
+        &self,
+        request: Request<pb::ReportTurnaroundRequest>,
+    ) -> Result<Response<pb::ReportTurnaroundResponse>, Status> {
+        let caller = caller(&request)?;
+        let period = crate::turnaround::rules::period(request.get_ref())?;
+        Ok(Response::new(
+            self.0.report_turnaround(period, &caller).await?,
+        ))
+    }
 }

@@ -11,7 +11,8 @@
 //! the low-stock notice), `part_requests/` (R-3: reserve, issue, settle, cancel) and
 //! `orders/` (R-2, R-6: carry-in and mail-in repair orders and their flows), `swaps/` (R-3:
 //! swaps with serials and fault labels, returns to the warehouse, serial chains) and
-//! `transfers/` (R-3: stock sent between centres). `rules` holds the
+//! `transfers/` (R-3: stock sent between centres), `turnaround/` (R-5: warning and breach
+//! timers, the per-centre report). `rules` holds the
 //! `[repairs]` settings (turnaround per centre and order kind).
 
 pub mod api;
@@ -24,12 +25,13 @@ pub mod service;
 pub mod stock;
 pub mod swaps;
 pub mod transfers;
+pub mod turnaround;
 
 use std::sync::Arc;
 
 use crm_kit::{
     CancellationToken, Clock, Settings, auth::Security, calendar::Calendar, paging::Pager,
-    runtime::Runtime,
+    runtime::Runtime, timers::Timers,
 };
 use crm_proto::repairs::v1::repair_service_server::RepairServiceServer;
 
@@ -48,7 +50,8 @@ pub struct Application {
 
 impl Application {
     /// Connects and binds `[services.repairs] listen`; bad `[repairs]` or `[calendar]`
-    /// settings stop the start here. It runs its relay (the stock and repair events).
+    /// settings stop the start here. It runs its relay (the stock and repair events) and the
+    /// turnaround timer worker.
     pub async fn build(
         settings: &Settings,
         clock: Clock,
@@ -57,16 +60,24 @@ impl Application {
         let own = Arc::new(rules::RepairSettings::from_settings(settings)?);
         let calendar = Arc::new(Calendar::new(&settings.calendar)?);
         let pool = crm_kit::db::connect(&settings.database, NAME).await?;
+        let timers = Timers::connect(&settings.redis, NAME).await?;
         let repairs = Repairs::new(
             pool.clone(),
             clock.clone(),
             Pager::new(&settings.paging),
             own,
             calendar,
+            timers.clone(),
         );
         let runtime = Runtime::bind(NAME, pool, settings, clock, security)
             .await?
-            .relay();
+            .relay()
+            .timers(
+                timers,
+                turnaround::TurnaroundTimers {
+                    repairs: repairs.clone(),
+                },
+            );
         Ok(Self { runtime, repairs })
     }
 

@@ -12,6 +12,7 @@ use crm_kit::{
     events::{self, NewEvent, Payload},
     paging::Pager,
     scope::{Columns, Grants, Holder, Scope},
+    timers::Timers,
 };
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
@@ -32,6 +33,12 @@ pub const ORDER_CHANGED: &str = "repairs.order_changed";
 
 /// A part was swapped: a removed unit labelled and on its way back (payload: the Swap).
 pub const PART_SWAPPED: &str = "repairs.part_swapped";
+
+/// A repair order's turnaround warning fired (payload: a `crm.repairs.v1.TurnaroundEvent`).
+pub const TURNAROUND_WARNING: &str = "repairs.turnaround_warning";
+/// A repair order missed its turnaround deadline (payload: a
+/// `crm.repairs.v1.TurnaroundEvent`). Urgent: the centre's supervisor is told.
+pub const TURNAROUND_BREACHED: &str = "repairs.turnaround_breached";
 
 /// Who sees which rows (R-1, G-2): the service organisation's own staff see every centre;
 /// a partner (user or API key) only the rows of its partner organisation — its centres, their
@@ -110,6 +117,7 @@ pub struct Repairs {
     pub(crate) pager: Pager,
     pub(crate) settings: Arc<RepairSettings>,
     pub(crate) calendar: Arc<Calendar>,
+    pub(crate) timers: Timers,
 }
 
 impl Repairs {
@@ -120,6 +128,7 @@ impl Repairs {
         pager: Pager,
         settings: Arc<RepairSettings>,
         calendar: Arc<Calendar>,
+        timers: Timers,
     ) -> Self {
         Self {
             pool,
@@ -127,6 +136,7 @@ impl Repairs {
             pager,
             settings,
             calendar,
+            timers,
         }
     }
 
@@ -145,6 +155,19 @@ pub(crate) async fn publish<M: prost::Name>(
     aggregate: &str,
     payload: &M,
 ) -> Result<()> {
+    publish_with(tx, call, now, event_type, aggregate, payload, false).await
+}
+
+/// [`publish`], urgent when `urgent` (the notifications service sends it at once).
+pub(crate) async fn publish_with<M: prost::Name>(
+    tx: &mut PgConnection,
+    call: &Call,
+    now: OffsetDateTime,
+    event_type: &str,
+    aggregate: &str,
+    payload: &M,
+    urgent: bool,
+) -> Result<()> {
     events::publish(
         tx,
         call,
@@ -154,7 +177,7 @@ pub(crate) async fn publish<M: prost::Name>(
             event_type,
             aggregate,
             payload: Payload::of(payload),
-            urgent: false,
+            urgent,
         },
     )
     .await?;

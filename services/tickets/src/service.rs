@@ -178,13 +178,9 @@ impl Tickets {
         due: OffsetDateTime,
         business: bool,
     ) -> Vec<NewTimer> {
-        let warning = if business {
-            let total = self.calendar.between(from, due);
-            self.calendar
-                .add(from, scaled(total, self.settings.warning_at))
-        } else {
-            from + scaled(due - from, self.settings.warning_at)
-        };
+        let warning = self
+            .calendar
+            .fraction(from, due, self.settings.warning_at, business);
         [(due, false), (warning, true)]
             .into_iter()
             .map(|(at, w)| NewTimer {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crm_kit::{
     Clock, Settings, calendar::Calendar, context::Call, idempotency::RequestKey, paging::Pager,
+    timers::Timers,
 };
 use crm_proto::repairs::v1::{
     self as pb, CentreKind, OrderKind, OrderTransition as T, TransitionRepairOrderRequest,
@@ -54,6 +55,7 @@ pub async fn load(settings: &Settings) -> anyhow::Result<Loaded> {
         Pager::new(&settings.paging),
         Arc::new(RepairSettings::from_settings(settings)?),
         Arc::new(Calendar::new(&settings.calendar)?),
+        Timers::connect(&settings.redis, crm_repairs::NAME).await?,
     );
     let centres = [
         ("HQ-BJ", "北京维修中心", CentreKind::Hq, "华北", ""),

@@ -7,10 +7,11 @@
 pub mod rules;
 mod store;
 
-pub(crate) use store::get as visible_order;
+pub(crate) use store::{get as visible_order, lock as lock_order};
 
 use crm_kit::{
     Result, audit, auth::Principal, context::Call, convert, history, idempotency::RequestKey,
+    timers,
 };
 use crm_proto::{
     common::v1::PageRequest,
@@ -97,11 +98,13 @@ impl Repairs {
             OrderTransition::Unspecified,
         )
         .await?;
+        let armed = timers::schedule(&mut tx, &self.turnaround_timers(id, now, due), now).await?;
         audit::record(&mut tx, call, now, &subject(&order.id), &["created"]).await?;
         let response = pb::CreateRepairOrderResponse {
             repair_order: Some(order),
         };
         key.finish(tx, &response, now).await?;
+        self.timers.arm(&armed).await;
         Ok(response)
     }
 
@@ -139,6 +142,10 @@ impl Repairs {
         let order = store::save(&mut tx, &order, &hidden, now, &call.principal.subject)
             .await?
             .to_proto();
+        if hidden.closed {
+            // handed back or shipped: the turnaround is over, on time or not
+            timers::cancel(&mut tx, &subject(&order.id), None).await?;
+        }
         let transition = step.transition.as_str_name();
         history::record(
             &mut tx,

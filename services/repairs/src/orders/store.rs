@@ -3,7 +3,7 @@
 use crm_kit::{Result, convert, scope::Scope};
 use crm_proto::{
     common::v1::Money,
-    repairs::v1::{self as pb, OrderKind, OrderState},
+    repairs::v1::{self as pb, OrderKind, OrderPriority, OrderState},
 };
 use sqlx::{PgConnection, QueryBuilder};
 use time::OffsetDateTime;
@@ -17,7 +17,7 @@ const COLUMNS: &str = "id, number, kind, centre_id, partner_id, state, ticket_id
     fault_reproduced, configuration, accessories, quote_currency, quote_units, quote_nanos, paid, \
     service_record, inbound_carrier, inbound_tracking, outbound_carrier, outbound_tracking, \
     signed_by, arrival_time, repaired_while_waiting, counter_wait_s, receipt_digest, due_time, \
-    create_time, created_by, update_time, updated_by";
+    create_time, created_by, update_time, updated_by, priority, warning_time, breach_time";
 
 /// A stored order, with what the API does not show.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -61,6 +61,9 @@ pub struct OrderRow {
     created_by: String,
     update_time: OffsetDateTime,
     updated_by: String,
+    priority: String,
+    warning_time: Option<OffsetDateTime>,
+    breach_time: Option<OffsetDateTime>,
 }
 
 fn state_of(name: &str) -> i32 {
@@ -68,6 +71,11 @@ fn state_of(name: &str) -> i32 {
 }
 
 impl OrderRow {
+    /// Whether it is closed (handed back or shipped).
+    pub fn closed(&self) -> bool {
+        super::rules::closed(OrderState::try_from(state_of(&self.state)).unwrap_or_default())
+    }
+
     /// Its centre.
     pub fn centre_id(&self) -> Uuid {
         self.centre_id
@@ -109,6 +117,10 @@ impl OrderRow {
             due_time: Some(convert::timestamp(self.due_time)),
             created: Some(convert::stamp(self.create_time, &self.created_by)),
             updated: Some(convert::stamp(self.update_time, &self.updated_by)),
+            priority: OrderPriority::from_str_name(&format!("ORDER_PRIORITY_{}", self.priority))
+                .map_or(0, |p| p as i32),
+            warning_time: self.warning_time.map(convert::timestamp),
+            breach_time: self.breach_time.map(convert::timestamp),
         }
     }
 }

@@ -1,0 +1,243 @@
+//! Turnaround against the real Postgres and Redis, with a clock the test moves: a repair
+//! order's warning and breach fire once from the kit's timers in business time, the breach
+//! raises the priority and is published urgently, an order closed in time fires nothing, and
+//! the report counts both per centre within the caller's scope.
+
+use std::time::Duration;
+
+use crm_kit::{
+    CancellationToken, Clock,
+    auth::Security,
+    testing::{self, Bearer, TestCaller},
+};
+use crm_proto::repairs::v1::{
+    self as pb, CentreKind, OrderKind, OrderPriority, OrderTransition as T,
+    repair_service_client::RepairServiceClient,
+};
+use time::macros::datetime;
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
+
+type Client = RepairServiceClient<InterceptedService<Channel, Bearer>>;
+
+fn rid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+async fn get(client: &mut Client, id: &str) -> pb::RepairOrder {
+    client
+        .get_repair_order(pb::GetRepairOrderRequest { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .repair_order
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_missed_turnaround_is_recorded_once_and_reported_per_centre() {
+    let mut env = testing::test_env().await;
+    env.settings.timers.poll_ms = 20;
+    crm_repairs::migrate(&env.settings).await.expect("migrate");
+    // Monday 2026-11-23 09:00 in China: an HQ carry-in is due at 17:00 (8 business hours)
+    let clock = Clock::manual(datetime!(2026-11-23 01:00 UTC));
+    let stop = CancellationToken::new();
+    let _stop = testing::StopOnDrop(stop.clone());
+    let security =
+        Security::start(&env.settings.auth, &env.settings.redis, stop.clone()).expect("security");
+    let app = crm_repairs::Application::build(&env.settings, clock.clone(), security)
+        .await
+        .expect("build");
+    let pool = app.repairs().pool().clone();
+    let channel = testing::serve(app, &stop).await;
+    let client_as = |roles: &'static [&'static str], partner: &'static str| {
+        RepairServiceClient::with_interceptor(
+            channel.clone(),
+            testing::bearer_as(
+                &env.settings,
+                &TestCaller {
+                    subject: "tester",
+                    roles,
+                    partner,
+                    ..Default::default()
+                },
+            ),
+        )
+    };
+    let mut admin = client_as(&["admin"], "");
+    let hq = admin
+        .create_centre(pb::CreateCentreRequest {
+            request_id: rid(),
+            centre: Some(pb::Centre {
+                code: "HQ".into(),
+                name: "总部维修中心".into(),
+                kind: CentreKind::Hq as i32,
+                region: "华北".into(),
+                address: "北京".into(),
+                opening_hours: "09:00–18:00".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .centre
+        .unwrap();
+    let order = |admin: &mut Client| {
+        let mut admin = admin.clone();
+        let centre = hq.id.clone();
+        async move {
+            admin
+                .create_repair_order(pb::CreateRepairOrderRequest {
+                    request_id: rid(),
+                    repair_order: Some(pb::RepairOrder {
+                        kind: OrderKind::CarryIn as i32,
+                        centre_id: centre,
+                        contact_name: "王晓明".into(),
+                        contact_phone: "+86 138 0013 8000".into(),
+                        product_model: "X200".into(),
+                        serial_number: "SN-1".into(),
+                        fault_description: "无法开机".into(),
+                        ..Default::default()
+                    }),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .repair_order
+                .unwrap()
+        }
+    };
+    let late = order(&mut admin).await;
+    let quick = order(&mut admin).await;
+    assert_eq!(
+        late.due_time.as_ref().unwrap().seconds,
+        datetime!(2026-11-23 09:00 UTC).unix_timestamp(),
+        "17:00 in China"
+    );
+    // the quick one is repaired while the customer waits and handed over before its deadline
+    for (t, edit) in [
+        (T::Inspect, 0),
+        (T::RepairWhileWaiting, 1),
+        (T::HandOver, 2),
+    ] {
+        let mut r = pb::TransitionRepairOrderRequest {
+            request_id: rid(),
+            id: quick.id.clone(),
+            transition: t as i32,
+            ..Default::default()
+        };
+        match edit {
+            0 => {
+                r.configuration = "8G".into();
+                r.customer_confirmed = true;
+            }
+            1 => {
+                r.service_record = "更换电源".into();
+                r.tested = true;
+            }
+            _ => r.signature = "王晓明".into(),
+        }
+        admin.transition_repair_order(r).await.unwrap();
+    }
+
+    // 16:00: past the warning (80 % = 15:24), before the deadline
+    clock.advance(time::Duration::hours(7));
+    let c = admin.clone();
+    let id = late.id.clone();
+    testing::wait_until("the warning", Duration::from_secs(20), || {
+        let (mut c, id) = (c.clone(), id.clone());
+        async move { get(&mut c, &id).await.warning_time.is_some() }
+    })
+    .await;
+    let warned = get(&mut admin, &late.id).await;
+    assert!(warned.breach_time.is_none());
+    assert_eq!(warned.priority, OrderPriority::Normal as i32);
+
+    // 18:00: the deadline has passed
+    clock.advance(time::Duration::hours(2));
+    testing::wait_until("the breach", Duration::from_secs(20), || {
+        let (mut c, id) = (c.clone(), id.clone());
+        async move { get(&mut c, &id).await.breach_time.is_some() }
+    })
+    .await;
+    let breached = get(&mut admin, &late.id).await;
+    assert_eq!(breached.priority, OrderPriority::High as i32);
+    // the next day: nothing fires twice, and the closed order fired nothing
+    clock.advance(time::Duration::hours(24));
+    testing::wait_until("every timer settled", Duration::from_secs(20), || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM timers WHERE state = 'scheduled'")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                == 0
+        }
+    })
+    .await;
+    let count = |sql: &'static str, subject: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(subject)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let breach_entries =
+        "SELECT count(*) FROM history WHERE subject = $1 AND via = 'TURNAROUND_BREACH'";
+    assert_eq!(
+        count(breach_entries, format!("repair_orders/{}", late.id)).await,
+        1
+    );
+    assert_eq!(
+        count(breach_entries, format!("repair_orders/{}", quick.id)).await,
+        0
+    );
+    let quick_now = get(&mut admin, &quick.id).await;
+    assert!(quick_now.warning_time.is_none() && quick_now.breach_time.is_none());
+
+    let report = |client: &mut Client| {
+        let mut client = client.clone();
+        async move {
+            client
+                .report_turnaround(pb::ReportTurnaroundRequest {
+                    from_time: Some(prost_types::Timestamp {
+                        seconds: datetime!(2026-11-23 00:00 UTC).unix_timestamp(),
+                        nanos: 0,
+                    }),
+                    to_time: Some(prost_types::Timestamp {
+                        seconds: datetime!(2026-11-24 00:00 UTC).unix_timestamp(),
+                        nanos: 0,
+                    }),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .centres
+        }
+    };
+    let lines = report(&mut admin).await;
+    assert_eq!(lines.len(), 1);
+    let l = &lines[0];
+    assert_eq!(
+        (
+            l.centre_id.as_str(),
+            l.orders,
+            l.on_time,
+            l.breached,
+            l.open,
+            l.on_time_share
+        ),
+        (hq.id.as_str(), 2, 1, 1, 0, 0.5)
+    );
+    // a partner's report holds none of HQ's orders
+    let mut partner = client_as(&["partner"], "partner.a");
+    assert!(report(&mut partner).await.is_empty());
+    let status = admin
+        .report_turnaround(pb::ReportTurnaroundRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+}
