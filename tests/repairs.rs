@@ -58,9 +58,9 @@ impl Platform {
         RepairServiceClient::with_interceptor(self.gateway.clone(), testing::Bearer::new(token))
     }
 
-    /// A logged-in user's client.
-    async fn user(&self, username: &str) -> Repairs {
-        let token = AuthServiceClient::new(self.gateway.clone())
+    /// A logged-in user's access token.
+    async fn token(&self, username: &str) -> String {
+        AuthServiceClient::new(self.gateway.clone())
             .login(gw::LoginRequest {
                 username: username.into(),
                 password: crm_tests::PASSWORD.into(),
@@ -68,13 +68,24 @@ impl Platform {
             .await
             .expect("login")
             .into_inner()
-            .access_token;
+            .access_token
+    }
+
+    /// A logged-in user's client.
+    async fn user(&self, username: &str) -> Repairs {
+        let token = self.token(username).await;
         self.client(&token)
     }
 
-    /// A partner system's client: an API key of `partner` made by the admin, exchanged at the
-    /// gateway for a token as the partner would.
+    /// A partner system's client (see [`Platform::partner_token`]).
     async fn partner(&self, partner: &str) -> Repairs {
+        let token = self.partner_token(partner).await;
+        self.client(&token)
+    }
+
+    /// A partner system's token: an API key of `partner` made by the admin, exchanged at the
+    /// gateway as the partner would.
+    async fn partner_token(&self, partner: &str) -> String {
         let identity = crm::admin::identity(&self.running.settings).await.unwrap();
         let key = crm::admin::create_api_key(
             &identity,
@@ -89,15 +100,14 @@ impl Platform {
         )
         .await
         .expect("an API key");
-        let token = AuthServiceClient::new(self.gateway.clone())
+        AuthServiceClient::new(self.gateway.clone())
             .exchange_api_key(gw::ExchangeApiKeyRequest {
                 api_key: key.secret,
             })
             .await
             .expect("the key is exchanged")
             .into_inner()
-            .access_token;
-        self.client(&token)
+            .access_token
     }
 }
 
@@ -1653,4 +1663,72 @@ async fn the_repairs_demo_loads_twice_alike_and_its_partner_sees_only_its_centre
     assert_eq!(open.len(), 2);
     assert!(states.contains(&(OrderState::Inspected as i32)));
     assert!(states.contains(&(OrderState::AwaitingArrival as i32)));
+}
+
+#[tokio::test]
+async fn a_centre_hears_of_its_low_stock_and_a_partner_of_its_orders() {
+    use crm_proto::notifications::v1::{
+        self as npb, notification_service_client::NotificationServiceClient,
+    };
+    let p = Platform::start().await;
+    let mut admin = p.user("admin").await;
+    let hq = centre(&mut admin, "HQ", CentreKind::Hq, "").await;
+    let a = centre(&mut admin, "SZ-A", CentreKind::Partner, "partner.a").await;
+    let board = part(&mut admin, "MB-X200", 3).await;
+    receive(&mut admin, &hq.id, &board.id, 4).await;
+    let mut partner = p.partner("partner.a").await;
+    receive(&mut partner, &a.id, &board.id, 4).await;
+    // both fall below the minimum of 3
+    request(&mut partner, &a.id, &board.id, 2).await.unwrap();
+    let mut coordinator = p.user("coordinator").await;
+    request(&mut coordinator, &hq.id, &board.id, 2)
+        .await
+        .unwrap();
+    create_order(&mut partner, &a.id, OrderKind::CarryIn).await;
+
+    // the partner organisation's inbox (its API key reads it) and the HQ coordinators'
+    let inbox = |token: String| {
+        let channel = p.gateway.clone();
+        async move {
+            NotificationServiceClient::with_interceptor(channel, testing::Bearer::new(&token))
+                .list_inbox(npb::ListInboxRequest::default())
+                .await
+                .map(|r| r.into_inner().items)
+                .unwrap_or_default()
+        }
+    };
+    let partner_token = p.partner_token("partner.a").await;
+    let coordinator_token = p.token("coordinator").await;
+    for (who, token) in [
+        ("partner.a", partner_token.clone()),
+        ("coordinator", coordinator_token.clone()),
+    ] {
+        testing::wait_until(
+            &format!("{who} hears of the low stock"),
+            std::time::Duration::from_secs(30),
+            || {
+                let inbox = inbox(token.clone());
+                async move {
+                    inbox.await.iter().any(|i| {
+                        i.subject.starts_with("备件库存不足") && i.body.contains("MB-X200")
+                    })
+                }
+            },
+        )
+        .await;
+    }
+    let partner_items = inbox(partner_token).await;
+    assert!(
+        partner_items.iter().all(|i| !i.body.contains("HQ")),
+        "A hears only of its own centre"
+    );
+    let coordinator_items = inbox(coordinator_token).await;
+    assert_eq!(
+        coordinator_items
+            .iter()
+            .filter(|i| i.subject.starts_with("备件库存不足"))
+            .count(),
+        1,
+        "told once, of HQ only"
+    );
 }

@@ -64,8 +64,55 @@ macro_rules! ticket_kind {
     };
 }
 
+/// A repairs event's kind: the centre's and the event's variables (R-3, R-5).
+macro_rules! repair_kind {
+    ($name:literal, $description:literal, [$($extra:literal),*]) => {
+        Kind {
+            name: $name,
+            description: $description,
+            variables: &["recipient_name", "centre_code", "centre_name" $(, $extra)*],
+        }
+    };
+}
+
+/// The variables of a repair order's events.
+macro_rules! order_kind {
+    ($name:literal, $description:literal) => {
+        repair_kind!(
+            $name,
+            $description,
+            [
+                "order_number",
+                "order_kind",
+                "order_state",
+                "order_state_zh",
+                "step",
+                "contact_name",
+                "product_model",
+                "serial_number",
+                "due_time",
+                "priority"
+            ]
+        )
+    };
+}
+
 /// Every kind of message.
 pub const KINDS: &[Kind] = &[
+    repair_kind!(
+        "repairs.stock_low",
+        "a centre's available stock of a part fell below its minimum (R-3); told once per fall",
+        ["part_number", "available", "minimum", "on_hand", "reserved"]
+    ),
+    order_kind!(
+        "repairs.order_changed",
+        "a repair order was registered or took a step (R-2): the centre (a partner by webhook) \
+         follows its orders"
+    ),
+    order_kind!(
+        "repairs.turnaround_breached",
+        "a repair order missed its turnaround deadline (R-5): the centre's supervisor is told"
+    ),
     Kind {
         name: MANUAL,
         description: "sent with SendNotification; its template declares its variables",

@@ -118,6 +118,9 @@ pub enum Selector {
     User(String),
     /// One partner organisation.
     PartnerOrg(String),
+    /// A repair centre's people: a partner centre's own organisation (inbox and webhook), an
+    /// HQ or branch centre's coordinators.
+    Centre,
 }
 
 impl Selector {
@@ -135,6 +138,7 @@ impl Selector {
             "contacts" => Ok(Self::Contacts),
             "actor" => Ok(Self::Actor),
             "assignee" => Ok(Self::Assignee),
+            "centre" => Ok(Self::Centre),
             _ => named("role:")
                 .map(Self::Role)
                 .or_else(|| named("user:").map(Self::User))
@@ -142,7 +146,7 @@ impl Selector {
                 .ok_or_else(|| {
                     format!(
                         "no recipient selector {value:?} (owner, partner, contacts, actor, \
-                         assignee, role:<role>, user:<id>, partner_org:<id>)"
+                         assignee, centre, role:<role>, user:<id>, partner_org:<id>)"
                     )
                 }),
         }
@@ -265,6 +269,7 @@ mod tests {
             Selector::Role("sales_manager".into())
         );
         assert_eq!(Selector::parse("owner").unwrap(), Selector::Owner);
+        assert_eq!(Selector::parse("centre").unwrap(), Selector::Centre);
         assert!(Selector::parse("role:").is_err());
         assert!(Selector::parse("all").is_err());
     }

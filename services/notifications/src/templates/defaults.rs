@@ -11,6 +11,48 @@ use crate::{service::Notifications, templates::rules::TemplateInput};
 /// (name, language, kind, subject, body) of each default template.
 pub const DEFAULTS: &[(&str, &str, &str, &str, &str)] = &[
     (
+        "repair_stock_low",
+        "zh",
+        "repairs.stock_low",
+        "备件库存不足：{{ centre_name }} {{ part_number }}",
+        "{{ recipient_name }} 您好：{{ centre_name }}（{{ centre_code }}）的备件 {{ part_number }} 可用库存 {{ available }}，低于最低库存 {{ minimum }}（在库 {{ on_hand }}，已预留 {{ reserved }}），请及时补货。",
+    ),
+    (
+        "repair_stock_low",
+        "en",
+        "repairs.stock_low",
+        "Low stock at {{ centre_name }}: {{ part_number }}",
+        "Hello {{ recipient_name }}, {{ centre_name }} ({{ centre_code }}) has {{ available }} of {{ part_number }} available, below its minimum of {{ minimum }} ({{ on_hand }} on hand, {{ reserved }} reserved). Please reorder.",
+    ),
+    (
+        "repair_order_changed",
+        "zh",
+        "repairs.order_changed",
+        "维修单 {{ order_number }}：{{ order_state_zh }}",
+        "{{ recipient_name }} 您好：{{ centre_name }} 的维修单 {{ order_number }}（{{ product_model }}，序列号 {{ serial_number }}，客户 {{ contact_name }}）现为「{{ order_state_zh }}」，完成时限 {{ due_time }}。",
+    ),
+    (
+        "repair_order_changed",
+        "en",
+        "repairs.order_changed",
+        "Repair order {{ order_number }}: {{ order_state }}",
+        "Hello {{ recipient_name }}, repair order {{ order_number }} at {{ centre_name }} ({{ product_model }}, serial {{ serial_number }}, customer {{ contact_name }}) is now {{ order_state }}; it is due by {{ due_time }}.",
+    ),
+    (
+        "repair_turnaround_breached",
+        "zh",
+        "repairs.turnaround_breached",
+        "维修超时：{{ centre_name }} 维修单 {{ order_number }}",
+        "{{ recipient_name }} 您好：{{ centre_name }}（{{ centre_code }}）的维修单 {{ order_number }}（{{ product_model }}，客户 {{ contact_name }}）已超过完成时限 {{ due_time }}，当前状态「{{ order_state_zh }}」，优先级已提高。请督办。",
+    ),
+    (
+        "repair_turnaround_breached",
+        "en",
+        "repairs.turnaround_breached",
+        "Turnaround missed: repair order {{ order_number }} at {{ centre_name }}",
+        "Hello {{ recipient_name }}, repair order {{ order_number }} at {{ centre_name }} ({{ centre_code }}; {{ product_model }}, customer {{ contact_name }}) missed its turnaround deadline of {{ due_time }}; it is {{ order_state }} and its priority was raised. Please follow it up.",
+    ),
+    (
         "partner_change_requested",
         "zh",
         "customers.partner_change_requested",

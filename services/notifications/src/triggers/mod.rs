@@ -6,11 +6,12 @@
 use std::sync::Arc;
 
 use crm_kit::{
-    Clock, Error, convert,
+    Clock, Error, Role, convert,
     events::{Handler, decode},
 };
 use crm_proto::{
-    customers::v1 as customers, events::v1::Event, gateway::v1 as gateway, tickets::v1 as tickets,
+    customers::v1 as customers, events::v1::Event, gateway::v1 as gateway, repairs::v1 as repairs,
+    tickets::v1 as tickets,
 };
 use sqlx::PgConnection;
 use tokio::sync::Notify;
@@ -28,7 +29,7 @@ use crate::{
 
 /// The topics the service consumes: the gateway's first, so the users a batch of events
 /// refers to are in the directory before those events are turned into messages.
-pub const TOPICS: &[&str] = &["gateway", "customers", "tickets"];
+pub const TOPICS: &[&str] = &["gateway", "customers", "tickets", "repairs"];
 
 /// The event the gateway publishes when a user is created or changed.
 pub const USER_CHANGED: &str = "gateway.user_changed";
@@ -64,6 +65,8 @@ struct Subject {
     customer: customers::Customer,
     contact_language: Option<Language>,
     assignee: String,
+    /// A repairs event's centre: its partner organisation (empty for HQ and branches).
+    centre: Option<repairs::Centre>,
 }
 
 impl Subject {
@@ -72,6 +75,7 @@ impl Subject {
             customer,
             contact_language: None,
             assignee: String::new(),
+            centre: None,
         }
     }
 }
@@ -123,6 +127,19 @@ impl Triggers {
                 Selector::Assignee => user(&subject.assignee, &mut out),
                 Selector::User(id) => user(id, &mut out),
                 Selector::PartnerOrg(id) => out.push(Recipient::PartnerOrg(id.clone())),
+                Selector::Centre => match &subject.centre {
+                    Some(c) if !c.partner_id.is_empty() => {
+                        out.push(Recipient::PartnerOrg(c.partner_id.clone()));
+                    }
+                    Some(c) => {
+                        for id in store::users_with_role(tx, Role::Coordinator.as_str(), &c.region)
+                            .await?
+                        {
+                            out.push(Recipient::User(id));
+                        }
+                    }
+                    None => {}
+                },
                 Selector::Role(role) => {
                     for id in store::users_with_role(tx, role, &customer.region).await? {
                         out.push(Recipient::User(id));
@@ -159,7 +176,14 @@ impl Triggers {
             return Ok(false);
         }
         // the customer the recipients are chosen for, and the template's variables
-        let (subject, variables) = if event.r#type.starts_with("tickets.") {
+        let (subject, variables) = if event.r#type.starts_with("repairs.") {
+            let (centre, variables) = repair_variables(event, self.settings.utc_offset()?)?;
+            let subject = Subject {
+                centre: Some(centre),
+                ..Subject::of(customers::Customer::default())
+            };
+            (subject, variables)
+        } else if event.r#type.starts_with("tickets.") {
             let ticket: tickets::Ticket = decode(event)?;
             // the ticket's contact is the customer's person for this case
             let customer = customers::Customer {
@@ -182,6 +206,7 @@ impl Triggers {
                 // the contact's own language, else their region's
                 contact_language: Language::parse(&ticket.contact_language).ok(),
                 assignee: ticket.assignee_id,
+                centre: None,
             };
             (subject, variables)
         } else if event.r#type == IMPORT_DONE {

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use crm_kit::{Clock, Error, convert};
-use crm_proto::{customers::v1 as customers, events::v1::Event, tickets::v1 as tickets};
+use crm_proto::{
+    customers::v1 as customers, events::v1::Event, repairs::v1 as repairs, tickets::v1 as tickets,
+};
 use sqlx::PgConnection;
 
 use crate::store;
@@ -303,4 +305,99 @@ mod zh_tests {
             "{body}"
         );
     }
+}
+
+/// The Chinese name of a repair order's state.
+fn order_state_zh(state: &str) -> &'static str {
+    match state {
+        "awaiting_arrival" => "待收件",
+        "received" => "已接收",
+        "inspected" => "已检测",
+        "customer_contacted" => "已联系客户",
+        "quoted" => "待客户确认报价",
+        "quote_accepted" => "报价已确认",
+        "in_repair" => "维修中",
+        "repaired" => "已修复",
+        "ready" => "待取机/待寄回",
+        "completed" => "已取机",
+        "shipped" => "已寄回",
+        _ => "",
+    }
+}
+
+/// The centre of a repairs event and the variables its templates get; times on the clock of
+/// `offset`.
+pub(super) fn repair_variables(
+    event: &Event,
+    offset: time::UtcOffset,
+) -> Result<(repairs::Centre, BTreeMap<String, String>), Error> {
+    let name = |s: &str, prefix: &str| s.trim_start_matches(prefix).to_lowercase();
+    let (centre, mut vars): (Option<repairs::Centre>, Vec<(&str, String)>) =
+        if event.r#type == "repairs.stock_low" {
+            let e: repairs::StockEvent = crm_kit::events::decode(event)?;
+            let s = e.stock.unwrap_or_default();
+            (
+                e.centre,
+                vec![
+                    ("part_number", s.part_number),
+                    ("available", s.available.to_string()),
+                    ("minimum", s.minimum.to_string()),
+                    ("on_hand", s.on_hand.to_string()),
+                    ("reserved", s.reserved.to_string()),
+                ],
+            )
+        } else {
+            let (order, centre, step) = if event.r#type == "repairs.order_changed" {
+                let e: repairs::OrderEvent = crm_kit::events::decode(event)?;
+                let step = repairs::OrderTransition::try_from(e.transition)
+                    .map(|t| name(t.as_str_name(), "ORDER_TRANSITION_"))
+                    .unwrap_or_default();
+                (e.repair_order, e.centre, step)
+            } else {
+                let e: repairs::TurnaroundEvent = crm_kit::events::decode(event)?;
+                (e.repair_order, e.centre, "turnaround".to_string())
+            };
+            let o = order.unwrap_or_default();
+            let state = repairs::OrderState::try_from(o.state)
+                .map(|s| name(s.as_str_name(), "ORDER_STATE_"))
+                .unwrap_or_default();
+            (
+                centre,
+                vec![
+                    ("order_number", o.number),
+                    (
+                        "order_kind",
+                        repairs::OrderKind::try_from(o.kind)
+                            .map(|k| name(k.as_str_name(), "ORDER_KIND_"))
+                            .unwrap_or_default(),
+                    ),
+                    ("order_state_zh", order_state_zh(&state).to_string()),
+                    ("order_state", state),
+                    ("step", step),
+                    ("contact_name", o.contact_name),
+                    ("product_model", o.product_model),
+                    ("serial_number", o.serial_number),
+                    (
+                        "due_time",
+                        o.due_time
+                            .as_ref()
+                            .map(|t| local_time(t, offset))
+                            .unwrap_or_default(),
+                    ),
+                    (
+                        "priority",
+                        repairs::OrderPriority::try_from(o.priority)
+                            .map(|p| name(p.as_str_name(), "ORDER_PRIORITY_"))
+                            .unwrap_or_default(),
+                    ),
+                ],
+            )
+        };
+    let centre = centre.unwrap_or_default();
+    vars.push(("centre_code", centre.code.clone()));
+    vars.push(("centre_name", centre.name.clone()));
+    Ok((
+        centre,
+        vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+    ))
 }
