@@ -4,6 +4,8 @@
 
 #[path = "bench/import.rs"]
 mod import;
+#[path = "bench/reservations.rs"]
+mod reservations;
 
 use std::time::{Duration, Instant};
 
@@ -49,6 +51,9 @@ struct Args {
     /// The password of `--user`.
     #[arg(long, default_value = "crm-demo-2026")]
     password: String,
+    /// Run the reservation case instead (RequestParts on one hot part and on many).
+    #[arg(long)]
+    reservations: bool,
 }
 
 /// Records each firing (a row per firing, no unique key, so duplicates would show).
@@ -415,6 +420,26 @@ async fn main() -> anyhow::Result<()> {
         },
     );
     let running = crm_tests::start(env.settings.clone(), Clock::system()).await?;
+    if args.reservations {
+        let token = testing::token(
+            &running.settings,
+            &testing::TestCaller {
+                subject: "bench",
+                roles: &["admin"],
+                ..Default::default()
+            },
+            24 * 3600,
+        );
+        let repairs = running.channel("repairs").await;
+        return reservations::case(
+            &running.settings,
+            repairs,
+            &token,
+            &args.clients,
+            args.seconds,
+        )
+        .await;
+    }
     let channel = running.channel("customers").await;
     let gateway = running.channel("gateway").await;
     let token = testing::token(
