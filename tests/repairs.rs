@@ -625,6 +625,93 @@ async fn a_partner_sees_and_changes_only_its_own_centres_on_every_method() {
         .into_inner()
         .swaps;
     assert!(swaps.is_empty(), "A lists none of B's swaps");
+    // B's return/exchange request at its agent centre
+    let b_customer = uuid::Uuid::new_v4().to_string();
+    admin
+        .register_delivery(pb::RegisterDeliveryRequest {
+            request_id: rid(),
+            delivery: Some(pb::Delivery {
+                customer_id: b_customer.clone(),
+                product_model: "X200".into(),
+                serial_number: "B-UNIT".into(),
+                quantity: 1,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let b_rma_request = |request_id: String| pb::RequestRmaRequest {
+        request_id,
+        rma: Some(pb::Rma {
+            centre_id: b.id.clone(),
+            customer_id: b_customer.clone(),
+            serial_number: "B-UNIT".into(),
+            quantity: 1,
+            reason: "坏".into(),
+            ..Default::default()
+        }),
+    };
+    let b_rma = pb_
+        .request_rma(b_rma_request(rid()))
+        .await
+        .unwrap()
+        .into_inner()
+        .rma
+        .unwrap();
+    refusals.insert(
+        "RequestRma",
+        code(pa.request_rma(b_rma_request(rid())).await),
+    );
+    refusals.insert(
+        "GetRma",
+        code(
+            pa.get_rma(pb::GetRmaRequest {
+                id: b_rma.id.clone(),
+            })
+            .await,
+        ),
+    );
+    refusals.insert(
+        "TransitionRma",
+        code(
+            pa.transition_rma(pb::TransitionRmaRequest {
+                request_id: rid(),
+                id: b_rma.id.clone(),
+                step: pb::RmaStep::Diagnose as i32,
+                fault_cause: "x".into(),
+                customer_situation: "x".into(),
+                return_reason: "x".into(),
+                ..Default::default()
+            })
+            .await,
+        ),
+    );
+    let rmas = pa
+        .list_rmas(pb::ListRmasRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .rmas;
+    assert!(rmas.is_empty(), "A lists none of B's requests");
+    let turnaround = pa
+        .report_turnaround(pb::ReportTurnaroundRequest {
+            from_time: Some(prost_types::Timestamp {
+                seconds: 0,
+                nanos: 0,
+            }),
+            to_time: Some(prost_types::Timestamp {
+                seconds: 4_000_000_000,
+                nanos: 0,
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .centres;
+    assert!(
+        turnaround.iter().all(|l| l.centre_id == a.id),
+        "A's turnaround report holds only its own centre"
+    );
     for (method, code) in &refusals {
         let expected = if ["CreateCentre", "CreatePart"].contains(method) {
             Code::PermissionDenied
@@ -653,7 +740,16 @@ async fn a_partner_sees_and_changes_only_its_own_centres_on_every_method() {
     ];
     for m in methods {
         assert!(
-            refusals.contains_key(m) || ["ListCentres", "ListParts", "SummariseStock"].contains(&m),
+            refusals.contains_key(m)
+                || [
+                    "ListCentres",
+                    "ListParts",
+                    "SummariseStock",
+                    "ReportTurnaround",
+                    "RegisterDelivery",
+                    "ListRmas"
+                ]
+                .contains(&m),
             "{m} not tried"
         );
     }
@@ -1731,4 +1827,277 @@ async fn a_centre_hears_of_its_low_stock_and_a_partner_of_its_orders() {
         1,
         "told once, of HQ only"
     );
+}
+
+#[tokio::test]
+async fn a_return_or_exchange_is_diagnosed_by_its_centre_judged_and_approved_by_another() {
+    use pb::{RmaOutcome, RmaState, RmaStep};
+    let p = Platform::start().await;
+    p.running
+        .users(&[
+            ("agent", "hotline_agent", ""),
+            ("engineer.north", "engineer", "华北"),
+            ("tech.center", "tech_center", ""),
+            ("supervisor", "supervisor", ""),
+            ("supervisor2", "supervisor", ""),
+        ])
+        .await;
+    let mut admin = p.user("admin").await;
+    let branch = centre(&mut admin, "GZ-BR", CentreKind::Branch, "").await;
+    let replacement = part(&mut admin, "X200-UNIT", 0).await;
+    receive(&mut admin, &branch.id, &replacement.id, 2).await;
+    let (c1, c2) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    for serial in ["SN-A", "SN-B"] {
+        admin
+            .register_delivery(pb::RegisterDeliveryRequest {
+                request_id: rid(),
+                delivery: Some(pb::Delivery {
+                    customer_id: c1.clone(),
+                    product_model: "X200".into(),
+                    serial_number: serial.into(),
+                    quantity: 1,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap();
+    }
+    let rma = |customer: &str, serial: &str, quantity: i32| pb::RequestRmaRequest {
+        request_id: rid(),
+        rma: Some(pb::Rma {
+            centre_id: branch.id.clone(),
+            customer_id: customer.into(),
+            serial_number: serial.into(),
+            quantity,
+            reason: "开箱即坏".into(),
+            ..Default::default()
+        }),
+    };
+    let mut agent = p.user("agent").await;
+    // another customer's unit, or more than was delivered: refused, nothing written
+    let status = agent.request_rma(rma(&c2, "SN-A", 1)).await.unwrap_err();
+    assert_eq!(
+        (status.code(), field(&status)),
+        (Code::InvalidArgument, vec!["rma.serial_number".into()])
+    );
+    let status = agent.request_rma(rma(&c1, "SN-A", 2)).await.unwrap_err();
+    assert_eq!(
+        (status.code(), field(&status)),
+        (Code::InvalidArgument, vec!["rma.quantity".into()])
+    );
+    // two requests on one serial at once: one is made
+    let (mut first, mut second) = (agent.clone(), agent.clone());
+    let (one, two) = tokio::join!(
+        first.request_rma(rma(&c1, "SN-A", 1)),
+        second.request_rma(rma(&c1, "SN-A", 1))
+    );
+    let made: Vec<_> = [one, two].into_iter().filter_map(|r| r.ok()).collect();
+    assert_eq!(
+        made.len(),
+        1,
+        "of two concurrent requests on one serial only one succeeds"
+    );
+    let id = made[0].get_ref().rma.as_ref().unwrap().id.clone();
+    let status = agent.request_rma(rma(&c1, "SN-A", 1)).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+
+    let step = |id: &str, s: RmaStep| pb::TransitionRmaRequest {
+        request_id: rid(),
+        id: id.into(),
+        step: s as i32,
+        ..Default::default()
+    };
+    let diagnosis = |id: &str| pb::TransitionRmaRequest {
+        fault_cause: "主板电源管理芯片击穿".into(),
+        customer_situation: "新购三天，急用".into(),
+        return_reason: "硬件故障，符合七天换机".into(),
+        qualifies: true,
+        ..step(id, RmaStep::Diagnose)
+    };
+    // only an engineer of the handling centre files the report, and never without a cause
+    let mut north = p.user("engineer.north").await;
+    let status = north.transition_rma(diagnosis(&id)).await.unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::PermissionDenied,
+        "another department's engineer"
+    );
+    let mut engineer = p.user("engineer").await;
+    let status = engineer
+        .transition_rma(pb::TransitionRmaRequest {
+            fault_cause: String::new(),
+            ..diagnosis(&id)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), field(&status)),
+        (Code::InvalidArgument, vec!["fault_cause".into()])
+    );
+    // the judgement is not skipped
+    let mut boss = p.user("supervisor").await;
+    let decide = |id: &str, outcome: RmaOutcome| pb::TransitionRmaRequest {
+        note: "符合换机政策".into(),
+        outcome: outcome as i32,
+        replacement_part_id: if outcome == RmaOutcome::Exchange {
+            replacement.id.clone()
+        } else {
+            String::new()
+        },
+        ..step(id, RmaStep::Decide)
+    };
+    let status = boss
+        .transition_rma(decide(&id, RmaOutcome::Exchange))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::FailedPrecondition,
+        "no decision before the diagnosis and judgement"
+    );
+    engineer.transition_rma(diagnosis(&id)).await.unwrap();
+    let mut tech = p.user("tech.center").await;
+    let status = engineer
+        .transition_rma(pb::TransitionRmaRequest {
+            note: "换".into(),
+            ..step(&id, RmaStep::Judge)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::PermissionDenied,
+        "an engineer does not judge"
+    );
+    tech.transition_rma(pb::TransitionRmaRequest {
+        note: "确认硬件故障，建议换机".into(),
+        outcome: RmaOutcome::Exchange as i32,
+        ..step(&id, RmaStep::Judge)
+    })
+    .await
+    .unwrap();
+    let status = engineer
+        .transition_rma(decide(&id, RmaOutcome::Exchange))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::PermissionDenied,
+        "an engineer never decides"
+    );
+    let decided = boss
+        .transition_rma(decide(&id, RmaOutcome::Exchange))
+        .await
+        .unwrap()
+        .into_inner()
+        .rma
+        .unwrap();
+    assert_eq!(decided.state, RmaState::ExchangeApproved as i32);
+    let stock = admin
+        .get_stock(pb::GetStockRequest {
+            centre_id: branch.id.clone(),
+            part_id: replacement.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .stock
+        .unwrap();
+    assert_eq!(
+        stock.reserved, 1,
+        "the replacement is reserved and prepared"
+    );
+
+    // shipped before the faulty unit is back: the obligation and its timer
+    let mut coordinator = p.user("coordinator").await;
+    let shipped = coordinator
+        .transition_rma(pb::TransitionRmaRequest {
+            carrier: "顺丰".into(),
+            tracking_number: "SF555".into(),
+            ..step(&id, RmaStep::ShipReplacement)
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rma
+        .unwrap();
+    assert_eq!(shipped.state, RmaState::AwaitingReturn as i32);
+    assert!(shipped.return_due_time.is_some());
+    let pool = crm_kit::db::connect(&p.running.settings.database, crm_repairs::NAME)
+        .await
+        .unwrap();
+    let timers = |state: &'static str| {
+        let (pool, subject) = (pool.clone(), format!("rmas/{id}"));
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM timers WHERE subject = $1 AND kind = 'repairs.rma_return_due' AND state = $2",
+            )
+            .bind(subject)
+            .bind(state)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(timers("scheduled").await, 1);
+    let closed = coordinator
+        .transition_rma(step(&id, RmaStep::ReceiveFaultyUnit))
+        .await
+        .unwrap()
+        .into_inner()
+        .rma
+        .unwrap();
+    assert_eq!(closed.state, RmaState::Closed as i32);
+    assert_eq!(
+        (timers("scheduled").await, timers("cancelled").await),
+        (0, 1)
+    );
+
+    // the approver is never the requester
+    let own = boss
+        .request_rma(rma(&c1, "SN-B", 1))
+        .await
+        .unwrap()
+        .into_inner()
+        .rma
+        .unwrap();
+    engineer.transition_rma(diagnosis(&own.id)).await.unwrap();
+    tech.transition_rma(pb::TransitionRmaRequest {
+        note: "不属质量问题".into(),
+        outcome: RmaOutcome::Reject as i32,
+        ..step(&own.id, RmaStep::Judge)
+    })
+    .await
+    .unwrap();
+    let status = boss
+        .transition_rma(decide(&own.id, RmaOutcome::Reject))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::PermissionDenied,
+        "approved by its requester"
+    );
+    let mut other_boss = p.user("supervisor2").await;
+    let rejected = other_boss
+        .transition_rma(decide(&own.id, RmaOutcome::Reject))
+        .await
+        .unwrap()
+        .into_inner()
+        .rma
+        .unwrap();
+    assert_eq!(
+        (rejected.state, rejected.outcome),
+        (RmaState::Closed as i32, RmaOutcome::Reject as i32)
+    );
+    // each decision was published for the requester
+    let events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE aggregate LIKE 'rmas/%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(events, 10, "two requests and their eight steps");
 }

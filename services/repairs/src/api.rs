@@ -393,4 +393,62 @@ impl RepairService for Api {
             self.0.report_turnaround(period, &caller).await?,
         ))
     }
+
+    async fn register_delivery(
+        &self,
+        request: Request<pb::RegisterDeliveryRequest>,
+    ) -> Result<Response<pb::RegisterDeliveryResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, delivery) = both(key, crate::rmas::rules::parse_delivery(&r))?;
+        Ok(Response::new(
+            self.0.register_delivery(key, delivery, &call).await?,
+        ))
+    }
+
+    async fn request_rma(
+        &self,
+        request: Request<pb::RequestRmaRequest>,
+    ) -> Result<Response<pb::RequestRmaResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, new) = both(key, crate::rmas::rules::NewRma::parse(&r))?;
+        Ok(Response::new(self.0.request_rma(key, new, &call).await?))
+    }
+
+    async fn get_rma(
+        &self,
+        request: Request<pb::GetRmaRequest>,
+    ) -> Result<Response<pb::GetRmaResponse>, Status> {
+        let caller = caller(&request)?;
+        let id = id("id", &request.get_ref().id)?;
+        Ok(Response::new(pb::GetRmaResponse {
+            rma: Some(self.0.get_rma(id, &caller).await?),
+        }))
+    }
+
+    async fn list_rmas(
+        &self,
+        request: Request<pb::ListRmasRequest>,
+    ) -> Result<Response<pb::ListRmasResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.0.list_rmas(request.get_ref(), &caller).await?,
+        ))
+    }
+
+    async fn transition_rma(
+        &self,
+        request: Request<pb::TransitionRmaRequest>,
+    ) -> Result<Response<pb::TransitionRmaResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, input) = both(key, crate::rmas::rules::RmaStepInput::parse(&r))?;
+        Ok(Response::new(
+            self.0.transition_rma(key, input, &call).await?,
+        ))
+    }
 }

@@ -12,7 +12,8 @@
 //! `orders/` (R-2, R-6: carry-in and mail-in repair orders and their flows), `swaps/` (R-3:
 //! swaps with serials and fault labels, returns to the warehouse, serial chains) and
 //! `transfers/` (R-3: stock sent between centres), `turnaround/` (R-5: warning and breach
-//! timers, the per-centre report). `rules` holds the
+//! timers, the per-centre report), `rmas/` (R-4: deliveries, return/exchange requests with
+//! diagnosis, judgement and approval). `rules` holds the
 //! `[repairs]` settings (turnaround per centre and order kind).
 
 pub mod api;
@@ -20,6 +21,7 @@ pub mod catalogue;
 pub mod centres;
 pub mod orders;
 pub mod part_requests;
+pub mod rmas;
 pub mod rules;
 pub mod service;
 pub mod stock;

@@ -29,6 +29,9 @@ impl Hours {
 pub struct RepairSettings {
     /// The fraction of a turnaround at which its warning fires.
     pub warning_at: f64,
+    /// Days an exchanged unit's faulty original has to come back when the replacement shipped
+    /// first.
+    pub return_days: i64,
     by_kind: BTreeMap<String, Hours>,
     by_centre: BTreeMap<String, Hours>,
 }
@@ -39,12 +42,18 @@ impl RepairSettings {
         #[derive(Deserialize)]
         struct Section {
             warning_at: f64,
+            return_days: i64,
             turnaround_hours: BTreeMap<String, Hours>,
             #[serde(default)]
             centres: BTreeMap<String, Hours>,
         }
         let s: Section = settings.section("repairs")?;
-        Self::new(s.warning_at, s.turnaround_hours, s.centres)
+        if s.return_days < 1 {
+            anyhow::bail!("repairs.return_days must be at least 1");
+        }
+        let mut own = Self::new(s.warning_at, s.turnaround_hours, s.centres)?;
+        own.return_days = s.return_days;
+        Ok(own)
     }
 
     fn new(
@@ -67,6 +76,7 @@ impl RepairSettings {
         }
         Ok(Self {
             warning_at,
+            return_days: 14,
             by_kind,
             by_centre,
         })

@@ -40,6 +40,12 @@ pub const TURNAROUND_WARNING: &str = "repairs.turnaround_warning";
 /// `crm.repairs.v1.TurnaroundEvent`). Urgent: the centre's supervisor is told.
 pub const TURNAROUND_BREACHED: &str = "repairs.turnaround_breached";
 
+/// A return/exchange request was made or took a step (payload: a `crm.repairs.v1.RmaEvent`);
+/// the requester hears of each decision.
+pub const RMA_CHANGED: &str = "repairs.rma_changed";
+/// An exchanged unit's faulty original is overdue (payload: a `crm.repairs.v1.RmaEvent`).
+pub const RMA_RETURN_OVERDUE: &str = "repairs.rma_return_overdue";
+
 /// Who sees which rows (R-1, G-2): the service organisation's own staff see every centre;
 /// a partner (user or API key) only the rows of its partner organisation — its centres, their
 /// stock and part requests. Out of scope is `NOT_FOUND`, on every method.

@@ -70,7 +70,8 @@ impl Repairs {
     }
 }
 
-/// Fires the turnaround timers.
+/// Fires the repairs service's timers: the turnaround's, and the return of an exchanged
+/// unit's faulty original (`rmas`).
 pub struct TurnaroundTimers {
     /// The service.
     pub repairs: Repairs,
@@ -79,6 +80,9 @@ pub struct TurnaroundTimers {
 #[tonic::async_trait]
 impl TimerHandler for TurnaroundTimers {
     async fn fire(&self, tx: &mut PgConnection, timer: &Timer) -> std::result::Result<(), Error> {
+        if timer.kind == crate::rmas::RETURN_DUE {
+            return crate::rmas::return_overdue(&self.repairs, tx, timer).await;
+        }
         let breach = match timer.kind.as_str() {
             rules::BREACH => true,
             rules::WARNING => false,

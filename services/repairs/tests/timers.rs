@@ -1,7 +1,9 @@
-//! Turnaround against the real Postgres and Redis, with a clock the test moves: a repair
-//! order's warning and breach fire once from the kit's timers in business time, the breach
-//! raises the priority and is published urgently, an order closed in time fires nothing, and
-//! the report counts both per centre within the caller's scope.
+//! The repairs service's timers against the real Postgres and Redis, with a clock the test
+//! moves. Turnaround: a repair order's warning and breach fire once from the kit's timers
+//! in business time, the breach raises the priority and is published urgently, an order closed
+//! in time fires nothing, and the report counts both per centre within the caller's scope.
+//! Exchange: a replacement shipped before the faulty unit came back makes the return
+//! overdue once after `repairs.return_days`.
 
 use std::time::Duration;
 
@@ -240,4 +242,198 @@ async fn a_missed_turnaround_is_recorded_once_and_reported_per_centre() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn an_exchanged_units_faulty_original_is_overdue_once_after_the_return_days() {
+    use pb::{RmaOutcome, RmaState, RmaStep};
+    let mut env = testing::test_env().await;
+    env.settings.timers.poll_ms = 20;
+    crm_repairs::migrate(&env.settings).await.expect("migrate");
+    let clock = Clock::manual(datetime!(2026-11-23 01:00 UTC));
+    let stop = CancellationToken::new();
+    let _stop = testing::StopOnDrop(stop.clone());
+    let security =
+        Security::start(&env.settings.auth, &env.settings.redis, stop.clone()).expect("security");
+    let app = crm_repairs::Application::build(&env.settings, clock.clone(), security)
+        .await
+        .expect("build");
+    let pool = app.repairs().pool().clone();
+    let channel = testing::serve(app, &stop).await;
+    let as_ = |subject: &'static str, roles: &'static [&'static str], region: &'static str| {
+        RepairServiceClient::with_interceptor(
+            channel.clone(),
+            testing::bearer_as(
+                &env.settings,
+                &TestCaller {
+                    subject,
+                    roles,
+                    region,
+                    ..Default::default()
+                },
+            ),
+        )
+    };
+    let mut admin = as_("admin", &["admin"], "");
+    let centre = admin
+        .create_centre(pb::CreateCentreRequest {
+            request_id: rid(),
+            centre: Some(pb::Centre {
+                code: "BR".into(),
+                name: "分中心".into(),
+                kind: CentreKind::Branch as i32,
+                region: "华东".into(),
+                address: "上海".into(),
+                opening_hours: "09:00–18:00".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .centre
+        .unwrap();
+    let part = admin
+        .create_part(pb::CreatePartRequest {
+            request_id: rid(),
+            part: Some(pb::Part {
+                part_number: "UNIT".into(),
+                name: "整机".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .part
+        .unwrap();
+    admin
+        .receive_stock(pb::ReceiveStockRequest {
+            request_id: rid(),
+            centre_id: centre.id.clone(),
+            part_id: part.id.clone(),
+            quantity: 1,
+            note: String::new(),
+        })
+        .await
+        .unwrap();
+    let customer = uuid::Uuid::new_v4().to_string();
+    admin
+        .register_delivery(pb::RegisterDeliveryRequest {
+            request_id: rid(),
+            delivery: Some(pb::Delivery {
+                customer_id: customer.clone(),
+                product_model: "X200".into(),
+                serial_number: "SN-X".into(),
+                quantity: 1,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let id = as_("agent", &["hotline_agent"], "")
+        .request_rma(pb::RequestRmaRequest {
+            request_id: rid(),
+            rma: Some(pb::Rma {
+                centre_id: centre.id.clone(),
+                customer_id: customer,
+                serial_number: "SN-X".into(),
+                quantity: 1,
+                reason: "坏".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rma
+        .unwrap()
+        .id;
+    let step = |s: RmaStep| pb::TransitionRmaRequest {
+        request_id: rid(),
+        id: id.clone(),
+        step: s as i32,
+        ..Default::default()
+    };
+    for (mut client, r) in [
+        (
+            as_("eng", &["engineer"], "华东"),
+            pb::TransitionRmaRequest {
+                fault_cause: "电源击穿".into(),
+                customer_situation: "急用".into(),
+                return_reason: "硬件故障".into(),
+                qualifies: true,
+                ..step(RmaStep::Diagnose)
+            },
+        ),
+        (
+            as_("tc", &["tech_center"], ""),
+            pb::TransitionRmaRequest {
+                note: "建议换机".into(),
+                outcome: RmaOutcome::Exchange as i32,
+                ..step(RmaStep::Judge)
+            },
+        ),
+        (
+            as_("boss", &["supervisor"], ""),
+            pb::TransitionRmaRequest {
+                note: "同意换机".into(),
+                outcome: RmaOutcome::Exchange as i32,
+                replacement_part_id: part.id.clone(),
+                ..step(RmaStep::Decide)
+            },
+        ),
+        (
+            as_("ts", &["tech_support"], ""),
+            pb::TransitionRmaRequest {
+                carrier: "顺丰".into(),
+                tracking_number: "SF1".into(),
+                ..step(RmaStep::ShipReplacement)
+            },
+        ),
+    ] {
+        client.transition_rma(r).await.unwrap();
+    }
+    let get = |admin: &Client| {
+        let (mut admin, id) = (admin.clone(), id.clone());
+        async move {
+            admin
+                .get_rma(pb::GetRmaRequest { id })
+                .await
+                .unwrap()
+                .into_inner()
+                .rma
+                .unwrap()
+        }
+    };
+    let waiting = get(&admin).await;
+    assert_eq!(waiting.state, RmaState::AwaitingReturn as i32);
+    assert!(!waiting.return_overdue);
+    // fourteen days (return_days) later the obligation is overdue, once
+    clock.advance(time::Duration::days(15));
+    testing::wait_until("the return is overdue", Duration::from_secs(20), || {
+        let get = get(&admin);
+        async move { get.await.return_overdue }
+    })
+    .await;
+    clock.advance(time::Duration::days(15));
+    testing::wait_until("no timer left", Duration::from_secs(20), || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM timers WHERE state = 'scheduled'")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                == 0
+        }
+    })
+    .await;
+    let overdue: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE aggregate = $1 AND create_time > $2")
+            .bind(format!("rmas/{id}"))
+            .bind(datetime!(2026-12-01 00:00 UTC))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(overdue, 1, "the overdue return is announced once");
 }
