@@ -185,6 +185,16 @@ impl Error {
         }
     }
 
+    /// This error, or `instead()` when it is the violation of `constraint` (a unique key taken,
+    /// a one-open-at-a-time index): a constraint is mapped to its answer by name, in one line.
+    pub fn or_when(self, constraint: &str, instead: impl FnOnce() -> Error) -> Error {
+        if self.violated_constraint() == Some(constraint) {
+            instead()
+        } else {
+            self
+        }
+    }
+
     /// The gRPC code of this error.
     pub fn code(&self) -> Code {
         match self {

@@ -35,37 +35,62 @@ async fn get(client: &mut Client, id: &str) -> pb::RepairOrder {
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_missed_turnaround_is_recorded_once_and_reported_per_centre() {
-    let mut env = testing::test_env().await;
-    env.settings.timers.poll_ms = 20;
-    crm_repairs::migrate(&env.settings).await.expect("migrate");
-    // Monday 2026-11-23 09:00 in China: an HQ carry-in is due at 17:00 (8 business hours)
-    let clock = Clock::manual(datetime!(2026-11-23 01:00 UTC));
-    let stop = CancellationToken::new();
-    let _stop = testing::StopOnDrop(stop.clone());
-    let security =
-        Security::start(&env.settings.auth, &env.settings.redis, stop.clone()).expect("security");
-    let app = crm_repairs::Application::build(&env.settings, clock.clone(), security)
-        .await
-        .expect("build");
-    let pool = app.repairs().pool().clone();
-    let channel = testing::serve(app, &stop).await;
-    let client_as = |roles: &'static [&'static str], partner: &'static str| {
+/// The repairs server on the test's own database, with a clock the test moves (Monday
+/// 2026-11-23 09:00 in China).
+struct App {
+    settings: crm_kit::Settings,
+    clock: Clock,
+    pool: sqlx::PgPool,
+    channel: Channel,
+    _stop: testing::StopOnDrop,
+}
+
+impl App {
+    async fn start() -> Self {
+        let mut env = testing::test_env().await;
+        env.settings.timers.poll_ms = 20;
+        crm_repairs::migrate(&env.settings).await.expect("migrate");
+        let clock = Clock::manual(datetime!(2026-11-23 01:00 UTC));
+        let stop = CancellationToken::new();
+        let security = Security::start(&env.settings.auth, &env.settings.redis, stop.clone())
+            .expect("security");
+        let app = crm_repairs::Application::build(&env.settings, clock.clone(), security)
+            .await
+            .expect("build");
+        let pool = app.repairs().pool().clone();
+        let channel = testing::serve(app, &stop).await;
+        Self {
+            settings: env.settings,
+            clock,
+            pool,
+            channel,
+            _stop: testing::StopOnDrop(stop),
+        }
+    }
+
+    /// A client calling as `subject` with `roles`, of `region` and partner organisation
+    /// `partner`.
+    fn client(&self, subject: &str, roles: &[&str], region: &str, partner: &str) -> Client {
         RepairServiceClient::with_interceptor(
-            channel.clone(),
+            self.channel.clone(),
             testing::bearer_as(
-                &env.settings,
+                &self.settings,
                 &TestCaller {
-                    subject: "tester",
+                    subject,
                     roles,
+                    region,
                     partner,
-                    ..Default::default()
                 },
             ),
         )
-    };
-    let mut admin = client_as(&["admin"], "");
+    }
+}
+
+#[tokio::test]
+async fn a_missed_turnaround_is_recorded_once_and_reported_per_centre() {
+    let app = App::start().await;
+    let (clock, pool) = (app.clock.clone(), app.pool.clone());
+    let mut admin = app.client("tester", &["admin"], "", "");
     let hq = admin
         .create_centre(pb::CreateCentreRequest {
             request_id: rid(),
@@ -235,7 +260,7 @@ async fn a_missed_turnaround_is_recorded_once_and_reported_per_centre() {
         (hq.id.as_str(), 2, 1, 1, 0, 0.5)
     );
     // a partner's report holds none of HQ's orders
-    let mut partner = client_as(&["partner"], "partner.a");
+    let mut partner = app.client("tester", &["partner"], "", "partner.a");
     assert!(report(&mut partner).await.is_empty());
     let status = admin
         .report_turnaround(pb::ReportTurnaroundRequest::default())
@@ -247,33 +272,9 @@ async fn a_missed_turnaround_is_recorded_once_and_reported_per_centre() {
 #[tokio::test]
 async fn an_exchanged_units_faulty_original_is_overdue_once_after_the_return_days() {
     use pb::{RmaOutcome, RmaState, RmaStep};
-    let mut env = testing::test_env().await;
-    env.settings.timers.poll_ms = 20;
-    crm_repairs::migrate(&env.settings).await.expect("migrate");
-    let clock = Clock::manual(datetime!(2026-11-23 01:00 UTC));
-    let stop = CancellationToken::new();
-    let _stop = testing::StopOnDrop(stop.clone());
-    let security =
-        Security::start(&env.settings.auth, &env.settings.redis, stop.clone()).expect("security");
-    let app = crm_repairs::Application::build(&env.settings, clock.clone(), security)
-        .await
-        .expect("build");
-    let pool = app.repairs().pool().clone();
-    let channel = testing::serve(app, &stop).await;
-    let as_ = |subject: &'static str, roles: &'static [&'static str], region: &'static str| {
-        RepairServiceClient::with_interceptor(
-            channel.clone(),
-            testing::bearer_as(
-                &env.settings,
-                &TestCaller {
-                    subject,
-                    roles,
-                    region,
-                    ..Default::default()
-                },
-            ),
-        )
-    };
+    let app = App::start().await;
+    let (clock, pool) = (app.clock.clone(), app.pool.clone());
+    let as_ = |subject: &str, roles: &[&str], region: &str| app.client(subject, roles, region, "");
     let mut admin = as_("admin", &["admin"], "");
     let centre = admin
         .create_centre(pb::CreateCentreRequest {

@@ -56,12 +56,13 @@ impl Customers {
             },
         )
         .await
-        .map_err(|e| match e.violated_constraint() {
-            Some("partner_changes_one_pending") => Error::precondition(
-                "PARTNER_CHANGE_PENDING",
-                "a partner change for this customer is already waiting for a decision",
-            ),
-            _ => e,
+        .map_err(|e| {
+            e.or_when("partner_changes_one_pending", || {
+                Error::precondition(
+                    "PARTNER_CHANGE_PENDING",
+                    "a partner change for this customer is already waiting for a decision",
+                )
+            })
         })?;
         if decision == PartnerDecision::SetInitial {
             records::apply_transition(

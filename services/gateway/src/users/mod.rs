@@ -53,12 +53,11 @@ impl Identity {
         let now = self.clock.now();
         let row = store::insert_user(&mut tx, Uuid::now_v7(), &user, &hash, now, &actor.subject)
             .await
-            .map_err(|e| match e.violated_constraint() {
-                Some("users_username_key") => Error::AlreadyExists {
+            .map_err(|e| {
+                e.or_when("users_username_key", || Error::AlreadyExists {
                     reason: "USERNAME_TAKEN",
                     message: format!("user name {} is taken", user.username),
-                },
-                _ => e,
+                })
             })?;
         audit::record(
             &mut tx,

@@ -263,50 +263,6 @@ pub(super) async fn customer_variables(
     Ok(v)
 }
 
-#[cfg(test)]
-mod zh_tests {
-    use super::*;
-
-    #[test]
-    fn a_chinese_breach_message_speaks_chinese_on_the_working_clock() {
-        let ticket = tickets::Ticket {
-            id: "t1".into(),
-            region: "华东".into(),
-            tier: "vip".into(),
-            state: tickets::TicketState::WithHotlineEngineer as i32,
-            priority: tickets::Priority::Urgent as i32,
-            breaches: vec![tickets::Breach {
-                deadline: tickets::Deadline::Handoff as i32,
-                due_time: Some(prost_types::Timestamp {
-                    seconds: 1_795_424_400, // 2026-11-23 09:00 UTC
-                    nanos: 0,
-                }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let offset = time::UtcOffset::from_hms(8, 0, 0).unwrap();
-        let mut variables = ticket_variables(&ticket, offset);
-        variables.insert("recipient_name".into(), "张主管".into());
-        assert_eq!(variables["due_time"], "2026-11-23 17:00 UTC+08:00");
-        let (_, _, _, subject, body) = crate::templates::defaults::DEFAULTS
-            .iter()
-            .find(|(name, language, ..)| *name == "sla_breached" && *language == "zh")
-            .unwrap();
-        let (subject, body) = crate::templates::rules::render(subject, body, &variables).unwrap();
-        for text in [&subject, &body] {
-            assert!(!text.contains("handoff"), "{text}");
-            assert!(!text.contains("+00:00"), "{text}");
-        }
-        assert!(subject.contains("转交"), "{subject}");
-        assert!(body.contains("17:00"), "{body}");
-        assert!(
-            body.contains("紧急") && body.contains("热线工程师处理中"),
-            "{body}"
-        );
-    }
-}
-
 /// The Chinese name of a repair order's state.
 fn order_state_zh(state: &str) -> &'static str {
     match state {
@@ -400,4 +356,48 @@ pub(super) fn repair_variables(
         centre,
         vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
     ))
+}
+
+#[cfg(test)]
+mod zh_tests {
+    use super::*;
+
+    #[test]
+    fn a_chinese_breach_message_speaks_chinese_on_the_working_clock() {
+        let ticket = tickets::Ticket {
+            id: "t1".into(),
+            region: "华东".into(),
+            tier: "vip".into(),
+            state: tickets::TicketState::WithHotlineEngineer as i32,
+            priority: tickets::Priority::Urgent as i32,
+            breaches: vec![tickets::Breach {
+                deadline: tickets::Deadline::Handoff as i32,
+                due_time: Some(prost_types::Timestamp {
+                    seconds: 1_795_424_400, // 2026-11-23 09:00 UTC
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let offset = time::UtcOffset::from_hms(8, 0, 0).unwrap();
+        let mut variables = ticket_variables(&ticket, offset);
+        variables.insert("recipient_name".into(), "张主管".into());
+        assert_eq!(variables["due_time"], "2026-11-23 17:00 UTC+08:00");
+        let (_, _, _, subject, body) = crate::templates::defaults::DEFAULTS
+            .iter()
+            .find(|(name, language, ..)| *name == "sla_breached" && *language == "zh")
+            .unwrap();
+        let (subject, body) = crate::templates::rules::render(subject, body, &variables).unwrap();
+        for text in [&subject, &body] {
+            assert!(!text.contains("handoff"), "{text}");
+            assert!(!text.contains("+00:00"), "{text}");
+        }
+        assert!(subject.contains("转交"), "{subject}");
+        assert!(body.contains("17:00"), "{body}");
+        assert!(
+            body.contains("紧急") && body.contains("热线工程师处理中"),
+            "{body}"
+        );
+    }
 }

@@ -53,12 +53,11 @@ pub async fn insert_part(
     .fetch_one(&mut *tx)
     .await
     .map_err(Error::from)
-    .map_err(|e| match e.violated_constraint() {
-        Some("parts_part_number_key") => Error::AlreadyExists {
+    .map_err(|e| {
+        e.or_when("parts_part_number_key", || Error::AlreadyExists {
             reason: "PART_NUMBER_TAKEN",
             message: format!("a part numbered {:?} exists already", p.part_number),
-        },
-        _ => e,
+        })
     })?;
     Ok(row.into_proto())
 }

@@ -68,12 +68,11 @@ pub async fn insert_centre(
     .fetch_one(&mut *tx)
     .await
     .map_err(Error::from)
-    .map_err(|e| match e.violated_constraint() {
-        Some("centres_code_key") => Error::AlreadyExists {
+    .map_err(|e| {
+        e.or_when("centres_code_key", || Error::AlreadyExists {
             reason: "CENTRE_CODE_TAKEN",
             message: format!("a centre with code {:?} exists already", c.code),
-        },
-        _ => e,
+        })
     })?;
     Ok(row.into_proto())
 }

@@ -31,12 +31,11 @@ pub async fn insert_delivery(
     .execute(&mut *tx)
     .await
     .map_err(Error::from)
-    .map_err(|e| match e.violated_constraint() {
-        Some("deliveries_serial_key") => Error::AlreadyExists {
+    .map_err(|e| {
+        e.or_when("deliveries_serial_key", || Error::AlreadyExists {
             reason: "SERIAL_DELIVERED",
             message: format!("serial {} was delivered already", d.serial_number),
-        },
-        _ => e,
+        })
     })?;
     Ok(pb::Delivery {
         id: id.to_string(),
@@ -173,12 +172,13 @@ pub async fn insert(
     .fetch_one(&mut *tx)
     .await
     .map_err(Error::from)
-    .map_err(|e| match e.violated_constraint() {
-        Some("rmas_one_open_per_serial") => Error::precondition(
+    .map_err(|e| {
+        e.or_when("rmas_one_open_per_serial", || {
+            Error::precondition(
             "RMA_ALREADY_OPEN",
             format!("serial {} has an open return/exchange request", a.serial_number),
-        ),
-        _ => e,
+        )
+        })
     })
 }
 
