@@ -2100,4 +2100,28 @@ async fn a_return_or_exchange_is_diagnosed_by_its_centre_judged_and_approved_by_
             .await
             .unwrap();
     assert_eq!(events, 10, "two requests and their eight steps");
+    // the requester hears of each decision: the agent's inbox tells the exchange
+    use crm_proto::notifications::v1::{
+        self as npb, notification_service_client::NotificationServiceClient,
+    };
+    let notifications = NotificationServiceClient::with_interceptor(
+        p.gateway.clone(),
+        testing::Bearer::new(&p.token("agent").await),
+    );
+    testing::wait_until(
+        "the requester hears of the exchange",
+        std::time::Duration::from_secs(30),
+        || {
+            let mut n = notifications.clone();
+            async move {
+                n.list_inbox(npb::ListInboxRequest::default())
+                    .await
+                    .map(|r| r.into_inner().items)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|i| i.subject.contains("SN-A") && i.body.contains("结论：换货"))
+            }
+        },
+    )
+    .await;
 }

@@ -109,6 +109,20 @@ pub const KINDS: &[Kind] = &[
         "a repair order was registered or took a step (R-2): the centre (a partner by webhook) \
          follows its orders"
     ),
+    repair_kind!(
+        "repairs.rma_changed",
+        "a return/exchange request was made or took a step (R-4): the requester hears of each \
+         decision, a partner centre by webhook",
+        [
+            "serial_number",
+            "rma_state",
+            "rma_state_zh",
+            "outcome",
+            "outcome_zh",
+            "decision_reason",
+            "step"
+        ]
+    ),
     order_kind!(
         "repairs.turnaround_breached",
         "a repair order missed its turnaround deadline (R-5): the centre's supervisor is told"

@@ -118,6 +118,8 @@ pub enum Selector {
     User(String),
     /// One partner organisation.
     PartnerOrg(String),
+    /// Who requested what the event is about (a return/exchange request's requester).
+    Requester,
     /// A repair centre's people: a partner centre's own organisation (inbox and webhook), an
     /// HQ or branch centre's coordinators.
     Centre,
@@ -139,6 +141,7 @@ impl Selector {
             "actor" => Ok(Self::Actor),
             "assignee" => Ok(Self::Assignee),
             "centre" => Ok(Self::Centre),
+            "requester" => Ok(Self::Requester),
             _ => named("role:")
                 .map(Self::Role)
                 .or_else(|| named("user:").map(Self::User))
@@ -146,7 +149,7 @@ impl Selector {
                 .ok_or_else(|| {
                     format!(
                         "no recipient selector {value:?} (owner, partner, contacts, actor, \
-                         assignee, centre, role:<role>, user:<id>, partner_org:<id>)"
+                         assignee, centre, requester, role:<role>, user:<id>, partner_org:<id>)"
                     )
                 }),
         }

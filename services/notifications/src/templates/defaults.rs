@@ -39,6 +39,20 @@ pub const DEFAULTS: &[(&str, &str, &str, &str, &str)] = &[
         "Hello {{ recipient_name }}, repair order {{ order_number }} at {{ centre_name }} ({{ product_model }}, serial {{ serial_number }}, customer {{ contact_name }}) is now {{ order_state }}; it is due by {{ due_time }}.",
     ),
     (
+        "repair_rma_changed",
+        "zh",
+        "repairs.rma_changed",
+        "退换货申请 {{ serial_number }}：{{ rma_state_zh }}",
+        "{{ recipient_name }} 您好：序列号 {{ serial_number }} 的退换货申请（{{ centre_name }}）现为「{{ rma_state_zh }}」{% if outcome %}，结论：{{ outcome_zh }}（{{ decision_reason }}）{% endif %}。",
+    ),
+    (
+        "repair_rma_changed",
+        "en",
+        "repairs.rma_changed",
+        "Return/exchange {{ serial_number }}: {{ rma_state }}",
+        "Hello {{ recipient_name }}, the return/exchange request for serial {{ serial_number }} at {{ centre_name }} is now {{ rma_state }}{% if outcome %}; decision: {{ outcome }} ({{ decision_reason }}){% endif %}.",
+    ),
+    (
         "repair_turnaround_breached",
         "zh",
         "repairs.turnaround_breached",

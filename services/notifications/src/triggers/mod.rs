@@ -67,6 +67,8 @@ struct Subject {
     assignee: String,
     /// A repairs event's centre: its partner organisation (empty for HQ and branches).
     centre: Option<repairs::Centre>,
+    /// Who requested what the event is about (a return/exchange request), if anyone.
+    requester: String,
 }
 
 impl Subject {
@@ -76,6 +78,7 @@ impl Subject {
             contact_language: None,
             assignee: String::new(),
             centre: None,
+            requester: String::new(),
         }
     }
 }
@@ -125,6 +128,7 @@ impl Triggers {
                 Selector::Partner => user(&customer.tech_partner_id, &mut out),
                 Selector::Actor => user(&event.actor, &mut out),
                 Selector::Assignee => user(&subject.assignee, &mut out),
+                Selector::Requester => user(&subject.requester, &mut out),
                 Selector::User(id) => user(id, &mut out),
                 Selector::PartnerOrg(id) => out.push(Recipient::PartnerOrg(id.clone())),
                 Selector::Centre => match &subject.centre {
@@ -177,9 +181,11 @@ impl Triggers {
         }
         // the customer the recipients are chosen for, and the template's variables
         let (subject, variables) = if event.r#type.starts_with("repairs.") {
-            let (centre, variables) = repair_variables(event, self.settings.utc_offset()?)?;
+            let (centre, requester, variables) =
+                repair_variables(event, self.settings.utc_offset()?)?;
             let subject = Subject {
                 centre: Some(centre),
+                requester,
                 ..Subject::of(customers::Customer::default())
             };
             (subject, variables)
@@ -207,6 +213,7 @@ impl Triggers {
                 contact_language: Language::parse(&ticket.contact_language).ok(),
                 assignee: ticket.assignee_id,
                 centre: None,
+                requester: String::new(),
             };
             (subject, variables)
         } else if event.r#type == IMPORT_DONE {

@@ -281,12 +281,66 @@ fn order_state_zh(state: &str) -> &'static str {
     }
 }
 
-/// The centre of a repairs event and the variables its templates get; times on the clock of
-/// `offset`.
+/// The centre of a repairs event, its requester (a return/exchange request's) and the variables
+/// its templates get; times on the clock of `offset`.
 pub(super) fn repair_variables(
     event: &Event,
     offset: time::UtcOffset,
-) -> Result<(repairs::Centre, BTreeMap<String, String>), Error> {
+) -> Result<(repairs::Centre, String, BTreeMap<String, String>), Error> {
+    if event.r#type == "repairs.rma_changed" {
+        let e: repairs::RmaEvent = crm_kit::events::decode(event)?;
+        let a = e.rma.unwrap_or_default();
+        let centre = e.centre.unwrap_or_default();
+        let name = |s: &str, prefix: &str| s.trim_start_matches(prefix).to_lowercase();
+        let state = repairs::RmaState::try_from(a.state)
+            .map(|s| name(s.as_str_name(), "RMA_STATE_"))
+            .unwrap_or_default();
+        let outcome = repairs::RmaOutcome::try_from(a.outcome)
+            .map(|o| name(o.as_str_name(), "RMA_OUTCOME_"))
+            .unwrap_or_default();
+        let requester = a
+            .requested
+            .as_ref()
+            .map(|r| r.actor.clone())
+            .unwrap_or_default();
+        let state_zh = match state.as_str() {
+            "requested" => "已受理",
+            "diagnosed" => "已诊断",
+            "judged" => "技术判定完成",
+            "return_approved" => "已批准退货",
+            "exchange_approved" => "已批准换货",
+            "awaiting_return" => "换货已发出，待退回故障机",
+            "closed" => "已完结",
+            _ => "",
+        };
+        let outcome_zh = match outcome.as_str() {
+            "return" => "退货",
+            "exchange" => "换货",
+            "reject" => "不予退换",
+            _ => "",
+        };
+        let vars = [
+            ("centre_code", centre.code.clone()),
+            ("centre_name", centre.name.clone()),
+            ("serial_number", a.serial_number),
+            ("rma_state_zh", state_zh.to_string()),
+            ("outcome_zh", outcome_zh.to_string()),
+            ("rma_state", state),
+            ("outcome", outcome),
+            ("decision_reason", a.decision_reason),
+            (
+                "step",
+                repairs::RmaStep::try_from(e.step)
+                    .map(|s| name(s.as_str_name(), "RMA_STEP_"))
+                    .unwrap_or_default(),
+            ),
+        ];
+        return Ok((
+            centre,
+            requester,
+            vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        ));
+    }
     let name = |s: &str, prefix: &str| s.trim_start_matches(prefix).to_lowercase();
     let (centre, mut vars): (Option<repairs::Centre>, Vec<(&str, String)>) =
         if event.r#type == "repairs.stock_low" {
@@ -354,6 +408,7 @@ pub(super) fn repair_variables(
     vars.push(("centre_name", centre.name.clone()));
     Ok((
         centre,
+        String::new(),
         vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
     ))
 }
