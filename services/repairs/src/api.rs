@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     centres::rules::NewCentre,
-    orders::rules::{NewOrder, Step as OrderStep},
+    orders::{rules::NewOrder, steps::Step as OrderStep},
     part_requests::{
         StepInput,
         rules::{NewPartRequest, Step},

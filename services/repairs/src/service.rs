@@ -88,6 +88,12 @@ pub(crate) fn holder(partner_id: &str) -> Holder<'_> {
     }
 }
 
+/// The stored name of an enum value: its protobuf name without the enum's `prefix`
+/// (`ORDER_STATE_RECEIVED` → `RECEIVED`), as the tables hold states, kinds and outcomes.
+pub(crate) fn stored(name: &'static str, prefix: &str) -> &'static str {
+    name.trim_start_matches(prefix)
+}
+
 /// Restricts a query on a repairs table to `scope`.
 pub(crate) fn push_scope(b: &mut QueryBuilder<Postgres>, scope: &Scope) {
     scope.push_sql(b, COLUMNS);

@@ -15,7 +15,7 @@ use crm_proto::repairs::v1::{
 use crm_repairs::{
     Repairs,
     centres::rules::NewCentre,
-    orders::rules::{NewOrder, Step},
+    orders::{rules::NewOrder, steps::Step},
     part_requests::{
         StepInput,
         rules::{NewPartRequest, Step as RequestStep},

@@ -5,6 +5,7 @@
 //! not repaired at once is handed back only against its receipt's code.
 
 pub mod rules;
+pub mod steps;
 mod store;
 
 pub(crate) use store::{get as visible_order, lock as lock_order};
@@ -21,11 +22,13 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::service::stored;
 use crate::{
     centres,
     service::{ORDER_CHANGED, Repairs, holder, not_found, publish, scope},
 };
-use rules::{Kept, NewOrder, Step, stored};
+use rules::NewOrder;
+use steps::{Kept, Step};
 
 fn subject(id: &str) -> String {
     format!("repair_orders/{id}")
@@ -133,7 +136,7 @@ impl Repairs {
             while_waiting: row.repaired_while_waiting,
             digest: row.receipt_digest.clone(),
         };
-        let receipt_code = rules::apply(&mut order, &mut kept, &step, to, now);
+        let receipt_code = steps::apply(&mut order, &mut kept, &step, to, now);
         let hidden = store::Hidden {
             repaired_while_waiting: kept.while_waiting,
             receipt_digest: kept.digest.as_deref(),

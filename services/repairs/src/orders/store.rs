@@ -9,8 +9,8 @@ use sqlx::{PgConnection, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::rules::stored;
 use crate::service::push_scope;
+use crate::service::stored;
 
 const COLUMNS: &str = "id, number, kind, centre_id, partner_id, state, ticket_id, customer_id, \
     contact_name, contact_phone, product_model, serial_number, fault_description, \

@@ -23,12 +23,13 @@ use crm_proto::repairs::v1::{self as pb, RmaOutcome, RmaState, RmaStep};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::service::stored;
 use crate::{
     catalogue, centres,
     service::{RMA_CHANGED, RMA_RETURN_OVERDUE, Repairs, holder, not_found, publish, scope},
     stock::{self, Delta},
 };
-use rules::{NewRma, RmaStepInput, stored};
+use rules::{NewRma, RmaStepInput};
 
 /// The timer kind of an exchanged unit's return.
 pub(crate) const RETURN_DUE: &str = "repairs.rma_return_due";

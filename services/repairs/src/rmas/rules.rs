@@ -14,7 +14,7 @@ use crm_kit::{
 use crm_proto::repairs::v1::{self as pb, RmaOutcome as Outcome, RmaState as S, RmaStep as Step};
 use uuid::Uuid;
 
-use crate::stock::rules::quantity;
+use crate::{service::stored, stock::rules::quantity};
 
 /// A checked RegisterDelivery.
 pub fn parse_delivery(r: &pb::RegisterDeliveryRequest) -> Result<pb::Delivery> {
@@ -186,11 +186,6 @@ impl RmaStepInput {
             replacement,
         })
     }
-}
-
-/// The stored name of a state or outcome.
-pub fn stored(s: &'static str, prefix: &str) -> &'static str {
-    s.trim_start_matches(prefix)
 }
 
 /// Where `step` takes a request in `state` (with the decided `outcome`, and whether the faulty

@@ -6,8 +6,8 @@ use sqlx::{PgConnection, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::rules::stored;
 use crate::service::push_scope;
+use crate::service::stored;
 
 /// Stores a delivery; a serial delivered before is `ALREADY_EXISTS`.
 pub async fn insert_delivery(

@@ -111,10 +111,16 @@ impl TimerHandler for TurnaroundTimers {
         if !recorded {
             return Ok(());
         }
-        let order = orders::lock_order(tx, id)
-            .await?
-            .map(|r| r.to_proto())
-            .unwrap_or_else(|| row.to_proto());
+        // what was recorded, on the row already held (no second read)
+        let mut order = row.to_proto();
+        let at = Some(convert::timestamp(now));
+        if breach {
+            order.breach_time = at;
+            order.priority = pb::OrderPriority::High as i32;
+            order.updated = Some(convert::stamp(now, "turnaround"));
+        } else {
+            order.warning_time = at;
+        }
         let centre = centres::get_centre(tx, row.centre_id())
             .await?
             .unwrap_or_default();
