@@ -2125,3 +2125,176 @@ async fn a_return_or_exchange_is_diagnosed_by_its_centre_judged_and_approved_by_
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_ticket_is_routed_to_the_partner_centre_its_repair_order_is_at_and_seen_by_it_alone() {
+    use crm_proto::tickets::v1::{self as tpb, ticket_service_client::TicketServiceClient};
+    let p = Platform::start().await;
+    let mut admin = p.user("admin").await;
+    let a = centre(&mut admin, "SZ-A", CentreKind::Partner, "partner.a").await;
+    centre(&mut admin, "GZ-B", CentreKind::Partner, "partner.b").await;
+    let customer = p.running.customer("深圳精密仪器有限公司", "华南").await;
+    let tickets = |token: String| {
+        TicketServiceClient::with_interceptor(p.gateway.clone(), testing::Bearer::new(&token))
+    };
+    let new_ticket = tpb::Ticket {
+        channel: tpb::Channel::Hotline as i32,
+        customer_id: customer,
+        region: "华南".into(),
+        contact_name: "王晓明".into(),
+        contact_phone: "+86 138 0013 8000".into(),
+        product_model: "X200".into(),
+        serial_number: "SN-0001".into(),
+        symptom: "无法开机".into(),
+        warranty: tpb::Warranty::InWarranty as i32,
+        service_mode: tpb::ServiceMode::MailIn as i32,
+        ..Default::default()
+    };
+    let mut staff = tickets(p.token("admin").await);
+    let open = |ticket: tpb::Ticket| {
+        let mut staff = staff.clone();
+        async move {
+            staff
+                .create_ticket(tpb::CreateTicketRequest {
+                    request_id: rid(),
+                    ticket: Some(ticket),
+                })
+                .await
+                .expect("a ticket")
+                .into_inner()
+                .ticket
+                .unwrap()
+        }
+    };
+    let routed = open(new_ticket.clone()).await;
+    let other = open(new_ticket).await;
+
+    // before anything is routed to them, the partners see no ticket at all
+    let mut partner_a = tickets(p.partner_token("partner.a").await);
+    let mut partner_b = tickets(p.partner_token("partner.b").await);
+    let get = |id: &str| tpb::GetTicketRequest { id: id.into() };
+    assert_eq!(
+        code(partner_a.get_ticket(get(&routed.id)).await),
+        Code::NotFound
+    );
+    let listed = |client: &mut TicketServiceClient<_>| {
+        let mut client = client.clone();
+        async move {
+            client
+                .list_tickets(tpb::ListTicketsRequest::default())
+                .await
+                .expect("a list")
+                .into_inner()
+                .tickets
+                .into_iter()
+                .map(|t| t.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(&mut partner_a).await, Vec::<String>::new());
+
+    // the hotline registers the mail-in at A's centre from the ticket
+    let order = admin
+        .create_repair_order(pb::CreateRepairOrderRequest {
+            request_id: rid(),
+            repair_order: Some(pb::RepairOrder {
+                centre_id: a.id.clone(),
+                ticket_id: routed.id.clone(),
+                inbound_carrier: "顺丰".into(),
+                inbound_tracking: "SF1234567890".into(),
+                ..order(OrderKind::MailIn)
+            }),
+        })
+        .await
+        .expect("a mail-in order")
+        .into_inner()
+        .repair_order
+        .unwrap();
+    testing::wait_until(
+        "the ticket is routed to A",
+        std::time::Duration::from_secs(30),
+        || {
+            let mut partner_a = partner_a.clone();
+            let id = routed.id.clone();
+            async move { partner_a.get_ticket(get(&id)).await.is_ok() }
+        },
+    )
+    .await;
+    let seen = partner_a
+        .get_ticket(get(&routed.id))
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert_eq!(
+        (seen.routed_centre_id.as_str(), seen.partner_id.as_str()),
+        (a.id.as_str(), "partner.a")
+    );
+    // A lists that ticket alone; B sees neither, the staff both
+    assert_eq!(listed(&mut partner_a).await, vec![routed.id.clone()]);
+    assert_eq!(listed(&mut partner_b).await, Vec::<String>::new());
+    for id in [&routed.id, &other.id] {
+        assert_eq!(code(partner_b.get_ticket(get(id)).await), Code::NotFound);
+        assert_eq!(
+            code(
+                partner_b
+                    .list_ticket_history(tpb::ListTicketHistoryRequest {
+                        id: id.clone(),
+                        ..Default::default()
+                    })
+                    .await
+            ),
+            Code::NotFound
+        );
+    }
+    assert_eq!(
+        code(partner_a.get_ticket(get(&other.id)).await),
+        Code::NotFound
+    );
+    let everything = listed(&mut staff).await;
+    assert!(everything.contains(&routed.id) && everything.contains(&other.id));
+    // the routing is a named step in the ticket's history, with the order that made it
+    let history = partner_a
+        .list_ticket_history(tpb::ListTicketHistoryRequest {
+            id: routed.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let step = history
+        .iter()
+        .find(|e| e.transition == tpb::Transition::RouteToCentre as i32)
+        .expect("the routing in the history");
+    assert!(step.reason.contains(&order.number), "{}", step.reason);
+    // a partner only reads tickets: it changes them through its repair orders
+    assert_eq!(
+        code(
+            partner_a
+                .transition_ticket(tpb::TransitionTicketRequest {
+                    request_id: rid(),
+                    id: routed.id.clone(),
+                    transition: tpb::Transition::HandToHotlineEngineer as i32,
+                    ..Default::default()
+                })
+                .await
+        ),
+        Code::PermissionDenied
+    );
+    // and the step is the service's own: nobody asks for it
+    assert_eq!(
+        code(
+            staff
+                .transition_ticket(tpb::TransitionTicketRequest {
+                    request_id: rid(),
+                    id: other.id.clone(),
+                    transition: tpb::Transition::RouteToCentre as i32,
+                    ..Default::default()
+                })
+                .await
+        ),
+        Code::InvalidArgument
+    );
+}

@@ -123,6 +123,8 @@ pub enum Selector {
     /// A repair centre's people: a partner centre's own organisation (inbox and webhook), an
     /// HQ or branch centre's coordinators.
     Centre,
+    /// A repair centre's supervisor (R-5), or without one the supervisors of its region.
+    CentreSupervisor,
 }
 
 impl Selector {
@@ -141,6 +143,7 @@ impl Selector {
             "actor" => Ok(Self::Actor),
             "assignee" => Ok(Self::Assignee),
             "centre" => Ok(Self::Centre),
+            "centre_supervisor" => Ok(Self::CentreSupervisor),
             "requester" => Ok(Self::Requester),
             _ => named("role:")
                 .map(Self::Role)
@@ -149,7 +152,8 @@ impl Selector {
                 .ok_or_else(|| {
                     format!(
                         "no recipient selector {value:?} (owner, partner, contacts, actor, \
-                         assignee, centre, requester, role:<role>, user:<id>, partner_org:<id>)"
+                         assignee, centre, centre_supervisor, requester, role:<role>, user:<id>, \
+                         partner_org:<id>)"
                     )
                 }),
         }
@@ -273,6 +277,10 @@ mod tests {
         );
         assert_eq!(Selector::parse("owner").unwrap(), Selector::Owner);
         assert_eq!(Selector::parse("centre").unwrap(), Selector::Centre);
+        assert_eq!(
+            Selector::parse("centre_supervisor").unwrap(),
+            Selector::CentreSupervisor
+        );
         assert!(Selector::parse("role:").is_err());
         assert!(Selector::parse("all").is_err());
     }

@@ -953,3 +953,66 @@ async fn an_event_naming_a_user_the_directory_lacks_waits_for_the_gateways_annou
     assert_eq!(inbox.recipient, "user:u-late");
     assert_eq!(inbox.state, DeliveryState::Sent as i32);
 }
+
+#[tokio::test]
+async fn a_missed_turnaround_reaches_the_centres_supervisor_or_else_its_regions() {
+    use crm_proto::repairs::v1 as repairs;
+    let app = spawn_app(|_| {}).await;
+    for (id, region) in [("sup.south", "华南"), ("sup.south.2", "华南"), ("sup.north", "华北")] {
+        app.announce_user(user(id, &["supervisor"], region, "", "", "zh"))
+            .await;
+    }
+    let breach = |centre: repairs::Centre| repairs::TurnaroundEvent {
+        repair_order: Some(repairs::RepairOrder {
+            id: uuid::Uuid::new_v4().to_string(),
+            number: "R00000042".into(),
+            centre_id: centre.id.clone(),
+            serial_number: "SN-0001".into(),
+            ..Default::default()
+        }),
+        centre: Some(centre),
+    };
+    let centre = |code: &str, supervisor: &str| repairs::Centre {
+        id: uuid::Uuid::new_v4().to_string(),
+        code: code.into(),
+        name: format!("{code} 维修中心"),
+        kind: repairs::CentreKind::Branch as i32,
+        region: "华南".into(),
+        supervisor_id: supervisor.into(),
+        ..Default::default()
+    };
+    let mut sent = Vec::new();
+    for c in [centre("SZ-01", "sup.south"), centre("GZ-01", "")] {
+        let event = breach(c);
+        let aggregate = format!("repair_orders/{}", event.repair_order.as_ref().unwrap().id);
+        sent.push(
+            app.publish(
+                &app.repairs,
+                "repairs",
+                "repairs.turnaround_breached",
+                &aggregate,
+                crm_kit::events::Payload::of(&event),
+                true,
+            )
+            .await,
+        );
+    }
+    let found = app.settled("repairs.turnaround_breached", 2).await;
+    let supervisors_told = |event_id: &str| {
+        let mut who: Vec<String> = found
+            .iter()
+            .filter(|n| n.event_id == event_id)
+            .flat_map(|n| n.deliveries.iter())
+            .filter(|d| d.channel == Channel::Inbox as i32)
+            .map(|d| d.recipient.clone())
+            .collect();
+        who.sort();
+        who
+    };
+    // the centre's own supervisor alone; a centre without one: its region's, not the north's
+    assert_eq!(supervisors_told(&sent[0]), vec!["user:sup.south"]);
+    assert_eq!(
+        supervisors_told(&sent[1]),
+        vec!["user:sup.south", "user:sup.south.2"]
+    );
+}

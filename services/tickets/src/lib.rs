@@ -9,13 +9,15 @@
 //! (every capability that changes a ticket reads and writes the same row). The capabilities:
 //! `intake/` (T-1, T-2: create, get, queue, update), `lifecycle/` (T-3, T-6, T-7: transitions,
 //! dispatch, records, history), `escalations/` (T-8: use cases, `rules`, its own `store`),
-//! `usual/` (the customers' usual engineers), `sla/` (the SLA and record timers) and `tiers/`
-//! (the customers' tiers and the engineers from other services' events).
+//! `usual/` (the customers' usual engineers), `sla/` (the SLA and record timers), `tiers/`
+//! (the customers' tiers and the engineers from other services' events) and `routing/` (tickets
+//! routed to a repair centre by the repairs service's orders, R-1).
 
 pub mod api;
 pub mod escalations;
 pub mod intake;
 pub mod lifecycle;
+pub mod routing;
 pub mod rules;
 pub mod service;
 pub mod sla;
@@ -47,7 +49,8 @@ pub struct Application {
 impl Application {
     /// Connects and binds `[services.tickets] listen`; bad `[tickets]` or `[calendar]`
     /// settings stop the start here. It runs its relay, the consumer of the gateway's users and
-    /// the customers' tiers, and the SLA timer worker.
+    /// the customers' tiers, the consumer of the repairs service's orders, and the SLA timer
+    /// worker.
     pub async fn build(
         settings: &Settings,
         clock: Clock,
@@ -71,6 +74,12 @@ impl Application {
             .consume(
                 service::TOPICS_CONSUMED,
                 tiers::Inbound {
+                    tickets: tickets.clone(),
+                },
+            )
+            .consume(
+                routing::TOPICS_CONSUMED,
+                routing::Routing {
                     tickets: tickets.clone(),
                 },
             )

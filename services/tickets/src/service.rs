@@ -69,6 +69,15 @@ const SUPERVISING: &[Role] = &[
     Role::HotlineEngineer,
 ];
 
+/// Whether the caller is only a partner (a repair centre's user or API key): no staff role
+/// besides, so it is limited to the tickets routed to its organisation.
+fn only_partner(caller: &Principal) -> bool {
+    caller.has(Role::Partner)
+        && !Role::ALL
+            .iter()
+            .any(|r| *r != Role::Partner && caller.has(*r))
+}
+
 /// Whether the caller may act on any ticket, not only those assigned to them.
 pub(crate) fn supervising(caller: &Principal) -> bool {
     caller.has_any(SUPERVISING)
@@ -77,13 +86,16 @@ pub(crate) fn supervising(caller: &Principal) -> bool {
 /// Which tickets a caller may see (G-2), the same for the work queue and for every read or
 /// change of one ticket: an engineer (not supervising) only those assigned to them, a caller
 /// with a region only that region's (admins all). Out of scope is `NOT_FOUND`, as if the
-/// ticket did not exist.
+/// ticket did not exist. A partner (a repair centre's user or API key) sees only the tickets
+/// routed to its organisation's centres, none without an organisation.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     /// Only tickets assigned to this engineer.
     pub assignee: Option<String>,
     /// Only tickets of this region.
     pub region: Option<String>,
+    /// Only tickets routed to this partner organisation (empty: none).
+    pub partner: Option<String>,
 }
 
 impl Scope {
@@ -93,6 +105,7 @@ impl Scope {
         Self {
             assignee: scope::own(caller, &[ENGINEER]).filter(|_| !supervising(caller)),
             region: scope::region(caller, &Role::ALL).filter(|_| !caller.has(Role::Admin)),
+            partner: only_partner(caller).then(|| caller.partner_id.clone()),
         }
     }
 
@@ -102,6 +115,10 @@ impl Scope {
             .as_ref()
             .is_none_or(|a| *a == ticket.assignee_id)
             && self.region.as_ref().is_none_or(|r| *r == ticket.region)
+            && self
+                .partner
+                .as_ref()
+                .is_none_or(|p| !p.is_empty() && *p == ticket.partner_id)
     }
 }
 

@@ -59,6 +59,8 @@ struct Row {
     contact_language: String,
     contact_due: Option<OffsetDateTime>,
     number: i64,
+    routed_centre_id: String,
+    partner_id: String,
 }
 
 fn parts(p: Vec<(String, i32)>) -> Vec<pb::PartUsed> {
@@ -133,6 +135,8 @@ impl From<Row> for Record {
                 number: number(r.number),
                 contact_language: r.contact_language,
                 contact_due: r.contact_due.map(convert::timestamp),
+                routed_centre_id: r.routed_centre_id,
+                partner_id: r.partner_id,
             },
         }
     }
@@ -157,8 +161,9 @@ macro_rules! columns {
 
 const COLUMNS: &str = columns!();
 
-/// What a read selects: the written columns and the number the database gives.
-const SELECTED: &str = concat!(columns!(), ", number");
+/// What a read selects: the written columns, the number the database gives and the routing
+/// the repairs service's events set (`routing`).
+const SELECTED: &str = concat!(columns!(), ", number, routed_centre_id, partner_id");
 
 pub(crate) fn name<E: TryFrom<i32>>(v: i32, f: impl Fn(&E) -> &'static str) -> &'static str {
     E::try_from(v).map(|e| f(&e)).unwrap_or("")
@@ -349,13 +354,14 @@ pub async fn history(
         .collect())
 }
 
-/// A queue: tickets in `states` (and of `assignee`, `region`), earliest next deadline first
+/// A queue: tickets in `states` (and of `assignee`, `region`, routed to `partner`), earliest next deadline first
 /// (those with none last), after the key `(next_due, id)`.
 pub async fn queue(
     conn: &mut PgConnection,
     states: &[String],
     assignee: Option<&str>,
     region: Option<&str>,
+    partner: Option<&str>,
     after: Option<(Option<OffsetDateTime>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<(Record, Option<OffsetDateTime>)>> {
@@ -368,6 +374,10 @@ pub async fn queue(
     }
     if let Some(r) = region {
         b.push(" AND region = ").push_bind(r.to_string());
+    }
+    if let Some(p) = partner {
+        b.push(" AND partner_id <> '' AND partner_id = ")
+            .push_bind(p.to_string());
     }
     // keyset over (next_due NULLS LAST, id)
     match after {

@@ -144,6 +144,17 @@ impl Triggers {
                     }
                     None => {}
                 },
+                Selector::CentreSupervisor => match &subject.centre {
+                    Some(c) if !c.supervisor_id.is_empty() => user(&c.supervisor_id, &mut out),
+                    Some(c) => {
+                        for id in store::users_with_role(tx, Role::Supervisor.as_str(), &c.region)
+                            .await?
+                        {
+                            out.push(Recipient::User(id));
+                        }
+                    }
+                    None => {}
+                },
                 Selector::Role(role) => {
                     for id in store::users_with_role(tx, role, &customer.region).await? {
                         out.push(Recipient::User(id));

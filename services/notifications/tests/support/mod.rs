@@ -1,5 +1,6 @@
 //! What the notifications tests share: the service on a database of its own with fast retry
-//! timing, the event sources it consumes (a customers and a gateway schema with their relays),
+//! timing, the event sources it consumes (a customers, a gateway and a repairs schema with their
+//! relays),
 //! clients for any caller, and small HTTP and SMTP servers standing in for partners, the SMS
 //! gateway and the mail server.
 
@@ -43,6 +44,8 @@ pub struct App {
     pub customers: PgPool,
     /// The gateway schema whose outbox the test publishes to.
     pub gateway: PgPool,
+    /// The repairs schema whose outbox the test publishes to.
+    pub repairs: PgPool,
     _stop: testing::StopOnDrop,
 }
 
@@ -70,6 +73,7 @@ pub async fn spawn_app(tweak: impl FnOnce(&mut NotificationSettings)) -> App {
     let stop = CancellationToken::new();
     let customers_pool = testing::upstream(&env.settings, "customers", &stop).await;
     let gateway_pool = testing::upstream(&env.settings, "gateway", &stop).await;
+    let repairs_pool = testing::upstream(&env.settings, "repairs", &stop).await;
     let mut own = fast(&env.settings);
     tweak(&mut own);
     let security =
@@ -96,6 +100,7 @@ pub async fn spawn_app(tweak: impl FnOnce(&mut NotificationSettings)) -> App {
         pool,
         customers: customers_pool,
         gateway: gateway_pool,
+        repairs: repairs_pool,
         _stop: testing::StopOnDrop(stop),
     }
 }

@@ -47,6 +47,7 @@ impl NewCentre {
             200,
             Lines::One,
         );
+        text::check(&mut v, "centre.supervisor_id", &c.supervisor_id, 100, Lines::One);
         let kind = CentreKind::try_from(c.kind).unwrap_or_default();
         if kind == CentreKind::Unspecified {
             v.add("centre.kind", "is required: HQ, BRANCH, PARTNER or AGENT");
@@ -70,6 +71,7 @@ impl NewCentre {
                 opening_hours: c.opening_hours.trim().to_string(),
                 partner_id: c.partner_id.trim().to_string(),
                 created: None,
+                supervisor_id: c.supervisor_id.trim().to_string(),
             },
             kind,
         })

@@ -10,7 +10,8 @@ use super::rules::{kind_name, kind_of};
 use crate::service::push_scope;
 
 const COLUMNS: &str =
-    "id, code, name, kind, region, address, opening_hours, partner_id, create_time, created_by";
+    "id, code, name, kind, region, address, opening_hours, partner_id, create_time, created_by, \
+     supervisor_id";
 
 #[derive(sqlx::FromRow)]
 struct CentreRow {
@@ -24,6 +25,7 @@ struct CentreRow {
     partner_id: String,
     create_time: OffsetDateTime,
     created_by: String,
+    supervisor_id: String,
 }
 
 impl CentreRow {
@@ -38,6 +40,7 @@ impl CentreRow {
             opening_hours: self.opening_hours,
             partner_id: self.partner_id,
             created: Some(convert::stamp(self.create_time, &self.created_by)),
+            supervisor_id: self.supervisor_id,
         }
     }
 }
@@ -52,7 +55,7 @@ pub async fn insert_centre(
     actor: &str,
 ) -> Result<pb::Centre> {
     let row: CentreRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO centres ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+        "INSERT INTO centres ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          RETURNING {COLUMNS}"
     )))
     .bind(id)
@@ -65,6 +68,7 @@ pub async fn insert_centre(
     .bind(&c.partner_id)
     .bind(now)
     .bind(actor)
+    .bind(&c.supervisor_id)
     .fetch_one(&mut *tx)
     .await
     .map_err(Error::from)

@@ -204,13 +204,17 @@ pub async fn list_escalations(
         b.push(" AND ticket_id = ").push_bind(t);
     }
     // the caller's scope, as for the tickets themselves
-    if scope.assignee.is_some() || scope.region.is_some() {
+    if scope.assignee.is_some() || scope.region.is_some() || scope.partner.is_some() {
         b.push(" AND EXISTS (SELECT 1 FROM tickets t WHERE t.id = escalations.ticket_id");
         if let Some(a) = &scope.assignee {
             b.push(" AND t.assignee_id = ").push_bind(a.clone());
         }
         if let Some(r) = &scope.region {
             b.push(" AND t.region = ").push_bind(r.clone());
+        }
+        if let Some(p) = &scope.partner {
+            b.push(" AND t.partner_id <> '' AND t.partner_id = ")
+                .push_bind(p.clone());
         }
         b.push(")");
     }

@@ -156,7 +156,7 @@ impl Tickets {
         let mut f = filter.cloned().unwrap_or_default();
         let caller = &call.principal;
         let scope = Scope::of(caller);
-        if let Some(me) = scope.assignee {
+        if let Some(me) = scope.assignee.clone() {
             if !f.assignee_id.is_empty() && f.assignee_id != me {
                 return Err(Error::PermissionDenied {
                     permission: "the queue of another engineer".into(),
@@ -164,7 +164,7 @@ impl Tickets {
             }
             f.assignee_id = me;
         }
-        if let Some(region) = scope.region {
+        if let Some(region) = scope.region.clone() {
             if !f.region.is_empty() && f.region != region {
                 return Err(Error::PermissionDenied {
                     permission: format!("tickets of region {}", f.region),
@@ -192,7 +192,13 @@ impl Tickets {
                 .map(|s| s.as_str_name().to_string())
                 .collect();
         }
-        let filter_key = format!("{}|{}|{}", states.join(","), f.assignee_id, f.region);
+        let filter_key = format!(
+            "{}|{}|{}|{}",
+            states.join(","),
+            f.assignee_id,
+            f.region,
+            scope.partner.as_deref().unwrap_or("")
+        );
         let page = self.pager.read::<QueueKey>(page, &filter_key)?;
         let after = page.after.as_ref().map(|k| {
             (
@@ -208,6 +214,7 @@ impl Tickets {
             &states,
             (!f.assignee_id.is_empty()).then_some(f.assignee_id.as_str()),
             (!f.region.is_empty()).then_some(f.region.as_str()),
+            scope.partner.as_deref(),
             after,
             page.limit(),
         )

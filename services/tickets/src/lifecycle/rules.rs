@@ -127,6 +127,13 @@ impl TransitionInput {
                 v.add("transition", "must name a transition");
                 None
             }
+            Ok(Transition::RouteToCentre) => {
+                v.add(
+                    "transition",
+                    "ROUTE_TO_CENTRE is recorded when a repair order is opened for the ticket",
+                );
+                None
+            }
             Ok(t) => Some(t),
         };
         text::check(&mut v, "reason", &r.reason, 1000, Lines::Many);
