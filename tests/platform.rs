@@ -31,11 +31,13 @@ async fn every_server_reports_health() {
         "notifications" => "crm.notifications.v1.NotificationService",
         "tickets" => "crm.tickets.v1.TicketService",
         "repairs" => "crm.repairs.v1.RepairService",
+        "complaints" => "crm.complaints.v1.ComplaintService",
         other => panic!("no health name known for {other}"),
     };
     assert_eq!(
         running.addrs.keys().copied().collect::<Vec<_>>(),
         [
+            "complaints",
             "customers",
             "gateway",
             "notifications",

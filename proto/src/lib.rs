@@ -60,6 +60,14 @@ pub mod tickets {
     }
 }
 
+/// `crm.complaints.v1`: the complaints service.
+pub mod complaints {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("crm.complaints.v1");
+    }
+}
+
 /// `crm.repairs.v1`: the repairs service.
 pub mod repairs {
     /// Version 1.

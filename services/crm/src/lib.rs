@@ -18,6 +18,7 @@ pub const REGISTRY: &[Entry] = &[
     crm_notifications::ENTRY,
     crm_tickets::ENTRY,
     crm_repairs::ENTRY,
+    crm_complaints::ENTRY,
     crm_gateway::ENTRY,
 ];
 

@@ -37,6 +37,7 @@ pub const FORWARDED: &[&str] = &[
     "crm.notifications.v1.NotificationService",
     "crm.tickets.v1.TicketService",
     "crm.repairs.v1.RepairService",
+    "crm.complaints.v1.ComplaintService",
 ];
 
 /// The gateway server, bound and ready to run.

@@ -20,6 +20,7 @@ pub mod idempotency;
 pub mod leader;
 pub mod mask;
 pub mod metrics;
+pub mod money;
 pub mod paging;
 pub mod phone;
 pub mod ratelimit;

@@ -958,7 +958,11 @@ async fn an_event_naming_a_user_the_directory_lacks_waits_for_the_gateways_annou
 async fn a_missed_turnaround_reaches_the_centres_supervisor_or_else_its_regions() {
     use crm_proto::repairs::v1 as repairs;
     let app = spawn_app(|_| {}).await;
-    for (id, region) in [("sup.south", "华南"), ("sup.south.2", "华南"), ("sup.north", "华北")] {
+    for (id, region) in [
+        ("sup.south", "华南"),
+        ("sup.south.2", "华南"),
+        ("sup.north", "华北"),
+    ] {
         app.announce_user(user(id, &["supervisor"], region, "", "", "zh"))
             .await;
     }

@@ -147,8 +147,8 @@ impl Triggers {
                 Selector::CentreSupervisor => match &subject.centre {
                     Some(c) if !c.supervisor_id.is_empty() => user(&c.supervisor_id, &mut out),
                     Some(c) => {
-                        for id in store::users_with_role(tx, Role::Supervisor.as_str(), &c.region)
-                            .await?
+                        for id in
+                            store::users_with_role(tx, Role::Supervisor.as_str(), &c.region).await?
                         {
                             out.push(Recipient::User(id));
                         }

@@ -47,7 +47,13 @@ impl NewCentre {
             200,
             Lines::One,
         );
-        text::check(&mut v, "centre.supervisor_id", &c.supervisor_id, 100, Lines::One);
+        text::check(
+            &mut v,
+            "centre.supervisor_id",
+            &c.supervisor_id,
+            100,
+            Lines::One,
+        );
         let kind = CentreKind::try_from(c.kind).unwrap_or_default();
         if kind == CentreKind::Unspecified {
             v.add("centre.kind", "is required: HQ, BRANCH, PARTNER or AGENT");

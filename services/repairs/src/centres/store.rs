@@ -9,8 +9,7 @@ use uuid::Uuid;
 use super::rules::{kind_name, kind_of};
 use crate::service::push_scope;
 
-const COLUMNS: &str =
-    "id, code, name, kind, region, address, opening_hours, partner_id, create_time, created_by, \
+const COLUMNS: &str = "id, code, name, kind, region, address, opening_hours, partner_id, create_time, created_by, \
      supervisor_id";
 
 #[derive(sqlx::FromRow)]

@@ -5,9 +5,8 @@ use crm_kit::{
     Error, Result, Violations, convert,
     text::{self, Lines},
 };
-use crm_proto::{
-    common::v1::Money,
-    repairs::v1::{self as pb, OrderKind as Kind, OrderState as S, OrderTransition as T},
+use crm_proto::repairs::v1::{
+    self as pb, OrderKind as Kind, OrderState as S, OrderTransition as T,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -102,7 +101,7 @@ impl Step {
                     !r.price_policy_told,
                     "must be true: the price policy is told before a quote",
                 );
-                if let Some(p) = amount_problem(r.quote.as_ref()) {
+                if let Some(p) = crm_kit::money::problem(r.quote.as_ref()) {
                     v.add("quote", p);
                 }
             }
@@ -232,25 +231,6 @@ pub fn apply(
     receipt
 }
 
-/// What is wrong with a quote, if anything: it must be a positive amount in a 3-letter
-/// currency.
-pub fn amount_problem(m: Option<&Money>) -> Option<&'static str> {
-    match m {
-        None => Some("is required"),
-        Some(m)
-            if m.currency_code.len() != 3
-                || !m.currency_code.bytes().all(|b| b.is_ascii_uppercase()) =>
-        {
-            Some("needs a 3-letter currency code, e.g. CNY")
-        }
-        Some(m) if m.units < 0 || m.nanos < 0 || m.nanos >= 1_000_000_000 => {
-            Some("must be a positive amount (units ≥ 0, 0 ≤ nanos < 10⁹)")
-        }
-        Some(m) if m.units == 0 && m.nanos == 0 => Some("must be a positive amount"),
-        _ => None,
-    }
-}
-
 /// A new pickup receipt code: ten random hexadecimal digits, grouped as `XXXXX-XXXXX`.
 pub fn new_receipt_code() -> String {
     let hex = Uuid::new_v4().simple().to_string().to_uppercase();
@@ -348,25 +328,5 @@ mod tests {
             ..Default::default()
         };
         assert!(inspect.check_for(&mail_in, None).is_ok());
-    }
-
-    #[test]
-    fn quotes_are_positive_amounts_in_a_currency() {
-        let m = |c: &str, units, nanos| Money {
-            currency_code: c.into(),
-            units,
-            nanos,
-        };
-        assert_eq!(amount_problem(Some(&m("CNY", 350, 0))), None);
-        assert_eq!(amount_problem(Some(&m("CNY", 0, 500_000_000))), None);
-        for bad in [
-            m("CNY", 0, 0),
-            m("cny", 1, 0),
-            m("CNY", -1, 0),
-            m("RMB1", 1, 0),
-        ] {
-            assert!(amount_problem(Some(&bad)).is_some(), "{bad:?}");
-        }
-        assert!(amount_problem(None).is_some());
     }
 }

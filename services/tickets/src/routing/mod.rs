@@ -46,8 +46,15 @@ impl events::Handler for Routing {
             return Ok(()); // registered by the centre, not from a ticket
         };
         let now = self.tickets.clock.now();
-        let routed = store::route(tx, ticket, &centre.id, &centre.partner_id, now, &event.actor)
-            .await?;
+        let routed = store::route(
+            tx,
+            ticket,
+            &centre.id,
+            &centre.partner_id,
+            now,
+            &event.actor,
+        )
+        .await?;
         let Some(state) = routed else {
             tracing::warn!(%ticket, order = %order.id, "repair order for a ticket not known here, or already routed there");
             return Ok(());
