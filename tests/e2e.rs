@@ -1,6 +1,7 @@
 //! The end-to-end tests that share one process: each file is a module. (`gateway.rs` and
 //! `traces.rs` capture the process-wide logs and spans, so they are binaries of their own.)
 
+mod complaints;
 mod events;
 mod imports;
 mod notifications;

@@ -11,7 +11,8 @@
 //! with its use cases (`mod.rs`), pure rules (`rules.rs`) and SQL (`store.rs`): `intake/`
 //! take in, read, list, history), `handling/` (Q-2 … Q-5: the flow table, who may take
 //! each step, routing, reopening), `deadlines/` (Q-1: the clocks, their timers, pausing,
-//! moving the committed deadline) and `statistics/`.
+//! moving the committed deadline), `service_flow/` (Q-2: the ticket a service complaint went
+//! to, from the tickets service's event) and `statistics/`.
 
 pub mod api;
 pub mod deadlines;
@@ -19,6 +20,7 @@ pub mod handling;
 pub mod intake;
 pub mod rules;
 pub mod service;
+pub mod service_flow;
 pub mod statistics;
 pub mod store;
 
@@ -45,8 +47,8 @@ pub struct Application {
 
 impl Application {
     /// Connects and binds `[services.complaints] listen`; bad `[complaints]` or `[calendar]`
-    /// settings stop the start here. It runs its relay (the complaints' events) and the
-    /// deadline timer worker.
+    /// settings stop the start here. It runs its relay (the complaints' events), the consumer of
+    /// the tickets service's links and the deadline timer worker.
     pub async fn build(
         settings: &Settings,
         clock: Clock,
@@ -67,6 +69,12 @@ impl Application {
         let runtime = Runtime::bind(NAME, pool, settings, clock, security)
             .await?
             .relay()
+            .consume(
+                service_flow::TOPICS_CONSUMED,
+                service_flow::TicketLinks {
+                    complaints: complaints.clone(),
+                },
+            )
             .timers(
                 timers,
                 deadlines::DeadlineTimers {

@@ -10,10 +10,12 @@
 //! `intake/` (T-1, T-2: create, get, queue, update), `lifecycle/` (T-3, T-6, T-7: transitions,
 //! dispatch, records, history), `escalations/` (T-8: use cases, `rules`, its own `store`),
 //! `usual/` (the customers' usual engineers), `sla/` (the SLA and record timers), `tiers/`
-//! (the customers' tiers and the engineers from other services' events) and `routing/` (tickets
-//! routed to a repair centre by the repairs service's orders, R-1).
+//! (the customers' tiers and the engineers from other services' events), `routing/` (tickets
+//! routed to a repair centre by the repairs service's orders, R-1) and `complaints/` (service
+//! complaints opening or reopening tickets, Q-2).
 
 pub mod api;
+pub mod complaints;
 pub mod escalations;
 pub mod intake;
 pub mod lifecycle;
@@ -74,6 +76,12 @@ impl Application {
             .consume(
                 service::TOPICS_CONSUMED,
                 tiers::Inbound {
+                    tickets: tickets.clone(),
+                },
+            )
+            .consume(
+                complaints::TOPICS_CONSUMED,
+                complaints::FromComplaints {
                     tickets: tickets.clone(),
                 },
             )

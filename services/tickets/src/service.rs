@@ -55,6 +55,9 @@ pub const ESCALATION_CHANGED: &str = "tickets.escalation_changed";
 /// A customer's usual engineer changed (from service history or by a manager); the payload is
 /// a `crm.tickets.v1.UsualEngineer`.
 pub const USUAL_ENGINEER_CHANGED: &str = "tickets.usual_engineer_changed";
+/// A service complaint opened, reopened or was linked to a ticket (Q-2; payload: the Ticket
+/// with its complaint_id): the complaints service links the complaint back.
+pub const COMPLAINT_LINKED: &str = "tickets.complaint_linked";
 /// The timer kind of the same-day record reminder.
 pub(crate) const RECORD_DUE_TIMER: &str = "tickets.record_due";
 

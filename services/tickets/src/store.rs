@@ -61,6 +61,7 @@ struct Row {
     number: i64,
     routed_centre_id: String,
     partner_id: String,
+    complaint_id: String,
 }
 
 fn parts(p: Vec<(String, i32)>) -> Vec<pb::PartUsed> {
@@ -137,6 +138,7 @@ impl From<Row> for Record {
                 contact_due: r.contact_due.map(convert::timestamp),
                 routed_centre_id: r.routed_centre_id,
                 partner_id: r.partner_id,
+                complaint_id: r.complaint_id,
             },
         }
     }
@@ -161,9 +163,13 @@ macro_rules! columns {
 
 const COLUMNS: &str = columns!();
 
-/// What a read selects: the written columns, the number the database gives and the routing
-/// the repairs service's events set (`routing`).
-const SELECTED: &str = concat!(columns!(), ", number, routed_centre_id, partner_id");
+/// What a read selects: the written columns, the number the database gives, the routing the
+/// repairs service's events set (`routing`) and the complaint that opened or reopened it
+/// (`complaints`).
+const SELECTED: &str = concat!(
+    columns!(),
+    ", number, routed_centre_id, partner_id, complaint_id"
+);
 
 pub(crate) fn name<E: TryFrom<i32>>(v: i32, f: impl Fn(&E) -> &'static str) -> &'static str {
     E::try_from(v).map(|e| f(&e)).unwrap_or("")

@@ -29,7 +29,7 @@ impl Tickets {
     pub async fn create(
         &self,
         key: RequestKey,
-        mut ticket: pb::Ticket,
+        ticket: pb::Ticket,
         call: &Call,
     ) -> Result<pb::CreateTicketResponse> {
         let customer =
@@ -37,6 +37,26 @@ impl Tickets {
         let tier = self.known_customer(customer, "ticket.customer_id").await?;
         let mut tx = crm_kit::begin_write!(key, &self.pool);
         let now = self.clock.now();
+        let (ticket, armed) = self.open(&mut tx, ticket, tier, now, call).await?;
+        let response = pb::CreateTicketResponse {
+            ticket: Some(ticket),
+        };
+        key.finish(tx, &response, now).await?;
+        self.timers.arm(&armed).await;
+        Ok(response)
+    }
+
+    /// Opens a ticket in `tx` for a customer of `tier`: its number, history, deadlines, event
+    /// and audit; the timers to arm after the commit. Only the intake fields of `ticket` are
+    /// taken; the rest is the service's.
+    pub(crate) async fn open(
+        &self,
+        tx: &mut PgConnection,
+        ticket: pb::Ticket,
+        tier: String,
+        now: OffsetDateTime,
+        call: &Call,
+    ) -> Result<(pb::Ticket, Vec<timers::Armed>)> {
         let actor = call.principal.subject.as_str();
         let id = Uuid::now_v7().to_string();
         let sla = self.settings.sla(&tier);
@@ -47,8 +67,7 @@ impl Tickets {
         let resolution_due = self
             .calendar
             .add(now, time::Duration::hours(sla.resolution_hours));
-        // only the intake fields come from the request; the rest is the service's
-        ticket = pb::Ticket {
+        let mut ticket = pb::Ticket {
             channel: ticket.channel,
             customer_id: ticket.customer_id,
             region: ticket.region,
@@ -79,7 +98,7 @@ impl Tickets {
             ..Default::default()
         };
         ticket.number = store::save(
-            &mut tx,
+            tx,
             &Record {
                 ticket: ticket.clone(),
                 ..Default::default()
@@ -88,7 +107,7 @@ impl Tickets {
         .await?;
         let uuid = Uuid::parse_str(&id).expect("made above");
         store::insert_history(
-            &mut tx,
+            tx,
             uuid,
             &pb::TicketHistoryEntry {
                 to_state: TicketState::New as i32,
@@ -102,15 +121,10 @@ impl Tickets {
         let mut new = self.deadline_timers(&id, Deadline::Response, now, response_due, true);
         new.extend(self.deadline_timers(&id, Deadline::Handoff, now, handoff_due, false));
         new.extend(self.deadline_timers(&id, Deadline::Resolution, now, resolution_due, true));
-        let armed = timers::schedule(&mut tx, &new, now).await?;
-        Self::publish(&mut tx, call, now, CREATED, &ticket, false).await?;
-        audit::record(&mut tx, call, now, &subject(&id), &["ticket"]).await?;
-        let response = pb::CreateTicketResponse {
-            ticket: Some(ticket),
-        };
-        key.finish(tx, &response, now).await?;
-        self.timers.arm(&armed).await;
-        Ok(response)
+        let armed = timers::schedule(tx, &new, now).await?;
+        Self::publish(tx, call, now, CREATED, &ticket, false).await?;
+        audit::record(tx, call, now, &subject(&id), &["ticket"]).await?;
+        Ok((ticket, armed))
     }
 
     /// Waits for `customer` to be known here (from the customers service's events), up to

@@ -10,7 +10,10 @@ use crm_proto::tickets::v1::{self as pb, ServiceMode, Warranty};
 pub fn parse_new(r: &pb::CreateTicketRequest) -> Result<pb::Ticket, Error> {
     let t = r.ticket.clone().unwrap_or_default();
     let mut v = Violations::new();
-    if pb::Channel::try_from(t.channel).is_err() || t.channel == 0 {
+    if pb::Channel::try_from(t.channel).is_err()
+        || t.channel == 0
+        || t.channel == pb::Channel::Complaint as i32
+    {
         v.add(
             "ticket.channel",
             "must be HOTLINE, EMAIL, WEB, PARTNER or ON_SITE",

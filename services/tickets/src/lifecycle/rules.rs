@@ -134,6 +134,13 @@ impl TransitionInput {
                 );
                 None
             }
+            Ok(Transition::ReopenForComplaint) => {
+                v.add(
+                    "transition",
+                    "REOPEN_FOR_COMPLAINT is recorded when a service complaint names the ticket",
+                );
+                None
+            }
             Ok(t) => Some(t),
         };
         text::check(&mut v, "reason", &r.reason, 1000, Lines::Many);
