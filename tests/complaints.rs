@@ -500,7 +500,7 @@ async fn a_complaint_is_planned_approved_by_another_accepted_and_reopened_when_d
     step(&mut head, &id, T::SubmitPlan, plan).await.unwrap();
     let approved = step(&mut lead, &id, T::ApprovePlan, |_| {}).await.unwrap();
     let a = approved.complaint.as_ref().unwrap();
-    assert_eq!((a.plan_author.as_str() != a.plan_approver.as_str()), true);
+    assert!(!a.plan_approver.is_empty() && a.plan_author != a.plan_approver);
     assert_eq!(
         a.compensation
             .as_ref()
@@ -591,6 +591,37 @@ async fn a_complaint_is_planned_approved_by_another_accepted_and_reopened_when_d
         ]
     );
     assert!(history[4].reason.contains("补偿"), "why it was sent back");
+
+    // the customer heard of the intake and the approved plan, in Chinese, by SMS
+    let token = p.token("admin").await;
+    let notifications = crm_proto::notifications::v1::notification_service_client::NotificationServiceClient::with_interceptor(
+        p.gateway.clone(),
+        testing::Bearer::new(&token),
+    );
+    let number = c.number.clone();
+    testing::wait_until("the customer's messages", Duration::from_secs(30), || {
+        let mut n = notifications.clone();
+        let number = number.clone();
+        async move {
+            let sent = n
+                .list_sent_messages(crm_proto::notifications::v1::ListSentMessagesRequest {
+                    channel: crm_proto::notifications::v1::Channel::Sms as i32,
+                    page: None,
+                })
+                .await
+                .map(|r| r.into_inner().messages)
+                .unwrap_or_default();
+            let to_customer = |needle: &str| {
+                sent.iter().any(|m| {
+                    m.address == "+86 138 0013 8000"
+                        && m.body.contains(&number)
+                        && m.body.contains(needle)
+                })
+            };
+            to_customer("已受理") && to_customer("CNY 200.50")
+        }
+    })
+    .await;
 
     // a second complaint, still open; the statistics count both cycles and it
     create(&mut officer, complaint(ComplaintKind::Service, &customer))

@@ -110,7 +110,7 @@ fn enum_value<E: Into<i32>>(parsed: Option<E>) -> i32 {
 
 impl From<Row> for Record {
     fn from(r: Row) -> Self {
-        let compensation = (!r.compensation_kind.is_empty()).then(|| pb::Compensation {
+        let compensation = (!r.compensation_kind.is_empty()).then_some(pb::Compensation {
             kind: r.compensation_kind,
             amount: Some(Money {
                 currency_code: r.compensation_currency,

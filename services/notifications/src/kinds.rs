@@ -97,8 +97,50 @@ macro_rules! order_kind {
     };
 }
 
+/// A complaints event's kind: the complaint's variables (Q-1 … Q-5).
+macro_rules! complaint_kind {
+    ($name:literal, $description:literal) => {
+        Kind {
+            name: $name,
+            description: $description,
+            variables: &[
+                "recipient_name",
+                "complaint_number",
+                "complaint_kind",
+                "complaint_kind_zh",
+                "state",
+                "state_zh",
+                "contact_name",
+                "committed_due",
+                "plan",
+                "compensation",
+                "deadline",
+                "deadline_zh",
+                "reason",
+            ],
+        }
+    };
+}
+
 /// Every kind of message.
 pub const KINDS: &[Kind] = &[
+    complaint_kind!(
+        "complaints.received",
+        "a complaint was taken in (Q-1): the customer's acknowledgement with the committed deadline"
+    ),
+    complaint_kind!(
+        "complaints.plan_approved",
+        "the CRM lead approved a resolution plan (Q-4): it is told to the customer"
+    ),
+    complaint_kind!(
+        "complaints.deadline_moved",
+        "the committed processing deadline moved, with the reason (Q-1): the customer is told"
+    ),
+    complaint_kind!("complaints.changed", "a complaint took a step (Q-2 … Q-5)"),
+    complaint_kind!(
+        "complaints.deadline_breached",
+        "a complaint missed its committed, plan-approval or resolution deadline (Q-1)"
+    ),
     repair_kind!(
         "repairs.stock_low",
         "a centre's available stock of a part fell below its minimum (R-3); told once per fall",

@@ -10,8 +10,8 @@ use crm_kit::{
     events::{Handler, decode},
 };
 use crm_proto::{
-    customers::v1 as customers, events::v1::Event, gateway::v1 as gateway, repairs::v1 as repairs,
-    tickets::v1 as tickets,
+    complaints::v1 as complaints, customers::v1 as customers, events::v1::Event,
+    gateway::v1 as gateway, repairs::v1 as repairs, tickets::v1 as tickets,
 };
 use sqlx::PgConnection;
 use tokio::sync::Notify;
@@ -29,7 +29,7 @@ use crate::{
 
 /// The topics the service consumes: the gateway's first, so the users a batch of events
 /// refers to are in the directory before those events are turned into messages.
-pub const TOPICS: &[&str] = &["gateway", "customers", "tickets", "repairs"];
+pub const TOPICS: &[&str] = &["gateway", "customers", "tickets", "repairs", "complaints"];
 
 /// The event the gateway publishes when a user is created or changed.
 pub const USER_CHANGED: &str = "gateway.user_changed";
@@ -227,6 +227,28 @@ impl Triggers {
                 requester: String::new(),
             };
             (subject, variables)
+        } else if event.r#type.starts_with("complaints.") {
+            let data: complaints::ComplaintEvent = decode(event)?;
+            let c = data.complaint.clone().unwrap_or_default();
+            // the person who complained is the customer's person for this case
+            let customer = customers::Customer {
+                id: c.customer_id.clone(),
+                contacts: vec![customers::Contact {
+                    name: c.contact_name.clone(),
+                    phone: c.contact_phone.clone(),
+                    email: c.contact_email.clone(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            let subject = Subject {
+                contact_language: Language::parse(&c.contact_language).ok(),
+                ..Subject::of(customer)
+            };
+            (
+                subject,
+                complaint_variables(&data, self.settings.utc_offset()?),
+            )
         } else if event.r#type == IMPORT_DONE {
             let data: customers::ImportEvent = decode(event)?;
             let customer = customers::Customer {

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use crm_kit::{Clock, Error, convert};
 use crm_proto::{
-    customers::v1 as customers, events::v1::Event, repairs::v1 as repairs, tickets::v1 as tickets,
+    complaints::v1 as complaints, customers::v1 as customers, events::v1::Event,
+    repairs::v1 as repairs, tickets::v1 as tickets,
 };
 use sqlx::PgConnection;
 
@@ -411,6 +412,79 @@ pub(super) fn repair_variables(
         String::new(),
         vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
     ))
+}
+
+/// The variables a complaints event gives its templates; times on the clock of `offset`.
+pub(super) fn complaint_variables(
+    e: &complaints::ComplaintEvent,
+    offset: time::UtcOffset,
+) -> BTreeMap<String, String> {
+    let c = e.complaint.clone().unwrap_or_default();
+    let name = |s: &str, prefix: &str| s.trim_start_matches(prefix).to_lowercase();
+    let kind = complaints::ComplaintKind::try_from(c.kind)
+        .map(|k| name(k.as_str_name(), "COMPLAINT_KIND_"))
+        .unwrap_or_default();
+    let state = complaints::ComplaintState::try_from(c.state)
+        .map(|s| name(s.as_str_name(), "COMPLAINT_STATE_"))
+        .unwrap_or_default();
+    let deadline = complaints::Deadline::try_from(e.deadline)
+        .ok()
+        .filter(|d| *d != complaints::Deadline::Unspecified)
+        .map(|d| name(d.as_str_name(), "DEADLINE_"))
+        .unwrap_or_default();
+    let compensation = c
+        .compensation
+        .as_ref()
+        .map(|k| {
+            let m = k.amount.clone().unwrap_or_default();
+            let cents = m.nanos / 10_000_000;
+            format!("{} {} {}.{cents:02}", k.kind, m.currency_code, m.units)
+        })
+        .unwrap_or_default();
+    let zh_of = |word: &str| -> &'static str {
+        match word {
+            "product" => "产品",
+            "service" => "服务",
+            "staff" => "服务人员",
+            "received" => "已受理",
+            "investigating" => "调查中",
+            "planning" => "制定方案中",
+            "awaiting_approval" => "方案审核中",
+            "plan_approved" => "方案已审核",
+            "accepted" => "方案执行中",
+            "executed" => "已处理，待确认",
+            "resolved" => "已解决",
+            "closed" => "已结案",
+            "reopened" => "重新处理",
+            "committed" => "承诺处理时限",
+            "plan_approval" => "方案审核时限",
+            "resolution" => "解决时限",
+            _ => "",
+        }
+    };
+    [
+        ("complaint_number", c.number.clone()),
+        ("complaint_kind_zh", zh_of(&kind).to_string()),
+        ("complaint_kind", kind),
+        ("state_zh", zh_of(&state).to_string()),
+        ("state", state),
+        ("contact_name", c.contact_name.clone()),
+        (
+            "committed_due",
+            c.committed_due
+                .as_ref()
+                .map(|t| local_time(t, offset))
+                .unwrap_or_default(),
+        ),
+        ("plan", c.plan.clone()),
+        ("compensation", compensation),
+        ("deadline_zh", zh_of(&deadline).to_string()),
+        ("deadline", deadline),
+        ("reason", e.reason.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 #[cfg(test)]
