@@ -35,6 +35,8 @@ fn ts(t: time::OffsetDateTime) -> Option<prost_types::Timestamp> {
 struct Platform {
     running: crm_tests::Running,
     gateway: Channel,
+    /// The users' ids by name.
+    ids: std::collections::BTreeMap<&'static str, String>,
 }
 
 impl Platform {
@@ -43,16 +45,24 @@ impl Platform {
         let running = crm_tests::start(env.settings, Clock::system())
             .await
             .expect("platform starts");
-        running
+        let ids = running
             .users(&[
                 ("admin", "admin", ""),
                 ("officer", "complaint_officer", ""),
                 ("lead", "crm_lead", ""),
                 ("service.head", "supervisor", ""),
+                ("product.qa", "tech_center", ""),
+                ("eng.east", "engineer", "华东"),
+                ("sup.east", "supervisor", "华东"),
+                ("sup.north", "supervisor", "华北"),
             ])
             .await;
         let gateway = running.channel("gateway").await;
-        Self { running, gateway }
+        Self {
+            running,
+            gateway,
+            ids,
+        }
     }
 
     async fn token(&self, username: &str) -> String {
@@ -731,5 +741,67 @@ async fn a_partner_sees_a_complaint_about_its_centre_without_the_comments_about_
         .unwrap_err()
         .code(),
         Code::PermissionDenied
+    );
+}
+
+#[tokio::test]
+async fn a_product_complaint_reaches_the_product_department_and_a_staff_complaint_the_supervisors()
+{
+    use crm_proto::notifications::v1::{
+        ListInboxRequest, notification_service_client::NotificationServiceClient,
+    };
+    let p = Platform::start().await;
+    let customer = uuid::Uuid::new_v4().to_string();
+    let mut officer = p.complaints("officer").await;
+    let product = create(&mut officer, complaint(ComplaintKind::Product, &customer))
+        .await
+        .unwrap();
+    let staff = create(
+        &mut officer,
+        pb::Complaint {
+            staff_id: p.ids["eng.east"].clone(),
+            ..complaint(ComplaintKind::Staff, &customer)
+        },
+    )
+    .await
+    .unwrap();
+    judge(&mut officer, &product.id).await;
+    judge(&mut officer, &staff.id).await;
+    let inbox = |user: &'static str| {
+        let p = &p;
+        async move {
+            let token = p.token(user).await;
+            NotificationServiceClient::with_interceptor(
+                p.gateway.clone(),
+                testing::Bearer::new(&token),
+            )
+            .list_inbox(ListInboxRequest::default())
+            .await
+            .map(|r| r.into_inner().items)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| i.subject)
+            .collect::<Vec<_>>()
+        }
+    };
+    for (user, subject) in [
+        ("product.qa", format!("产品投诉反馈：{}", product.number)),
+        ("eng.east", format!("服务人员投诉：{}", staff.number)),
+        ("sup.east", format!("服务人员投诉：{}", staff.number)),
+    ] {
+        testing::wait_until(&format!("{user} is told"), Duration::from_secs(30), || {
+            let subject = subject.clone();
+            let inbox = inbox(user);
+            async move { inbox.await.contains(&subject) }
+        })
+        .await;
+    }
+    // the staff member's own region's supervisors only; the product department not of staff
+    assert!(inbox("sup.north").await.is_empty());
+    assert!(
+        !inbox("product.qa")
+            .await
+            .iter()
+            .any(|s| s.contains(&staff.number))
     );
 }

@@ -28,6 +28,12 @@ pub const RECEIVED: &str = "complaints.received";
 /// a product complaint to the product department, a service complaint into the service flow
 /// (the tickets service opens or reopens a ticket), a staff complaint to supervisors.
 pub const ROUTED: &str = "complaints.routed";
+/// A product complaint was fed back to the product department (payload: a ComplaintEvent with
+/// the department's code and roles): its people are told.
+pub const ROUTED_TO_DEPARTMENT: &str = "complaints.routed_to_department";
+/// A staff complaint went to the staff member's supervisors and the person responsible
+/// (payload: a ComplaintEvent; the complaint names the staff member).
+pub const ROUTED_TO_SUPERVISOR: &str = "complaints.routed_to_supervisor";
 /// A complaint took a step (payload: a ComplaintEvent with the transition).
 pub const CHANGED: &str = "complaints.changed";
 /// An approved plan is told to the customer (payload: a ComplaintEvent).

@@ -117,6 +117,7 @@ macro_rules! complaint_kind {
                 "deadline",
                 "deadline_zh",
                 "reason",
+                "content",
             ],
         }
     };
@@ -135,6 +136,14 @@ pub const KINDS: &[Kind] = &[
     complaint_kind!(
         "complaints.deadline_moved",
         "the committed processing deadline moved, with the reason (Q-1): the customer is told"
+    ),
+    complaint_kind!(
+        "complaints.routed_to_department",
+        "a product complaint was fed back to the product department (Q-2): its people are told"
+    ),
+    complaint_kind!(
+        "complaints.routed_to_supervisor",
+        "a staff complaint went to the staff member's supervisors and the person responsible (Q-2)"
     ),
     complaint_kind!("complaints.changed", "a complaint took a step (Q-2 … Q-5)"),
     complaint_kind!(

@@ -125,6 +125,12 @@ pub enum Selector {
     Centre,
     /// A repair centre's supervisor (R-5), or without one the supervisors of its region.
     CentreSupervisor,
+    /// The staff member a complaint is about (the person responsible, Q-2).
+    Staff,
+    /// The supervisors of the region of the staff member a complaint is about (Q-2).
+    StaffSupervisors,
+    /// The users with the roles a complaint was routed to (the product department's, Q-2).
+    RoutedRoles,
 }
 
 impl Selector {
@@ -144,6 +150,9 @@ impl Selector {
             "assignee" => Ok(Self::Assignee),
             "centre" => Ok(Self::Centre),
             "centre_supervisor" => Ok(Self::CentreSupervisor),
+            "staff" => Ok(Self::Staff),
+            "staff_supervisors" => Ok(Self::StaffSupervisors),
+            "routed_roles" => Ok(Self::RoutedRoles),
             "requester" => Ok(Self::Requester),
             _ => named("role:")
                 .map(Self::Role)
@@ -152,8 +161,8 @@ impl Selector {
                 .ok_or_else(|| {
                     format!(
                         "no recipient selector {value:?} (owner, partner, contacts, actor, \
-                         assignee, centre, centre_supervisor, requester, role:<role>, user:<id>, \
-                         partner_org:<id>)"
+                         assignee, centre, centre_supervisor, requester, staff, \
+                         staff_supervisors, routed_roles, role:<role>, user:<id>, partner_org:<id>)"
                     )
                 }),
         }
@@ -280,6 +289,15 @@ mod tests {
         assert_eq!(
             Selector::parse("centre_supervisor").unwrap(),
             Selector::CentreSupervisor
+        );
+        assert_eq!(Selector::parse("staff").unwrap(), Selector::Staff);
+        assert_eq!(
+            Selector::parse("staff_supervisors").unwrap(),
+            Selector::StaffSupervisors
+        );
+        assert_eq!(
+            Selector::parse("routed_roles").unwrap(),
+            Selector::RoutedRoles
         );
         assert!(Selector::parse("role:").is_err());
         assert!(Selector::parse("all").is_err());

@@ -70,6 +70,27 @@ pub async fn get_user(conn: &mut PgConnection, id: &str) -> Result<Option<UserRo
     )
 }
 
+/// The region of user `id` (empty when they have none), if the directory knows them.
+pub async fn get_user_region(conn: &mut PgConnection, id: &str) -> Result<Option<String>> {
+    if id.is_empty() {
+        return Ok(None);
+    }
+    Ok(sqlx::query_scalar("SELECT region FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+/// The enabled users with `role`, whatever their region.
+pub async fn users_with_role_anywhere(conn: &mut PgConnection, role: &str) -> Result<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM users WHERE roles @> ARRAY[$1]::text[] ORDER BY id")
+            .bind(role)
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
 /// The enabled users with `role`; those bound to a region only if it is `region`.
 pub async fn users_with_role(
     conn: &mut PgConnection,

@@ -21,7 +21,10 @@ use uuid::Uuid;
 use crate::{
     deadlines,
     rules::stored,
-    service::{CHANGED, Complaints, PLAN_APPROVED, ROUTED, publish, subject, view},
+    service::{
+        CHANGED, Complaints, PLAN_APPROVED, ROUTED, ROUTED_TO_DEPARTMENT, ROUTED_TO_SUPERVISOR,
+        publish, subject, view,
+    },
     store::{self, Record},
 };
 use rules::Step;
@@ -142,15 +145,8 @@ impl Complaints {
         };
         publish(&mut tx, call, now, CHANGED, &event(&r.complaint, ""), false).await?;
         if let Some(routed) = &routed_to {
-            publish(
-                &mut tx,
-                call,
-                now,
-                ROUTED,
-                &event(&r.complaint, routed),
-                false,
-            )
-            .await?;
+            self.announce_route(&mut tx, call, now, event(&r.complaint, routed))
+                .await?;
         }
         if step.transition == T::ApprovePlan {
             publish(
@@ -176,15 +172,45 @@ impl Complaints {
 
     /// Where a judged complaint goes by its kind: a product complaint to the product
     /// department, a service complaint back into the service flow (the tickets service opens
-    /// or reopens a ticket from the event), a staff complaint to the supervisors and the
-    /// person complained about.
+    /// or reopens a ticket from the event), a staff complaint to the staff member's supervisors
+    /// and the person complained about.
     fn route(&self, c: &pb::Complaint) -> String {
         match ComplaintKind::try_from(c.kind).unwrap_or_default() {
             ComplaintKind::Product => self.settings.product_department.clone(),
             ComplaintKind::Service => "tickets".into(),
-            ComplaintKind::Staff | ComplaintKind::Unspecified => {
-                format!("supervisors:{}", c.staff_id)
+            ComplaintKind::Staff | ComplaintKind::Unspecified => "supervisor".into(),
+        }
+    }
+
+    /// Publishes where a judged complaint was routed (`complaints.routed`, which the tickets
+    /// service acts on for a service complaint), and for the people to be told: the product
+    /// department's (with its roles) or the staff member's supervisors.
+    async fn announce_route(
+        &self,
+        tx: &mut PgConnection,
+        call: &Call,
+        now: OffsetDateTime,
+        routed: pb::ComplaintEvent,
+    ) -> Result<()> {
+        publish(tx, call, now, ROUTED, &routed, false).await?;
+        let kind = routed.complaint.as_ref().map_or(0, |c| c.kind);
+        match ComplaintKind::try_from(kind).unwrap_or_default() {
+            ComplaintKind::Product => {
+                let roles = self
+                    .settings
+                    .department(&routed.routed_to)
+                    .map(|d| d.roles.clone())
+                    .unwrap_or_default();
+                let told = pb::ComplaintEvent {
+                    routed_roles: roles,
+                    ..routed
+                };
+                publish(tx, call, now, ROUTED_TO_DEPARTMENT, &told, false).await
             }
+            ComplaintKind::Staff => {
+                publish(tx, call, now, ROUTED_TO_SUPERVISOR, &routed, false).await
+            }
+            ComplaintKind::Service | ComplaintKind::Unspecified => Ok(()),
         }
     }
 

@@ -69,6 +69,10 @@ struct Subject {
     centre: Option<repairs::Centre>,
     /// Who requested what the event is about (a return/exchange request), if anyone.
     requester: String,
+    /// The staff member a complaint is about, if any.
+    staff: String,
+    /// The roles a complaint was routed to, if any.
+    routed_roles: Vec<String>,
 }
 
 impl Subject {
@@ -79,6 +83,8 @@ impl Subject {
             assignee: String::new(),
             centre: None,
             requester: String::new(),
+            staff: String::new(),
+            routed_roles: Vec::new(),
         }
     }
 }
@@ -144,6 +150,23 @@ impl Triggers {
                     }
                     None => {}
                 },
+                Selector::Staff => user(&subject.staff, &mut out),
+                Selector::StaffSupervisors => {
+                    if let Some(staff) = store::get_user_region(tx, &subject.staff).await? {
+                        for id in
+                            store::users_with_role(tx, Role::Supervisor.as_str(), &staff).await?
+                        {
+                            out.push(Recipient::User(id));
+                        }
+                    }
+                }
+                Selector::RoutedRoles => {
+                    for role in &subject.routed_roles {
+                        for id in store::users_with_role_anywhere(tx, role).await? {
+                            out.push(Recipient::User(id));
+                        }
+                    }
+                }
                 Selector::CentreSupervisor => match &subject.centre {
                     Some(c) if !c.supervisor_id.is_empty() => user(&c.supervisor_id, &mut out),
                     Some(c) => {
@@ -223,8 +246,7 @@ impl Triggers {
                 // the contact's own language, else their region's
                 contact_language: Language::parse(&ticket.contact_language).ok(),
                 assignee: ticket.assignee_id,
-                centre: None,
-                requester: String::new(),
+                ..Subject::of(customers::Customer::default())
             };
             (subject, variables)
         } else if event.r#type.starts_with("complaints.") {
@@ -243,6 +265,8 @@ impl Triggers {
             };
             let subject = Subject {
                 contact_language: Language::parse(&c.contact_language).ok(),
+                staff: c.staff_id.clone(),
+                routed_roles: data.routed_roles.clone(),
                 ..Subject::of(customer)
             };
             (

@@ -481,6 +481,7 @@ pub(super) fn complaint_variables(
         ("deadline_zh", zh_of(&deadline).to_string()),
         ("deadline", deadline),
         ("reason", e.reason.clone()),
+        ("content", c.content.clone()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
