@@ -641,6 +641,7 @@ async fn a_complaint_is_planned_approved_by_another_accepted_and_reopened_when_d
         .get_complaint_statistics(pb::GetComplaintStatisticsRequest {
             from: ts(started),
             to: ts(time::OffsetDateTime::now_utc() + time::Duration::minutes(1)),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -670,10 +671,28 @@ async fn a_complaint_is_planned_approved_by_another_accepted_and_reopened_when_d
     assert_eq!(stats.lines.len(), 3);
     assert!((stats.on_time_rate - 1.0).abs() < 1e-9);
     assert!((stats.reopen_rate - 1.0).abs() < 1e-9);
+    // per day on the working clock (UTC+8): every bucket starts at a local midnight, and the
+    // buckets add up to the same cycles
+    let daily = lead
+        .get_complaint_statistics(pb::GetComplaintStatisticsRequest {
+            from: ts(started),
+            to: ts(time::OffsetDateTime::now_utc() + time::Duration::minutes(1)),
+            period: pb::Period::Day as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(daily.complaints, 3);
+    for l in &daily.lines {
+        let start = l.period_start.as_ref().unwrap().seconds;
+        assert_eq!((start + 8 * 3600) % 86_400, 0, "{l:?}");
+    }
+    assert_eq!(daily.lines.iter().map(|l| l.complaints).sum::<i32>(), 3);
     let bad_period = lead
         .get_complaint_statistics(pb::GetComplaintStatisticsRequest {
             from: ts(time::OffsetDateTime::now_utc()),
             to: ts(started),
+            ..Default::default()
         })
         .await
         .unwrap_err();

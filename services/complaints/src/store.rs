@@ -309,28 +309,31 @@ pub async fn get(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option
     let Some(row) = row else {
         return Ok(None);
     };
-    let mut record = Record::from(row);
-    record.complaint.breaches = breaches(conn, id).await?;
-    Ok(Some(record))
+    let mut records = vec![Record::from(row)];
+    with_breaches(conn, &mut records).await?;
+    Ok(records.pop())
 }
 
-/// The deadlines `complaint` missed, in order.
-async fn breaches(conn: &mut PgConnection, complaint: Uuid) -> Result<Vec<pb::Breach>> {
-    let rows: Vec<(String, OffsetDateTime, OffsetDateTime)> = sqlx::query_as(
-        "SELECT deadline, due_time, breach_time FROM complaint_breaches \
-         WHERE complaint_id = $1 ORDER BY breach_time, deadline",
+/// Fills in the deadlines each of `records` missed, in order, in one query.
+async fn with_breaches(conn: &mut PgConnection, records: &mut [Record]) -> Result<()> {
+    let ids: Vec<Uuid> = records.iter().map(Record::id).collect();
+    let rows: Vec<(Uuid, String, OffsetDateTime, OffsetDateTime)> = sqlx::query_as(
+        "SELECT complaint_id, deadline, due_time, breach_time FROM complaint_breaches \
+         WHERE complaint_id = ANY($1) ORDER BY breach_time, deadline",
     )
-    .bind(complaint)
+    .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(d, due, at)| pb::Breach {
-            deadline: enum_value(Deadline::from_str_name(&format!("DEADLINE_{d}"))),
-            due_time: Some(convert::timestamp(due)),
-            breach_time: Some(convert::timestamp(at)),
-        })
-        .collect())
+    for (complaint, d, due, at) in rows {
+        if let Some(r) = records.iter_mut().find(|r| r.id() == complaint) {
+            r.complaint.breaches.push(pb::Breach {
+                deadline: enum_value(Deadline::from_str_name(&format!("DEADLINE_{d}"))),
+                due_time: Some(convert::timestamp(due)),
+                breach_time: Some(convert::timestamp(at)),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What a list selects.
@@ -372,11 +375,7 @@ pub async fn list(
     b.push(" ORDER BY committed_due, id LIMIT ")
         .push_bind(limit);
     let rows: Vec<Row> = b.build_query_as().fetch_all(&mut *conn).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut record = Record::from(row);
-        record.complaint.breaches = breaches(conn, record.id()).await?;
-        out.push(record);
-    }
+    let mut out: Vec<Record> = rows.into_iter().map(Record::from).collect();
+    with_breaches(conn, &mut out).await?;
     Ok(out)
 }

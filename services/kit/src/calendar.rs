@@ -83,6 +83,11 @@ impl Calendar {
         Ok(calendar)
     }
 
+    /// The offset from UTC of the working day's clock.
+    pub fn offset(&self) -> UtcOffset {
+        self.offset
+    }
+
     /// Whether `day` is worked.
     pub fn is_working_day(&self, day: Date) -> bool {
         if self.extra.contains(&day) {

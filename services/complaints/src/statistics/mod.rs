@@ -46,8 +46,16 @@ impl Complaints {
         let (Some(from), Some(to)) = (from, to) else {
             return Err(Error::invalid("from", "is required"));
         };
+        let unit = match pb::Period::try_from(r.period) {
+            Ok(pb::Period::Unspecified) => None,
+            Ok(pb::Period::Day) => Some("day"),
+            Ok(pb::Period::Week) => Some("week"),
+            Ok(pb::Period::Month) => Some("month"),
+            Err(_) => return Err(Error::invalid("period", "is not a period")),
+        };
+        let offset = self.calendar.offset().whole_seconds();
         let mut conn = self.pool.acquire().await?;
-        let lines = store::lines(&mut conn, &scope(caller), from, to).await?;
+        let lines = store::lines(&mut conn, &scope(caller), (from, to), unit, offset).await?;
         let total: i64 = lines.iter().map(|l| l.complaints).sum();
         let confirmed: i64 = lines
             .iter()
@@ -65,6 +73,7 @@ impl Complaints {
             lines: lines
                 .into_iter()
                 .map(|l| pb::StatisticsLine {
+                    period_start: Some(convert::timestamp(l.period_start)),
                     kind: ComplaintKind::from_str_name(&format!("COMPLAINT_KIND_{}", l.kind))
                         .map_or(0, |k| k as i32),
                     department: l.department,

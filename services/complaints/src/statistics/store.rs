@@ -4,9 +4,11 @@ use crm_kit::{Result, scope::Scope};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
-/// One group: the cycles of a kind, department and outcome (stored names).
+/// One group: the cycles of a bucket, kind, department and outcome (stored names).
 #[derive(Debug, sqlx::FromRow)]
 pub struct Line {
+    /// Where the bucket starts.
+    pub period_start: OffsetDateTime,
     /// The stored kind.
     pub kind: String,
     /// The department code.
@@ -25,15 +27,32 @@ pub struct Line {
     pub followed_up: i64,
 }
 
-/// The groups over the cycles received in `[from, to)` in `scope`.
+/// The groups over the cycles received in `[from, to)` in `scope`, per `unit` (`day`, `week`,
+/// `month` on a clock `offset_s` seconds east of UTC; `None`: the whole period).
 pub async fn lines(
     conn: &mut PgConnection,
     scope: &Scope,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
+    (from, to): (OffsetDateTime, OffsetDateTime),
+    unit: Option<&str>,
+    offset_s: i32,
 ) -> Result<Vec<Line>> {
-    let mut b: QueryBuilder<Postgres> = QueryBuilder::new(
-        "SELECT kind, department, \
+    let mut b: QueryBuilder<Postgres> = QueryBuilder::new("SELECT ");
+    match unit {
+        Some(unit) => {
+            b.push("date_trunc(")
+                .push_bind(unit.to_string())
+                .push(", create_time + make_interval(secs => ")
+                .push_bind(offset_s)
+                .push(")) - make_interval(secs => ")
+                .push_bind(offset_s)
+                .push(")");
+        }
+        None => {
+            b.push_bind(from);
+        }
+    }
+    b.push(
+        " AS period_start, kind, department, \
            CASE WHEN state = 'REOPENED' THEN 'REOPENED' \
                 WHEN resolve_time IS NOT NULL THEN 'RESOLVED' ELSE 'OPEN' END AS outcome, \
            count(*) AS complaints, \
@@ -48,6 +67,6 @@ pub async fn lines(
     );
     b.push_bind(from).push(" AND create_time < ").push_bind(to);
     scope.push_sql(&mut b, crate::service::COLUMNS);
-    b.push(" GROUP BY 1, 2, 3 ORDER BY 1, 2, 3");
+    b.push(" GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4");
     Ok(b.build_query_as().fetch_all(&mut *conn).await?)
 }
