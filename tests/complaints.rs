@@ -824,3 +824,57 @@ async fn a_product_complaint_reaches_the_product_department_and_a_staff_complain
             .any(|s| s.contains(&staff.number))
     );
 }
+
+#[tokio::test]
+async fn the_complaints_demo_loads_twice_alike_in_its_states() {
+    // a platform with the demo's own users (no test users: the demo makes an admin too)
+    let env = testing::test_env().await;
+    let running = crm_tests::start(env.settings, Clock::system())
+        .await
+        .expect("platform starts");
+    let settings = &running.settings;
+    let users = crm::demo::load_users(settings).await.expect("demo users");
+    let customers = crm::demo::load(settings, &users)
+        .await
+        .expect("demo customers");
+    let first = crm::demo::complaints::load(settings, &users, &customers)
+        .await
+        .expect("demo");
+    let again = crm::demo::complaints::load(settings, &users, &customers)
+        .await
+        .expect("demo again");
+    assert_eq!((first, again), (6, 6));
+    let gateway = running.channel("gateway").await;
+    let token = AuthServiceClient::new(gateway.clone())
+        .login(gw::LoginRequest {
+            username: "crm.lead".into(),
+            password: crm::demo::DEMO_PASSWORD.into(),
+        })
+        .await
+        .expect("the demo's CRM lead logs in")
+        .into_inner()
+        .access_token;
+    let mut lead = ComplaintServiceClient::with_interceptor(gateway, testing::Bearer::new(&token));
+    let all = lead
+        .list_complaints(pb::ListComplaintsRequest {
+            states: (1..=10).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .complaints;
+    let mut states: Vec<i32> = all.iter().map(|c| c.state).collect();
+    states.sort_unstable();
+    assert_eq!(
+        states,
+        [
+            S::Received as i32,
+            S::Investigating as i32,
+            S::Investigating as i32,
+            S::AwaitingApproval as i32,
+            S::Resolved as i32,
+            S::Reopened as i32,
+        ]
+    );
+}

@@ -119,10 +119,15 @@ async fn main() -> anyhow::Result<()> {
             let stale = "loading demo data failed; if the local database holds demo data of an \
                          older version, `make clean-local` resets it";
             let users = crm::demo::load_users(&settings).await.context(stale)?;
-            let n = crm::demo::load(&settings, &users).await.context(stale)?;
+            let customers = crm::demo::load(&settings, &users).await.context(stale)?;
+            let n = customers.len();
             let repairs = crm::demo::repairs::load(&settings).await.context(stale)?;
+            let complaints = crm::demo::complaints::load(&settings, &users, &customers)
+                .await
+                .context(stale)?;
             println!(
-                "demo data: {n} customers, {} users, {} repair centres and {} repair orders in place",
+                "demo data: {n} customers, {} users, {} repair centres, {} repair orders and \
+                 {complaints} complaint cycles in place",
                 users.len(),
                 repairs.centres,
                 repairs.orders

@@ -2,6 +2,7 @@
 //! names, contacts, stages, partners and communications. Every write carries a fixed request
 //! id, so loading twice creates nothing new. The repairs demo is in `repairs`.
 
+pub mod complaints;
 pub mod repairs;
 
 use std::collections::BTreeMap;
@@ -333,9 +334,21 @@ fn path_to(to: Stage) -> &'static [Stage] {
     }
 }
 
+/// A demo customer as the other demos use it: its id and its first contact's name.
+#[derive(Debug, Clone)]
+pub struct DemoCustomer {
+    /// The customers service id.
+    pub id: String,
+    /// The first contact's name.
+    pub contact: String,
+}
+
 /// Loads the demo customers, owned and partnered by the demo staff (`users`: ids by user
-/// name, from [`load_users`]), and returns how many there are.
-pub async fn load(settings: &Settings, users: &BTreeMap<String, String>) -> anyhow::Result<usize> {
+/// name, from [`load_users`]), and returns them.
+pub async fn load(
+    settings: &Settings,
+    users: &BTreeMap<String, String>,
+) -> anyhow::Result<Vec<DemoCustomer>> {
     let id_of = |name: &str| -> anyhow::Result<String> {
         users
             .get(name)
@@ -351,6 +364,7 @@ pub async fn load(settings: &Settings, users: &BTreeMap<String, String>) -> anyh
         crm_customers::rules::Policy::from_settings(settings)?,
     );
     let today = clock.today();
+    let mut loaded = Vec::with_capacity(CUSTOMERS.len());
     for (i, d) in CUSTOMERS.iter().enumerate() {
         let owner_id = id_of(d.owner)?;
         let customer = pb::Customer {
@@ -402,6 +416,10 @@ pub async fn load(settings: &Settings, users: &BTreeMap<String, String>) -> anyh
             .await?
             .customer
             .expect("created");
+        loaded.push(DemoCustomer {
+            id: created.id.clone(),
+            contact: d.contact.to_string(),
+        });
         for (step, stage) in path_to(d.stage).iter().enumerate() {
             let r = pb::ChangeCustomerStageRequest {
                 request_id: format!("demo-stage-{i}-{step}"),
@@ -475,5 +493,5 @@ pub async fn load(settings: &Settings, users: &BTreeMap<String, String>) -> anyh
             )
             .await?;
     }
-    Ok(CUSTOMERS.len())
+    Ok(loaded)
 }
