@@ -5,6 +5,7 @@ mod complaints;
 mod events;
 mod imports;
 mod notifications;
+mod pipeline;
 mod platform;
 mod repairs;
 mod tickets;

@@ -32,6 +32,7 @@ async fn every_server_reports_health() {
         "tickets" => "crm.tickets.v1.TicketService",
         "repairs" => "crm.repairs.v1.RepairService",
         "complaints" => "crm.complaints.v1.ComplaintService",
+        "pipeline" => "crm.pipeline.v1.PipelineService",
         other => panic!("no health name known for {other}"),
     };
     assert_eq!(
@@ -41,6 +42,7 @@ async fn every_server_reports_health() {
             "customers",
             "gateway",
             "notifications",
+            "pipeline",
             "repairs",
             "tickets"
         ]

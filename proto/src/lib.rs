@@ -68,6 +68,14 @@ pub mod complaints {
     }
 }
 
+/// `crm.pipeline.v1`: the pipeline service.
+pub mod pipeline {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("crm.pipeline.v1");
+    }
+}
+
 /// `crm.repairs.v1`: the repairs service.
 pub mod repairs {
     /// Version 1.

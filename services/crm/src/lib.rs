@@ -19,6 +19,7 @@ pub const REGISTRY: &[Entry] = &[
     crm_tickets::ENTRY,
     crm_repairs::ENTRY,
     crm_complaints::ENTRY,
+    crm_pipeline::ENTRY,
     crm_gateway::ENTRY,
 ];
 

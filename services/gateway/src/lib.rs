@@ -38,6 +38,7 @@ pub const FORWARDED: &[&str] = &[
     "crm.tickets.v1.TicketService",
     "crm.repairs.v1.RepairService",
     "crm.complaints.v1.ComplaintService",
+    "crm.pipeline.v1.PipelineService",
 ];
 
 /// The gateway server, bound and ready to run.

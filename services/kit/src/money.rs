@@ -25,6 +25,48 @@ pub fn problem(m: Option<&Money>) -> Option<&'static str> {
     }
 }
 
+/// What is wrong with an amount that may be zero (an estimate not known yet), if anything.
+pub fn problem_or_zero(m: Option<&Money>) -> Option<&'static str> {
+    match m {
+        Some(z)
+            if z.units == 0 && z.nanos == 0 && CURRENCIES.contains(&z.currency_code.as_str()) =>
+        {
+            None
+        }
+        other => problem(other),
+    }
+}
+
+/// Nanos in one unit.
+const NANOS: i128 = 1_000_000_000;
+
+/// An amount in nanos of its unit (exact).
+pub fn to_nanos(m: &Money) -> i128 {
+    i128::from(m.units) * NANOS + i128::from(m.nanos)
+}
+
+/// `nanos` of `currency` as Money (units and nanos of the same sign); saturates at the i64
+/// range, far beyond any amount a sale holds.
+pub fn from_nanos(currency: &str, nanos: i128) -> Money {
+    let units = i64::try_from(nanos / NANOS).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX });
+    Money {
+        currency_code: currency.to_string(),
+        units,
+        nanos: i32::try_from(nanos % NANOS).unwrap_or(0),
+    }
+}
+
+/// An amount as people read it: the currency and the amount to the cent, e.g. `CNY 1200.50`.
+pub fn display(m: &Money) -> String {
+    let sign = if m.units < 0 || m.nanos < 0 { "-" } else { "" };
+    format!(
+        "{} {sign}{}.{:02}",
+        m.currency_code,
+        m.units.unsigned_abs(),
+        m.nanos.unsigned_abs() / 10_000_000
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +95,19 @@ mod tests {
             assert!(problem(Some(&bad)).is_some(), "{bad:?}");
         }
         assert!(problem(None).is_some());
+        assert_eq!(problem_or_zero(Some(&m("CNY", 0, 0))), None);
+        assert!(problem_or_zero(Some(&m("XYZ", 0, 0))).is_some());
+    }
+
+    #[test]
+    fn amounts_are_exact_in_nanos_and_read_to_the_cent() {
+        let a = m("CNY", 1200, 500_000_000);
+        assert_eq!(to_nanos(&a), 1_200_500_000_000);
+        assert_eq!(
+            from_nanos("CNY", to_nanos(&a) * 3),
+            m("CNY", 3601, 500_000_000)
+        );
+        assert_eq!(display(&a), "CNY 1200.50");
+        assert_eq!(display(&from_nanos("USD", -1_500_000_000)), "USD -1.50");
     }
 }

@@ -1,0 +1,281 @@
+//! The gRPC adapter: translate the request, call [`Pipeline`], wrap the result.
+
+use crm_kit::{
+    context::{call, caller},
+    convert::id,
+    error::both,
+    idempotency::RequestKey,
+};
+use crm_proto::pipeline::v1::{self as pb, pipeline_service_server::PipelineService};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    leads::rules::parse_new,
+    opportunities::rules::{NewOpportunity, Patch, StageMove},
+    quotes::QuoteStep,
+    service::Pipeline,
+};
+
+/// The gRPC adapter: one call of the use cases per RPC, nothing else.
+#[derive(Clone)]
+pub struct Api(pub Pipeline);
+
+impl Api {
+    /// A quote's step: the key, the checked id, the use case.
+    async fn quote_step(
+        &self,
+        request: Request<impl prost::Message>,
+        (request_id, quote_id, version, reason): (&str, &str, i64, &str),
+        step: QuoteStep,
+    ) -> Result<pb::Quote, Status> {
+        let call = call(&request)?;
+        let key = RequestKey::of(&call, request_id, request.get_ref());
+        let (key, quote) = both(key, id("id", quote_id))?;
+        Ok(self
+            .0
+            .step_quote(key, (quote, version, reason.to_string()), step, &call)
+            .await?)
+    }
+}
+
+#[tonic::async_trait]
+impl PipelineService for Api {
+    async fn create_lead(
+        &self,
+        request: Request<pb::CreateLeadRequest>,
+    ) -> Result<Response<pb::CreateLeadResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, lead) = both(key, parse_new(&r))?;
+        Ok(Response::new(self.0.create_lead(key, lead, &call).await?))
+    }
+
+    async fn get_lead(
+        &self,
+        request: Request<pb::GetLeadRequest>,
+    ) -> Result<Response<pb::GetLeadResponse>, Status> {
+        let caller = caller(&request)?;
+        let id = id("id", &request.get_ref().id)?;
+        Ok(Response::new(pb::GetLeadResponse {
+            lead: Some(self.0.get_lead(id, &caller).await?),
+        }))
+    }
+
+    async fn list_leads(
+        &self,
+        request: Request<pb::ListLeadsRequest>,
+    ) -> Result<Response<pb::ListLeadsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.0.list_leads(request.get_ref(), &caller).await?,
+        ))
+    }
+
+    async fn transition_lead(
+        &self,
+        request: Request<pb::TransitionLeadRequest>,
+    ) -> Result<Response<pb::TransitionLeadResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r)?;
+        Ok(Response::new(self.0.transition_lead(key, &r, &call).await?))
+    }
+
+    async fn convert_lead(
+        &self,
+        request: Request<pb::ConvertLeadRequest>,
+    ) -> Result<Response<pb::ConvertLeadResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r)?;
+        Ok(Response::new(self.0.convert_lead(key, &r, &call).await?))
+    }
+
+    async fn create_opportunity(
+        &self,
+        request: Request<pb::CreateOpportunityRequest>,
+    ) -> Result<Response<pb::CreateOpportunityResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let o = r.opportunity.clone().unwrap_or_default();
+        let (key, new) = both(key, NewOpportunity::parse("opportunity", &o, false))?;
+        Ok(Response::new(
+            self.0.create_opportunity(key, new, &call).await?,
+        ))
+    }
+
+    async fn get_opportunity(
+        &self,
+        request: Request<pb::GetOpportunityRequest>,
+    ) -> Result<Response<pb::GetOpportunityResponse>, Status> {
+        let caller = caller(&request)?;
+        let id = id("id", &request.get_ref().id)?;
+        Ok(Response::new(pb::GetOpportunityResponse {
+            opportunity: Some(self.0.get_opportunity(id, &caller).await?),
+        }))
+    }
+
+    async fn list_opportunities(
+        &self,
+        request: Request<pb::ListOpportunitiesRequest>,
+    ) -> Result<Response<pb::ListOpportunitiesResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.0
+                .list_opportunities(request.get_ref(), &caller)
+                .await?,
+        ))
+    }
+
+    async fn update_opportunity(
+        &self,
+        request: Request<pb::UpdateOpportunityRequest>,
+    ) -> Result<Response<pb::UpdateOpportunityResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, patch) = both(key, Patch::parse(&r))?;
+        Ok(Response::new(
+            self.0.update_opportunity(key, patch, &call).await?,
+        ))
+    }
+
+    async fn move_opportunity_stage(
+        &self,
+        request: Request<pb::MoveOpportunityStageRequest>,
+    ) -> Result<Response<pb::MoveOpportunityStageResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, m) = both(key, StageMove::parse(&r))?;
+        Ok(Response::new(self.0.move_stage(key, m, &call).await?))
+    }
+
+    async fn list_opportunity_history(
+        &self,
+        request: Request<pb::ListOpportunityHistoryRequest>,
+    ) -> Result<Response<pb::ListOpportunityHistoryResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.get_ref();
+        let id = id("id", &r.id)?;
+        Ok(Response::new(
+            self.0
+                .opportunity_history(id, r.page.as_ref(), &caller)
+                .await?,
+        ))
+    }
+
+    async fn add_follow_up(
+        &self,
+        request: Request<pb::AddFollowUpRequest>,
+    ) -> Result<Response<pb::AddFollowUpResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r)?;
+        Ok(Response::new(self.0.add_follow_up(key, &r, &call).await?))
+    }
+
+    async fn list_follow_ups(
+        &self,
+        request: Request<pb::ListFollowUpsRequest>,
+    ) -> Result<Response<pb::ListFollowUpsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.0.list_follow_ups(request.get_ref(), &caller).await?,
+        ))
+    }
+
+    async fn save_quote(
+        &self,
+        request: Request<pb::SaveQuoteRequest>,
+    ) -> Result<Response<pb::SaveQuoteResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r)?;
+        Ok(Response::new(self.0.save_quote(key, &r, &call).await?))
+    }
+
+    async fn copy_quote(
+        &self,
+        request: Request<pb::CopyQuoteRequest>,
+    ) -> Result<Response<pb::CopyQuoteResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r);
+        let (key, quote) = both(key, id("id", &r.id))?;
+        Ok(Response::new(self.0.copy_quote(key, quote, &call).await?))
+    }
+
+    async fn get_quote(
+        &self,
+        request: Request<pb::GetQuoteRequest>,
+    ) -> Result<Response<pb::GetQuoteResponse>, Status> {
+        let caller = caller(&request)?;
+        let id = id("id", &request.get_ref().id)?;
+        Ok(Response::new(pb::GetQuoteResponse {
+            quote: Some(self.0.get_quote(id, &caller).await?),
+        }))
+    }
+
+    async fn request_discount_approval(
+        &self,
+        request: Request<pb::RequestDiscountApprovalRequest>,
+    ) -> Result<Response<pb::RequestDiscountApprovalResponse>, Status> {
+        let r = request.get_ref().clone();
+        let quote = self
+            .quote_step(
+                request,
+                (&r.request_id, &r.id, r.version, &r.reason),
+                QuoteStep::Request,
+            )
+            .await?;
+        Ok(Response::new(pb::RequestDiscountApprovalResponse {
+            quote: Some(quote),
+        }))
+    }
+
+    async fn decide_discount(
+        &self,
+        request: Request<pb::DecideDiscountRequest>,
+    ) -> Result<Response<pb::DecideDiscountResponse>, Status> {
+        let r = request.get_ref().clone();
+        let step = if r.approve {
+            QuoteStep::Approve
+        } else {
+            QuoteStep::Reject
+        };
+        let quote = self
+            .quote_step(request, (&r.request_id, &r.id, r.version, &r.reason), step)
+            .await?;
+        Ok(Response::new(pb::DecideDiscountResponse {
+            quote: Some(quote),
+        }))
+    }
+
+    async fn send_quote(
+        &self,
+        request: Request<pb::SendQuoteRequest>,
+    ) -> Result<Response<pb::SendQuoteResponse>, Status> {
+        let r = request.get_ref().clone();
+        let quote = self
+            .quote_step(
+                request,
+                (&r.request_id, &r.id, r.version, ""),
+                QuoteStep::Send,
+            )
+            .await?;
+        Ok(Response::new(pb::SendQuoteResponse { quote: Some(quote) }))
+    }
+
+    async fn reassign_work(
+        &self,
+        request: Request<pb::ReassignWorkRequest>,
+    ) -> Result<Response<pb::ReassignWorkResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r)?;
+        Ok(Response::new(self.0.reassign_work(key, &r, &call).await?))
+    }
+}

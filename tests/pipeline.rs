@@ -1,0 +1,560 @@
+//! The sales pipeline through the gateway (P-1 … P-3, P-7), as reps and sales managers use it:
+//! a lead qualified and converted once on a customer; an opportunity's amount, close date and
+//! stages in its history, with its follow-up log; a quote whose discount above the limit is
+//! approved by a manager who did not ask, voided by an edit and never inherited by a copy,
+//! blocking the send and the win until it holds; won is 100 %, final; every bad input named;
+//! a rep sees their own work, a manager their region's; a departing rep's work moved in one
+//! call.
+
+use crm_kit::{Clock, testing};
+use crm_proto::{
+    common::v1::{Date, Money},
+    gateway::v1::{self as gw, auth_service_client::AuthServiceClient},
+    pipeline::v1::{
+        self as pb, LeadSource, LeadState, LeadTransition, OpportunityType, QuoteState, Stage,
+        pipeline_service_client::PipelineServiceClient,
+    },
+};
+use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
+
+type Client = PipelineServiceClient<InterceptedService<Channel, testing::Bearer>>;
+
+fn rid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+struct Platform {
+    running: crm_tests::Running,
+    gateway: Channel,
+    ids: std::collections::BTreeMap<&'static str, String>,
+}
+
+impl Platform {
+    async fn start() -> Self {
+        let env = testing::test_env().await;
+        let running = crm_tests::start(env.settings, Clock::system())
+            .await
+            .expect("platform starts");
+        let ids = running
+            .users(&[
+                ("rep.east", "sales_rep", "华东"),
+                ("rep.east.2", "sales_rep", "华东"),
+                ("rep.north", "sales_rep", "华北"),
+                ("manager.east", "sales_manager", "华东"),
+                ("manager.east.2", "sales_manager", "华东"),
+            ])
+            .await;
+        let gateway = running.channel("gateway").await;
+        Self {
+            running,
+            gateway,
+            ids,
+        }
+    }
+
+    async fn client(&self, username: &str) -> Client {
+        let token = AuthServiceClient::new(self.gateway.clone())
+            .login(gw::LoginRequest {
+                username: username.into(),
+                password: crm_tests::PASSWORD.into(),
+            })
+            .await
+            .expect("login")
+            .into_inner()
+            .access_token;
+        PipelineServiceClient::with_interceptor(self.gateway.clone(), testing::Bearer::new(&token))
+    }
+}
+
+fn cny(units: i64) -> Option<Money> {
+    Some(Money {
+        currency_code: "CNY".into(),
+        units,
+        nanos: 0,
+    })
+}
+
+fn next_year() -> Option<Date> {
+    let y = time::OffsetDateTime::now_utc().year() + 1;
+    Some(Date {
+        year: y,
+        month: 6,
+        day: 30,
+    })
+}
+
+fn fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+fn line(units: i64, discount_bp: i32) -> pb::QuoteLine {
+    pb::QuoteLine {
+        product: "CRM 企业版许可".into(),
+        quantity: 10,
+        unit_price: cny(units),
+        discount_bp,
+    }
+}
+
+async fn save(client: &mut Client, quote: pb::Quote) -> Result<pb::Quote, tonic::Status> {
+    client
+        .save_quote(pb::SaveQuoteRequest {
+            request_id: rid(),
+            quote: Some(quote),
+            version: 0,
+        })
+        .await
+        .map(|r| r.into_inner().quote.unwrap())
+}
+
+async fn request(client: &mut Client, id: &str) -> Result<pb::Quote, tonic::Status> {
+    client
+        .request_discount_approval(pb::RequestDiscountApprovalRequest {
+            request_id: rid(),
+            id: id.into(),
+            version: 0,
+            reason: "客户今年预算只有 12 万".into(),
+        })
+        .await
+        .map(|r| r.into_inner().quote.unwrap())
+}
+
+async fn decide(client: &mut Client, id: &str, approve: bool) -> Result<pb::Quote, tonic::Status> {
+    client
+        .decide_discount(pb::DecideDiscountRequest {
+            request_id: rid(),
+            id: id.into(),
+            version: 0,
+            approve,
+            reason: "战略客户，同意".into(),
+        })
+        .await
+        .map(|r| r.into_inner().quote.unwrap())
+}
+
+async fn send(client: &mut Client, id: &str) -> Result<pb::Quote, tonic::Status> {
+    client
+        .send_quote(pb::SendQuoteRequest {
+            request_id: rid(),
+            id: id.into(),
+            version: 0,
+        })
+        .await
+        .map(|r| r.into_inner().quote.unwrap())
+}
+
+async fn stage(
+    client: &mut Client,
+    id: &str,
+    stage: Stage,
+    reason: &str,
+) -> Result<pb::Opportunity, tonic::Status> {
+    client
+        .move_opportunity_stage(pb::MoveOpportunityStageRequest {
+            request_id: rid(),
+            id: id.into(),
+            version: 0,
+            stage: stage as i32,
+            probability: 0,
+            reason: reason.into(),
+        })
+        .await
+        .map(|r| r.into_inner().opportunity.unwrap())
+}
+
+#[tokio::test]
+async fn a_lead_becomes_an_opportunity_won_only_once_its_discount_is_approved_for_its_quote() {
+    let p = Platform::start().await;
+    let customer = p.running.customer("无锡新材料有限公司", "华东").await;
+    let mut rep = p.client("rep.east").await;
+    let mut manager = p.client("manager.east").await;
+
+    // a lead from a campaign, qualified and converted; a retried conversion makes one
+    let lead = rep
+        .create_lead(pb::CreateLeadRequest {
+            request_id: rid(),
+            lead: Some(pb::Lead {
+                name: "无锡新材料有限公司".into(),
+                contact_name: "李娜".into(),
+                contact_phone: "+86 139 0000 1111".into(),
+                source: LeadSource::Campaign as i32,
+                source_ref: "2026 华东展会".into(),
+                region: "华东".into(),
+                interest: "客服热线与工单".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .lead
+        .unwrap();
+    assert_eq!(lead.owner_id, p.ids["rep.east"]);
+    let convert = pb::ConvertLeadRequest {
+        request_id: rid(),
+        id: lead.id.clone(),
+        customer_id: customer.clone(),
+        opportunity: Some(pb::Opportunity {
+            r#type: OpportunityType::NewBusiness as i32,
+            amount: cny(0),
+            expected_close_date: next_year(),
+            ..Default::default()
+        }),
+    };
+    let early = rep.convert_lead(convert.clone()).await.unwrap_err();
+    assert_eq!(early.code(), Code::FailedPrecondition, "qualified first");
+    rep.transition_lead(pb::TransitionLeadRequest {
+        request_id: rid(),
+        id: lead.id.clone(),
+        transition: LeadTransition::Qualify as i32,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let converted = rep
+        .convert_lead(convert.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let again = rep.convert_lead(convert).await.unwrap().into_inner();
+    let o = converted.opportunity.unwrap();
+    assert_eq!(again.opportunity.unwrap().id, o.id, "one opportunity");
+    assert_eq!(converted.lead.unwrap().state, LeadState::Converted as i32);
+    assert_eq!((o.stage, o.probability), (Stage::Qualification as i32, 10));
+    assert_eq!(o.name, "无锡新材料有限公司");
+
+    // winning needs an amount
+    let no_amount = stage(&mut rep, &o.id, Stage::Won, "").await.unwrap_err();
+    assert_eq!(no_amount.code(), Code::FailedPrecondition);
+    let updated = rep
+        .update_opportunity(pb::UpdateOpportunityRequest {
+            request_id: rid(),
+            id: o.id.clone(),
+            version: o.version,
+            opportunity: Some(pb::Opportunity {
+                amount: cny(150_000),
+                ..Default::default()
+            }),
+            update_mask: vec!["amount".into()],
+            reason: "客户确认采购范围".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .opportunity
+        .unwrap();
+    assert_eq!(updated.amount.unwrap().units, 150_000);
+    let proposal = stage(&mut rep, &o.id, Stage::Proposal, "方案已提交")
+        .await
+        .unwrap();
+    assert_eq!(proposal.probability, 50);
+    rep.add_follow_up(pb::AddFollowUpRequest {
+        request_id: rid(),
+        opportunity_id: o.id.clone(),
+        follow_up: Some(pb::FollowUp {
+            next_step: "下周二安排演示".into(),
+            not_in_hurry_reason: "预算要等季度审批".into(),
+            plan: "先做试点，分期付款".into(),
+            ..Default::default()
+        }),
+    })
+    .await
+    .unwrap();
+
+    // a quote at 15 % (the limit is 10 %): not sent, not won, until approved
+    let quote = save(
+        &mut rep,
+        pb::Quote {
+            opportunity_id: o.id.clone(),
+            lines: vec![line(15_000, 1500)],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(quote.needs_approval);
+    assert_eq!(quote.total.as_ref().unwrap().units, 127_500);
+    assert_eq!(
+        send(&mut rep, &quote.id).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
+    assert_eq!(
+        stage(&mut rep, &o.id, Stage::Won, "")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::FailedPrecondition
+    );
+    let asked = request(&mut rep, &quote.id).await.unwrap();
+    assert_eq!(asked.state, QuoteState::ApprovalRequested as i32);
+    // a rep does not decide; the manager approves
+    assert_eq!(
+        decide(&mut rep, &quote.id, true).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let approved = decide(&mut manager, &quote.id, true).await.unwrap();
+    assert_eq!(approved.state, QuoteState::Approved as i32);
+    // an edited price voids the approval
+    let edited = save(
+        &mut rep,
+        pb::Quote {
+            id: quote.id.clone(),
+            lines: vec![line(14_000, 1500)],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (edited.state, edited.revision),
+        (QuoteState::Draft as i32, 2)
+    );
+    assert_eq!(
+        send(&mut rep, &quote.id).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
+    // asked again; a manager who asks may not decide
+    let mut other_manager = p.client("manager.east.2").await;
+    request(&mut other_manager, &quote.id).await.unwrap();
+    assert_eq!(
+        decide(&mut other_manager, &quote.id, true)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::FailedPrecondition
+    );
+    decide(&mut manager, &quote.id, true).await.unwrap();
+    // a copy does not inherit the approval
+    let copy = rep
+        .copy_quote(pb::CopyQuoteRequest {
+            request_id: rid(),
+            id: quote.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .quote
+        .unwrap();
+    assert_eq!(copy.state, QuoteState::Draft as i32);
+    assert_eq!(
+        send(&mut rep, &copy.id).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
+    // the copy is dropped back under the limit; the approved one is sent; then won
+    save(
+        &mut rep,
+        pb::Quote {
+            id: copy.id.clone(),
+            lines: vec![line(14_000, 500)],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        send(&mut rep, &quote.id).await.unwrap().state,
+        QuoteState::Sent as i32
+    );
+    let won = stage(&mut rep, &o.id, Stage::Won, "合同签订")
+        .await
+        .unwrap();
+    assert_eq!((won.stage, won.probability), (Stage::Won as i32, 100));
+    assert_eq!(
+        stage(&mut rep, &o.id, Stage::Lost, "x")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::FailedPrecondition,
+        "won is final"
+    );
+    // the history holds every stage, amount and close-date change
+    let history = rep
+        .list_opportunity_history(pb::ListOpportunityHistoryRequest {
+            id: o.id.clone(),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .changes;
+    let stages: Vec<&str> = history
+        .iter()
+        .filter(|c| c.field == "stage")
+        .map(|c| c.to_value.as_str())
+        .collect();
+    assert_eq!(stages, ["QUALIFICATION", "PROPOSAL", "WON"]);
+    assert!(history.iter().any(|c| c.field == "amount"
+        && c.from_value == "CNY 0.00"
+        && c.to_value == "CNY 150000.00"
+        && c.reason == "客户确认采购范围"));
+    let follow_ups = rep
+        .list_follow_ups(pb::ListFollowUpsRequest {
+            opportunity_id: o.id.clone(),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .follow_ups;
+    assert_eq!(follow_ups[0].not_in_hurry_reason, "预算要等季度审批");
+}
+
+#[tokio::test]
+async fn bad_input_is_named_and_a_rep_sees_only_their_own_while_a_manager_moves_their_work() {
+    let p = Platform::start().await;
+    let customer = p.running.customer("苏州精工电子有限公司", "华东").await;
+    let mut rep = p.client("rep.east").await;
+    let mut north = p.client("rep.north").await;
+    let mut manager = p.client("manager.east").await;
+    let new = |o: pb::Opportunity| pb::CreateOpportunityRequest {
+        request_id: rid(),
+        opportunity: Some(o),
+    };
+    let good = pb::Opportunity {
+        name: "热线系统".into(),
+        r#type: OpportunityType::NewBusiness as i32,
+        customer_id: customer.clone(),
+        region: "华东".into(),
+        amount: cny(80_000),
+        expected_close_date: next_year(),
+        ..Default::default()
+    };
+    let bad = rep
+        .create_opportunity(new(pb::Opportunity {
+            amount: Some(Money {
+                currency_code: "XYZ".into(),
+                units: -1,
+                nanos: 0,
+            }),
+            probability: 150,
+            ..good.clone()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        fields(&bad),
+        ["opportunity.amount", "opportunity.probability"]
+    );
+    let past = rep
+        .create_opportunity(new(pb::Opportunity {
+            expected_close_date: Some(Date {
+                year: 2020,
+                month: 1,
+                day: 1,
+            }),
+            ..good.clone()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&past), ["opportunity.expected_close_date"]);
+    let o = rep
+        .create_opportunity(new(good.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .opportunity
+        .unwrap();
+    let lost = stage(&mut rep, &o.id, Stage::Lost, "").await.unwrap_err();
+    assert_eq!(fields(&lost), ["reason"]);
+    let bad_quote = save(
+        &mut rep,
+        pb::Quote {
+            opportunity_id: o.id.clone(),
+            lines: vec![pb::QuoteLine {
+                quantity: 0,
+                ..line(0, 12_000)
+            }],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        fields(&bad_quote),
+        [
+            "quote.lines[0].quantity",
+            "quote.lines[0].unit_price",
+            "quote.lines[0].discount_bp"
+        ]
+    );
+    // a rep of the north sees nothing of it; the east's manager does
+    let get = |id: &str| pb::GetOpportunityRequest { id: id.into() };
+    assert_eq!(
+        north.get_opportunity(get(&o.id)).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let listed = north
+        .list_opportunities(pb::ListOpportunitiesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .opportunities;
+    assert!(listed.is_empty());
+    assert!(manager.get_opportunity(get(&o.id)).await.is_ok());
+    // a rep does not open work for another
+    let for_other = rep
+        .create_opportunity(new(pb::Opportunity {
+            owner_id: p.ids["rep.north"].clone(),
+            ..good.clone()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(for_other.code(), Code::PermissionDenied);
+
+    // the rep leaves: one call moves their open work to a colleague, recorded
+    assert_eq!(
+        rep.reassign_work(pb::ReassignWorkRequest {
+            request_id: rid(),
+            from_owner_id: p.ids["rep.east"].clone(),
+            to_owner_id: p.ids["rep.east.2"].clone(),
+            reason: "离职交接".into(),
+        })
+        .await
+        .unwrap_err()
+        .code(),
+        Code::PermissionDenied
+    );
+    let moved = manager
+        .reassign_work(pb::ReassignWorkRequest {
+            request_id: rid(),
+            from_owner_id: p.ids["rep.east"].clone(),
+            to_owner_id: p.ids["rep.east.2"].clone(),
+            reason: "离职交接".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(moved.opportunities, 1);
+    let mut colleague = p.client("rep.east.2").await;
+    let now_theirs = colleague
+        .get_opportunity(get(&o.id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        now_theirs.opportunity.unwrap().owner_id,
+        p.ids["rep.east.2"]
+    );
+    assert_eq!(
+        rep.get_opportunity(get(&o.id)).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let history = manager
+        .list_opportunity_history(pb::ListOpportunityHistoryRequest {
+            id: o.id.clone(),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .changes;
+    assert!(
+        history
+            .iter()
+            .any(|c| c.field == "owner" && c.reason == "离职交接")
+    );
+}
