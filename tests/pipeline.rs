@@ -31,7 +31,9 @@ struct Platform {
 
 impl Platform {
     async fn start() -> Self {
-        let env = testing::test_env().await;
+        let mut env = testing::test_env().await;
+        // a hundred signings at once are the test's concern, not the gateway's limit
+        env.settings.rate_limit.enabled = false;
         let running = crm_tests::start(env.settings, Clock::system())
             .await
             .expect("platform starts");
@@ -42,6 +44,7 @@ impl Platform {
                 ("rep.north", "sales_rep", "华北"),
                 ("manager.east", "sales_manager", "华东"),
                 ("manager.east.2", "sales_manager", "华东"),
+                ("finance", "finance", ""),
             ])
             .await;
         let gateway = running.channel("gateway").await;
@@ -556,5 +559,287 @@ async fn bad_input_is_named_and_a_rep_sees_only_their_own_while_a_manager_moves_
         history
             .iter()
             .any(|c| c.field == "owner" && c.reason == "离职交接")
+    );
+}
+
+/// Opens an opportunity of `customer` for `units` yuan and wins it; its id.
+async fn won(rep: &mut Client, customer: &str, units: i64) -> String {
+    let o = rep
+        .create_opportunity(pb::CreateOpportunityRequest {
+            request_id: rid(),
+            opportunity: Some(pb::Opportunity {
+                name: "客服平台".into(),
+                r#type: OpportunityType::NewBusiness as i32,
+                customer_id: customer.into(),
+                region: "华东".into(),
+                amount: cny(units),
+                expected_close_date: next_year(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("an opportunity")
+        .into_inner()
+        .opportunity
+        .unwrap();
+    stage(rep, &o.id, Stage::Won, "签约").await.expect("won");
+    o.id
+}
+
+fn schedule(parts: &[i64]) -> Vec<pb::Instalment> {
+    let y = time::OffsetDateTime::now_utc().year() + 1;
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, units)| pb::Instalment {
+            due_date: Some(Date {
+                year: y,
+                month: i as i32 + 1,
+                day: 15,
+            }),
+            amount: cny(*units),
+        })
+        .collect()
+}
+
+fn terms(opportunity: &str, fee: i64, parts: &[i64]) -> pb::SignContractRequest {
+    pb::SignContractRequest {
+        request_id: rid(),
+        contract: Some(pb::Contract {
+            opportunity_id: opportunity.into(),
+            annual_service_fee: cny(fee),
+            term_months: 12,
+            start_date: next_year(),
+            instalments: schedule(parts),
+            ..Default::default()
+        }),
+    }
+}
+
+#[tokio::test]
+async fn a_signed_contract_makes_the_customer_signed_and_vip_and_is_paid_to_its_balance() {
+    use crm_proto::customers::v1 as cpb;
+    let p = Platform::start().await;
+    let customer = p.running.customer("杭州远景科技有限公司", "华东").await;
+    let mut rep = p.client("rep.east").await;
+    let mut finance = p.client("finance").await;
+    let opportunity = won(&mut rep, &customer, 600_000).await;
+
+    // the schedule must add up to the amount; an open opportunity is not signed
+    let short = rep
+        .sign_contract(terms(&opportunity, 12_000, &[300_000, 200_000]))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&short), ["contract.instalments"]);
+    let contract = rep
+        .sign_contract(terms(&opportunity, 12_000, &[300_000, 300_000]))
+        .await
+        .unwrap()
+        .into_inner()
+        .contract
+        .unwrap();
+    let year = time::OffsetDateTime::now_utc().year();
+    assert!(
+        contract.number.starts_with(&format!("HT-{year}-")),
+        "{}",
+        contract.number
+    );
+    assert_eq!(contract.balance.as_ref().unwrap().units, 600_000);
+    let twice = rep
+        .sign_contract(terms(&opportunity, 12_000, &[300_000, 300_000]))
+        .await
+        .unwrap_err();
+    assert_eq!(twice.code(), Code::AlreadyExists);
+
+    // the customers service hears of it: signed, investment and fee set, VIP, visits due
+    let token = testing::token(
+        &p.running.settings,
+        &testing::TestCaller {
+            subject: "test.admin",
+            roles: &["admin"],
+            ..Default::default()
+        },
+        600,
+    );
+    let customers = cpb::customer_service_client::CustomerServiceClient::with_interceptor(
+        p.running.channel("customers").await,
+        testing::Bearer::new(&token),
+    );
+    let fetch = || {
+        let mut customers = customers.clone();
+        let id = customer.clone();
+        async move {
+            customers
+                .get_customer(cpb::GetCustomerRequest { id })
+                .await
+                .unwrap()
+                .into_inner()
+                .customer
+                .unwrap()
+        }
+    };
+    testing::wait_until(
+        "the customer is signed",
+        std::time::Duration::from_secs(30),
+        || async { fetch().await.stage == cpb::Stage::Signed as i32 },
+    )
+    .await;
+    let signed = fetch().await;
+    assert_eq!(
+        (
+            signed.investment_cny,
+            signed.annual_service_fee_cny,
+            signed.tier
+        ),
+        (600_000, 12_000, cpb::Tier::Vip as i32)
+    );
+    let visits = customers
+        .clone()
+        .list_return_visits(cpb::ListReturnVisitsRequest {
+            customer_id: customer.clone(),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .visits;
+    assert!(!visits.is_empty(), "the return visit is scheduled");
+
+    // payments: a rep does not record them; finance does, never above the balance
+    let pay = |units: i64| pb::RecordPaymentRequest {
+        request_id: rid(),
+        payment: Some(pb::Payment {
+            contract_id: contract.id.clone(),
+            amount: cny(units),
+            paid_on: next_year(),
+            reference: "银行回单".into(),
+            ..Default::default()
+        }),
+    };
+    assert_eq!(
+        rep.record_payment(pay(1)).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let first = finance
+        .record_payment(pay(200_000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.contract.unwrap().balance.unwrap().units, 400_000);
+    let over = finance.record_payment(pay(400_001)).await.unwrap_err();
+    assert_eq!(over.code(), Code::FailedPrecondition);
+    let voided = finance
+        .void_payment(pb::VoidPaymentRequest {
+            request_id: rid(),
+            id: first.payment.unwrap().id,
+            reason: "重复入账".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(voided.contract.unwrap().balance.unwrap().units, 600_000);
+    // two at once are both recorded
+    let (mut f1, mut f2) = (finance.clone(), finance.clone());
+    let (a, b) = tokio::join!(
+        f1.record_payment(pay(100_000)),
+        f2.record_payment(pay(150_000))
+    );
+    a.unwrap();
+    b.unwrap();
+    let after = rep
+        .get_contract(pb::GetContractRequest {
+            id: contract.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .contract
+        .unwrap();
+    assert_eq!(
+        (after.paid.unwrap().units, after.balance.unwrap().units),
+        (250_000, 350_000)
+    );
+
+    // an amendment is a new version, the first kept; the customer's investment follows
+    let amended = rep
+        .amend_contract(pb::AmendContractRequest {
+            request_id: rid(),
+            id: contract.id.clone(),
+            version: 1,
+            contract: Some(pb::Contract {
+                amount: cny(650_000),
+                annual_service_fee: cny(12_000),
+                term_months: 12,
+                start_date: next_year(),
+                instalments: schedule(&[300_000, 350_000]),
+                ..Default::default()
+            }),
+            reason: "增加培训服务".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .contract
+        .unwrap();
+    assert_eq!(
+        (amended.version, amended.balance.unwrap().units),
+        (2, 400_000)
+    );
+    let versions = rep
+        .list_contract_versions(pb::ListContractVersionsRequest {
+            id: contract.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .versions;
+    assert_eq!(versions.len(), 2);
+    assert_eq!(
+        versions[0]
+            .contract
+            .as_ref()
+            .unwrap()
+            .amount
+            .as_ref()
+            .unwrap()
+            .units,
+        600_000
+    );
+    testing::wait_until(
+        "the amendment reaches the customer",
+        std::time::Duration::from_secs(30),
+        || async { fetch().await.investment_cny == 650_000 },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_hundred_signings_at_once_take_a_hundred_consecutive_numbers() {
+    let p = Platform::start().await;
+    let customer = p.running.customer("南京云帆信息有限公司", "华东").await;
+    let rep = p.client("rep.east").await;
+    let mut opportunities = Vec::new();
+    for _ in 0..100 {
+        opportunities.push(won(&mut rep.clone(), &customer, 10_000).await);
+    }
+    let signings = opportunities.into_iter().map(|o| {
+        let mut rep = rep.clone();
+        tokio::spawn(async move {
+            rep.sign_contract(terms(&o, 0, &[10_000]))
+                .await
+                .map(|r| r.into_inner().contract.unwrap().number)
+        })
+    });
+    let mut numbers: Vec<i64> = Vec::new();
+    for s in signings {
+        let number = s.await.unwrap().expect("signed");
+        numbers.push(number.rsplit('-').next().unwrap().parse().unwrap());
+    }
+    numbers.sort_unstable();
+    let first = numbers[0];
+    assert_eq!(
+        numbers,
+        (first..first + 100).collect::<Vec<_>>(),
+        "consecutive, none twice"
     );
 }

@@ -1,6 +1,7 @@
 //! The events the customers service consumes: the gateway's users keep the sales reps (a user
 //! holding the sales_rep role is a rep of their region; one who loses it is kept, inactive),
-//! and the tickets service's usual engineers show in the service policy status (C-8).
+//! the tickets service's usual engineers show in the service policy status (C-8), and the
+//! pipeline's signed and amended contracts are applied to their customers (`signings`, P-4).
 
 use crm_kit::{Error, directory, events};
 use crm_proto::{events::v1::Event, tickets::v1 as tickets};
@@ -9,7 +10,7 @@ use sqlx::PgConnection;
 use crate::{Customers, assignment::SALES_REP};
 
 /// The topics consumed.
-pub const TOPICS: &[&str] = &["gateway", "tickets"];
+pub const TOPICS: &[&str] = &["gateway", "tickets", "pipeline"];
 
 /// The tickets service's event of a changed usual engineer.
 const USUAL_ENGINEER_CHANGED: &str = "tickets.usual_engineer_changed";
@@ -26,6 +27,9 @@ impl events::Handler for Inbound {
         if let Some(user) = directory::user_of(event)? {
             let now = self.customers.clock.now();
             return directory::record_user(tx, &user, &[SALES_REP], now).await;
+        }
+        if event.r#type == crate::signings::SIGNED || event.r#type == crate::signings::AMENDED {
+            return self.customers.apply_contract(tx, event).await;
         }
         if event.r#type == USUAL_ENGINEER_CHANGED {
             let usual: tickets::UsualEngineer = events::decode(event)?;

@@ -10,7 +10,8 @@
 //! tier and its override (C-7), `import/` the import (C-2), `assignment/` the assignment to
 //! sales reps (C-3), `partners/` the tech-support partners (C-5), `communications/` the
 //! communication log (C-6), `visits/` the visits after signing and the service policy (C-8,
-//! C-9), `care/` the scheduled care and reminders (N-5); `inbound` handles others' events.
+//! C-9), `care/` the scheduled care and reminders (N-5), `signings/` the pipeline's contracts
+//! applied to their customers (P-4); `inbound` handles others' events.
 
 pub mod api;
 pub mod assignment;
@@ -22,6 +23,7 @@ pub mod partners;
 pub mod records;
 pub mod rules;
 pub mod service;
+pub mod signings;
 pub mod stages;
 pub mod store;
 pub mod tiers;

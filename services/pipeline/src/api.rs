@@ -278,4 +278,73 @@ impl PipelineService for Api {
         let key = RequestKey::of(&call, &r.request_id, &r)?;
         Ok(Response::new(self.0.reassign_work(key, &r, &call).await?))
     }
+
+    async fn sign_contract(
+        &self,
+        request: Request<pb::SignContractRequest>,
+    ) -> Result<Response<pb::SignContractResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r)?;
+        Ok(Response::new(self.0.sign_contract(key, &r, &call).await?))
+    }
+
+    async fn get_contract(
+        &self,
+        request: Request<pb::GetContractRequest>,
+    ) -> Result<Response<pb::GetContractResponse>, Status> {
+        let caller = caller(&request)?;
+        let id = id("id", &request.get_ref().id)?;
+        Ok(Response::new(pb::GetContractResponse {
+            contract: Some(self.0.get_contract(id, &caller).await?),
+        }))
+    }
+
+    async fn amend_contract(
+        &self,
+        request: Request<pb::AmendContractRequest>,
+    ) -> Result<Response<pb::AmendContractResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r)?;
+        Ok(Response::new(self.0.amend_contract(key, &r, &call).await?))
+    }
+
+    async fn list_contract_versions(
+        &self,
+        request: Request<pb::ListContractVersionsRequest>,
+    ) -> Result<Response<pb::ListContractVersionsResponse>, Status> {
+        let caller = caller(&request)?;
+        let id = id("id", &request.get_ref().id)?;
+        Ok(Response::new(self.0.contract_versions(id, &caller).await?))
+    }
+
+    async fn record_payment(
+        &self,
+        request: Request<pb::RecordPaymentRequest>,
+    ) -> Result<Response<pb::RecordPaymentResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r)?;
+        Ok(Response::new(self.0.record_payment(key, &r, &call).await?))
+    }
+
+    async fn void_payment(
+        &self,
+        request: Request<pb::VoidPaymentRequest>,
+    ) -> Result<Response<pb::VoidPaymentResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r)?;
+        Ok(Response::new(self.0.void_payment(key, &r, &call).await?))
+    }
+
+    async fn list_payments(
+        &self,
+        request: Request<pb::ListPaymentsRequest>,
+    ) -> Result<Response<pb::ListPaymentsResponse>, Status> {
+        let caller = caller(&request)?;
+        let id = id("contract_id", &request.get_ref().contract_id)?;
+        Ok(Response::new(self.0.list_payments(id, &caller).await?))
+    }
 }

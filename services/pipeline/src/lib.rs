@@ -9,11 +9,15 @@
 //! the capabilities share (the scope rule, the events); `rules` the `[pipeline]` settings. The
 //! capabilities, each a folder with its use cases (`mod.rs`), pure rules (`rules.rs`) and SQL
 //! (`store.rs`): `leads/` (P-1), `opportunities/` (P-2, P-7: stages, history, follow-ups),
-//! `quotes/` (P-3: pricing, the approval and its digest) and `reassignment/` (a rep's work).
+//! `quotes/` (P-3: pricing, the approval and its digest), `contracts/` (P-4: numbered signing,
+//! amendments as versions), `payments/` (P-5: the balance, voids) and `reassignment/` (a rep's
+//! work).
 
 pub mod api;
+pub mod contracts;
 pub mod leads;
 pub mod opportunities;
+pub mod payments;
 pub mod quotes;
 pub mod reassignment;
 pub mod rules;

@@ -29,6 +29,15 @@ pub const DISCOUNT_REQUESTED: &str = "pipeline.discount_requested";
 pub const DISCOUNT_DECIDED: &str = "pipeline.discount_decided";
 /// A quote was saved, copied or sent (payload: a QuoteEvent).
 pub const QUOTE_CHANGED: &str = "pipeline.quote_changed";
+/// A contract was signed (payload: a ContractEvent): the customers service applies it to the
+/// customer.
+pub const CONTRACT_SIGNED: &str = "pipeline.contract_signed";
+/// A contract was amended (payload: a ContractEvent with the difference).
+pub const CONTRACT_AMENDED: &str = "pipeline.contract_amended";
+/// A payment was recorded (payload: a PaymentEvent).
+pub const PAYMENT_RECORDED: &str = "pipeline.payment_recorded";
+/// A payment was voided (payload: a PaymentEvent).
+pub const PAYMENT_VOIDED: &str = "pipeline.payment_voided";
 /// A rep's open work moved to another (payload: a ReassignWorkRequest).
 pub const WORK_REASSIGNED: &str = "pipeline.work_reassigned";
 
@@ -74,6 +83,9 @@ pub(crate) fn not_found(kind: &'static str, id: impl ToString) -> Error {
 
 /// The roles that decide discounts and reassign work: sales managers (and admins).
 pub(crate) const MANAGING: &[Role] = &[Role::Admin, Role::SalesManager];
+
+/// The roles that record and void payments: finance (and admins).
+pub(crate) const FINANCE: &[Role] = &[Role::Admin, Role::Finance];
 
 /// `PERMISSION_DENIED` unless the caller manages sales.
 pub(crate) fn require_managing(caller: &Principal, what: &str) -> Result<()> {

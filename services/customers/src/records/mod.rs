@@ -3,7 +3,7 @@
 //! [`store`], audits and announces the customer as it is after the change.
 
 pub mod rules;
-mod store;
+pub(crate) mod store;
 
 use crm_kit::{Error, Result, audit, auth::Principal, context::Call, idempotency::RequestKey};
 use crm_proto::customers::v1::{self as pb, Stage, Tier};

@@ -33,6 +33,45 @@ pub(crate) async fn record_created(
 }
 
 impl Customers {
+    /// Moves `customer` to SIGNED inside `tx` because a contract was signed (P-4): the stage
+    /// change with `reason` in its history and the visits after signing (C-9). The contract is
+    /// the evidence, so the stages before it are not walked one by one; a customer signed
+    /// already keeps its stage and visits.
+    pub(crate) async fn sign(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        customer: &pb::Customer,
+        reason: &str,
+        actor: &str,
+    ) -> Result<()> {
+        if customer.stage() == Stage::Signed {
+            return Ok(());
+        }
+        let id: Uuid = customer
+            .id
+            .parse()
+            .map_err(|e: uuid::Error| crm_kit::Error::Internal(e.into()))?;
+        let now = self.clock.now();
+        let change = pb::StageChange {
+            id: Uuid::now_v7().to_string(),
+            customer_id: customer.id.clone(),
+            from_stage: customer.stage,
+            to_stage: Stage::Signed.into(),
+            reason: reason.to_string(),
+            changed: Some(crm_kit::convert::stamp(now, actor)),
+        };
+        crate::store::apply_transition(
+            tx,
+            id,
+            crate::store::Transition::Stage(Stage::Signed),
+            now,
+            actor,
+        )
+        .await?;
+        store::insert_stage_change(tx, &change, change.id.parse().expect("uuid"), id, now).await?;
+        self.schedule_visits(tx, customer).await
+    }
+
     /// Moves a customer to another stage, recording who, when and why.
     pub async fn change_stage(
         &self,

@@ -1,0 +1,194 @@
+//! Payments (P-5): recorded by finance against a contract, never above its outstanding balance
+//! — the amount less the non-voided payments, computed in the same transaction under the
+//! contract's row lock, so two payments at once are both recorded (one after the other) and
+//! neither can overpay; a payment is voided with a reason and the balance is restored.
+
+mod store;
+
+use crm_kit::{
+    Error, Result, Violations, audit,
+    auth::Principal,
+    context::Call,
+    convert,
+    idempotency::RequestKey,
+    money,
+    text::{self, Lines},
+};
+use crm_proto::pipeline::v1 as pb;
+use uuid::Uuid;
+
+use crate::{
+    contracts,
+    service::{FINANCE, PAYMENT_RECORDED, PAYMENT_VOIDED, Pipeline, not_found, publish},
+};
+
+fn require_finance(caller: &Principal, what: &str) -> Result<()> {
+    if caller.has_any(FINANCE) {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied {
+            permission: format!("{what} (finance)"),
+        })
+    }
+}
+
+impl Pipeline {
+    /// Records a payment against a contract.
+    pub async fn record_payment(
+        &self,
+        key: RequestKey,
+        r: &pb::RecordPaymentRequest,
+        call: &Call,
+    ) -> Result<pb::RecordPaymentResponse> {
+        let p = r.payment.clone().unwrap_or_default();
+        let mut v = Violations::new();
+        let contract = v.check("payment.contract_id", convert::parse_id(&p.contract_id));
+        if let Some(problem) = money::problem(p.amount.as_ref()) {
+            v.add("payment.amount", problem);
+        }
+        let paid_on = match p.paid_on.as_ref().map(convert::from_date) {
+            Some(Ok(d)) => Some(d),
+            _ => {
+                v.add("payment.paid_on", "is required");
+                None
+            }
+        };
+        text::check(&mut v, "payment.reference", &p.reference, 200, Lines::One);
+        v.finish()?;
+        require_finance(&call.principal, "recording payments")?;
+        let (contract, paid_on) = (
+            contract.unwrap_or_default(),
+            paid_on.unwrap_or(time::Date::MIN),
+        );
+        let amount = p.amount.clone().unwrap_or_default();
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
+        let c = self
+            .contract_in_scope(&mut tx, contract, true, &call.principal)
+            .await?;
+        let currency = c.amount.as_ref().map_or("", |m| m.currency_code.as_str());
+        if amount.currency_code != currency {
+            return Err(Error::invalid(
+                "payment.amount",
+                format!("is paid in the contract's currency, {currency}"),
+            ));
+        }
+        let balance = c.balance.as_ref().map_or(0, money::to_nanos);
+        if money::to_nanos(&amount) > balance {
+            return Err(Error::precondition(
+                "OVERPAYMENT",
+                format!(
+                    "the payment of {} is more than the balance of {}",
+                    money::display(&amount),
+                    money::display(c.balance.as_ref().unwrap_or(&amount))
+                ),
+            ));
+        }
+        let now = self.clock.now();
+        let actor = &call.principal.subject;
+        let payment = store::insert(
+            &mut tx,
+            (Uuid::now_v7(), contract),
+            (&amount, paid_on, p.reference.trim()),
+            now,
+            actor,
+        )
+        .await?;
+        let c = self
+            .contract_in_scope(&mut tx, contract, false, &call.principal)
+            .await?;
+        let event = pb::PaymentEvent {
+            payment: Some(payment.clone()),
+            contract: Some(c.clone()),
+        };
+        let subject = contracts::subject(&c.id);
+        publish(&mut tx, call, now, PAYMENT_RECORDED, &subject, &event).await?;
+        audit::record(
+            &mut tx,
+            call,
+            now,
+            &format!("payments/{}", payment.id),
+            &["created"],
+        )
+        .await?;
+        let response = pb::RecordPaymentResponse {
+            payment: Some(payment),
+            contract: Some(c),
+        };
+        key.finish(tx, &response, now).await?;
+        Ok(response)
+    }
+
+    /// Voids a payment with a reason.
+    pub async fn void_payment(
+        &self,
+        key: RequestKey,
+        r: &pb::VoidPaymentRequest,
+        call: &Call,
+    ) -> Result<pb::VoidPaymentResponse> {
+        let mut v = Violations::new();
+        let id = v.check("id", convert::parse_id(&r.id));
+        text::require(&mut v, "reason", &r.reason, 1000, Lines::Many);
+        v.finish()?;
+        require_finance(&call.principal, "voiding payments")?;
+        let id = id.unwrap_or_default();
+        let mut tx = crm_kit::begin_write!(key, &self.pool);
+        let contract = store::contract_of(&mut tx, id)
+            .await?
+            .ok_or_else(|| not_found("payment", id))?;
+        let c = self
+            .contract_in_scope(&mut tx, contract, true, &call.principal)
+            .await
+            .map_err(|_| not_found("payment", id))?;
+        let currency = c.amount.as_ref().map_or("", |m| m.currency_code.as_str());
+        let now = self.clock.now();
+        let payment = store::void(
+            &mut tx,
+            id,
+            r.reason.trim(),
+            currency,
+            now,
+            &call.principal.subject,
+        )
+        .await?
+        .ok_or_else(|| Error::precondition("PAYMENT_VOIDED", "the payment was voided already"))?;
+        let c = self
+            .contract_in_scope(&mut tx, contract, false, &call.principal)
+            .await?;
+        let event = pb::PaymentEvent {
+            payment: Some(payment.clone()),
+            contract: Some(c.clone()),
+        };
+        publish(
+            &mut tx,
+            call,
+            now,
+            PAYMENT_VOIDED,
+            &contracts::subject(&c.id),
+            &event,
+        )
+        .await?;
+        audit::record(&mut tx, call, now, &format!("payments/{id}"), &["voided"]).await?;
+        let response = pb::VoidPaymentResponse {
+            payment: Some(payment),
+            contract: Some(c),
+        };
+        key.finish(tx, &response, now).await?;
+        Ok(response)
+    }
+
+    /// A contract's payments, oldest first.
+    pub async fn list_payments(
+        &self,
+        contract: Uuid,
+        caller: &Principal,
+    ) -> Result<pb::ListPaymentsResponse> {
+        let mut conn = self.pool.acquire().await?;
+        let c = self
+            .contract_in_scope(&mut conn, contract, false, caller)
+            .await?;
+        let currency = c.amount.as_ref().map_or("", |m| m.currency_code.as_str());
+        Ok(pb::ListPaymentsResponse {
+            payments: store::list(&mut conn, contract, currency).await?,
+        })
+    }
+}
