@@ -55,6 +55,43 @@ impl Platform {
         }
     }
 
+    /// Waits until `username`'s inbox has a message whose subject starts with `subject`.
+    async fn told(&self, username: &str, subject: &str) {
+        use crm_proto::notifications::v1::{
+            ListInboxRequest, notification_service_client::NotificationServiceClient,
+        };
+        let token = AuthServiceClient::new(self.gateway.clone())
+            .login(gw::LoginRequest {
+                username: username.into(),
+                password: crm_tests::PASSWORD.into(),
+            })
+            .await
+            .expect("login")
+            .into_inner()
+            .access_token;
+        let inbox = NotificationServiceClient::with_interceptor(
+            self.gateway.clone(),
+            testing::Bearer::new(&token),
+        );
+        testing::wait_until(
+            &format!("{username} hears: {subject}"),
+            std::time::Duration::from_secs(30),
+            || {
+                let mut inbox = inbox.clone();
+                async move {
+                    inbox
+                        .list_inbox(ListInboxRequest::default())
+                        .await
+                        .map(|r| r.into_inner().items)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|i| i.subject.starts_with(subject))
+                }
+            },
+        )
+        .await;
+    }
+
     async fn client(&self, username: &str) -> Client {
         let token = AuthServiceClient::new(self.gateway.clone())
             .login(gw::LoginRequest {
@@ -301,6 +338,9 @@ async fn a_lead_becomes_an_opportunity_won_only_once_its_discount_is_approved_fo
     );
     let approved = decide(&mut manager, &quote.id, true).await.unwrap();
     assert_eq!(approved.state, QuoteState::Approved as i32);
+    // the region's managers heard of the request, the rep of the decision
+    p.told("manager.east.2", "折扣待审批").await;
+    p.told("rep.east", "折扣审批结果").await;
     // an edited price voids the approval
     let edited = save(
         &mut rep,
@@ -693,6 +733,8 @@ async fn a_signed_contract_makes_the_customer_signed_and_vip_and_is_paid_to_its_
         ),
         (600_000, 12_000, cpb::Tier::Vip as i32)
     );
+    p.told("rep.east", &format!("合同已签订：{}", contract.number))
+        .await;
     let visits = customers
         .clone()
         .list_return_visits(cpb::ListReturnVisitsRequest {

@@ -123,8 +123,58 @@ macro_rules! complaint_kind {
     };
 }
 
+/// A pipeline event's kind (P-3 … P-5): the sale's owner and the event's variables.
+macro_rules! pipeline_kind {
+    ($name:literal, $description:literal, [$($extra:literal),*]) => {
+        Kind {
+            name: $name,
+            description: $description,
+            variables: &["recipient_name", "owner_name" $(, $extra)*],
+        }
+    };
+}
+
 /// Every kind of message.
 pub const KINDS: &[Kind] = &[
+    pipeline_kind!(
+        "pipeline.discount_requested",
+        "a quote's discount above the limit awaits the sales manager (P-3)",
+        [
+            "opportunity_name",
+            "quote_total",
+            "discount_percent",
+            "reason",
+            "requester_name"
+        ]
+    ),
+    pipeline_kind!(
+        "pipeline.discount_decided",
+        "the sales manager approved or rejected a discount (P-3): the requester hears of it",
+        [
+            "opportunity_name",
+            "quote_total",
+            "discount_percent",
+            "decision",
+            "decision_zh",
+            "decision_reason",
+            "requester_name"
+        ]
+    ),
+    pipeline_kind!(
+        "pipeline.contract_signed",
+        "a contract was signed (P-4)",
+        ["contract_number", "contract_amount", "contract_version"]
+    ),
+    pipeline_kind!(
+        "pipeline.payment_recorded",
+        "finance recorded a payment against a contract (P-5)",
+        [
+            "contract_number",
+            "contract_amount",
+            "payment_amount",
+            "balance"
+        ]
+    ),
     complaint_kind!(
         "complaints.received",
         "a complaint was taken in (Q-1): the customer's acknowledgement with the committed deadline"

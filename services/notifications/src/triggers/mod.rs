@@ -29,7 +29,14 @@ use crate::{
 
 /// The topics the service consumes: the gateway's first, so the users a batch of events
 /// refers to are in the directory before those events are turned into messages.
-pub const TOPICS: &[&str] = &["gateway", "customers", "tickets", "repairs", "complaints"];
+pub const TOPICS: &[&str] = &[
+    "gateway",
+    "customers",
+    "tickets",
+    "repairs",
+    "complaints",
+    "pipeline",
+];
 
 /// The event the gateway publishes when a user is created or changed.
 pub const USER_CHANGED: &str = "gateway.user_changed";
@@ -273,6 +280,19 @@ impl Triggers {
                 subject,
                 complaint_variables(&data, self.settings.utc_offset()?),
             )
+        } else if event.r#type.starts_with("pipeline.") {
+            // the sale's owner and region stand for the customer's; the requester of a discount
+            let (owner, region, requester, variables) = pipeline_variables(tx, event).await?;
+            let customer = customers::Customer {
+                owner_id: owner,
+                region,
+                ..Default::default()
+            };
+            let subject = Subject {
+                requester,
+                ..Subject::of(customer)
+            };
+            (subject, variables)
         } else if event.r#type == IMPORT_DONE {
             let data: customers::ImportEvent = decode(event)?;
             let customer = customers::Customer {

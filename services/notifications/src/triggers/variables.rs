@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crm_kit::{Clock, Error, convert};
 use crm_proto::{
     complaints::v1 as complaints, customers::v1 as customers, events::v1::Event,
-    repairs::v1 as repairs, tickets::v1 as tickets,
+    pipeline::v1 as pipeline, repairs::v1 as repairs, tickets::v1 as tickets,
 };
 use sqlx::PgConnection;
 
@@ -486,6 +486,72 @@ pub(super) fn complaint_variables(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// The owner, region and requester a pipeline event is about, and its templates' variables:
+/// a quote's discount request or decision, a signed contract, a recorded payment.
+pub(super) async fn pipeline_variables(
+    tx: &mut PgConnection,
+    event: &Event,
+) -> Result<(String, String, String, BTreeMap<String, String>), Error> {
+    let amount = |m: Option<&crm_proto::common::v1::Money>| {
+        m.map(crm_kit::money::display).unwrap_or_default()
+    };
+    let mut v: Vec<(&str, String)> = Vec::new();
+    let (owner, region, requester) = match event.r#type.as_str() {
+        "pipeline.discount_requested" | "pipeline.discount_decided" => {
+            let e: pipeline::QuoteEvent = crm_kit::events::decode(event)?;
+            let q = e.quote.unwrap_or_default();
+            let o = e.opportunity.unwrap_or_default();
+            let approved = q.state == pipeline::QuoteState::Approved as i32;
+            v.extend([
+                ("opportunity_name", o.name.clone()),
+                ("quote_total", amount(q.total.as_ref())),
+                (
+                    "discount_percent",
+                    format!("{:.2}", f64::from(q.max_discount_bp) / 100.0),
+                ),
+                ("reason", q.request_reason.clone()),
+                (
+                    "decision",
+                    if approved { "approved" } else { "rejected" }.to_string(),
+                ),
+                (
+                    "decision_zh",
+                    if approved { "同意" } else { "不同意" }.to_string(),
+                ),
+                ("decision_reason", q.decision_reason.clone()),
+                ("requester_name", name_of(tx, &q.requested_by).await?),
+            ]);
+            (o.owner_id, o.region, q.requested_by)
+        }
+        "pipeline.contract_signed" | "pipeline.contract_amended" => {
+            let e: pipeline::ContractEvent = crm_kit::events::decode(event)?;
+            let c = e.contract.unwrap_or_default();
+            v.extend([
+                ("contract_number", c.number.clone()),
+                ("contract_amount", amount(c.amount.as_ref())),
+                ("contract_version", c.version.to_string()),
+            ]);
+            (c.owner_id, c.region, String::new())
+        }
+        _ => {
+            let e: pipeline::PaymentEvent = crm_kit::events::decode(event)?;
+            let c = e.contract.unwrap_or_default();
+            let p = e.payment.unwrap_or_default();
+            v.extend([
+                ("contract_number", c.number.clone()),
+                ("contract_amount", amount(c.amount.as_ref())),
+                ("payment_amount", amount(p.amount.as_ref())),
+                ("balance", amount(c.balance.as_ref())),
+            ]);
+            (c.owner_id, c.region, String::new())
+        }
+    };
+    let mut out: BTreeMap<String, String> =
+        v.into_iter().map(|(k, x)| (k.to_string(), x)).collect();
+    out.insert("owner_name".into(), name_of(tx, &owner).await?);
+    Ok((owner, region, requester, out))
 }
 
 #[cfg(test)]
