@@ -45,6 +45,7 @@ impl Platform {
                 ("manager.east", "sales_manager", "华东"),
                 ("manager.east.2", "sales_manager", "华东"),
                 ("finance", "finance", ""),
+                ("admin", "admin", ""),
             ])
             .await;
         let gateway = running.channel("gateway").await;
@@ -884,4 +885,185 @@ async fn a_hundred_signings_at_once_take_a_hundred_consecutive_numbers() {
         (first..first + 100).collect::<Vec<_>>(),
         "consecutive, none twice"
     );
+}
+
+#[tokio::test]
+async fn the_report_adds_up_from_the_opportunities_by_rep_and_by_region() {
+    let p = Platform::start().await;
+    let east_customer = p.running.customer("常州精密机械有限公司", "华东").await;
+    let north_customer = p.running.customer("天津港务数据有限公司", "华北").await;
+    let mut east = p.client("rep.east").await;
+    let mut north = p.client("rep.north").await;
+    let mut admin = p.client("admin").await;
+    let y = time::OffsetDateTime::now_utc().year() + 1;
+    let open = |client: &mut Client, customer: &str, region: &str, amount: Money, day: i32| {
+        let mut client = client.clone();
+        let (customer, region) = (customer.to_string(), region.to_string());
+        async move {
+            client
+                .create_opportunity(pb::CreateOpportunityRequest {
+                    request_id: rid(),
+                    opportunity: Some(pb::Opportunity {
+                        name: "报表".into(),
+                        r#type: OpportunityType::NewBusiness as i32,
+                        customer_id: customer,
+                        region,
+                        amount: Some(amount),
+                        expected_close_date: Some(Date {
+                            year: y,
+                            month: 6,
+                            day,
+                        }),
+                        ..Default::default()
+                    }),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .opportunity
+                .unwrap()
+                .id
+        }
+    };
+    let usd = |units| Money {
+        currency_code: "USD".into(),
+        units,
+        nanos: 0,
+    };
+    let move_to = |client: &mut Client, id: &str, s: Stage, probability: i32| {
+        let mut client = client.clone();
+        let id = id.to_string();
+        async move {
+            client
+                .move_opportunity_stage(pb::MoveOpportunityStageRequest {
+                    request_id: rid(),
+                    id,
+                    stage: s as i32,
+                    probability,
+                    reason: "进展".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+        }
+    };
+    // the east's rep: one at proposal (50 %), one in dollars at negotiation (80 %), one won
+    let a = open(&mut east, &east_customer, "华东", cny(100_000).unwrap(), 30).await;
+    move_to(&mut east, &a, Stage::Proposal, 0).await;
+    let b = open(&mut east, &east_customer, "华东", usd(10_000), 15).await;
+    move_to(&mut east, &b, Stage::Negotiation, 80).await;
+    let c = open(&mut east, &east_customer, "华东", cny(50_000).unwrap(), 1).await;
+    move_to(&mut east, &c, Stage::Won, 0).await;
+    // the north's: one in qualification (10 %), one lost
+    open(
+        &mut north,
+        &north_customer,
+        "华北",
+        cny(30_000).unwrap(),
+        30,
+    )
+    .await;
+    let e = open(
+        &mut north,
+        &north_customer,
+        "华北",
+        cny(20_000).unwrap(),
+        30,
+    )
+    .await;
+    move_to(&mut north, &e, Stage::Lost, 0).await;
+
+    let today = time::OffsetDateTime::now_utc().date();
+    let period = |grouping: pb::Grouping| pb::GetPipelineReportRequest {
+        from: Some(crm_kit::convert::date(today - time::Duration::days(1))),
+        to: Some(Date {
+            year: y + 1,
+            month: 1,
+            day: 1,
+        }),
+        grouping: grouping as i32,
+    };
+    let yuan = |m: &Option<Money>| m.as_ref().map(|m| (m.units, m.nanos)).unwrap();
+    let by_rep = admin
+        .get_pipeline_report(period(pb::Grouping::Rep))
+        .await
+        .unwrap()
+        .into_inner();
+    let rep_east = &p.ids["rep.east"];
+    let june: Vec<_> = by_rep
+        .forecast
+        .iter()
+        .filter(|l| &l.group == rep_east && l.year == y && l.month == 6)
+        .collect();
+    assert_eq!(june.len(), 1, "{:?}", by_rep.forecast);
+    // open: 100000 + 10000 × 7.1; weighted: 100000 × 50 % + 71000 × 80 %
+    assert_eq!(june[0].open, 2);
+    assert_eq!(yuan(&june[0].pipeline), (171_000, 0));
+    assert_eq!(yuan(&june[0].weighted), (106_800, 0));
+    let won_now: i64 = by_rep
+        .forecast
+        .iter()
+        .filter(|l| &l.group == rep_east)
+        .map(|l| l.won.as_ref().unwrap().units)
+        .sum();
+    assert_eq!(won_now, 50_000, "won closes today");
+    let funnel = |report: &pb::GetPipelineReportResponse, group: &str, s: Stage| {
+        report
+            .funnel
+            .iter()
+            .find(|l| l.group == group && l.stage == s as i32)
+            .map(|l| (l.opportunities, l.amount.as_ref().unwrap().units))
+    };
+    assert_eq!(
+        funnel(&by_rep, rep_east, Stage::Negotiation),
+        Some((1, 71_000))
+    );
+    assert_eq!(
+        funnel(&by_rep, &p.ids["rep.north"], Stage::Lost),
+        Some((1, 20_000))
+    );
+    // conversion from the stage history: A reached proposal, B negotiation, C won
+    let conv: Vec<(i32, i32)> = by_rep
+        .conversion
+        .iter()
+        .filter(|l| &l.group == rep_east)
+        .map(|l| (l.reached_from, l.reached_to))
+        .collect();
+    assert_eq!(conv, [(3, 3), (3, 3), (3, 2), (2, 1)]);
+
+    // by region: the same rows, other groups; the totals match
+    let by_region = admin
+        .get_pipeline_report(period(pb::Grouping::Region))
+        .await
+        .unwrap()
+        .into_inner();
+    let total = |r: &pb::GetPipelineReportResponse| -> (i64, i64, i64) {
+        r.forecast.iter().fold((0, 0, 0), |t, l| {
+            (
+                t.0 + l.pipeline.as_ref().unwrap().units,
+                t.1 + l.weighted.as_ref().unwrap().units,
+                t.2 + l.won.as_ref().unwrap().units,
+            )
+        })
+    };
+    // open 171000 + 30000; weighted 106800 + 3000; won 50000
+    assert_eq!(total(&by_rep), (201_000, 109_800, 50_000));
+    assert_eq!(total(&by_region), total(&by_rep));
+    assert_eq!(
+        funnel(&by_region, "华北", Stage::Qualification),
+        Some((1, 30_000))
+    );
+    // a rep's report holds only their own
+    let own = east
+        .get_pipeline_report(period(pb::Grouping::Rep))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(own.forecast.iter().all(|l| &l.group == rep_east));
+    assert_eq!(total(&own), (171_000, 106_800, 50_000));
+    let bad = admin
+        .get_pipeline_report(pb::GetPipelineReportRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&bad), ["from", "to"]);
 }

@@ -347,4 +347,14 @@ impl PipelineService for Api {
         let id = id("contract_id", &request.get_ref().contract_id)?;
         Ok(Response::new(self.0.list_payments(id, &caller).await?))
     }
+
+    async fn get_pipeline_report(
+        &self,
+        request: Request<pb::GetPipelineReportRequest>,
+    ) -> Result<Response<pb::GetPipelineReportResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.0.report(request.get_ref(), &caller).await?,
+        ))
+    }
 }

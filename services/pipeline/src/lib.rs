@@ -10,8 +10,8 @@
 //! capabilities, each a folder with its use cases (`mod.rs`), pure rules (`rules.rs`) and SQL
 //! (`store.rs`): `leads/` (P-1), `opportunities/` (P-2, P-7: stages, history, follow-ups),
 //! `quotes/` (P-3: pricing, the approval and its digest), `contracts/` (P-4: numbered signing,
-//! amendments as versions), `payments/` (P-5: the balance, voids) and `reassignment/` (a rep's
-//! work).
+//! amendments as versions), `payments/` (P-5: the balance, voids), `reports/` (P-6: funnel,
+//! conversion, forecast) and `reassignment/` (a rep's work).
 
 pub mod api;
 pub mod contracts;
@@ -20,6 +20,7 @@ pub mod opportunities;
 pub mod payments;
 pub mod quotes;
 pub mod reassignment;
+pub mod reports;
 pub mod rules;
 pub mod service;
 

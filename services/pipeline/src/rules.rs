@@ -117,6 +117,19 @@ impl PipelineSettings {
         i64::try_from((nanos + 500_000_000).div_euclid(1_000_000_000)).ok()
     }
 
+    /// The rates as exact decimal strings, for a query: (currencies, yuan per unit).
+    pub fn rates_decimal(&self) -> (Vec<String>, Vec<String>) {
+        self.rates
+            .iter()
+            .map(|(c, nanos)| {
+                (
+                    c.clone(),
+                    format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000),
+                )
+            })
+            .unzip()
+    }
+
     /// Whether `currency` has a rate.
     pub fn has_rate(&self, currency: &str) -> bool {
         self.rates.contains_key(currency)

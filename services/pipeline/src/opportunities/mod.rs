@@ -1,7 +1,7 @@
 //! Opportunities (P-2, P-7): opened on a customer at QUALIFICATION with the stage's default
 //! probability; their name, amount, close date and probability changed with a version; moved
 //! between stages — WON only with an amount and no discount awaiting approval (100 %), LOST
-//! only with a reason (0 %), both final; every change of stage, amount, close date,
+//! only with a reason (0 %), both final and closing on the day; every change of stage, amount, close date,
 //! probability and owner in the kit's history, so a forecast can later be compared with what
 //! happened; a follow-up log of next steps, the real reason the customer is not in a hurry and
 //! the plan to move it.
@@ -395,6 +395,18 @@ impl Pipeline {
                 o.probability.to_string(),
                 probability.to_string(),
             ));
+        }
+        if rules::closed(m.stage) {
+            // a won or lost opportunity closes today: the forecast is later compared with it
+            let today = Some(convert::date(self.clock.today()));
+            if today != o.expected_close_date {
+                changes.push((
+                    "expected_close_date",
+                    date_text(o.expected_close_date.as_ref()),
+                    date_text(today.as_ref()),
+                ));
+                o.expected_close_date = today;
+            }
         }
         o.stage = m.stage as i32;
         o.probability = probability;
