@@ -67,8 +67,9 @@ impl Pipeline {
         let mut at_least: BTreeMap<String, [i64; 6]> = BTreeMap::new();
         for (group, furthest, n) in reached {
             let counts = at_least.entry(group).or_default();
-            for rung in 1..=usize::try_from(furthest).unwrap_or(0).min(5) {
-                counts[rung] += n;
+            let furthest = usize::try_from(furthest).unwrap_or(0).min(5);
+            for count in counts.iter_mut().take(furthest + 1).skip(1) {
+                *count += n;
             }
         }
         let conversion = at_least
