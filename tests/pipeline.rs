@@ -1067,3 +1067,55 @@ async fn the_report_adds_up_from_the_opportunities_by_rep_and_by_region() {
         .unwrap_err();
     assert_eq!(fields(&bad), ["from", "to"]);
 }
+
+#[tokio::test]
+async fn the_pipeline_demo_loads_twice_alike_with_every_stage() {
+    let env = testing::test_env().await;
+    let running = crm_tests::start(env.settings, Clock::system())
+        .await
+        .expect("platform starts");
+    let settings = &running.settings;
+    let users = crm::demo::load_users(settings).await.expect("demo users");
+    let customers = crm::demo::load(settings, &users)
+        .await
+        .expect("demo customers");
+    let first = crm::demo::pipeline::load(settings, &users, &customers)
+        .await
+        .expect("demo");
+    let again = crm::demo::pipeline::load(settings, &users, &customers)
+        .await
+        .expect("demo again");
+    assert_eq!(
+        (
+            first.leads,
+            first.opportunities,
+            again.leads,
+            again.opportunities
+        ),
+        (3, 6, 3, 6)
+    );
+    let gateway = running.channel("gateway").await;
+    let token = AuthServiceClient::new(gateway.clone())
+        .login(gw::LoginRequest {
+            username: "manager".into(),
+            password: crm::demo::DEMO_PASSWORD.into(),
+        })
+        .await
+        .expect("the demo's sales manager logs in")
+        .into_inner()
+        .access_token;
+    let mut manager =
+        PipelineServiceClient::with_interceptor(gateway, testing::Bearer::new(&token));
+    let all = manager
+        .list_opportunities(pb::ListOpportunitiesRequest {
+            stages: (1..=6).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .opportunities;
+    let mut stages: Vec<i32> = all.iter().map(|o| o.stage).collect();
+    stages.sort_unstable();
+    assert_eq!(stages, (1..=6).collect::<Vec<i32>>(), "one in every stage");
+}

@@ -125,12 +125,17 @@ async fn main() -> anyhow::Result<()> {
             let complaints = crm::demo::complaints::load(&settings, &users, &customers)
                 .await
                 .context(stale)?;
+            let pipeline = crm::demo::pipeline::load(&settings, &users, &customers)
+                .await
+                .context(stale)?;
             println!(
-                "demo data: {n} customers, {} users, {} repair centres, {} repair orders and \
-                 {complaints} complaint cycles in place",
+                "demo data: {n} customers, {} users, {} repair centres, {} repair orders, \
+                 {complaints} complaint cycles, {} leads and {} opportunities in place",
                 users.len(),
                 repairs.centres,
-                repairs.orders
+                repairs.orders,
+                pipeline.leads,
+                pipeline.opportunities
             );
             Ok(())
         }

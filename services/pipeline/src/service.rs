@@ -59,9 +59,14 @@ pub(crate) const COLUMNS: Columns = Columns {
     partner: None,
 };
 
-/// The caller's scope.
+/// The caller's scope: the grants', and a sales manager without a region (the national one)
+/// manages every region.
 pub(crate) fn scope(caller: &Principal) -> Scope {
-    Scope::of(caller, &GRANTS)
+    let mut scope = Scope::of(caller, &GRANTS);
+    if caller.has(Role::SalesManager) && caller.region.is_empty() {
+        scope.all = true;
+    }
+    scope
 }
 
 /// What a row owned by `owner` in `region` is checked on.

@@ -3,6 +3,7 @@
 //! id, so loading twice creates nothing new. The repairs demo is in `repairs`.
 
 pub mod complaints;
+pub mod pipeline;
 pub mod repairs;
 
 use std::collections::BTreeMap;
@@ -341,6 +342,12 @@ pub struct DemoCustomer {
     pub id: String,
     /// The first contact's name.
     pub contact: String,
+    /// Its name.
+    pub name: String,
+    /// Its region.
+    pub region: String,
+    /// Its owner's user name.
+    pub owner: String,
 }
 
 /// Loads the demo customers, owned and partnered by the demo staff (`users`: ids by user
@@ -419,6 +426,9 @@ pub async fn load(
         loaded.push(DemoCustomer {
             id: created.id.clone(),
             contact: d.contact.to_string(),
+            name: d.name.to_string(),
+            region: d.region.to_string(),
+            owner: d.owner.to_string(),
         });
         for (step, stage) in path_to(d.stage).iter().enumerate() {
             let r = pb::ChangeCustomerStageRequest {
