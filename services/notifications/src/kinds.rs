@@ -166,6 +166,17 @@ pub const KINDS: &[Kind] = &[
         ["contract_number", "contract_amount", "contract_version"]
     ),
     pipeline_kind!(
+        "pipeline.instalment_overdue",
+        "an instalment's due date passed with less paid than the schedule asked (P-5)",
+        [
+            "contract_number",
+            "contract_amount",
+            "overdue",
+            "due_date",
+            "balance"
+        ]
+    ),
+    pipeline_kind!(
         "pipeline.payment_recorded",
         "finance recorded a payment against a contract (P-5)",
         [

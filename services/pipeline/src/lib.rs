@@ -27,7 +27,8 @@ pub mod service;
 use std::sync::Arc;
 
 use crm_kit::{
-    CancellationToken, Clock, Settings, auth::Security, paging::Pager, runtime::Runtime,
+    CancellationToken, Clock, Settings, auth::Security, calendar::Calendar, paging::Pager,
+    runtime::Runtime, timers::Timers,
 };
 use crm_proto::pipeline::v1::pipeline_service_server::PipelineServiceServer;
 
@@ -45,24 +46,35 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects and binds `[services.pipeline] listen`; bad `[pipeline]` settings stop the
-    /// start here. It runs its relay (the pipeline's events).
+    /// Connects and binds `[services.pipeline] listen`; bad `[pipeline]` or `[calendar]`
+    /// settings stop the start here. It runs its relay (the pipeline's events) and the worker of
+    /// the instalments' due dates.
     pub async fn build(
         settings: &Settings,
         clock: Clock,
         security: Security,
     ) -> anyhow::Result<Self> {
         let own = Arc::new(rules::PipelineSettings::from_settings(settings)?);
+        let calendar = Arc::new(Calendar::new(&settings.calendar)?);
         let pool = crm_kit::db::connect(&settings.database, NAME).await?;
+        let timers = Timers::connect(&settings.redis, NAME).await?;
         let pipeline = Pipeline::new(
             pool.clone(),
             clock.clone(),
             Pager::new(&settings.paging),
             own,
+            calendar,
+            timers.clone(),
         );
         let runtime = Runtime::bind(NAME, pool, settings, clock, security)
             .await?
-            .relay();
+            .relay()
+            .timers(
+                timers,
+                payments::InstalmentTimers {
+                    pipeline: pipeline.clone(),
+                },
+            );
         Ok(Self { runtime, pipeline })
     }
 

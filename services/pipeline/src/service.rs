@@ -7,10 +7,12 @@ use std::sync::Arc;
 use crm_kit::{
     Clock, Error, Result, Role,
     auth::Principal,
+    calendar::Calendar,
     context::Call,
     events::{self, NewEvent, Payload},
     paging::Pager,
     scope::{Columns, Grants, Holder, Scope},
+    timers::Timers,
 };
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
@@ -38,6 +40,9 @@ pub const CONTRACT_AMENDED: &str = "pipeline.contract_amended";
 pub const PAYMENT_RECORDED: &str = "pipeline.payment_recorded";
 /// A payment was voided (payload: a PaymentEvent).
 pub const PAYMENT_VOIDED: &str = "pipeline.payment_voided";
+/// An instalment's due date passed with less paid than the schedule asked for by then
+/// (payload: an InstalmentEvent): the owner is reminded.
+pub const INSTALMENT_OVERDUE: &str = "pipeline.instalment_overdue";
 /// A rep's open work moved to another (payload: a ReassignWorkRequest).
 pub const WORK_REASSIGNED: &str = "pipeline.work_reassigned";
 
@@ -135,16 +140,27 @@ pub struct Pipeline {
     pub(crate) clock: Clock,
     pub(crate) pager: Pager,
     pub(crate) settings: Arc<PipelineSettings>,
+    pub(crate) calendar: Arc<Calendar>,
+    pub(crate) timers: Timers,
 }
 
 impl Pipeline {
     /// The service over `pool` (already migrated).
-    pub fn new(pool: PgPool, clock: Clock, pager: Pager, settings: Arc<PipelineSettings>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        clock: Clock,
+        pager: Pager,
+        settings: Arc<PipelineSettings>,
+        calendar: Arc<Calendar>,
+        timers: Timers,
+    ) -> Self {
         Self {
             pool,
             clock,
             pager,
             settings,
+            calendar,
+            timers,
         }
     }
 

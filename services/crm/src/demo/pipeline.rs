@@ -76,6 +76,8 @@ pub async fn load(
         clock.clone(),
         Pager::new(&settings.paging),
         Arc::new(PipelineSettings::from_settings(settings)?),
+        Arc::new(crm_kit::calendar::Calendar::new(&settings.calendar)?),
+        crm_kit::timers::Timers::connect(&settings.redis, crm_pipeline::NAME).await?,
     );
     let as_rep = |m: &str| call(&rep, &["sales_rep"], m);
     let admin = Principal::system("demo");

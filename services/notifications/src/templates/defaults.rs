@@ -95,6 +95,20 @@ pub const DEFAULTS: &[(&str, &str, &str, &str, &str)] = &[
         "Hello {{ recipient_name }}, contract {{ contract_number }} for {{ contract_amount }} is signed. The customer is now signed and its return visit is scheduled.",
     ),
     (
+        "instalment_overdue",
+        "zh",
+        "pipeline.instalment_overdue",
+        "回款逾期：{{ contract_number }} {{ overdue }}",
+        "{{ recipient_name }} 您好：合同 {{ contract_number }} 截至 {{ due_date }} 应收未收 {{ overdue }}，剩余应收 {{ balance }}。请跟进客户按时付款。",
+    ),
+    (
+        "instalment_overdue",
+        "en",
+        "pipeline.instalment_overdue",
+        "Payment overdue: {{ contract_number }} {{ overdue }}",
+        "Hello {{ recipient_name }}, {{ overdue }} due on contract {{ contract_number }} by {{ due_date }} is unpaid; {{ balance }} is outstanding. Please follow up with the customer.",
+    ),
+    (
         "payment_recorded",
         "zh",
         "pipeline.payment_recorded",

@@ -535,6 +535,22 @@ pub(super) async fn pipeline_variables(
             ]);
             (c.owner_id, c.region, String::new())
         }
+        "pipeline.instalment_overdue" => {
+            let e: pipeline::InstalmentEvent = crm_kit::events::decode(event)?;
+            let c = e.contract.unwrap_or_default();
+            let due = e
+                .due_date
+                .map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
+                .unwrap_or_default();
+            v.extend([
+                ("contract_number", c.number.clone()),
+                ("contract_amount", amount(c.amount.as_ref())),
+                ("overdue", amount(e.overdue.as_ref())),
+                ("due_date", due),
+                ("balance", amount(c.balance.as_ref())),
+            ]);
+            (c.owner_id, c.region, String::new())
+        }
         _ => {
             let e: pipeline::PaymentEvent = crm_kit::events::decode(event)?;
             let c = e.contract.unwrap_or_default();

@@ -11,6 +11,7 @@ pub(crate) mod store;
 
 use crm_kit::{
     Error, Result, audit, auth::Principal, context::Call, convert, idempotency::RequestKey, money,
+    timers,
 };
 use crm_proto::pipeline::v1::{self as pb, Stage};
 use sqlx::PgConnection;
@@ -101,6 +102,7 @@ impl Pipeline {
             updated: Some(convert::stamp(now, actor)),
         };
         store::save(&mut tx, &contract, "signed", now, actor).await?;
+        let armed = timers::schedule(&mut tx, &self.instalment_timers(&contract), now).await?;
         let event = pb::ContractEvent {
             contract: Some(contract.clone()),
             investment_cny: investment,
@@ -120,6 +122,7 @@ impl Pipeline {
             contract: Some(contract),
         };
         key.finish(tx, &response, now).await?;
+        self.timers.arm(&armed).await;
         Ok(response)
     }
 
@@ -217,6 +220,14 @@ impl Pipeline {
         ));
         c.updated = Some(convert::stamp(now, actor));
         store::save(&mut tx, &c, r.reason.trim(), now, actor).await?;
+        // the schedule may have changed: the earlier version's reminders go
+        timers::cancel(
+            &mut tx,
+            &subject(&c.id),
+            Some(crate::payments::INSTALMENT_DUE),
+        )
+        .await?;
+        let armed = timers::schedule(&mut tx, &self.instalment_timers(&c), now).await?;
         let event = pb::ContractEvent {
             contract: Some(c.clone()),
             investment_cny: added,
@@ -234,6 +245,7 @@ impl Pipeline {
         audit::record(&mut tx, call, now, &subject(&c.id), &["version"]).await?;
         let response = pb::AmendContractResponse { contract: Some(c) };
         key.finish(tx, &response, now).await?;
+        self.timers.arm(&armed).await;
         Ok(response)
     }
 

@@ -1,7 +1,10 @@
 //! Payments (P-5): recorded by finance against a contract, never above its outstanding balance
 //! — the amount less the non-voided payments, computed in the same transaction under the
 //! contract's row lock, so two payments at once are both recorded (one after the other) and
-//! neither can overpay; a payment is voided with a reason and the balance is restored.
+//! neither can overpay; a payment is voided with a reason and the balance is restored. Every
+//! instalment has a kit timer at the end of its due date (the working calendar's clock): if
+//! less was paid by then than the schedule asked for, the owner is reminded
+//! (`pipeline.instalment_overdue`), once per instalment and contract version.
 
 mod store;
 
@@ -13,14 +16,107 @@ use crm_kit::{
     idempotency::RequestKey,
     money,
     text::{self, Lines},
+    timers::{NewTimer, Timer, TimerHandler},
 };
 use crm_proto::pipeline::v1 as pb;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
     contracts,
-    service::{FINANCE, PAYMENT_RECORDED, PAYMENT_VOIDED, Pipeline, not_found, publish},
+    service::{
+        FINANCE, INSTALMENT_OVERDUE, PAYMENT_RECORDED, PAYMENT_VOIDED, Pipeline, not_found, publish,
+    },
 };
+
+/// The timer kind of an instalment's due date.
+pub(crate) const INSTALMENT_DUE: &str = "pipeline.instalment_due";
+
+impl Pipeline {
+    /// The due-date timers of `c`'s instalments: each at the end of its due date on the working
+    /// calendar's clock.
+    pub(crate) fn instalment_timers(&self, c: &pb::Contract) -> Vec<NewTimer> {
+        c.instalments
+            .iter()
+            .enumerate()
+            .filter_map(|(i, inst)| {
+                let date = convert::from_date(inst.due_date.as_ref()?).ok()?;
+                let end = date
+                    .next_day()?
+                    .midnight()
+                    .assume_offset(self.calendar.offset());
+                Some(NewTimer {
+                    kind: INSTALMENT_DUE.into(),
+                    subject: contracts::subject(&c.id),
+                    due: end.to_offset(time::UtcOffset::UTC),
+                    payload: serde_json::json!({ "instalment": i, "version": c.version }),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Fires the instalments' due dates: reminds the owner of what is overdue.
+pub struct InstalmentTimers {
+    /// The service.
+    pub pipeline: Pipeline,
+}
+
+#[tonic::async_trait]
+impl TimerHandler for InstalmentTimers {
+    async fn fire(&self, tx: &mut PgConnection, timer: &Timer) -> std::result::Result<(), Error> {
+        if timer.kind != INSTALMENT_DUE {
+            tracing::warn!(kind = %timer.kind, "unknown pipeline timer kind; ignored");
+            return Ok(());
+        }
+        let Some(id) = timer
+            .subject
+            .strip_prefix("contracts/")
+            .and_then(|s| Uuid::parse_str(s).ok())
+        else {
+            return Ok(());
+        };
+        let Some(c) = contracts::store::get(tx, id, true).await? else {
+            return Ok(());
+        };
+        let field = |name: &str| timer.payload.get(name).and_then(serde_json::Value::as_i64);
+        // an amendment rescheduled the instalments: an earlier version's timer says nothing
+        if field("version") != Some(i64::from(c.version)) {
+            return Ok(());
+        }
+        let Some(i) = field("instalment").and_then(|i| usize::try_from(i).ok()) else {
+            return Ok(());
+        };
+        let Some(instalment) = c.instalments.get(i).cloned() else {
+            return Ok(());
+        };
+        let asked: i128 = c
+            .instalments
+            .iter()
+            .take(i + 1)
+            .filter_map(|x| x.amount.as_ref())
+            .map(money::to_nanos)
+            .sum();
+        let paid = c.paid.as_ref().map_or(0, money::to_nanos);
+        if paid >= asked {
+            return Ok(());
+        }
+        let currency = c
+            .amount
+            .as_ref()
+            .map_or("CNY", |m| m.currency_code.as_str())
+            .to_string();
+        let event = pb::InstalmentEvent {
+            contract: Some(c.clone()),
+            instalment: i32::try_from(i).unwrap_or(i32::MAX),
+            due_date: instalment.due_date.clone(),
+            overdue: Some(money::from_nanos(&currency, asked - paid)),
+        };
+        let call = Call::system("instalments", INSTALMENT_DUE);
+        let now = self.pipeline.clock.now();
+        publish(tx, &call, now, INSTALMENT_OVERDUE, &timer.subject, &event).await
+    }
+}
 
 fn require_finance(caller: &Principal, what: &str) -> Result<()> {
     if caller.has_any(FINANCE) {
