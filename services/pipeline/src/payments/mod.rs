@@ -109,7 +109,7 @@ impl TimerHandler for InstalmentTimers {
         let event = pb::InstalmentEvent {
             contract: Some(c.clone()),
             instalment: i32::try_from(i).unwrap_or(i32::MAX),
-            due_date: instalment.due_date.clone(),
+            due_date: instalment.due_date,
             overdue: Some(money::from_nanos(&currency, asked - paid)),
         };
         let call = Call::system("instalments", INSTALMENT_DUE);
