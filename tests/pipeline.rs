@@ -1119,3 +1119,87 @@ async fn the_pipeline_demo_loads_twice_alike_with_every_stage() {
     stages.sort_unstable();
     assert_eq!(stages, (1..=6).collect::<Vec<i32>>(), "one in every stage");
 }
+
+#[tokio::test]
+async fn a_reps_month_sets_the_target_the_kept_forecast_and_what_was_won_side_by_side() {
+    let p = Platform::start().await;
+    let customer = p.running.customer("扬州新能源有限公司", "华东").await;
+    let mut rep = p.client("rep.east").await;
+    let mut manager = p.client("manager.east").await;
+    let today = time::OffsetDateTime::now_utc()
+        .to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap())
+        .date();
+    let (year, month) = (today.year(), i32::from(u8::from(today.month())));
+    let target = pb::SetTargetRequest {
+        request_id: rid(),
+        target: Some(pb::Target {
+            owner_id: p.ids["rep.east"].clone(),
+            region: "华东".into(),
+            year,
+            month,
+            amount: cny(100_000),
+            ..Default::default()
+        }),
+    };
+    assert_eq!(
+        rep.set_target(target.clone()).await.unwrap_err().code(),
+        Code::PermissionDenied,
+        "a rep does not set targets"
+    );
+    manager.set_target(target).await.unwrap();
+    // an opportunity expected this month at 50 %: the snapshot keeps 40000 of its 80000
+    let o = rep
+        .create_opportunity(pb::CreateOpportunityRequest {
+            request_id: rid(),
+            opportunity: Some(pb::Opportunity {
+                name: "储能监控".into(),
+                r#type: OpportunityType::NewBusiness as i32,
+                customer_id: customer,
+                region: "华东".into(),
+                amount: cny(80_000),
+                expected_close_date: Some(crm_kit::convert::date(today)),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .opportunity
+        .unwrap();
+    stage(&mut rep, &o.id, Stage::Proposal, "方案")
+        .await
+        .unwrap();
+    let snapshot = manager
+        .take_forecast_snapshot(pb::TakeForecastSnapshotRequest { request_id: rid() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(snapshot.lines >= 1);
+    stage(&mut rep, &o.id, Stage::Won, "签约").await.unwrap();
+    let report = rep
+        .report_attainment(pb::ReportAttainmentRequest {
+            year,
+            month,
+            snapshot_on: snapshot.taken_on,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.lines.len(), 1, "a rep sees their own line");
+    let line = &report.lines[0];
+    let units = |m: &Option<Money>| m.as_ref().unwrap().units;
+    assert_eq!(
+        (units(&line.target), units(&line.won), units(&line.forecast)),
+        (100_000, 80_000, 40_000)
+    );
+    assert!((line.attainment - 0.8).abs() < 1e-9);
+    let bad = manager
+        .report_attainment(pb::ReportAttainmentRequest {
+            year,
+            month: 13,
+            snapshot_on: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&bad), ["month"]);
+}

@@ -357,4 +357,34 @@ impl PipelineService for Api {
             self.0.report(request.get_ref(), &caller).await?,
         ))
     }
+
+    async fn set_target(
+        &self,
+        request: Request<pb::SetTargetRequest>,
+    ) -> Result<Response<pb::SetTargetResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r)?;
+        Ok(Response::new(self.0.set_target(key, &r, &call).await?))
+    }
+
+    async fn take_forecast_snapshot(
+        &self,
+        request: Request<pb::TakeForecastSnapshotRequest>,
+    ) -> Result<Response<pb::TakeForecastSnapshotResponse>, Status> {
+        let call = call(&request)?;
+        let r = request.into_inner();
+        let key = RequestKey::of(&call, &r.request_id, &r)?;
+        Ok(Response::new(self.0.take_snapshot(key, &call).await?))
+    }
+
+    async fn report_attainment(
+        &self,
+        request: Request<pb::ReportAttainmentRequest>,
+    ) -> Result<Response<pb::ReportAttainmentResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.0.attainment(request.get_ref(), &caller).await?,
+        ))
+    }
 }

@@ -48,7 +48,7 @@ pub struct Application {
 impl Application {
     /// Connects and binds `[services.pipeline] listen`; bad `[pipeline]` or `[calendar]`
     /// settings stop the start here. It runs its relay (the pipeline's events) and the worker of
-    /// the instalments' due dates.
+    /// the instalments' due dates and the month-end forecast snapshot.
     pub async fn build(
         settings: &Settings,
         clock: Clock,
@@ -74,7 +74,8 @@ impl Application {
                 payments::InstalmentTimers {
                     pipeline: pipeline.clone(),
                 },
-            );
+            )
+            .jobs(pipeline.jobs());
         Ok(Self { runtime, pipeline })
     }
 

@@ -168,4 +168,10 @@ impl Pipeline {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// Today on the working calendar's clock: close dates, contract years and snapshots are
+    /// the working day's, not UTC's.
+    pub(crate) fn today(&self) -> time::Date {
+        self.clock.now().to_offset(self.calendar.offset()).date()
+    }
 }

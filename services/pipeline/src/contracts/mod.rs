@@ -73,7 +73,7 @@ impl Pipeline {
         let fee_yuan = self.yuan("contract.annual_service_fee", &fee)?;
         let now = self.clock.now();
         let actor = &call.principal.subject;
-        let year = self.clock.today().year();
+        let year = self.today().year();
         let series = &self.settings.contract_series;
         let n = store::next_number(&mut tx, series, year).await?;
         let contract = pb::Contract {

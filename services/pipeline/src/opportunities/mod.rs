@@ -77,7 +77,7 @@ fn amount_text(m: Option<&crm_proto::common::v1::Money>) -> String {
 impl Pipeline {
     /// `INVALID_ARGUMENT` on `field` unless `close` is today or later (an open opportunity's).
     fn check_close(&self, field: &str, close: Date) -> Result<()> {
-        if close < self.clock.today() {
+        if close < self.today() {
             return Err(Error::invalid(
                 field,
                 "is in the past: an open opportunity closes today or later",
@@ -398,7 +398,7 @@ impl Pipeline {
         }
         if rules::closed(m.stage) {
             // a won or lost opportunity closes today: the forecast is later compared with it
-            let today = Some(convert::date(self.clock.today()));
+            let today = Some(convert::date(self.today()));
             if today != o.expected_close_date {
                 changes.push((
                     "expected_close_date",

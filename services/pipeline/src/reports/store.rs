@@ -105,3 +105,91 @@ pub async fn reached(
     );
     Ok(b.build_query_as().fetch_all(&mut *conn).await?)
 }
+
+/// Sets (or replaces) a target, in yuan nanos.
+pub async fn set_target(
+    tx: &mut PgConnection,
+    (owner, region): (&str, &str),
+    (year, month): (i32, i32),
+    nanos: i128,
+    (now, actor): (time::OffsetDateTime, &str),
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO targets (owner_id, year, month, region, amount_nanos, set_time, set_by) \
+         VALUES ($1, $2, $3, $4, $5::numeric, $6, $7) ON CONFLICT (owner_id, year, month) \
+         DO UPDATE SET region = $4, amount_nanos = $5::numeric, set_time = $6, set_by = $7",
+    )
+    .bind(owner)
+    .bind(year)
+    .bind(month)
+    .bind(region)
+    .bind(nanos.to_string())
+    .bind(now)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the snapshot of `taken_on` with the forecast of every open opportunity now, per
+/// rep, region and month of expected close; how many lines.
+pub async fn take_snapshot(tx: &mut PgConnection, rates: &Rates, taken_on: Date) -> Result<u64> {
+    sqlx::query("DELETE FROM forecast_snapshots WHERE taken_on = $1")
+        .bind(taken_on)
+        .execute(&mut *tx)
+        .await?;
+    let mut b = QueryBuilder::new(
+        "INSERT INTO forecast_snapshots (taken_on, owner_id, region, year, month, open, \
+         pipeline_nanos, weighted_nanos) SELECT ",
+    );
+    b.push_bind(taken_on).push(
+        ", owner_id, region, extract(year FROM expected_close_date)::int, \
+         extract(month FROM expected_close_date)::int, count(*)::int, round(sum(y)), \
+         round(sum(y * probability / 100)) FROM ",
+    );
+    let everyone = Scope {
+        all: true,
+        ..Scope::default()
+    };
+    period(
+        &mut b,
+        rates,
+        (time::macros::date!(1900 - 01 - 01), Date::MAX),
+        false,
+        &everyone,
+    );
+    b.push(" WHERE stage NOT IN ('WON', 'LOST') GROUP BY 2, 3, 4, 5");
+    Ok(b.build().execute(&mut *tx).await?.rows_affected())
+}
+
+/// A rep's month for the attainment: (owner, region, target nanos, forecast nanos).
+pub type Planned = (String, String, String, String);
+
+/// The targets of a month and what the snapshot of `taken_on` (if any) said of it, per rep in
+/// `scope`.
+pub async fn planned(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    (year, month): (i32, i32),
+    taken_on: Option<Date>,
+) -> Result<Vec<Planned>> {
+    let mut b = QueryBuilder::new(
+        "SELECT owner_id, region, coalesce(max(t), 0)::text, coalesce(max(f), 0)::text FROM ( \
+         SELECT owner_id, region, amount_nanos AS t, NULL::numeric AS f FROM targets \
+         WHERE year = ",
+    );
+    b.push_bind(year).push(" AND month = ").push_bind(month);
+    scope.push_sql(&mut b, crate::service::COLUMNS);
+    b.push(
+        " UNION ALL SELECT owner_id, region, NULL, sum(weighted_nanos) FROM forecast_snapshots \
+         WHERE taken_on = ",
+    );
+    b.push_bind(taken_on)
+        .push(" AND year = ")
+        .push_bind(year)
+        .push(" AND month = ")
+        .push_bind(month);
+    scope.push_sql(&mut b, crate::service::COLUMNS);
+    b.push(" GROUP BY owner_id, region) x GROUP BY 1, 2 ORDER BY 1, 2");
+    Ok(b.build_query_as().fetch_all(&mut *conn).await?)
+}
