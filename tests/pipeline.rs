@@ -268,6 +268,77 @@ async fn a_lead_becomes_an_opportunity_won_only_once_its_discount_is_approved_fo
     assert_eq!((o.stage, o.probability), (Stage::Qualification as i32, 10));
     assert_eq!(o.name, "无锡新材料有限公司");
 
+    // a lead of a company not yet a customer: the customer is made from it, once
+    let fresh = rep
+        .create_lead(pb::CreateLeadRequest {
+            request_id: rid(),
+            lead: Some(pb::Lead {
+                name: "常熟智造装备有限公司".into(),
+                contact_name: "钱工".into(),
+                contact_phone: "+86 135 0000 2222".into(),
+                source: LeadSource::Hotline as i32,
+                region: "华东".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .lead
+        .unwrap();
+    rep.transition_lead(pb::TransitionLeadRequest {
+        request_id: rid(),
+        id: fresh.id.clone(),
+        transition: LeadTransition::Qualify as i32,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let on_new = pb::ConvertLeadRequest {
+        request_id: rid(),
+        id: fresh.id.clone(),
+        customer_id: String::new(),
+        opportunity: Some(pb::Opportunity {
+            r#type: OpportunityType::NewBusiness as i32,
+            expected_close_date: next_year(),
+            ..Default::default()
+        }),
+    };
+    let made = rep.convert_lead(on_new.clone()).await.unwrap().into_inner();
+    let again = rep.convert_lead(on_new).await.unwrap().into_inner();
+    let made_on = made.opportunity.unwrap().customer_id;
+    assert_eq!(again.opportunity.unwrap().customer_id, made_on);
+    assert_eq!(made.lead.unwrap().customer_id, made_on);
+    let token = testing::token(
+        &p.running.settings,
+        &testing::TestCaller {
+            subject: "test.admin",
+            roles: &["admin"],
+            ..Default::default()
+        },
+        600,
+    );
+    let customer_made =
+        crm_proto::customers::v1::customer_service_client::CustomerServiceClient::with_interceptor(
+            p.running.channel("customers").await,
+            testing::Bearer::new(&token),
+        )
+        .get_customer(crm_proto::customers::v1::GetCustomerRequest {
+            id: made_on.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    assert_eq!(
+        (
+            customer_made.display_name.as_str(),
+            customer_made.owner_id.as_str()
+        ),
+        ("常熟智造装备有限公司", p.ids["rep.east"].as_str())
+    );
+
     // winning needs an amount
     let no_amount = stage(&mut rep, &o.id, Stage::Won, "").await.unwrap_err();
     assert_eq!(no_amount.code(), Code::FailedPrecondition);

@@ -87,9 +87,18 @@ impl PipelineService for Api {
         request: Request<pb::ConvertLeadRequest>,
     ) -> Result<Response<pb::ConvertLeadResponse>, Status> {
         let call = call(&request)?;
+        let bearer = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let r = request.into_inner();
         let key = RequestKey::of(&call, &r.request_id, &r)?;
-        Ok(Response::new(self.0.convert_lead(key, &r, &call).await?))
+        Ok(Response::new(
+            self.0
+                .convert_lead(key, &r, bearer.as_deref(), &call)
+                .await?,
+        ))
     }
 
     async fn create_opportunity(

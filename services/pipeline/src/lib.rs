@@ -66,6 +66,10 @@ impl Application {
             calendar,
             timers.clone(),
         );
+        let pipeline = match settings.services.get("customers") {
+            Some(customers) => pipeline.with_customers(&customers.url)?,
+            None => pipeline,
+        };
         let runtime = Runtime::bind(NAME, pool, settings, clock, security)
             .await?
             .relay()

@@ -142,6 +142,8 @@ pub struct Pipeline {
     pub(crate) settings: Arc<PipelineSettings>,
     pub(crate) calendar: Arc<Calendar>,
     pub(crate) timers: Timers,
+    /// The customers service, for customers made from leads (`None`: not configured).
+    pub(crate) customers: Option<tonic::transport::Channel>,
 }
 
 impl Pipeline {
@@ -161,7 +163,18 @@ impl Pipeline {
             settings,
             calendar,
             timers,
+            customers: None,
         }
+    }
+
+    /// The service calling the customers service at `url` to make customers from leads.
+    pub fn with_customers(mut self, url: &str) -> anyhow::Result<Self> {
+        let channel = tonic::transport::Channel::from_shared(url.to_string())?
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .timeout(std::time::Duration::from_secs(5))
+            .connect_lazy();
+        self.customers = Some(channel);
+        Ok(self)
     }
 
     /// The pool, for tests and tools.

@@ -175,6 +175,7 @@ pub async fn load(
         .convert_lead(
             key("ConvertLead", &r.request_id, &r)?,
             &r,
+            None,
             &as_rep("ConvertLead"),
         )
         .await?;

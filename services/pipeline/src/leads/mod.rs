@@ -199,16 +199,77 @@ impl Pipeline {
         Ok(response)
     }
 
-    /// Converts a qualified lead to an opportunity on an existing customer.
+    /// The customer a lead is converted on, made from it in the customers service as the
+    /// caller (`bearer`: their authorization header) with a request id of the lead, so the
+    /// lead makes one customer however often its conversion is tried.
+    async fn customer_from(&self, lead: &pb::Lead, bearer: Option<&str>) -> Result<Uuid> {
+        use crm_proto::customers::v1 as cpb;
+        let (Some(channel), Some(bearer)) = (self.customers.clone(), bearer) else {
+            return Err(Error::invalid(
+                "customer_id",
+                "is required: the customers service is not reachable from here",
+            ));
+        };
+        let mut request = tonic::Request::new(cpb::CreateCustomerRequest {
+            request_id: format!("lead-{}", lead.id),
+            customer: Some(cpb::Customer {
+                display_name: lead.name.clone(),
+                region: lead.region.clone(),
+                owner_id: lead.owner_id.clone(),
+                contacts: vec![cpb::Contact {
+                    name: lead.contact_name.clone(),
+                    phone: lead.contact_phone.clone(),
+                    email: lead.contact_email.clone(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+        });
+        let value = bearer
+            .parse()
+            .map_err(|_| Error::Unauthenticated("a malformed authorization header".into()))?;
+        request.metadata_mut().insert("authorization", value);
+        request.set_timeout(std::time::Duration::from_secs(5));
+        let made = cpb::customer_service_client::CustomerServiceClient::new(channel)
+            .create_customer(request)
+            .await
+            .map_err(|status| match status.code() {
+                tonic::Code::InvalidArgument
+                | tonic::Code::AlreadyExists
+                | tonic::Code::FailedPrecondition
+                | tonic::Code::PermissionDenied => Error::precondition(
+                    "CUSTOMER_NOT_MADE",
+                    format!(
+                        "the customers service did not make a customer from the lead ({:?}): {}; \
+                         convert it on an existing customer",
+                        status.code(),
+                        status.message()
+                    ),
+                ),
+                _ => Error::Internal(anyhow::anyhow!("customers service: {status}")),
+            })?
+            .into_inner()
+            .customer
+            .unwrap_or_default();
+        Uuid::parse_str(&made.id).map_err(|e| Error::Internal(e.into()))
+    }
+
+    /// Converts a qualified lead to an opportunity on a customer, an existing one or one made
+    /// from the lead (`bearer`: the caller's authorization, to make it as them).
     pub async fn convert_lead(
         &self,
         key: RequestKey,
         r: &pb::ConvertLeadRequest,
+        bearer: Option<&str>,
         call: &Call,
     ) -> Result<pb::ConvertLeadResponse> {
         let mut v = crm_kit::Violations::new();
         let id = v.check("id", convert::parse_id(&r.id));
-        let customer = v.check("customer_id", convert::parse_id(&r.customer_id));
+        let customer = if r.customer_id.is_empty() {
+            None
+        } else {
+            v.check("customer_id", convert::parse_id(&r.customer_id))
+        };
         v.finish()?;
         let given = r.opportunity.clone().unwrap_or_default();
         let mut new = NewOpportunity::parse("opportunity", &given, true)?;
@@ -226,8 +287,12 @@ impl Pipeline {
                 ),
             ));
         }
+        let customer = match customer {
+            Some(c) => c,
+            None => self.customer_from(&lead, bearer).await?,
+        };
         let o = &mut new.opportunity;
-        o.customer_id = customer.unwrap_or_default().to_string();
+        o.customer_id = customer.to_string();
         if o.region.is_empty() {
             o.region.clone_from(&lead.region);
         }

@@ -28,7 +28,10 @@ fn check(
     } else if named("name") {
         text::check(v, &at("name"), &o.name, 200, Lines::One);
     }
+    // a new opportunity's amount may be left out (zero yuan until it is known); a change names it
+    let amount_given = o.amount.is_some() || mask.is_some();
     if named("amount")
+        && amount_given
         && let Some(p) = crm_kit::money::problem_or_zero(o.amount.as_ref())
     {
         v.add(at("amount"), p);
