@@ -62,6 +62,21 @@ CRM_TEST_DATABASE_URL=$pg_url CRM_TEST_REDIS_URL=redis://127.0.0.1:${CRM_REDIS_P
 echo "[bench] repairs: RequestParts on one hot part and on 64, then 32 clients against 500 units" >&2
 CRM_TEST_DATABASE_URL=$pg_url CRM_TEST_REDIS_URL=redis://127.0.0.1:${CRM_REDIS_PORT:-56381} ./target/release/crm-bench --reservations --clients "$clients" --seconds "$seconds" >> "$out/crm.jsonl"
 
+report_rows=${BENCH_REPORT_ROWS:-1000000}
+echo "[bench] pipeline: GetPipelineReport over $report_rows generated opportunities, then the forecast aggregate in psql" >&2
+CRM_TEST_DATABASE_URL=$pg_url CRM_TEST_REDIS_URL=redis://127.0.0.1:${CRM_REDIS_PORT:-56381} ./target/release/crm-bench --report "$report_rows" --report-calls 10 >> "$out/crm.jsonl"
+report_db=$(tail -1 "$out/crm.jsonl" | python3 -c 'import json, sys; print(json.load(sys.stdin)["database"].rsplit("/", 1)[1])')
+{
+  echo '\timing on'
+  echo 'SET search_path TO pipeline;'
+  for _ in 1 2 3; do
+    echo "SELECT grp, extract(year FROM expected_close_date)::int, extract(month FROM expected_close_date)::int, count(*) FILTER (WHERE stage NOT IN ('WON','LOST')), round(coalesce(sum(y) FILTER (WHERE stage NOT IN ('WON','LOST')),0))::text, round(coalesce(sum(y*probability/100) FILTER (WHERE stage NOT IN ('WON','LOST')),0))::text, round(coalesce(sum(y) FILTER (WHERE stage='WON'),0))::text FROM (SELECT opportunities.*, owner_id AS grp, (amount_units::numeric*1000000000+amount_nanos)*r.rate AS y FROM opportunities JOIN (SELECT c AS currency, x::numeric AS rate FROM unnest(ARRAY['CNY','EUR','HKD','USD'], ARRAY['1','7.7','0.91','7.1']) AS t(c,x)) r ON r.currency = amount_currency WHERE expected_close_date >= '2027-01-01' AND expected_close_date < '2028-01-01') o GROUP BY 1,2,3 ORDER BY 1,2,3 \g /dev/null"
+  done
+} > "$out/forecast.sql"
+psql_report_ms=$("$pgbin/psql" -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d "$report_db" -f "$out/forecast.sql" 2>&1 | awk '/^Time: / && $2 > 1 {print $2}' | sort -n | head -1)
+echo "{\"op\": \"report_psql\", \"clients\": 1, \"p50_ms\": ${psql_report_ms:-0}}" >> "$out/crm.jsonl"
+echo "[bench] psql forecast aggregate: ${psql_report_ms} ms" >&2
+
 echo "[bench] events: commit to consumer acknowledgement, two relays" >&2
 CRM_TEST_DATABASE_URL=$pg_url CRM_TEST_REDIS_URL=redis://127.0.0.1:${CRM_REDIS_PORT:-56381} ./target/release/crm-bench --events "${BENCH_EVENTS:-50000}" --clients 16 >> "$out/crm.jsonl"
 echo "[bench] timers: ${BENCH_TIMERS:-1000000} due over ${BENCH_TIMER_WINDOW_S:-120} s, two workers" >&2
@@ -206,6 +221,24 @@ if rs:
         print()
         print(f"Exhaustion probe: 32 clients requested one unit each, again and again, against {e['stock']} units: "
               f"{e['requests']} succeeded, {e['refused']} were refused with `INSUFFICIENT_STOCK`, oversells {e['oversells']}.")
+rp = [r for r in rows if r["op"] in ("report_rep", "report_region")]
+rq = [r for r in rows if r["op"] == "report_psql"]
+if rp:
+    base = rq[0]["p50_ms"] if rq else 0
+    print()
+    print("## Pipeline: the report over a million opportunities\n")
+    print(f"Command: `make bench` (`crm-bench --report {rp[0]['rows']} --report-calls {rp[0]['requests']}`): "
+          f"{rp[0]['rows']:,} generated opportunities (50 reps in 6 regions, every stage, one in ten in dollars, close "
+          "dates over a year, each with its stage history row), then `GetPipelineReport` over the year on the pipeline "
+          "server, by rep and by region, one call after another. A call is three grouped scans of the year's rows "
+          "(the funnel, the monthly forecast, how far each got), amounts turned into yuan with `numeric` in the query. "
+          "Beside it, the forecast aggregate alone as one SQL statement timed by psql (`\\timing`, best of 3) on the "
+          "same database in the same run.\n")
+    print("| grouping | opportunities | lines | calls | p50 ms | p99 ms | psql forecast statement ms | p50 ÷ psql |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rp:
+        ratio = f"{r['p50_ms'] / base:.2f}" if base else "?"
+        print(f"| {r['op'].split('_')[1]} | {r['rows']} | {r['lines']} | {r['requests']} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {base:.0f} | {ratio} |")
 ev = [r for r in rows if r["op"] == "events"]
 if ev:
     e = ev[0]

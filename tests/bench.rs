@@ -4,6 +4,8 @@
 
 #[path = "bench/import.rs"]
 mod import;
+#[path = "bench/report.rs"]
+mod report;
 #[path = "bench/reservations.rs"]
 mod reservations;
 
@@ -54,6 +56,12 @@ struct Args {
     /// Run the reservation case instead (RequestParts on one hot part and on many).
     #[arg(long)]
     reservations: bool,
+    /// Run the pipeline report case instead over this many generated opportunities.
+    #[arg(long)]
+    report: Option<usize>,
+    /// The report case's calls per grouping.
+    #[arg(long, default_value_t = 20)]
+    report_calls: usize,
 }
 
 /// Records each firing (a row per firing, no unique key, so duplicates would show).
@@ -420,6 +428,19 @@ async fn main() -> anyhow::Result<()> {
         },
     );
     let running = crm_tests::start(env.settings.clone(), Clock::system()).await?;
+    if let Some(rows) = args.report {
+        let token = testing::token(
+            &running.settings,
+            &testing::TestCaller {
+                subject: "bench",
+                roles: &["admin"],
+                ..Default::default()
+            },
+            24 * 3600,
+        );
+        let pipeline = running.channel("pipeline").await;
+        return report::case(&running.settings, pipeline, &token, rows, args.report_calls).await;
+    }
     if args.reservations {
         let token = testing::token(
             &running.settings,

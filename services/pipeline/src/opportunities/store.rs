@@ -65,6 +65,19 @@ impl Row {
     }
 }
 
+/// A stage's rung on the ladder the conversion report follows: 1 qualification … 5 won; 0 for
+/// lost (an opportunity lost keeps how far it got).
+pub fn rung(stage: pb::Stage) -> i32 {
+    match stage {
+        pb::Stage::Qualification => 1,
+        pb::Stage::NeedsAnalysis => 2,
+        pb::Stage::Proposal => 3,
+        pb::Stage::Negotiation => 4,
+        pb::Stage::Won => 5,
+        pb::Stage::Lost | pb::Stage::Unspecified => 0,
+    }
+}
+
 fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(anyhow::anyhow!("{e}"))
 }
@@ -90,11 +103,13 @@ pub async fn save(tx: &mut PgConnection, o: &pb::Opportunity) -> Result<()> {
     let kind = OpportunityType::try_from(o.r#type).unwrap_or_default();
     let stage = pb::Stage::try_from(o.stage).unwrap_or_default();
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO opportunities ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-         $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (id) DO UPDATE SET \
+        "INSERT INTO opportunities ({COLUMNS}, furthest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, greatest($20, 1)) \
+         ON CONFLICT (id) DO UPDATE SET \
          name = $2, owner_id = $6, amount_currency = $7, amount_units = $8, amount_nanos = $9, \
          expected_close_date = $10, probability = $11, stage = $12, lost_reason = $13, \
-         version = $15, update_time = $18, updated_by = $19"
+         version = $15, update_time = $18, updated_by = $19, \
+         furthest = greatest(opportunities.furthest, $20)"
     )))
     .bind(id)
     .bind(&o.name)
@@ -115,6 +130,7 @@ pub async fn save(tx: &mut PgConnection, o: &pb::Opportunity) -> Result<()> {
     .bind(&created.actor)
     .bind(time(updated.time.as_ref()))
     .bind(&updated.actor)
+    .bind(rung(stage))
     .execute(&mut *tx)
     .await
     .map_err(Error::from)

@@ -1,7 +1,7 @@
 //! The pipeline report (P-6): over the opportunities expected to close in a period, in the
 //! caller's scope (a rep their own, a manager their region), grouped by rep or by region, in
 //! yuan at the configured rates: the funnel by stage, the conversion between consecutive stages
-//! from the stage history, and per month the open pipeline, the forecast (amount ×
+//! (how far each got, kept on its row), and per month the open pipeline, the forecast (amount ×
 //! probability) and what was won — each figure one grouped query over the rows, so a test can
 //! recompute it. Targets per rep and month; forecast snapshots, taken on the last day of every
 //! month by a scheduled job (or on demand), so the attainment report can set "forecast at T"

@@ -85,8 +85,8 @@ pub async fn forecast(
     Ok(b.build_query_as().fetch_all(&mut *conn).await?)
 }
 
-/// How far the opportunities got: (group, the furthest stage reached — 1 qualification … 5 won,
-/// from the stage history — and how many got that far).
+/// How far the opportunities got: (group, the furthest rung reached — 1 qualification … 5 won,
+/// kept on the row at every stage move — and how many got that far).
 pub async fn reached(
     conn: &mut PgConnection,
     rates: &Rates,
@@ -94,15 +94,9 @@ pub async fn reached(
     by_region: bool,
     scope: &Scope,
 ) -> Result<Vec<(String, i32, i64)>> {
-    let mut b = QueryBuilder::new("SELECT grp, h.reached, count(*)::bigint FROM ");
+    let mut b = QueryBuilder::new("SELECT grp, furthest, count(*)::bigint FROM ");
     period(&mut b, rates, period_, by_region, scope);
-    b.push(
-        " JOIN LATERAL (SELECT coalesce(max(CASE to_value WHEN 'QUALIFICATION' THEN 1 \
-         WHEN 'NEEDS_ANALYSIS' THEN 2 WHEN 'PROPOSAL' THEN 3 WHEN 'NEGOTIATION' THEN 4 \
-         WHEN 'WON' THEN 5 ELSE 0 END), 0) AS reached FROM history \
-         WHERE subject = 'opportunities/' || o.id AND kind = 'changes' AND via = 'stage') h ON true \
-         GROUP BY 1, 2 ORDER BY 1, 2",
-    );
+    b.push(" GROUP BY 1, 2 ORDER BY 1, 2");
     Ok(b.build_query_as().fetch_all(&mut *conn).await?)
 }
 
