@@ -81,7 +81,7 @@ pub async fn case(
         for _ in 0..calls {
             let started = Instant::now();
             let report = client
-                .get_pipeline_report(request.clone())
+                .get_pipeline_report(request)
                 .await?
                 .into_inner();
             latencies.push(started.elapsed());
