@@ -1102,6 +1102,19 @@ async fn the_report_adds_up_from_the_opportunities_by_rep_and_by_region() {
         .collect();
     assert_eq!(conv, [(3, 3), (3, 3), (3, 2), (2, 1)]);
 
+    // streamed: the same lines, in chunks
+    let mut stream = admin
+        .stream_pipeline_report(period(pb::Grouping::Rep))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut streamed = pb::GetPipelineReportResponse::default();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        streamed.funnel.extend(chunk.funnel);
+        streamed.conversion.extend(chunk.conversion);
+        streamed.forecast.extend(chunk.forecast);
+    }
+    assert_eq!(streamed, by_rep);
     // by region: the same rows, other groups; the totals match
     let by_region = admin
         .get_pipeline_report(period(pb::Grouping::Region))

@@ -80,10 +80,7 @@ pub async fn case(
         let mut lines = 0;
         for _ in 0..calls {
             let started = Instant::now();
-            let report = client
-                .get_pipeline_report(request)
-                .await?
-                .into_inner();
+            let report = client.get_pipeline_report(request).await?.into_inner();
             latencies.push(started.elapsed());
             lines = report.funnel.len() + report.conversion.len() + report.forecast.len();
         }

@@ -396,4 +396,18 @@ impl PipelineService for Api {
             self.0.attainment(request.get_ref(), &caller).await?,
         ))
     }
+
+    type StreamPipelineReportStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::PipelineReportChunk, Status>> + Send>,
+    >;
+
+    async fn stream_pipeline_report(
+        &self,
+        request: Request<pb::GetPipelineReportRequest>,
+    ) -> Result<Response<Self::StreamPipelineReportStream>, Status> {
+        let caller = caller(&request)?;
+        let report = self.0.report(request.get_ref(), &caller).await?;
+        let chunks = crate::reports::chunks(report).into_iter().map(Ok);
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
 }

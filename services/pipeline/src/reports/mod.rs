@@ -5,7 +5,7 @@
 //! probability) and what was won — each figure one grouped query over the rows, so a test can
 //! recompute it. Targets per rep and month; forecast snapshots, taken on the last day of every
 //! month by a scheduled job (or on demand), so the attainment report can set "forecast at T"
-//! beside what was won.
+//! beside what was won. `StreamPipelineReport` sends the same lines in chunks.
 
 mod store;
 
@@ -229,6 +229,33 @@ impl Pipeline {
     }
 }
 
+/// The most lines a streamed chunk carries.
+const CHUNK: usize = 500;
+
+/// `report` cut into chunks of at most [`CHUNK`] lines, funnel, then conversion, then forecast.
+pub fn chunks(report: pb::GetPipelineReportResponse) -> Vec<pb::PipelineReportChunk> {
+    let mut out = Vec::new();
+    for part in report.funnel.chunks(CHUNK) {
+        out.push(pb::PipelineReportChunk {
+            funnel: part.to_vec(),
+            ..Default::default()
+        });
+    }
+    for part in report.conversion.chunks(CHUNK) {
+        out.push(pb::PipelineReportChunk {
+            conversion: part.to_vec(),
+            ..Default::default()
+        });
+    }
+    for part in report.forecast.chunks(CHUNK) {
+        out.push(pb::PipelineReportChunk {
+            forecast: part.to_vec(),
+            ..Default::default()
+        });
+    }
+    out
+}
+
 impl Pipeline {
     /// The report of the request's period.
     pub async fn report(
@@ -322,5 +349,32 @@ impl Pipeline {
                 )
                 .collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_big_report_is_cut_into_chunks_in_order() {
+        let report = pb::GetPipelineReportResponse {
+            funnel: (0..1201)
+                .map(|i| pb::FunnelLine {
+                    group: format!("rep-{i}"),
+                    ..Default::default()
+                })
+                .collect(),
+            conversion: vec![pb::ConversionLine::default(); 3],
+            forecast: Vec::new(),
+        };
+        let chunks = chunks(report.clone());
+        let sizes: Vec<(usize, usize)> = chunks
+            .iter()
+            .map(|c| (c.funnel.len(), c.conversion.len()))
+            .collect();
+        assert_eq!(sizes, [(500, 0), (500, 0), (201, 0), (0, 3)]);
+        let funnel: Vec<pb::FunnelLine> = chunks.into_iter().flat_map(|c| c.funnel).collect();
+        assert_eq!(funnel, report.funnel);
     }
 }
