@@ -516,6 +516,82 @@ async fn a_lead_becomes_an_opportunity_won_only_once_its_discount_is_approved_fo
         .into_inner()
         .follow_ups;
     assert_eq!(follow_ups[0].not_in_hurry_reason, "预算要等季度审批");
+
+    // the whole path on: the contract, the customer signed and its tier recomputed, its visits
+    // scheduled, and a payment against the balance
+    use crm_proto::customers::v1 as cpb;
+    let contract = rep
+        .sign_contract(terms(&o.id, 6_000, &[100_000, 50_000]))
+        .await
+        .unwrap()
+        .into_inner()
+        .contract
+        .unwrap();
+    let token = testing::token(
+        &p.running.settings,
+        &testing::TestCaller {
+            subject: "test.admin",
+            roles: &["admin"],
+            ..Default::default()
+        },
+        600,
+    );
+    let customers = cpb::customer_service_client::CustomerServiceClient::with_interceptor(
+        p.running.channel("customers").await,
+        testing::Bearer::new(&token),
+    );
+    let fetch = || {
+        let mut customers = customers.clone();
+        let id = customer.clone();
+        async move {
+            customers
+                .get_customer(cpb::GetCustomerRequest { id })
+                .await
+                .unwrap()
+                .into_inner()
+                .customer
+                .unwrap()
+        }
+    };
+    testing::wait_until(
+        "the customer is signed",
+        std::time::Duration::from_secs(30),
+        || async { fetch().await.stage == cpb::Stage::Signed as i32 },
+    )
+    .await;
+    let signed = fetch().await;
+    // a fee of 6000 yuan is above the core threshold (5000): the tier follows
+    assert_eq!(
+        (signed.investment_cny, signed.tier),
+        (150_000, cpb::Tier::Core as i32)
+    );
+    let visits = customers
+        .clone()
+        .list_return_visits(cpb::ListReturnVisitsRequest {
+            customer_id: customer.clone(),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .visits;
+    assert!(!visits.is_empty(), "the return visit is scheduled");
+    let paid = p
+        .client("finance")
+        .await
+        .record_payment(pb::RecordPaymentRequest {
+            request_id: rid(),
+            payment: Some(pb::Payment {
+                contract_id: contract.id,
+                amount: cny(100_000),
+                paid_on: next_year(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(paid.contract.unwrap().balance.unwrap().units, 50_000);
 }
 
 #[tokio::test]
