@@ -1180,7 +1180,14 @@ async fn the_report_adds_up_from_the_opportunities_by_rep_and_by_region() {
 
     // streamed: the same lines, in chunks
     let mut stream = admin
-        .stream_pipeline_report(period(pb::Grouping::Rep))
+        .stream_pipeline_report({
+            let r = period(pb::Grouping::Rep);
+            pb::StreamPipelineReportRequest {
+                from: r.from,
+                to: r.to,
+                grouping: r.grouping,
+            }
+        })
         .await
         .unwrap()
         .into_inner();

@@ -398,15 +398,24 @@ impl PipelineService for Api {
     }
 
     type StreamPipelineReportStream = std::pin::Pin<
-        Box<dyn tokio_stream::Stream<Item = Result<pb::PipelineReportChunk, Status>> + Send>,
+        Box<
+            dyn tokio_stream::Stream<Item = Result<pb::StreamPipelineReportResponse, Status>>
+                + Send,
+        >,
     >;
 
     async fn stream_pipeline_report(
         &self,
-        request: Request<pb::GetPipelineReportRequest>,
+        request: Request<pb::StreamPipelineReportRequest>,
     ) -> Result<Response<Self::StreamPipelineReportStream>, Status> {
         let caller = caller(&request)?;
-        let report = self.0.report(request.get_ref(), &caller).await?;
+        let r = request.get_ref();
+        let same = pb::GetPipelineReportRequest {
+            from: r.from,
+            to: r.to,
+            grouping: r.grouping,
+        };
+        let report = self.0.report(&same, &caller).await?;
         let chunks = crate::reports::chunks(report).into_iter().map(Ok);
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }

@@ -233,22 +233,22 @@ impl Pipeline {
 const CHUNK: usize = 500;
 
 /// `report` cut into chunks of at most [`CHUNK`] lines, funnel, then conversion, then forecast.
-pub fn chunks(report: pb::GetPipelineReportResponse) -> Vec<pb::PipelineReportChunk> {
+pub fn chunks(report: pb::GetPipelineReportResponse) -> Vec<pb::StreamPipelineReportResponse> {
     let mut out = Vec::new();
     for part in report.funnel.chunks(CHUNK) {
-        out.push(pb::PipelineReportChunk {
+        out.push(pb::StreamPipelineReportResponse {
             funnel: part.to_vec(),
             ..Default::default()
         });
     }
     for part in report.conversion.chunks(CHUNK) {
-        out.push(pb::PipelineReportChunk {
+        out.push(pb::StreamPipelineReportResponse {
             conversion: part.to_vec(),
             ..Default::default()
         });
     }
     for part in report.forecast.chunks(CHUNK) {
-        out.push(pb::PipelineReportChunk {
+        out.push(pb::StreamPipelineReportResponse {
             forecast: part.to_vec(),
             ..Default::default()
         });
