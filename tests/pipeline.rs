@@ -516,6 +516,22 @@ async fn a_lead_becomes_an_opportunity_won_only_once_its_discount_is_approved_fo
         .into_inner()
         .follow_ups;
     assert_eq!(follow_ups[0].not_in_hurry_reason, "预算要等季度审批");
+    // and published like every change
+    let outbox = crm_kit::db::connect(&p.running.settings.database, "pipeline")
+        .await
+        .unwrap();
+    let envelopes: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT envelope FROM outbox WHERE aggregate = $1")
+            .bind(format!("opportunities/{}", o.id))
+            .fetch_all(&outbox)
+            .await
+            .unwrap();
+    let published = envelopes
+        .iter()
+        .map(|e| <crm_proto::events::v1::Event as prost::Message>::decode(e.as_slice()).unwrap())
+        .filter(|e| e.r#type == "pipeline.follow_up_added")
+        .count();
+    assert_eq!(published, 1);
 
     // the whole path on: the contract, the customer signed and its tier recomputed, its visits
     // scheduled, and a payment against the balance

@@ -25,6 +25,8 @@ pub const TOPIC: &str = crate::NAME;
 pub const LEAD_CHANGED: &str = "pipeline.lead_changed";
 /// An opportunity was opened or changed (payload: an OpportunityEvent).
 pub const OPPORTUNITY_CHANGED: &str = "pipeline.opportunity_changed";
+/// An opportunity's follow-up log grew (payload: a FollowUpEvent).
+pub const FOLLOW_UP_ADDED: &str = "pipeline.follow_up_added";
 /// A quote's discount awaits the sales manager (payload: a QuoteEvent).
 pub const DISCOUNT_REQUESTED: &str = "pipeline.discount_requested";
 /// The sales manager decided on a discount (payload: a QuoteEvent).

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::{
     rules::{OPEN, stage_name},
-    service::{OPPORTUNITY_CHANGED, Pipeline, holder, not_found, publish, scope},
+    service::{FOLLOW_UP_ADDED, OPPORTUNITY_CHANGED, Pipeline, holder, not_found, publish, scope},
 };
 use rules::{NewOpportunity, Patch, StageMove};
 
@@ -513,6 +513,19 @@ impl Pipeline {
         };
         let follow_up =
             store::insert_follow_up(&mut tx, id, &trimmed, now, &call.principal.subject).await?;
+        let event = pb::FollowUpEvent {
+            opportunity_id: id.to_string(),
+            follow_up: Some(follow_up.clone()),
+        };
+        publish(
+            &mut tx,
+            call,
+            now,
+            FOLLOW_UP_ADDED,
+            &subject(&id.to_string()),
+            &event,
+        )
+        .await?;
         audit::record(
             &mut tx,
             call,
