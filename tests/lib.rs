@@ -69,10 +69,12 @@ impl Running {
         ids
     }
 
-    /// Creates a customer of `region` at the customers service (as an admin, straight to the
-    /// service) and returns its id: what a ticket needs before it can be opened (T-1).
-    pub async fn customer(&self, name: &str, region: &str) -> String {
-        use crm_proto::customers::v1 as pb;
+    /// A client of the customers service as an admin, straight to the service.
+    pub async fn customers_admin(
+        &self,
+    ) -> crm_proto::customers::v1::customer_service_client::CustomerServiceClient<
+        tonic::service::interceptor::InterceptedService<Channel, crm_kit::testing::Bearer>,
+    > {
         let token = crm_kit::testing::token(
             &self.settings,
             &crm_kit::testing::TestCaller {
@@ -82,11 +84,18 @@ impl Running {
             },
             600,
         );
-        let mut client = pb::customer_service_client::CustomerServiceClient::with_interceptor(
+        crm_proto::customers::v1::customer_service_client::CustomerServiceClient::with_interceptor(
             self.channel("customers").await,
             crm_kit::testing::Bearer::new(&token),
-        );
-        client
+        )
+    }
+
+    /// Creates a customer of `region` at the customers service (as an admin, straight to the
+    /// service) and returns its id: what a ticket needs before it can be opened (T-1).
+    pub async fn customer(&self, name: &str, region: &str) -> String {
+        use crm_proto::customers::v1 as pb;
+        self.customers_admin()
+            .await
             .create_customer(pb::CreateCustomerRequest {
                 request_id: uuid::Uuid::new_v4().to_string(),
                 customer: Some(pb::Customer {

@@ -309,28 +309,7 @@ async fn a_lead_becomes_an_opportunity_won_only_once_its_discount_is_approved_fo
     let made_on = made.opportunity.unwrap().customer_id;
     assert_eq!(again.opportunity.unwrap().customer_id, made_on);
     assert_eq!(made.lead.unwrap().customer_id, made_on);
-    let token = testing::token(
-        &p.running.settings,
-        &testing::TestCaller {
-            subject: "test.admin",
-            roles: &["admin"],
-            ..Default::default()
-        },
-        600,
-    );
-    let customer_made =
-        crm_proto::customers::v1::customer_service_client::CustomerServiceClient::with_interceptor(
-            p.running.channel("customers").await,
-            testing::Bearer::new(&token),
-        )
-        .get_customer(crm_proto::customers::v1::GetCustomerRequest {
-            id: made_on.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .customer
-        .unwrap();
+    let customer_made = fetch_customer(&p.running.customers_admin().await, &made_on).await;
     assert_eq!(
         (
             customer_made.display_name.as_str(),
@@ -543,32 +522,8 @@ async fn a_lead_becomes_an_opportunity_won_only_once_its_discount_is_approved_fo
         .into_inner()
         .contract
         .unwrap();
-    let token = testing::token(
-        &p.running.settings,
-        &testing::TestCaller {
-            subject: "test.admin",
-            roles: &["admin"],
-            ..Default::default()
-        },
-        600,
-    );
-    let customers = cpb::customer_service_client::CustomerServiceClient::with_interceptor(
-        p.running.channel("customers").await,
-        testing::Bearer::new(&token),
-    );
-    let fetch = || {
-        let mut customers = customers.clone();
-        let id = customer.clone();
-        async move {
-            customers
-                .get_customer(cpb::GetCustomerRequest { id })
-                .await
-                .unwrap()
-                .into_inner()
-                .customer
-                .unwrap()
-        }
-    };
+    let customers = p.running.customers_admin().await;
+    let fetch = || fetch_customer(&customers, &customer);
     testing::wait_until(
         "the customer is signed",
         std::time::Duration::from_secs(30),
@@ -790,6 +745,22 @@ async fn won(rep: &mut Client, customer: &str, units: i64) -> String {
     o.id
 }
 
+type Customers = crm_proto::customers::v1::customer_service_client::CustomerServiceClient<
+    InterceptedService<Channel, testing::Bearer>,
+>;
+
+/// Customer `id` as the customers service has it now.
+async fn fetch_customer(customers: &Customers, id: &str) -> crm_proto::customers::v1::Customer {
+    customers
+        .clone()
+        .get_customer(crm_proto::customers::v1::GetCustomerRequest { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap()
+}
+
 fn schedule(parts: &[i64]) -> Vec<pb::Instalment> {
     let y = time::OffsetDateTime::now_utc().year() + 1;
     parts
@@ -856,32 +827,8 @@ async fn a_signed_contract_makes_the_customer_signed_and_vip_and_is_paid_to_its_
     assert_eq!(twice.code(), Code::AlreadyExists);
 
     // the customers service hears of it: signed, investment and fee set, VIP, visits due
-    let token = testing::token(
-        &p.running.settings,
-        &testing::TestCaller {
-            subject: "test.admin",
-            roles: &["admin"],
-            ..Default::default()
-        },
-        600,
-    );
-    let customers = cpb::customer_service_client::CustomerServiceClient::with_interceptor(
-        p.running.channel("customers").await,
-        testing::Bearer::new(&token),
-    );
-    let fetch = || {
-        let mut customers = customers.clone();
-        let id = customer.clone();
-        async move {
-            customers
-                .get_customer(cpb::GetCustomerRequest { id })
-                .await
-                .unwrap()
-                .into_inner()
-                .customer
-                .unwrap()
-        }
-    };
+    let customers = p.running.customers_admin().await;
+    let fetch = || fetch_customer(&customers, &customer);
     testing::wait_until(
         "the customer is signed",
         std::time::Duration::from_secs(30),

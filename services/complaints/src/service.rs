@@ -178,4 +178,28 @@ impl Complaints {
     pub fn timers(&self) -> &Timers {
         &self.timers
     }
+
+    /// Locks complaint `id` for a change by the caller (in their scope), at `version` (0: any).
+    pub(crate) async fn lock(
+        &self,
+        tx: &mut PgConnection,
+        id: uuid::Uuid,
+        version: i64,
+        call: &Call,
+    ) -> Result<crate::store::Record> {
+        let scope = scope(&call.principal);
+        let r = crate::store::get(tx, id, true)
+            .await?
+            .filter(|r| scope.permits(holder(&r.complaint.partner_id)))
+            .ok_or_else(|| not_found(id))?;
+        if version != 0 && version != r.complaint.version {
+            return Err(Error::StaleVersion {
+                kind: "complaint",
+                id: id.to_string(),
+                given: version,
+                current: r.complaint.version,
+            });
+        }
+        Ok(r)
+    }
 }

@@ -24,8 +24,7 @@ use uuid::Uuid;
 
 use crate::{
     service::{
-        Complaints, DEADLINE_BREACHED, DEADLINE_MOVED, DEADLINE_WARNING, holder, not_found,
-        publish, scope, subject, view,
+        Complaints, DEADLINE_BREACHED, DEADLINE_MOVED, DEADLINE_WARNING, publish, subject, view,
     },
     store::{self as complaints_store, Record},
 };
@@ -207,30 +206,6 @@ impl Complaints {
         key.finish(tx, &response, now).await?;
         self.timers.arm(&armed).await;
         Ok(response)
-    }
-
-    /// Locks complaint `id` for a change by the caller (in their scope), at `version` (0: any).
-    pub(crate) async fn lock(
-        &self,
-        tx: &mut PgConnection,
-        id: Uuid,
-        version: i64,
-        call: &Call,
-    ) -> Result<Record> {
-        let scope = scope(&call.principal);
-        let r = complaints_store::get(tx, id, true)
-            .await?
-            .filter(|r| scope.permits(holder(&r.complaint.partner_id)))
-            .ok_or_else(|| not_found(id))?;
-        if version != 0 && version != r.complaint.version {
-            return Err(Error::StaleVersion {
-                kind: "complaint",
-                id: id.to_string(),
-                given: version,
-                current: r.complaint.version,
-            });
-        }
-        Ok(r)
     }
 }
 

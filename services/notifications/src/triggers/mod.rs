@@ -16,8 +16,10 @@ use crm_proto::{
 use sqlx::PgConnection;
 use tokio::sync::Notify;
 
+mod sales_and_complaints;
 mod variables;
 
+use sales_and_complaints::{complaint_variables, pipeline_variables};
 use variables::*;
 
 use crate::{
