@@ -45,6 +45,21 @@ for c in ${clients//,/ }; do
   echo "[bench] pgbench select clients=$c tps=${pg_select[$c]}" >&2
 done
 
+echo "[bench] pgbench: a row and its outbox row in one transaction (beside CreateTicket)" >&2
+psql_ -c "DROP TABLE IF EXISTS bench_outbox" -c "CREATE TABLE bench_outbox (seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id uuid NOT NULL, topic text NOT NULL, envelope bytea NOT NULL, create_time timestamptz NOT NULL, publish_time timestamptz)"
+cat > "$out/insert_outbox.sql" <<'SQL'
+\set n random(1, 1000000000)
+BEGIN;
+INSERT INTO bench_rows (name, region, create_time) VALUES ('ticket ' || :n, 'east', now());
+INSERT INTO bench_outbox (id, topic, envelope, create_time) VALUES (gen_random_uuid(), 'tickets.ticket_changed', '\x0a0b0c0d0e0f'::bytea, now());
+COMMIT;
+SQL
+declare -A pg_outbox
+for c in ${clients//,/ }; do
+  pg_outbox[$c]=$(pgbench_ "$c" "$out/insert_outbox.sql")
+  echo "[bench] pgbench insert + outbox clients=$c tps=${pg_outbox[$c]}" >&2
+done
+
 echo "[bench] pgbench: a conditional single-row stock update, one hot row and 64 rows" >&2
 psql_ -c "DROP TABLE IF EXISTS bench_stock" -c "CREATE TABLE bench_stock (id int PRIMARY KEY, on_hand int NOT NULL, reserved int NOT NULL, CHECK (reserved <= on_hand))" -c "INSERT INTO bench_stock SELECT g, 2000000000, 0 FROM generate_series(1, 64) g"
 printf 'UPDATE bench_stock SET reserved = reserved + 1 WHERE id = 1 AND reserved + 1 <= on_hand;\n' > "$out/hot.sql"
@@ -88,6 +103,40 @@ xadd_plain=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -n 200000 -c 16 -q XA
 xadd_piped=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -n 1000000 -c 16 -P 50 -q XADD benchstream '*' f v 2>/dev/null | tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | head -1)
 echo "[bench] redis-benchmark XADD: $xadd_plain/s, pipelined $xadd_piped/s" >&2
 
+echo "[bench] cost per call: crm serve all in a process of its own, rate limit off, bare HTTP/2 load" >&2
+command -v perf >/dev/null || { echo "[bench] installing linux-perf (Debian) to count round trips" >&2; apt-get install -y -qq --no-install-recommends linux-perf >/dev/null 2>&1 || true; }
+cargo build --release --quiet --bin crm
+(
+  eval "$(bash "$services" env bench)"
+  # one signing key for the server and the load generator, which mints its token with it
+  CRM__AUTH__SIGNING_KEY=$(python3 -c "import os, base64; print(base64.b64encode(os.urandom(32)).decode())")
+  export CRM__AUTH__SIGNING_KEY
+  ./target/release/crm migrate > "$out/cost-setup.log" 2>&1 || { cat "$out/cost-setup.log" >&2; exit 1; }
+  ./target/release/crm demo-data >> "$out/cost-setup.log" 2>&1 || { cat "$out/cost-setup.log" >&2; exit 1; }
+  # each service alone, idle: its resident memory
+  # (their ports are the defaults of services/kit/src/defaults.toml)
+  for svc_port in gateway:50051 customers:50052 pipeline:50053 tickets:50054 complaints:50055 repairs:50056 notifications:50057; do
+    svc=${svc_port%%:*} port=${svc_port##*:}
+    CRM__TELEMETRY__LOG_FILTER=warn ./target/release/crm serve "$svc" > "$out/serve-$svc.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.2; done
+    sleep 2
+    echo "{\"op\": \"rss_idle\", \"clients\": 0, \"service\": \"$svc\", \"kib\": $(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")}" >> "$out/crm.jsonl"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+  done
+  CRM__RATE_LIMIT__ENABLED=false CRM__TELEMETRY__LOG_FILTER=warn ./target/release/crm serve all > "$out/cost-serve.log" 2>&1 &
+  serve=$!
+  trap 'kill $serve 2>/dev/null; wait $serve 2>/dev/null' EXIT
+  for _ in $(seq 150); do (exec 3<>/dev/tcp/127.0.0.1/50051) 2>/dev/null && break; sleep 0.2; done
+  sleep 2
+  idle_kib=$(awk '/^VmRSS/ {print $2}' "/proc/$serve/status")
+  # the postmaster: the parent of the checkpointer
+  checkpointer=$(psql_ -d crm -tAc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
+  postmaster=$(awk '/^PPid/ {print $2}' "/proc/$checkpointer/status")
+  ./target/release/crm-bench --cost --server-pid "$serve" --postmaster-pid "$postmaster" --clients "$clients" --seconds "$seconds" >> "$out/crm.jsonl"
+  echo "{\"op\": \"rss_all\", \"clients\": 0, \"idle_kib\": $idle_kib, \"after_kib\": $(awk '/^VmRSS/ {print $2}' "/proc/$serve/status"), \"peak_kib\": $(awk '/^VmHWM/ {print $2}' "/proc/$serve/status")}" >> "$out/crm.jsonl"
+)
+
 import_rows=${BENCH_IMPORT_ROWS:-1000000}
 import_file="$top/target/bench/import.csv"
 echo "[bench] import: $import_rows generated rows (10 % duplicates), a raw COPY, then through the gateway" >&2
@@ -113,7 +162,7 @@ copy_ended=$(date +%s.%N)
 )
 tail -2 "$out/crm.jsonl" >&2
 
-baseline=$(for c in ${clients//,/ }; do echo -n "create/$c=${pg_insert[$c]} get/$c=${pg_select[$c]} hot/$c=${pg_hot[$c]} many/$c=${pg_many[$c]} "; done; echo -n "xadd=$xadd_plain xadd_piped=$xadd_piped zadd_piped=$zadd_piped")
+baseline=$(for c in ${clients//,/ }; do echo -n "create/$c=${pg_insert[$c]} get/$c=${pg_select[$c]} hot/$c=${pg_hot[$c]} many/$c=${pg_many[$c]} outbox/$c=${pg_outbox[$c]} "; done; echo -n "xadd=$xadd_plain xadd_piped=$xadd_piped zadd_piped=$zadd_piped")
 python3 - "$out/crm.jsonl" "$seconds" "$baseline" <<'PY' > BENCHMARKS.md
 import json, sys, subprocess, datetime, platform
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -170,6 +219,64 @@ print("The gateway's cost is one more hop on the same two cores: token verificat
       "Kubernetes the gateway runs on cores of its own. The forward goes through tonic's `Channel`, "
       "whose request buffer adds a task hop per call: a bare hyper HTTP/2 client is the next step if "
       "the single-client latency matters.")
+cost = [r for r in rows if r["op"].startswith("cost_") and r["op"] != "cost_idle"]
+if cost:
+    idle = next((r for r in rows if r["op"] == "cost_idle"), None)
+    print()
+    print("## Cost per call\n")
+    print("Command: `make bench` (`crm-bench --cost`): the platform as `crm serve all` in a process of its own "
+          "(release build, rate limit off), the load generator in another: bare HTTP/2 connections (hyper), one per "
+          "client, one call at a time, prepared protobuf bodies, every answer counted by its `grpc-status` (not its "
+          "HTTP status). Around each case: the server's CPU time and that of every Postgres process from "
+          "`/proc/<pid>/stat`, and the messages the platform's Postgres backends send (`perf stat -e "
+          "syscalls:sys_enter_sendto`, one per round trip), each less what the platform does when idle over the same "
+          "time (relays, consumers, timer workers polling"
+          + (f": {idle['server_us_per_s'] / 1000:.0f} ms of server CPU, {idle['pg_us_per_s'] / 1000:.0f} ms of Postgres CPU "
+             f"and {idle['round_trips_per_s']:.0f} round trips a second" if idle else "") +
+          "). Server CPU is the whole process's, so a call through the gateway counts the gateway, the service and "
+          "the consumers its events wake (a customer's or ticket's change is handled by two other services). "
+          "Round trips count the one sqlx sends after a call to return its connection to the pool.\n")
+    print("Beside it, in the same run: pgbench's primary-key `SELECT` (beside the reads) and its single-transaction "
+          "`INSERT` of a row plus an outbox row (beside CreateTicket). Targets (issue 19): GetCustomer direct ≥ 0.5 of "
+          "the select at 8 and 32 clients, through the gateway ≥ 0.35; CreateTicket through the gateway ≥ 0.35 of "
+          "the insert + outbox at 32 clients with p99 < 50 ms; a write in at most three round trips.\n")
+    print("| call | clients | calls/s | p50 ms | p99 ms | server CPU µs | Postgres CPU µs | round trips | pgbench tps | ÷ pgbench | not OK |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    names = {"cost_health": "Health (customers server)", "cost_create_customer": "CreateCustomer direct",
+             "cost_get_customer": "GetCustomer direct", "cost_get_customer_via_gateway": "GetCustomer via gateway",
+             "cost_list_customers": "ListCustomers direct (a region, 20)",
+             "cost_create_ticket_via_gateway": "CreateTicket via gateway",
+             "cost_transition_via_gateway": "TransitionTicket via gateway (hand to engineer)"}
+    base_of = {"cost_get_customer": "get", "cost_get_customer_via_gateway": "get", "cost_list_customers": "get",
+               "cost_create_customer": "outbox", "cost_create_ticket_via_gateway": "outbox",
+               "cost_transition_via_gateway": "outbox"}
+    for r in sorted(cost, key=lambda r: (list(names).index(r["op"]) if r["op"] in names else 99, r["clients"])):
+        b = base_of.get(r["op"])
+        base = float(pg.get(f"{b}/{r['clients']}", "0") or 0) if b else 0
+        ratio = f"{r['rps'] / base:.2f}" if base else ""
+        bad = r["requests"] - r["ok"]
+        rt = f"{r['round_trips']:.1f}" if r.get("round_trips") is not None else "?"
+        print(f"| {names.get(r['op'], r['op'])} | {r['clients']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+              f"{r['server_us']:.0f} | {r['pg_us']:.0f} | {rt} | {base:.0f} | {ratio} | {bad} |")
+    print()
+    print("Where the time goes is in `docs/performance.md` (profiles with `perf record -g` of this build).")
+rss = [r for r in rows if r["op"] == "rss_idle"]
+ra = next((r for r in rows if r["op"] == "rss_all"), None)
+if rss:
+    print()
+    print("## Resident memory\n")
+    print("Each service alone (`crm serve <service>`, release build, its own process), idle 2 s after it answers on "
+          "its port, `VmRSS` from `/proc/<pid>/status`; then the whole platform in one process (`crm serve all`) idle, "
+          "after the cost cases above and at its peak (`VmHWM`). Target: under 40 MiB idle per service.\n")
+    print("| process | MiB | target met |")
+    print("|---|---:|---|")
+    for r in rss:
+        mib = r["kib"] / 1024
+        print(f"| crm serve {r['service']} (idle) | {mib:.1f} | {'yes' if mib < 40 else 'no'} |")
+    if ra:
+        print(f"| crm serve all (idle) | {ra['idle_kib'] / 1024:.1f} | |")
+        print(f"| crm serve all (after the cost cases) | {ra['after_kib'] / 1024:.1f} | |")
+        print(f"| crm serve all (peak) | {ra['peak_kib'] / 1024:.1f} | |")
 tk = [r for r in rows if r["op"] == "create_ticket"]
 if tk:
     print()

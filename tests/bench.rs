@@ -2,6 +2,8 @@
 //! the platform running in this process against the Postgres named by CRM_TEST_DATABASE_URL.
 //! Prints one JSON object per case; `deploy/bench.sh` turns them into BENCHMARKS.md.
 
+#[path = "bench/cost.rs"]
+mod cost;
 #[path = "bench/import.rs"]
 mod import;
 #[path = "bench/report.rs"]
@@ -59,6 +61,20 @@ struct Args {
     /// Run the pipeline report case instead over this many generated opportunities.
     #[arg(long)]
     report: Option<usize>,
+    /// Run the cost-per-call cases instead, against the platform already serving as process
+    /// `--server-pid` (`crm serve all`, configured as this process is) on the Postgres whose
+    /// postmaster is `--postmaster-pid`.
+    #[arg(long)]
+    cost: bool,
+    /// The cost cases to run (default: all).
+    #[arg(long, value_delimiter = ',')]
+    cost_ops: Vec<String>,
+    /// The server process the cost cases measure.
+    #[arg(long, default_value_t = 0)]
+    server_pid: u32,
+    /// The Postgres postmaster whose processes the cost cases measure.
+    #[arg(long, default_value_t = 0)]
+    postmaster_pid: u32,
     /// The report case's calls per grouping.
     #[arg(long, default_value_t = 20)]
     report_calls: usize,
@@ -410,6 +426,18 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.import {
         return import::upload(&args.file, &args.gateway, &args.user, &args.password).await;
+    }
+    if args.cost {
+        let settings = crm_kit::Settings::load(None)?;
+        return cost::case(
+            &settings,
+            args.server_pid,
+            args.postmaster_pid,
+            &args.clients,
+            args.seconds,
+            &args.cost_ops,
+        )
+        .await;
     }
     let mut env = testing::test_env().await;
     if let Some(total) = args.events {

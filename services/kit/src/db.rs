@@ -4,7 +4,7 @@
 use std::{str::FromStr, time::Duration};
 
 use sqlx::{
-    PgPool,
+    PgPool, Postgres, Transaction,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
@@ -28,11 +28,71 @@ pub async fn connect(settings: &DatabaseSettings, schema: &str) -> anyhow::Resul
     let options = PgConnectOptions::from_str(&settings.url)?
         .options([("search_path", format!("{schema},public"))])
         .application_name(&format!("crm-{schema}"));
+    let ping_idle = Duration::from_millis(settings.ping_idle_ms);
     Ok(PgPoolOptions::new()
+        // no ping before a busy connection is handed out, so a read is one round trip; only
+        // one idle longer than `ping_idle_ms` (which Postgres may have ended meanwhile) is
+        // checked first. A connection that broke while busy fails its one call (UNAVAILABLE,
+        // retryable; `begin` retries it on another connection) and is dropped when sqlx takes
+        // it back, where it sends a Sync on release — which also ends whatever a cancelled
+        // call left open on it (docs/performance.md)
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= ping_idle {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
         .connect_with(options)
         .await?)
+}
+
+/// Whether `e` means the connection is gone or the server is going away (an I/O error, a
+/// connection exception, an administrator's shutdown or termination): nothing of the statement
+/// can have taken effect beyond the transaction, which Postgres rolls back, so a new
+/// transaction on another connection is safe.
+pub fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
+}
+
+/// How many times [`begin_with`] tries.
+const BEGIN_ATTEMPTS: usize = 3;
+
+/// Begins a transaction (`BEGIN`), on another connection when the first one handed out turns
+/// out to be broken (see [`connection_lost`]).
+pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    begin_with(pool, "BEGIN").await
+}
+
+/// Begins a transaction with `statement` (a simple query starting with `BEGIN`, e.g. `BEGIN;
+/// SELECT pg_advisory_xact_lock(7)`), retried like [`begin`].
+pub async fn begin_with(
+    pool: &PgPool,
+    statement: &str,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut attempt = 1;
+    loop {
+        match pool
+            .begin_with(sqlx::AssertSqlSafe(statement.to_string()))
+            .await
+        {
+            Err(e) if attempt < BEGIN_ATTEMPTS && connection_lost(&e) => {
+                tracing::debug!(error = %e, attempt, "a pooled connection was broken; beginning on another");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Creates `schema` if missing and applies the kit's and then the service's migrations in it.
@@ -76,4 +136,7 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// How long a call waits for a pooled connection.
     pub acquire_timeout_ms: u64,
+    /// A pooled connection idle at least this long is pinged before it is handed out (a busy
+    /// one is not: that round trip would double a read's).
+    pub ping_idle_ms: u64,
 }

@@ -229,10 +229,7 @@ impl Error {
 }
 
 fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-    )
+    matches!(e, sqlx::Error::PoolTimedOut) || crate::db::connection_lost(e)
 }
 
 /// A text the database refused (a NUL byte, an invalid encoding): the client's input, not a

@@ -527,7 +527,7 @@ async fn handle_event(pool: &PgPool, consumer: &Consumer, event: &pb::Event) -> 
 
 async fn process(pool: &PgPool, consumer: &Consumer, event: &pb::Event) -> Result<(), Error> {
     let id = Uuid::parse_str(&event.id).map_err(|e| Error::Internal(e.into()))?;
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     let first = sqlx::query(
         "INSERT INTO processed_events (consumer, event_id, process_time) VALUES ($1, $2, now()) \
          ON CONFLICT DO NOTHING",

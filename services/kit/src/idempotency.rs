@@ -75,11 +75,25 @@ impl RequestKey {
         &self,
         tx: &mut PgConnection,
     ) -> Result<Option<R>, Error> {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))")
-            .bind(&self.method)
-            .bind(&self.request_id)
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(self.lock_id())
             .execute(&mut *tx)
             .await?;
+        self.stored(tx).await
+    }
+
+    /// The advisory lock of this key: the first eight bytes of a SHA-256 of method and request
+    /// id (a collision only makes two requests wait for each other).
+    fn lock_id(&self) -> i64 {
+        let digest = Sha256::digest(format!("{}/{}", self.method, self.request_id));
+        i64::from_be_bytes(digest[..8].try_into().expect("eight bytes"))
+    }
+
+    /// The stored response of an earlier call with this key (the key's lock held).
+    async fn stored<R: Message + Default>(
+        &self,
+        tx: &mut PgConnection,
+    ) -> Result<Option<R>, Error> {
         let row: Option<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
             "SELECT request_hash, response FROM idempotency_keys WHERE method = $1 AND request_id = $2",
         )
@@ -100,9 +114,13 @@ impl RequestKey {
     }
 
     /// Begins the write: a transaction holding the key's lock, or the earlier response.
+    /// `BEGIN` and the key's lock travel in one message (a simple query of two statements),
+    /// then the look-up: two round trips.
     pub async fn begin<R: Message + Default>(&self, pool: &PgPool) -> Result<Begun<R>, Error> {
-        let mut tx = pool.begin().await?;
-        Ok(match self.replay(&mut tx).await? {
+        // the lock id is a number: nothing of the request reaches the SQL text
+        let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.lock_id());
+        let mut tx = crate::db::begin_with(pool, &begin).await?;
+        Ok(match self.stored(&mut tx).await? {
             Some(previous) => Begun::Replay(previous),
             None => Begun::Fresh(tx),
         })

@@ -43,7 +43,7 @@ pub struct Job {
 
 /// Runs `job` if it is due; returns whether it ran.
 pub async fn run_if_due(pool: &PgPool, job: &Job, now: OffsetDateTime) -> Result<bool, Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     sqlx::query(
         "INSERT INTO scheduled_jobs (name, next_run) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
     )

@@ -309,7 +309,7 @@ pub mod events {
     /// Publishes `event` into `pool`'s outbox as its service would, committed at once; returns
     /// its id. (How a test stands in for another service.)
     pub async fn announce(pool: &PgPool, event: NewEvent<'_>) -> String {
-        let mut tx = pool.begin().await.expect("begin");
+        let mut tx = crate::db::begin(pool).await.expect("begin");
         let call = Call::system("tester", "test/Publish");
         let id = publish(&mut tx, &call, time::OffsetDateTime::now_utc(), event)
             .await
@@ -321,7 +321,7 @@ pub mod events {
     /// Publishes one test event of `aggregate` on topic `topic`, committed or rolled back;
     /// returns its id.
     pub async fn publish_one(pool: &PgPool, topic: &str, aggregate: &str, commit: bool) -> String {
-        let mut tx = pool.begin().await.expect("begin");
+        let mut tx = crate::db::begin(pool).await.expect("begin");
         let payload = Payload::of(&crm_proto::common::v1::Date {
             year: 2026,
             month: 1,

@@ -361,7 +361,7 @@ async fn fire_in_one(
     now: OffsetDateTime,
     savepoints: bool,
 ) -> Result<Option<Fired>, Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     let rows: Vec<(
         Uuid,
         String,

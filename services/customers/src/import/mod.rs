@@ -380,7 +380,7 @@ impl Customers {
     async fn lock_imports(&self, id: Uuid) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         let mut alive = std::time::Instant::now();
         loop {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = crm_kit::db::begin(&self.pool).await?;
             let locked: bool = sqlx::query_scalar(
                 "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.import'))",
             )
@@ -479,7 +479,7 @@ impl Customers {
         } = batch;
         let now = self.clock.now();
         let actor = call.principal.subject.as_str();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crm_kit::db::begin(&self.pool).await?;
         if !created.is_empty() {
             store::insert_imported(&mut tx, id, created, now, actor).await?;
             let audited: Vec<(String, Vec<&str>)> = created

@@ -105,7 +105,7 @@ impl Customers {
         let actor = caller.subject.as_str();
         let scope = scope(caller);
         let id = crm_kit::convert::id("customer.id", &patch.id)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crm_kit::db::begin(&self.pool).await?;
         let mut current = lock_visible(&mut tx, id, &scope).await?;
         let tier_before = current.tier();
         let override_tier = current.tier_override.as_ref().map(|o| o.tier());

@@ -111,7 +111,7 @@ impl Identity {
         let session = Uuid::now_v7();
         let secret = crate::sessions::rules::secret();
         let refresh_expire = now + Duration::seconds(self.settings.refresh_ttl_s as i64);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crm_kit::db::begin(&self.pool).await?;
         let refresh_hash = crate::sessions::rules::hash_secret(&secret);
         let new = store::NewSession {
             id: session,
@@ -212,7 +212,7 @@ impl Identity {
         let (session, secret) =
             crate::sessions::rules::parse_refresh_token(token).ok_or_else(refused)?;
         let now = self.clock.now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crm_kit::db::begin(&self.pool).await?;
         let (user_id, hash) = store::lock_live_session(&mut tx, session, now)
             .await?
             .ok_or_else(refused)?;
@@ -245,7 +245,7 @@ impl Identity {
     pub async fn logout(&self, call: &Call) -> Result<()> {
         let caller = &call.principal;
         let now = self.clock.now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crm_kit::db::begin(&self.pool).await?;
         if caller.kind == PrincipalKind::User {
             let session = Uuid::parse_str(&caller.session_id)
                 .map_err(|_| Error::Unauthenticated("no session".into()))?;

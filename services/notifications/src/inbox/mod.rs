@@ -39,7 +39,7 @@ impl Notifications {
     /// Marks the caller's inbox items read; another's item is NOT_FOUND and nothing is marked.
     pub async fn mark_read(&self, ids: &[Uuid], caller: &Principal) -> Result<i64> {
         let keys = inbox_keys(caller);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crm_kit::db::begin(&self.pool).await?;
         let own = store::own_inbox_items(&mut tx, &keys, ids).await?;
         if let Some(other) = ids.iter().find(|id| !own.contains(id)) {
             return Err(not_found("inbox item", other));

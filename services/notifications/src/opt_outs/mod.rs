@@ -18,7 +18,7 @@ use crate::{
 impl Notifications {
     /// Opts an address out of a channel, or back in; audited.
     pub async fn set_opt_out(&self, o: OptOutInput, call: &Call) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crm_kit::db::begin(&self.pool).await?;
         let now = self.clock.now();
         let changed = store::set_opt_out(&mut tx, &o, now, &call.principal.subject).await?;
         if changed {

@@ -12,7 +12,7 @@ use crate::{partners::rules::EndpointInput, service::Notifications};
 impl Notifications {
     /// Sets a partner's webhook; audited (without the secret).
     pub async fn set_endpoint(&self, e: EndpointInput, call: &Call) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crm_kit::db::begin(&self.pool).await?;
         let now = self.clock.now();
         store::set_endpoint(&mut tx, &e, now, &call.principal.subject).await?;
         audit::record(

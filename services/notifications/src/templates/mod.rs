@@ -19,7 +19,7 @@ use crate::{
 impl Notifications {
     /// Saves a template, checking the version when one is given.
     pub async fn save_template(&self, t: TemplateInput, call: &Call) -> Result<pb::Template> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crm_kit::db::begin(&self.pool).await?;
         let current = store::lock_template_version(&mut tx, &t.name, t.language).await?;
         if t.version != 0 && t.version != current {
             return Err(Error::StaleVersion {

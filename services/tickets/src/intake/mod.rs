@@ -280,7 +280,7 @@ impl Tickets {
         mask: &[String],
         call: &Call,
     ) -> Result<pb::Ticket> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crm_kit::db::begin(&self.pool).await?;
         let mut record = self
             .lock(&mut tx, id, patch.version, &call.principal)
             .await?;
