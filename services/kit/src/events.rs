@@ -204,19 +204,34 @@ async fn relay_while_leader(
     tracing::info!(schema, "outbox relay active");
     let mut conn = crate::redis::connect(redis).await?;
     let epoch = epoch_key(&redis.key_prefix, schema);
+    // the wait after a batch that was not full: short while events flow, doubling while
+    // nothing comes, up to relay_poll_ms (so an event committed into a busy outbox waits
+    // milliseconds, and an idle relay costs a look every relay_poll_ms)
+    let longest = Duration::from_millis(settings.relay_poll_ms.max(1));
+    let shortest = Duration::from_millis(2).min(longest);
+    let mut wait = longest;
+    let mut checked = std::time::Instant::now();
     loop {
         ensure_epoch(pool, &mut conn, &epoch, settings).await?;
         let moved = relay_batch(pool, &mut conn, &redis.key_prefix, settings).await?;
         if moved < settings.relay_batch as usize {
+            wait = if moved > 0 {
+                shortest
+            } else {
+                (wait * 2).min(longest)
+            };
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(Duration::from_millis(settings.relay_poll_ms)) => {}
+                () = tokio::time::sleep(wait) => {}
             }
         } else if shutdown.is_cancelled() {
             break;
         }
-        // keep the leader connection alive (and notice if it is gone)
-        leader.check().await?;
+        // keep the leader connection alive (and notice if it is gone), once a second
+        if checked.elapsed() >= Duration::from_secs(1) {
+            leader.check().await?;
+            checked = std::time::Instant::now();
+        }
     }
     leader.release().await;
     Ok(())
@@ -447,10 +462,14 @@ async fn acknowledge(conn: &mut ConnectionManager, key: &str, group: &str, ids: 
     }
 }
 
-/// Handles a batch of deliveries and returns the ids to acknowledge. Events of one aggregate
-/// are handled in stream order, one after the other; different aggregates side by side. When an
-/// event fails, the later events of its aggregate wait (they stay pending and come back in
-/// order).
+/// Handles a batch of deliveries and returns the ids to acknowledge.
+///
+/// First the whole batch in one transaction, in stream order: one statement records every id
+/// processed (those seen before are skipped), the handler acts on the others, one commit. If
+/// any event fails, that transaction is rolled back and the batch is handled again event by
+/// event: events of one aggregate in stream order, one after the other, different aggregates
+/// side by side; when an event fails, the later events of its aggregate wait (they stay
+/// pending and come back in order), and the others are not held up by it.
 async fn handle_batch(
     pool: &PgPool,
     key: &str,
@@ -458,8 +477,7 @@ async fn handle_batch(
     entries: &[StreamId],
 ) -> Vec<String> {
     let mut done = Vec::new();
-    let mut order: Vec<Vec<(String, pb::Event)>> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut decoded: Vec<(String, pb::Event)> = Vec::new();
     for entry in entries {
         let envelope: Option<Vec<u8>> = entry.get("e");
         match envelope.and_then(|bytes| pb::Event::decode(bytes.as_slice()).ok()) {
@@ -468,14 +486,30 @@ async fn handle_batch(
                 tracing::error!(stream = key, entry = %entry.id, "undecodable event dropped");
                 done.push(entry.id.clone());
             }
-            Some(event) => {
-                let slot = *index.entry(event.aggregate.clone()).or_insert_with(|| {
-                    order.push(Vec::new());
-                    order.len() - 1
-                });
-                order[slot].push((entry.id.clone(), event));
-            }
+            Some(event) => decoded.push((entry.id.clone(), event)),
         }
+    }
+    if decoded.len() > 1 {
+        match process_together(pool, consumer, &decoded).await {
+            Ok(()) => {
+                done.extend(decoded.into_iter().map(|(id, _)| id));
+                return done;
+            }
+            Err(e) => tracing::debug!(
+                group = %consumer.group,
+                error = %e,
+                "a batch failed; handling its events one by one"
+            ),
+        }
+    }
+    let mut order: Vec<Vec<(String, pb::Event)>> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (id, event) in decoded {
+        let slot = *index.entry(event.aggregate.clone()).or_insert_with(|| {
+            order.push(Vec::new());
+            order.len() - 1
+        });
+        order[slot].push((id, event));
     }
     let mut set = tokio::task::JoinSet::new();
     for events in order {
@@ -495,6 +529,61 @@ async fn handle_batch(
         done.extend(handled.unwrap_or_default());
     }
     done
+}
+
+/// Handles `events` in one transaction, in order, each inside its own trace; the first failure
+/// rolls all of it back.
+async fn process_together(
+    pool: &PgPool,
+    consumer: &Consumer,
+    events: &[(String, pb::Event)],
+) -> Result<(), Error> {
+    let ids = events
+        .iter()
+        .map(|(_, e)| Uuid::parse_str(&e.id).map_err(|e| Error::Internal(e.into())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut tx = crate::db::begin(pool).await?;
+    let fresh: std::collections::HashSet<Uuid> = sqlx::query_scalar(
+        "INSERT INTO processed_events (consumer, event_id, process_time) \
+         SELECT $1, id, now() FROM unnest($2::uuid[]) AS t(id) ON CONFLICT DO NOTHING RETURNING event_id",
+    )
+    .bind(&consumer.group)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    // a batch can carry one event twice (claimed again while it was being read): act once
+    let mut acted = std::collections::HashSet::new();
+    for ((_, event), id) in events.iter().zip(&ids) {
+        if !fresh.contains(id) || !acted.insert(*id) {
+            continue;
+        }
+        let span = crate::telemetry::consumer_span(
+            &event.r#type,
+            &event.id,
+            &event.aggregate,
+            &consumer.group,
+        );
+        crate::telemetry::set_remote_parent(&span, &event.traceparent);
+        tracing::Instrument::instrument(consumer.handler.handle(&mut tx, event), span).await?;
+    }
+    // a handler that met a database error and carried on would leave the transaction aborted,
+    // and Postgres answers COMMIT there with a rollback, not an error: one statement first, so
+    // such a batch fails here and is handled again one by one
+    sqlx::query("SELECT 1").execute(&mut *tx).await?;
+    tx.commit().await?;
+    let now = time::OffsetDateTime::now_utc();
+    for (_, event) in events {
+        if let Some(t) = event
+            .time
+            .as_ref()
+            .and_then(|t| crate::convert::from_timestamp(t).ok())
+        {
+            crate::metrics::event_handled(&consumer.group, &event.r#type, (now - t).unsigned_abs());
+        }
+    }
+    Ok(())
 }
 
 /// Handles one event inside its trace; false when the handler failed.

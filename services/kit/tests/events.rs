@@ -91,6 +91,24 @@ impl Env {
         .await;
     }
 
+    /// Waits until the stream holds `n` entries.
+    async fn wait_relayed(&self, n: u64) {
+        testing::wait_until(
+            &format!("{n} events relayed"),
+            Duration::from_secs(10),
+            || async {
+                let mut redis = self.redis.clone();
+                let len: u64 = redis::cmd("XLEN")
+                    .arg(self.stream())
+                    .query_async(&mut redis)
+                    .await
+                    .unwrap_or(0);
+                len >= n
+            },
+        )
+        .await;
+    }
+
     fn stream(&self) -> String {
         events::stream_key(&self.settings.redis.key_prefix, SCHEMA)
     }
@@ -346,4 +364,116 @@ async fn after_a_redis_stall_and_a_lost_postgres_connection_events_flow_again_at
     // each once, in order
     let handled: Vec<String> = e.handled().await.into_iter().map(|(id, _)| id).collect();
     assert_eq!(handled, [first, second, third]);
+}
+
+/// Records like [`testing::events::Record`], but fails every event of `customers/bad`.
+struct FailOne(testing::events::Record);
+
+#[tonic::async_trait]
+impl events::Handler for FailOne {
+    async fn handle(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        event: &crm_proto::events::v1::Event,
+    ) -> Result<(), crm_kit::Error> {
+        if event.aggregate == "customers/bad" {
+            return Err(crm_kit::Error::Internal(anyhow::anyhow!(
+                "refused by the test"
+            )));
+        }
+        self.0.handle(tx, event).await
+    }
+}
+
+#[tokio::test]
+async fn a_failing_event_in_a_batch_holds_up_only_its_aggregate() {
+    let e = env(|_| {}).await;
+    // all committed and relayed before the consumer starts, so they come in one batch
+    let mut ids = Vec::new();
+    for aggregate in [
+        "customers/a",
+        "customers/bad",
+        "customers/b",
+        "customers/bad",
+        "customers/a",
+    ] {
+        ids.push((e.publish(aggregate, true).await, aggregate));
+    }
+    e.start_relay();
+    e.wait_relayed(5).await;
+    let consumer = Consumer {
+        group: "test".into(),
+        topics: vec![SCHEMA.into()],
+        handler: Arc::new(FailOne(testing::events::Record {
+            pool: e.pool.clone(),
+            block: false,
+        })),
+    };
+    events::spawn_consumer(
+        e.pool.clone(),
+        consumer,
+        e.settings.redis.clone(),
+        e.settings.events.clone(),
+        e.stop.clone(),
+    );
+    e.wait_handled(3).await;
+    // the batch failed as a whole (nothing of it stayed), then each aggregate went on its
+    // own: a's and b's events once each and in order, bad's none, and bad's two stay pending
+    testing::wait_until(
+        "the good ones acknowledged",
+        Duration::from_secs(10),
+        || async { e.group_state().await.2 == 2 },
+    )
+    .await;
+    let handled: Vec<String> = e.handled().await.into_iter().map(|(id, _)| id).collect();
+    let good: Vec<String> = ids
+        .iter()
+        .filter(|(_, a)| *a != "customers/bad")
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut sorted_handled = handled.clone();
+    sorted_handled.sort();
+    let mut sorted_good = good.clone();
+    sorted_good.sort();
+    assert_eq!(sorted_handled, sorted_good);
+    let a: Vec<&String> = handled
+        .iter()
+        .filter(|id| ids.iter().any(|(i, a)| i == *id && *a == "customers/a"))
+        .collect();
+    assert_eq!(a, [&ids[0].0, &ids[4].0]);
+    let processed: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+        .fetch_one(&e.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        processed, 3,
+        "the failed events are not recorded as processed"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_of_good_events_is_handled_once_each_in_one_go() {
+    let e = env(|_| {}).await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(e.publish(&format!("customers/{}", i % 3), true).await);
+    }
+    e.start_relay();
+    e.wait_relayed(20).await;
+    e.start_consumer();
+    e.wait_handled(20).await;
+    testing::wait_until("acknowledged", Duration::from_secs(10), || async {
+        let (len, read, pending) = e.group_state().await;
+        len == 20 && read == 20 && pending == 0
+    })
+    .await;
+    let handled: Vec<String> = e.handled().await.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(handled, ids, "each once, in commit order");
+    // one transaction recorded them all (now() is its start time)
+    let transactions: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT process_time) FROM processed_events")
+            .fetch_one(&e.pool)
+            .await
+            .unwrap();
+    assert_eq!(transactions, 1);
 }
