@@ -66,6 +66,13 @@ struct Args {
     /// postmaster is `--postmaster-pid`.
     #[arg(long)]
     cost: bool,
+    /// Run the list cases instead, against the platform already serving (as `--cost`),
+    /// labelled with this.
+    #[arg(long)]
+    lists: Option<String>,
+    /// The list cases' calls per list and page.
+    #[arg(long, default_value_t = 200)]
+    list_calls: usize,
     /// The cost cases to run (default: all).
     #[arg(long, value_delimiter = ',')]
     cost_ops: Vec<String>,
@@ -426,6 +433,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.import {
         return import::upload(&args.file, &args.gateway, &args.user, &args.password).await;
+    }
+    if let Some(label) = &args.lists {
+        let settings = crm_kit::Settings::load(None)?;
+        return cost::lists(&settings, label, args.list_calls).await;
     }
     if args.cost {
         let settings = crm_kit::Settings::load(None)?;

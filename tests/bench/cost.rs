@@ -534,3 +534,122 @@ fn build(
         },
     }
 }
+
+/// Lists at scale (`crm-bench --lists LABEL`): ListCustomers by region, by a Chinese name
+/// fragment, and by owner and tier, one client, first page and page 100 (reached by following
+/// the page tokens), each `calls` times; a JSON line per list and page, labelled `label` with
+/// the number of live customers.
+pub async fn lists(settings: &Settings, label: &str, calls: usize) -> anyhow::Result<()> {
+    let token = testing::token(
+        settings,
+        &testing::TestCaller {
+            subject: "bench",
+            roles: &["admin"],
+            ..Default::default()
+        },
+        24 * 3600,
+    );
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&settings.database.url)
+        .await?;
+    let customers: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM customers.customers WHERE delete_time IS NULL")
+            .fetch_one(&admin)
+            .await?;
+    let addr = settings.services["customers"]
+        .url
+        .trim_start_matches("http://")
+        .to_string();
+    let uri: http::Uri =
+        format!("http://{addr}/crm.customers.v1.CustomerService/ListCustomers").parse()?;
+    let authorization = http::HeaderValue::from_str(&format!("Bearer {token}"))?;
+    let mut send = connect(&addr).await?;
+    let filters = [
+        (
+            "region",
+            cpb::CustomerFilter {
+                region: "华东".into(),
+                ..Default::default()
+            },
+        ),
+        (
+            "name",
+            cpb::CustomerFilter {
+                name_contains: "客户00012".into(),
+                ..Default::default()
+            },
+        ),
+        (
+            "owner_tier",
+            cpb::CustomerFilter {
+                owner_id: "rep.3".into(),
+                tier: cpb::Tier::Ordinary as i32,
+                ..Default::default()
+            },
+        ),
+    ];
+    for (name, filter) in filters {
+        let request = |page_token: String| {
+            frame(
+                &cpb::ListCustomersRequest {
+                    filter: Some(filter.clone()),
+                    page: Some(crm_proto::common::v1::PageRequest {
+                        page_size: 20,
+                        page_token,
+                    }),
+                }
+                .encode_to_vec(),
+            )
+        };
+        // the token of page 100, by following the tokens (fewer pages: the last one there is)
+        let mut token_of = String::new();
+        let mut page = 1;
+        while page < 100 {
+            let (code, answer) =
+                call(&mut send, &uri, &authorization, request(token_of.clone())).await;
+            anyhow::ensure!(code == "0", "ListCustomers by {name}: grpc-status {code}");
+            let next = cpb::ListCustomersResponse::decode(answer)?
+                .page
+                .map(|p| p.next_page_token)
+                .unwrap_or_default();
+            if next.is_empty() {
+                break;
+            }
+            token_of = next;
+            page += 1;
+        }
+        for (which, page_token) in [("first", String::new()), ("page100", token_of)] {
+            if which == "page100" && page < 100 {
+                continue;
+            }
+            let mut latencies = Vec::with_capacity(calls);
+            let mut rows = 0;
+            for _ in 0..calls {
+                let t = Instant::now();
+                let (code, answer) =
+                    call(&mut send, &uri, &authorization, request(page_token.clone())).await;
+                latencies.push(t.elapsed());
+                anyhow::ensure!(code == "0", "ListCustomers by {name}: grpc-status {code}");
+                rows = cpb::ListCustomersResponse::decode(answer)?.customers.len();
+            }
+            latencies.sort();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "op": "list",
+                    "clients": 1,
+                    "label": label,
+                    "customers": customers,
+                    "filter": name,
+                    "page": which,
+                    "rows": rows,
+                    "requests": calls,
+                    "p50_ms": percentile(&latencies, 0.50),
+                    "p99_ms": percentile(&latencies, 0.99),
+                })
+            );
+        }
+    }
+    Ok(())
+}
