@@ -17,7 +17,7 @@ helm-check: ## hadolint the Dockerfile; lint, render and validate the Helm chart
 bench: ## run the benchmarks and write BENCHMARKS.md
 	@bash deploy/bench.sh
 
-lint: ## cargo fmt --check, clippy with warnings as errors, buf lint
+lint: ## cargo fmt --check, clippy with warnings as errors, buf lint, API documents in step
 	@bash deploy/lint.sh
 
 fmt: ## format the Rust code

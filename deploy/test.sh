@@ -8,6 +8,11 @@ cd "$top"
 services="$top/deploy/local/services.sh"
 # the deployment first: the image's Dockerfile and the Helm chart, rendered and validated
 bash "$top/deploy/helm-check.sh"
+# the OpenAPI document of JSON over HTTP (what the gateway serves at /openapi.json under the
+# default policy; make lint checks it is the one the contracts give) against the OpenAPI schema
+bash "$top/deploy/tools.sh" api
+echo "[test] openapi-spec-validator docs/openapi.json" >&2
+"$top/.tools/venv/bin/openapi-spec-validator" "$top/docs/openapi.json"
 trap 'bash "$services" stop test' EXIT
 bash "$services" start test
 export CRM_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:${CRM_PG_PORT:-55433}/postgres

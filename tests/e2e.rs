@@ -3,6 +3,7 @@
 
 mod complaints;
 mod events;
+mod http;
 mod imports;
 mod notifications;
 mod pipeline;

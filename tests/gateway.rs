@@ -1154,18 +1154,23 @@ async fn undecodable_requests_are_the_clients_error_and_other_media_types_are_re
     .await;
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
 
-    // JSON or plain text on the gRPC port: HTTP 415
-    for content_type in ["application/json", "text/plain"] {
+    // plain text at the gateway, and JSON or plain text straight to a service (the services
+    // answer gRPC only; JSON over HTTP is the gateway's, tested in http.rs): HTTP 415
+    for (server, content_type) in [
+        ("gateway", "text/plain"),
+        ("tickets", "application/json"),
+        ("tickets", "text/plain"),
+    ] {
         let request = http::Request::builder()
             .method("POST")
             .uri(format!(
-                "http://{}/crm.gateway.v1.AuthService/Login",
-                p.running.addrs["gateway"]
+                "http://{}/crm.tickets.v1.TicketService/GetTicket",
+                p.running.addrs[server]
             ))
             .header("content-type", content_type)
             .body(tonic::body::Body::empty())
             .unwrap();
-        let mut channel = p.gateway.clone();
+        let mut channel = p.running.channel(server).await;
         let response = tower::ServiceExt::ready(&mut channel)
             .await
             .unwrap()
@@ -1175,7 +1180,7 @@ async fn undecodable_requests_are_the_clients_error_and_other_media_types_are_re
         assert_eq!(
             response.status(),
             http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "{content_type}"
+            "{content_type} at {server}"
         );
     }
 }

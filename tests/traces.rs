@@ -453,4 +453,84 @@ async fn a_ticket_from_intake_to_dispatch_is_one_trace_across_the_services() {
         },
     )
     .await;
+
+    // a JSON call over HTTP/1.1 (what a partner's curl sends) continues the caller's trace the
+    // same way and answers its id
+    let json_trace = uuid::Uuid::new_v4().simple().to_string();
+    let json_parent = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+    let access = token("agent").await;
+    let (status, headers) = json_call(
+        running.addrs["gateway"],
+        "/crm.tickets.v1.TicketService/GetTicket",
+        &access,
+        &format!("00-{json_trace}-{json_parent}-01"),
+        &format!(r#"{{"id":"{}"}}"#, ticket.id),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-trace-id"], json_trace.as_str());
+    let get = "crm.tickets.v1.TicketService/GetTicket";
+    let json_spans = || -> Vec<Span> {
+        received
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| hex(&s.trace_id) == json_trace && s.name == get)
+            .cloned()
+            .collect()
+    };
+    testing::wait_until(
+        "the JSON call's spans at the receiver",
+        Duration::from_secs(30),
+        || {
+            let json_spans = &json_spans;
+            async move {
+                tokio::task::spawn_blocking(crm_kit::telemetry::flush)
+                    .await
+                    .unwrap();
+                json_spans().len() >= 2
+            }
+        },
+    )
+    .await;
+    let spans = json_spans();
+    let on = |server: &str| {
+        spans
+            .iter()
+            .find(|s| attribute(s, "crm.server").as_deref() == Some(server))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {get} span on {server}: {spans:#?}"))
+    };
+    let (at_gateway, at_tickets) = (on("gateway"), on("tickets"));
+    assert_eq!(hex(&at_gateway.parent_span_id), json_parent);
+    assert_eq!(at_tickets.parent_span_id, at_gateway.span_id);
+}
+
+/// One JSON call over HTTP/1.1 with a bearer token and a traceparent: the HTTP status and
+/// headers of the answer.
+async fn json_call(
+    addr: SocketAddr,
+    path: &str,
+    token: &str,
+    traceparent: &str,
+    body: &str,
+) -> (u16, http::HeaderMap) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::post(path)
+        .header("host", addr.to_string())
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .header("traceparent", traceparent)
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_string(),
+        )))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    (response.status().as_u16(), response.headers().clone())
 }

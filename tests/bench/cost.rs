@@ -34,6 +34,9 @@ struct Case {
     take: Option<TakeFn>,
     /// At most this many calls (the objects a case uses up).
     limit: usize,
+    /// JSON over HTTP (Connect's unary form: the body is the JSON, success is HTTP 200)
+    /// instead of gRPC.
+    json: bool,
 }
 
 /// What a case measured.
@@ -69,9 +72,17 @@ async fn call(
     uri: &http::Uri,
     authorization: &http::HeaderValue,
     body: Bytes,
+    json: bool,
 ) -> (String, Bytes) {
     let request = http::Request::post(uri.clone())
-        .header(http::header::CONTENT_TYPE, "application/grpc")
+        .header(
+            http::header::CONTENT_TYPE,
+            if json {
+                "application/json"
+            } else {
+                "application/grpc"
+            },
+        )
         .header(http::header::TE, "trailers")
         .header(http::header::AUTHORIZATION, authorization.clone())
         .body(Full::new(body))
@@ -80,6 +91,23 @@ async fn call(
         Ok(r) => r,
         Err(e) => return (format!("transport: {e}"), Bytes::new()),
     };
+    if json {
+        // Connect: 200 and the message, or the error body's code
+        let ok = response.status() == http::StatusCode::OK;
+        let bytes = match response.into_body().collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) => return (format!("transport: {e}"), Bytes::new()),
+        };
+        let code = if ok {
+            "0".to_string()
+        } else {
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v["code"].as_str().map(str::to_string))
+                .unwrap_or_else(|| "missing".into())
+        };
+        return (code, bytes);
+    }
     let early = response.headers().get("grpc-status").cloned();
     let collected = match response.into_body().collect().await {
         Ok(c) => c,
@@ -118,16 +146,20 @@ async fn run(case: &Case, token: &str, clients: usize, duration: Duration) -> Me
             case.take,
             case.addr.clone(),
         );
-        let limit = case.limit;
+        let (limit, json) = (case.limit, case.json);
         tasks.push(tokio::spawn(async move {
             let mut send = connect(&addr).await.expect("connect");
             let mut codes = BTreeMap::<String, usize>::new();
             let (mut latencies, mut kept) = (Vec::new(), Vec::new());
             let mut i = c;
             while Instant::now() < deadline && i < limit {
-                let message = frame(&body(i));
+                let message = if json {
+                    Bytes::from(body(i))
+                } else {
+                    frame(&body(i))
+                };
                 let t = Instant::now();
-                let (code, answer) = call(&mut send, &uri, &authorization, message).await;
+                let (code, answer) = call(&mut send, &uri, &authorization, message, json).await;
                 latencies.push(t.elapsed());
                 if code == "0"
                     && let Some(f) = take
@@ -414,11 +446,12 @@ pub async fn case(
 }
 
 /// The cases, in the order they run (a later one uses the ids an earlier one kept).
-const OPS: [&str; 7] = [
+const OPS: [&str; 8] = [
     "health",
     "create_customer",
     "get_customer",
     "get_customer_via_gateway",
+    "get_customer_via_gateway_json",
     "list_customers",
     "create_ticket_via_gateway",
     "transition_via_gateway",
@@ -467,6 +500,16 @@ fn build(
                     id: any_customer(i),
                 }
                 .encode_to_vec()
+            }),
+            None,
+        ),
+        "get_customer_via_gateway_json" => (
+            gateway,
+            "/crm.customers.v1.CustomerService/GetCustomer",
+            Arc::new(move |i| {
+                serde_json::json!({ "id": any_customer(i) })
+                    .to_string()
+                    .into_bytes()
             }),
             None,
         ),
@@ -532,6 +575,7 @@ fn build(
         } else {
             usize::MAX
         },
+        json: op.ends_with("_json"),
     }
 }
 
@@ -606,8 +650,14 @@ pub async fn lists(settings: &Settings, label: &str, calls: usize) -> anyhow::Re
         let mut token_of = String::new();
         let mut page = 1;
         while page < 100 {
-            let (code, answer) =
-                call(&mut send, &uri, &authorization, request(token_of.clone())).await;
+            let (code, answer) = call(
+                &mut send,
+                &uri,
+                &authorization,
+                request(token_of.clone()),
+                false,
+            )
+            .await;
             anyhow::ensure!(code == "0", "ListCustomers by {name}: grpc-status {code}");
             let next = cpb::ListCustomersResponse::decode(answer)?
                 .page
@@ -627,8 +677,14 @@ pub async fn lists(settings: &Settings, label: &str, calls: usize) -> anyhow::Re
             let mut rows = 0;
             for _ in 0..calls {
                 let t = Instant::now();
-                let (code, answer) =
-                    call(&mut send, &uri, &authorization, request(page_token.clone())).await;
+                let (code, answer) = call(
+                    &mut send,
+                    &uri,
+                    &authorization,
+                    request(page_token.clone()),
+                    false,
+                )
+                .await;
                 latencies.push(t.elapsed());
                 anyhow::ensure!(code == "0", "ListCustomers by {name}: grpc-status {code}");
                 rows = cpb::ListCustomersResponse::decode(answer)?.customers.len();

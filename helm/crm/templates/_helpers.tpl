@@ -71,6 +71,22 @@ signing_key_id = {{ .Values.config.auth.signing_key_id | quote }}
 sms = {{ .Values.config.notifications.providers.sms | quote }}
 email = {{ .Values.config.notifications.providers.email | quote }}
 webhook = {{ .Values.config.notifications.providers.webhook | quote }}
+{{- with .Values.config.gateway }}{{ with .http }}
+
+[gateway.http]
+{{- if hasKey . "connect" }}
+connect = {{ .connect }}
+{{- end }}
+{{- if hasKey . "grpc_web" }}
+grpc_web = {{ .grpc_web }}
+{{- end }}
+{{- with .cors_origins }}
+cors_origins = [{{ range $i, $o := . }}{{ if $i }}, {{ end }}{{ $o | quote }}{{ end }}]
+{{- end }}
+{{- if hasKey . "cors_max_age_s" }}
+cors_max_age_s = {{ .cors_max_age_s }}
+{{- end }}
+{{- end }}{{ end }}
 {{ range $name, $svc := .Values.services }}
 [services.{{ $name }}]
 listen = "0.0.0.0:{{ $root.Values.port }}"

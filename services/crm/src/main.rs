@@ -43,6 +43,16 @@ enum Command {
     /// Manages users and API keys.
     #[command(subcommand)]
     Admin(Admin),
+    /// Writes the API's documents generated from the contracts: `<out>/openapi.json` (JSON over
+    /// HTTP) and the reference in `<out>/api/`; with --check, only says whether they are in step.
+    ApiDocs {
+        /// The directory to write into.
+        #[arg(long, default_value = "docs")]
+        out: PathBuf,
+        /// Compare instead of writing; fail naming every file that differs.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -114,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
             }
             platform.wait().await
         }
+        Command::ApiDocs { out, check } => api_docs(&settings, &out, check),
         Command::Migrate { services } => crm::migrate(&settings, &crm::resolve(&services)?).await,
         Command::DemoData => {
             let stale = "loading demo data failed; if the local database holds demo data of an \
@@ -206,4 +217,52 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `crm api-docs`: writes (or checks) the generated documents; a stale file in `<out>/api/`
+/// that is no longer generated is reported by --check and removed when writing.
+fn api_docs(settings: &Settings, out: &std::path::Path, check: bool) -> anyhow::Result<()> {
+    let files = crm_gateway::api_docs::generate(settings)?;
+    let generated: std::collections::BTreeSet<PathBuf> =
+        files.iter().map(|(name, _)| out.join(name)).collect();
+    let stale: Vec<PathBuf> = std::fs::read_dir(out.join("api"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "md") && !generated.contains(p))
+        .collect();
+    if check {
+        let mut differing: Vec<String> = files
+            .iter()
+            .filter(|(name, text)| {
+                std::fs::read_to_string(out.join(name)).ok().as_deref() != Some(text.as_str())
+            })
+            .map(|(name, _)| out.join(name).display().to_string())
+            .collect();
+        differing.extend(
+            stale
+                .iter()
+                .map(|p| format!("{} (no longer generated)", p.display())),
+        );
+        anyhow::ensure!(
+            differing.is_empty(),
+            "the API documents are not in step with proto/ (run `cargo run -p crm -- api-docs`): {}",
+            differing.join(", ")
+        );
+        println!("api docs: {} files in step", files.len());
+        return Ok(());
+    }
+    std::fs::create_dir_all(out.join("api"))?;
+    for path in stale {
+        std::fs::remove_file(path)?;
+    }
+    for (name, text) in &files {
+        std::fs::write(out.join(name), text)?;
+    }
+    println!(
+        "api docs: {} files written under {}",
+        files.len(),
+        out.display()
+    );
+    Ok(())
 }

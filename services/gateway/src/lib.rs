@@ -9,6 +9,7 @@
 //! (G-1), `policy/` (G-3: the role policy, and the services' audit trails).
 
 pub mod api;
+pub mod api_docs;
 pub mod api_keys;
 pub mod policy;
 pub mod proxy;
@@ -73,6 +74,13 @@ impl Application {
             .relay()
             .forwarding(FORWARDED)
             .rate_limited()?;
+        let http: crm_kit::connect::HttpSettings = settings.section("gateway.http")?;
+        let front = crm_kit::connect::Front::new(runtime.max_message_bytes())?.with_document(
+            "/openapi.json",
+            "application/json",
+            api_docs::openapi_for(settings)?.to_string(),
+        );
+        let runtime = runtime.http(crm_kit::connect::HttpFront::new(&http, front)?);
         Ok(Self {
             runtime,
             identity,

@@ -1,7 +1,7 @@
 //! Forwarding: every call the gateway does not answer itself goes to the service that owns its
 //! package (`/crm.<area>.v1.Service/Method` → `<area>`), as HTTP/2 frames, without decoding the
-//! message, on one bare hyper HTTP/2 connection per service. Streams and large messages pass through; `grpc-timeout` travels with the headers,
-//! and the gateway's own deadline handling cancels the forward when it expires.
+//! message, on one bare hyper HTTP/2 connection per service. Streams and large messages pass through;
+//! `grpc-timeout` travels with the headers, and the gateway's own deadline handling cancels the forward when it expires.
 
 use std::{
     collections::HashMap,
@@ -109,6 +109,8 @@ impl Upstream {
             .authority(self.authority.clone())
             .path_and_query(path)
             .build()?;
+        // a gRPC-Web or JSON call may have come over HTTP/1.1; it leaves as HTTP/2
+        *request.version_mut() = http::Version::HTTP_2;
         let mut sender = self.sender().await?;
         match sender.send_request(request).await {
             Ok(response) => Ok(response.map(Body::new)),

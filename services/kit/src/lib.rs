@@ -7,6 +7,7 @@ pub mod auth;
 pub mod calendar;
 pub mod clock;
 pub mod config;
+pub mod connect;
 pub mod context;
 pub mod convert;
 pub mod db;

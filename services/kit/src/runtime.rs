@@ -43,6 +43,7 @@ pub struct Runtime {
     tasks: Vec<Task>,
     limits: Option<Limits>,
     forwarded: &'static [&'static str],
+    http: Option<crate::connect::HttpFront>,
 }
 
 impl Runtime {
@@ -65,6 +66,7 @@ impl Runtime {
             tasks: Vec::new(),
             limits: None,
             forwarded: &[],
+            http: None,
         })
     }
 
@@ -154,6 +156,13 @@ impl Runtime {
         Ok(self)
     }
 
+    /// Answers JSON over HTTP and gRPC-Web beside gRPC, with CORS (the gateway's).
+    #[must_use]
+    pub fn http(mut self, front: crate::connect::HttpFront) -> Self {
+        self.http = Some(front);
+        self
+    }
+
     /// Services forwarded from this server, advertised by its reflection (the gateway's).
     #[must_use]
     pub fn forwarding(mut self, services: &'static [&'static str]) -> Self {
@@ -181,6 +190,7 @@ impl Runtime {
             server: &self.settings.server,
             security: &self.security,
             limits: self.limits,
+            http: self.http,
             audit,
         };
         server::serve_with(self.listener, routes, options, shutdown).await

@@ -43,6 +43,8 @@ pub struct Options<'a> {
     pub limits: Option<Limits>,
     /// The server's audit trail, served as `crm.audit.v1.AuditService`.
     pub audit: AuditReader,
+    /// JSON over HTTP, gRPC-Web and CORS (the gateway only; HTTP/1.1 is then accepted too).
+    pub http: Option<crate::connect::HttpFront>,
 }
 
 /// Serves `routes` on `listener` with health, reflection and the audit trail, every call
@@ -62,6 +64,7 @@ pub async fn serve_with(
         security,
         limits,
         audit,
+        http,
     } = options;
     let addr: SocketAddr = listener.local_addr()?;
     let audit = AuditServiceServer::new(audit);
@@ -114,11 +117,21 @@ pub async fn serve_with(
         .and_then(|n| n.split('.').next())
         .unwrap_or("crm")
         .to_string();
+    let (connect, grpc_web, cors) = match http {
+        Some(front) => (front.connect, front.grpc_web, front.cors),
+        None => (None, false, None),
+    };
     let server = Server::builder()
+        .accept_http1(connect.is_some() || grpc_web)
         .trace_fn({
             let server_name = server_name.clone();
             move |request| telemetry::server_span(&server_name, request)
         })
+        .layer(tower::util::option_layer(cors))
+        .layer(tower::util::option_layer(connect))
+        .layer(tower::util::option_layer(
+            grpc_web.then(tonic_web::GrpcWebLayer::new),
+        ))
         .layer(tower::layer::layer_fn(|inner| RequireGrpc { inner }))
         .layer(tower::layer::layer_fn(move |inner| RpcMetrics {
             inner,

@@ -136,6 +136,19 @@ impl Policy {
         }
     }
 
+    /// The roles the policy lets call `method`, sorted (all of them may call a public or an
+    /// authenticated method, which this does not say: see [`Policy::access`]).
+    pub fn roles_allowed(&self, method: &str) -> Vec<String> {
+        let mut roles: Vec<String> = self
+            .roles
+            .iter()
+            .filter(|(_, patterns)| patterns.iter().any(|p| p.matches(method)))
+            .map(|(role, _)| role.clone())
+            .collect();
+        roles.sort();
+        roles
+    }
+
     /// Whether `principal` may call `method`.
     pub fn allows(&self, principal: &Principal, method: &str) -> bool {
         match self.access(method) {
