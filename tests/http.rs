@@ -911,6 +911,28 @@ async fn bad_http_input_gets_a_connect_error_and_the_gateway_stays_up() {
         assert!(message.contains(says), "{what}: {message}");
     }
 
+    // a body is read only once the call is authenticated: an anonymous chunked upload of
+    // 100 KiB of garbage (no content-length to refuse it by) is refused for its missing token
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+        let garbage = "x".repeat(100 * 1024);
+        let request = format!(
+            "POST {get} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
+             transfer-encoding: chunked\r\n\r\n{:x}\r\n{garbage}\r\n0\r\n\r\n",
+            p.addr,
+            garbage.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = vec![0; 4096];
+        let n = stream.read(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+        assert!(
+            answer.starts_with("HTTP/1.1 401") && answer.contains("unauthenticated"),
+            "{answer}"
+        );
+    }
+
     // still up: a good call is answered, in binary protobuf too
     let created = p
         .customers(&rep)

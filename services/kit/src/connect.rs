@@ -8,7 +8,9 @@
 //! or the forwarding to them — and the gRPC answer becomes a Connect answer: the response
 //! message, or the Connect error body with the code, message and `google.rpc` details (each
 //! with its `debug` JSON, e.g. BadRequest's field violations). `Connect-Timeout-Ms` becomes
-//! `grpc-timeout`; every other header (authorization, `traceparent`) travels unchanged; the
+//! `grpc-timeout`; every other header (authorization, `traceparent`) travels unchanged, and
+//! the body is read and transcoded only inside, after authentication and the rate limit
+//! ([`BodyLayer`]); the
 //! answer carries the gRPC response headers, its trailers as `trailer-*` headers, and
 //! `x-trace-id`. Streaming methods are refused with a message naming the protocols that serve
 //! them (gRPC, gRPC-Web). The layer also serves fixed documents by `GET` (the gateway's
@@ -113,8 +115,9 @@ fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>,
 /// The protocols a server answers beside gRPC, and CORS: what [`crate::server::Options`]
 /// takes (the gateway's; the services answer gRPC only).
 pub struct HttpFront {
-    /// Connect, if on.
-    pub connect: Option<ConnectLayer>,
+    /// Connect, if on: the outer half (protocol) and the inner half (the body, read once the
+    /// call is authenticated and within its rate).
+    pub connect: Option<(ConnectLayer, BodyLayer)>,
     /// gRPC-Web, if on.
     pub grpc_web: bool,
     /// CORS, if any origin is allowed.
@@ -125,7 +128,7 @@ impl HttpFront {
     /// The front `settings` describe, transcoding with `front`.
     pub fn new(settings: &HttpSettings, front: Front) -> anyhow::Result<Self> {
         Ok(Self {
-            connect: settings.connect.then(|| front.layer()),
+            connect: settings.connect.then(|| (front.layer(), BodyLayer)),
             grpc_web: settings.grpc_web,
             cors: cors(settings)?,
         })
@@ -325,6 +328,76 @@ where
     }
 }
 
+/// What the inner [`BodyLayer`] does to a Connect call's body (a request extension the outer
+/// layer sets).
+#[derive(Clone)]
+struct Pending {
+    codec: Codec,
+    method: MethodDescriptor,
+    limit: usize,
+}
+
+/// The inner half of the Connect layer, placed after authentication and the rate limit: reads
+/// a Connect call's body (within the size limit) and turns it into one framed protobuf
+/// message; a body that is too large or not the method's request message is answered as a
+/// gRPC status (`INVALID_ARGUMENT` naming what is wrong, `RESOURCE_EXHAUSTED`), which the
+/// outer half writes as a Connect error. Other requests pass untouched.
+#[derive(Clone, Default)]
+pub struct BodyLayer;
+
+impl<S> tower::Layer<S> for BodyLayer {
+    type Service = BodyService<S>;
+    fn layer(&self, inner: S) -> BodyService<S> {
+        BodyService { inner }
+    }
+}
+
+/// See [`BodyLayer`].
+#[derive(Clone)]
+pub struct BodyService<S> {
+    inner: S,
+}
+
+impl<S, ResBody> tower::Service<Request<Body>> for BodyService<S>
+where
+    S: tower::Service<Request<Body>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<tower::BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        let Some(pending) = request.extensions_mut().remove::<Pending>() else {
+            let future = self.inner.call(request);
+            return Box::pin(async move { future.await.map(|r| r.map(Body::new)) });
+        };
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let message = match read_body(body, pending.limit)
+                .await
+                .and_then(|body| match pending.codec {
+                    Codec::Proto => Ok(body),
+                    Codec::Json => json_to_proto(&pending.method, &body),
+                }) {
+                Ok(message) => message,
+                Err(e) => return Ok(tonic::Status::new(e.code, e.message).into_http()),
+            };
+            let request = Request::from_parts(parts, Body::new(Full::new(frame(&message))));
+            inner.oneshot(request).await.map(|r| r.map(Body::new))
+        })
+    }
+}
+
 /// One Connect unary call: decoded, called as gRPC, answered.
 async fn unary<S, ResBody>(
     front: &Front,
@@ -360,13 +433,17 @@ where
             format!("content-encoding {encoding} is not supported: send the body uncompressed"),
         ));
     }
+    if let Some(length) = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && length > front.max_body_bytes as u64
+    {
+        return Err(too_large(front.max_body_bytes));
+    }
     let (timeout, deadline) = grpc_timeout(request.headers())?.unzip();
     let (mut parts, body) = request.into_parts();
-    let body = read_body(body, front.max_body_bytes).await?;
-    let message = match codec {
-        Codec::Proto => body,
-        Codec::Json => json_to_proto(&method, &body)?,
-    };
 
     for name in [
         header::CONTENT_TYPE,
@@ -394,7 +471,15 @@ where
         parts.headers.insert("grpc-timeout", timeout);
     }
     parts.version = http::Version::HTTP_2;
-    let grpc = Request::from_parts(parts, Body::new(Full::new(frame(&message))));
+    // the body is read and transcoded further in, by [`BodyLayer`], once the call is
+    // authenticated, authorised and within its rate: an anonymous caller cannot make the
+    // gateway buffer megabytes
+    parts.extensions.insert(Pending {
+        codec,
+        method: method.clone(),
+        limit: front.max_body_bytes,
+    });
+    let grpc = Request::from_parts(parts, body);
 
     // the deadline is the gateway's too (tonic's own deadline handling sits outside this
     // layer, where the header did not exist yet), answered as Connect says
@@ -522,15 +607,19 @@ fn grpc_timeout(
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ConnectError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ConnectError::new(
-            Code::ResourceExhausted,
-            format!("the request body is over the limit of {limit} bytes"),
-        )),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
         Err(e) => Err(ConnectError::new(
             Code::Cancelled,
             format!("the request body could not be read: {e}"),
         )),
     }
+}
+
+fn too_large(limit: usize) -> ConnectError {
+    ConnectError::new(
+        Code::ResourceExhausted,
+        format!("the request body is over the limit of {limit} bytes"),
+    )
 }
 
 /// A request message from its JSON (unknown fields refused, naming them).

@@ -121,6 +121,7 @@ pub async fn serve_with(
         Some(front) => (front.connect, front.grpc_web, front.cors),
         None => (None, false, None),
     };
+    let (connect, connect_body) = connect.unzip();
     let server = Server::builder()
         .accept_http1(connect.is_some() || grpc_web)
         .trace_fn({
@@ -141,6 +142,7 @@ pub async fn serve_with(
         .layer(tower::util::MapResponseLayer::new(add_trace_id))
         .layer(security.layer())
         .layer(tower::util::option_layer(limits.map(|l| l.layer())))
+        .layer(tower::util::option_layer(connect_body))
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal);
     tokio::pin!(server);
