@@ -9,5 +9,6 @@ mod notifications;
 mod pipeline;
 mod platform;
 mod repairs;
+mod security;
 mod tickets;
 mod timers;
