@@ -929,6 +929,84 @@ mod tests {
         }
     }
 
+    /// Any JSON value, nested a little.
+    fn json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            ".{0,12}".prop_map(serde_json::Value::from),
+            prop::sample::select(vec![
+                "TIER_CORE",
+                "1e999",
+                "-1",
+                "2026-13-45T99:00:00Z",
+                "1.5s"
+            ])
+            .prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            let names = prop::sample::select(vec![
+                "id",
+                "requestId",
+                "customer",
+                "displayName",
+                "contacts",
+                "phone",
+                "page",
+                "pageSize",
+                "filter",
+                "tier",
+                "updateMask",
+                "version",
+                "ticket",
+                "transition",
+                "quantity",
+                "amount",
+                "units",
+                "nanos",
+                "from",
+                "to",
+                "nope",
+            ]);
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(names, inner, 0..5).prop_map(|m| {
+                    serde_json::Value::Object(
+                        m.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+        /// Whatever JSON (or bytes) a client sends to whatever unary method: the request
+        /// message or a clear INVALID_ARGUMENT, never a panic.
+        #[test]
+        fn any_json_to_any_method_is_a_message_or_a_clear_refusal(
+            value in json(),
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let front = Front::new(1 << 20).unwrap();
+            let text = value.to_string();
+            for service in front.pool.services().filter(|s| s.full_name().starts_with("crm.")) {
+                for method in service.methods().filter(|m| !m.is_client_streaming()) {
+                    for body in [text.as_bytes(), bytes.as_slice()] {
+                        if let Err(e) = json_to_proto(&method, body) {
+                            proptest::prop_assert_eq!(e.code, Code::InvalidArgument);
+                            proptest::prop_assert!(e.message.contains(method.input().full_name()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn errors_carry_connect_codes_and_http_statuses() {
         assert_eq!(code_name(Code::InvalidArgument), "invalid_argument");
