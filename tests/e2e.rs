@@ -5,6 +5,7 @@ mod complaints;
 mod events;
 mod http;
 mod imports;
+mod malformed;
 mod notifications;
 mod pipeline;
 mod platform;
