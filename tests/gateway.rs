@@ -334,6 +334,91 @@ async fn a_partner_api_key_works_until_revoked() {
     assert_eq!(forged.code(), Code::Unauthenticated);
 }
 
+/// Tokens made by hand, as an attacker would: `alg: none`, a rep's token with its roles edited
+/// to admin (signature kept), HS256 signed with the public key (algorithm confusion), the right
+/// key with another issuer, a missing key id, and a header of another key id. Each is refused
+/// at the gateway and straight at a service, and the genuine token still works.
+#[tokio::test]
+async fn crafted_tokens_are_refused_at_the_gateway_and_at_the_services() {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let p = platform().await;
+    let genuine = p.login("rep.east").await.access_token;
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let header: serde_json::Value = serde_json::from_slice(&b64.decode(parts[0]).unwrap()).unwrap();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
+    claims["roles"] = serde_json::json!(["admin"]);
+    let admin_claims = b64.encode(claims.to_string());
+    let enc = |v: serde_json::Value| b64.encode(v.to_string());
+    let none = format!(
+        "{}.{admin_claims}.",
+        enc(serde_json::json!({ "alg": "none", "typ": "JWT", "kid": header["kid"] }))
+    );
+    let edited = format!("{}.{admin_claims}.{}", parts[0], parts[2]);
+    let hs_header = enc(serde_json::json!({ "alg": "HS256", "typ": "JWT", "kid": header["kid"] }));
+    let public = crm_kit::auth::public_key(&p.running.settings.auth.signing_key).unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(public.as_bytes()).unwrap();
+    mac.update(format!("{hs_header}.{admin_claims}").as_bytes());
+    let confused = format!(
+        "{hs_header}.{admin_claims}.{}",
+        b64.encode(mac.finalize().into_bytes())
+    );
+    let mut evil = p.running.settings.clone();
+    evil.auth.issuer = "evil".into();
+    let other_issuer = testing::token(
+        &evil,
+        &testing::TestCaller {
+            subject: "x",
+            roles: &["admin"],
+            ..Default::default()
+        },
+        60,
+    );
+    let mut no_kid = header.clone();
+    no_kid.as_object_mut().unwrap().remove("kid");
+    let no_kid = format!("{}.{}.{}", enc(no_kid), parts[1], parts[2]);
+    let mut other_kid = header.clone();
+    other_kid["kid"] = serde_json::json!("k-unknown");
+    let other_kid = format!("{}.{}.{}", enc(other_kid), parts[1], parts[2]);
+
+    let direct = p.running.channel("customers").await;
+    for (what, token) in [
+        ("alg none", &none),
+        ("edited roles", &edited),
+        ("HS256 with the public key", &confused),
+        ("another issuer", &other_issuer),
+        ("no key id", &no_kid),
+        ("an unknown key id", &other_kid),
+    ] {
+        let at_gateway = p
+            .customers(token)
+            .list_customers(customers::ListCustomersRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            at_gateway.code(),
+            Code::Unauthenticated,
+            "{what} at the gateway"
+        );
+        let at_service =
+            CustomerServiceClient::with_interceptor(direct.clone(), testing::Bearer::new(token))
+                .list_customers(customers::ListCustomersRequest::default())
+                .await
+                .unwrap_err();
+        assert_eq!(
+            at_service.code(),
+            Code::Unauthenticated,
+            "{what} at the service"
+        );
+    }
+    p.customers(&genuine)
+        .list_customers(customers::ListCustomersRequest::default())
+        .await
+        .expect("the genuine token still works");
+}
+
 #[tokio::test]
 async fn expired_forged_and_revoked_tokens_are_refused() {
     let p = platform().await;
