@@ -107,6 +107,21 @@ echo "[bench] redis-benchmark XADD: $xadd_plain/s, pipelined $xadd_piped/s" >&2
 # token with it
 CRM__AUTH__SIGNING_KEY=$(python3 -c "import os, base64; print(base64.b64encode(os.urandom(32)).decode())")
 export CRM__AUTH__SIGNING_KEY
+# waits until no process listens on the platform's ports (a server stopped by an earlier case
+# may still be finishing its graceful shutdown), naming what still does after 30 s
+ports_free() {
+  for _ in $(seq 150); do
+    busy=""
+    for port in 50051 50052 50053 50054 50055 50056 50057; do
+      (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && busy="$busy $port"
+    done
+    [ -z "$busy" ] && return 0
+    sleep 0.2
+  done
+  echo "[bench] ports still in use:$busy" >&2
+  ss -ltnp 2>/dev/null | grep -E ':5005[1-7]' >&2 || true
+  return 1
+}
 echo "[bench] cost per call: crm serve all in a process of its own, rate limit off, bare HTTP/2 load" >&2
 command -v perf >/dev/null || { echo "[bench] installing linux-perf (Debian) to count round trips" >&2; apt-get install -y -qq --no-install-recommends linux-perf >/dev/null 2>&1 || true; }
 cargo build --release --quiet --bin crm
@@ -114,6 +129,7 @@ cargo build --release --quiet --bin crm
   eval "$(bash "$services" env bench)"
   ./target/release/crm migrate > "$out/cost-setup.log" 2>&1 || { cat "$out/cost-setup.log" >&2; exit 1; }
   ./target/release/crm demo-data >> "$out/cost-setup.log" 2>&1 || { cat "$out/cost-setup.log" >&2; exit 1; }
+  ports_free
   # each service alone, idle: its resident memory
   # (their ports are the defaults of services/kit/src/defaults.toml)
   for svc_port in gateway:50051 customers:50052 pipeline:50053 tickets:50054 complaints:50055 repairs:50056 notifications:50057; do
@@ -125,6 +141,7 @@ cargo build --release --quiet --bin crm
     echo "{\"op\": \"rss_idle\", \"clients\": 0, \"service\": \"$svc\", \"kib\": $(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")}" >> "$out/crm.jsonl"
     kill "$pid"; wait "$pid" 2>/dev/null || true
   done
+  ports_free
   CRM__RATE_LIMIT__ENABLED=false CRM__TELEMETRY__LOG_FILTER=warn ./target/release/crm serve all > "$out/cost-serve.log" 2>&1 &
   serve=$!
   trap 'kill $serve 2>/dev/null; wait $serve 2>/dev/null' EXIT
@@ -153,10 +170,12 @@ copy_ended=$(date +%s.%N)
   eval "$(bash "$services" env bench)"
   ./target/release/crm migrate > "$out/setup.log" 2>&1 || { cat "$out/setup.log" >&2; exit 1; }
   ./target/release/crm demo-data >> "$out/setup.log" 2>&1 || { cat "$out/setup.log" >&2; exit 1; }
+  ports_free
   CRM__RATE_LIMIT__ENABLED=false CRM__TELEMETRY__LOG_FILTER=warn ./target/release/crm serve all > "$out/serve.log" 2>&1 &
   serve=$!
   trap 'kill $serve 2>/dev/null; wait $serve 2>/dev/null' EXIT
   for _ in $(seq 150); do (exec 3<>/dev/tcp/127.0.0.1/50051) 2>/dev/null && break; sleep 0.2; done
+  kill -0 "$serve" 2>/dev/null || { echo "[bench] crm serve all did not start:" >&2; tail -5 "$out/serve.log" >&2; exit 1; }
   idle_kib=$(awk '/^VmRSS/ {print $2}' "/proc/$serve/status")
   ./target/release/crm-bench --import --file "$import_file" >> "$out/crm.jsonl"
   peak_kib=$(awk '/^VmHWM/ {print $2}' "/proc/$serve/status")

@@ -219,3 +219,97 @@ fn the_helm_chart_deploys_the_services_the_binary_serves() {
     let featured = blocks("helm/crm/ci/all-features-values.yaml");
     assert!(featured.iter().all(|s| served.contains(s)), "{featured:?}");
 }
+
+/// A service's schema on a database of its own (`[database.urls] customers = …`, as on a
+/// Postgres cluster of its own): the customers service migrates and works there, nothing of it
+/// is in the shared database, and the platform around it works as before (a ticket is opened
+/// for a customer it holds, through its event).
+#[tokio::test]
+async fn a_service_whose_schema_lives_on_a_database_of_its_own_works_there() {
+    use sqlx::Connection;
+    let mut env = testing::test_env().await;
+    let shared = env.settings.database.url.clone();
+    let own = format!("{shared}_customers");
+    let own_name = own.rsplit('/').next().unwrap().to_string();
+    let mut admin = sqlx::PgConnection::connect(&shared).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {own_name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    env.settings
+        .database
+        .urls
+        .insert("customers".into(), own.clone());
+    let running = crm_tests::start(env.settings, Clock::system())
+        .await
+        .expect("platform starts");
+    let id = running.customer("无锡新材料有限公司", "华东").await;
+
+    let count = |url: String, sql: &'static str| async move {
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        count(own.clone(), "SELECT count(*) FROM customers.customers").await,
+        1,
+        "the customer is in the service's own database"
+    );
+    assert_eq!(
+        count(
+            shared.clone(),
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'customers'"
+        )
+        .await,
+        0,
+        "and the shared one has no customers schema"
+    );
+    assert_eq!(
+        count(
+            shared.clone(),
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'tickets'"
+        )
+        .await,
+        1,
+        "while the other services stay in the shared one"
+    );
+    // the tickets service learns of the customer from its event and opens a ticket for it
+    let token = testing::token(
+        &running.settings,
+        &testing::TestCaller {
+            subject: "test.agent",
+            roles: &["hotline_agent"],
+            ..Default::default()
+        },
+        600,
+    );
+    use crm_proto::tickets::v1 as tpb;
+    let ticket = tpb::ticket_service_client::TicketServiceClient::with_interceptor(
+        running.channel("tickets").await,
+        testing::Bearer::new(&token),
+    )
+    .create_ticket(tpb::CreateTicketRequest {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        ticket: Some(tpb::Ticket {
+            channel: tpb::Channel::Hotline as i32,
+            customer_id: id.clone(),
+            region: "华东".into(),
+            contact_name: "王晓明".into(),
+            contact_phone: "+86 138 0013 8000".into(),
+            product_model: "X200".into(),
+            serial_number: "SN-0001".into(),
+            symptom: "无法开机".into(),
+            warranty: tpb::Warranty::InWarranty as i32,
+            service_mode: tpb::ServiceMode::OnSite as i32,
+            ..Default::default()
+        }),
+    })
+    .await
+    .expect("a ticket for the customer held elsewhere")
+    .into_inner()
+    .ticket
+    .unwrap();
+    assert_eq!(ticket.customer_id, id);
+}

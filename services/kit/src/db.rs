@@ -25,7 +25,7 @@ fn check_schema_name(schema: &str) -> anyhow::Result<()> {
 /// A pool whose connections all work in `schema` (then `public`, for extensions).
 pub async fn connect(settings: &DatabaseSettings, schema: &str) -> anyhow::Result<PgPool> {
     check_schema_name(schema)?;
-    let options = PgConnectOptions::from_str(&settings.url)?
+    let options = PgConnectOptions::from_str(settings.url_of(schema))?
         .options([("search_path", format!("{schema},public"))])
         .application_name(&format!("crm-{schema}"));
     let ping_idle = Duration::from_millis(settings.ping_idle_ms);
@@ -127,11 +127,24 @@ pub async fn migrate_schema(
     Ok(())
 }
 
+impl DatabaseSettings {
+    /// The connection URL of `service`'s schema: its own from `urls`, else `url`.
+    pub fn url_of(&self, service: &str) -> &str {
+        self.urls
+            .get(service)
+            .map_or(self.url.as_str(), String::as_str)
+    }
+}
+
 /// Postgres connection settings.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct DatabaseSettings {
     /// Connection URL; each service works in its own schema of this database.
     pub url: String,
+    /// Services whose schema lives elsewhere: service name → its own connection URL (e.g. on a
+    /// Postgres cluster of its own); the others use `url`.
+    #[serde(default)]
+    pub urls: std::collections::BTreeMap<String, String>,
     /// Pool size per service.
     pub max_connections: u32,
     /// How long a call waits for a pooled connection.
