@@ -236,6 +236,54 @@ impl Platform {
         }
     }
 
+    /// GetCustomer in gRPC-Web's text mode: frames in base64 both ways.
+    async fn grpc_web_text(
+        &self,
+        token: &str,
+        request: &customers::GetCustomerRequest,
+    ) -> customers::GetCustomerResponse {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let message = prost::Message::encode_to_vec(request);
+        let mut frame = vec![0];
+        frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&message);
+        let bearer = format!("Bearer {token}");
+        let reply = self
+            .http1(
+                Method::POST,
+                "/crm.customers.v1.CustomerService/GetCustomer",
+                &[
+                    ("content-type", "application/grpc-web-text"),
+                    ("accept", "application/grpc-web-text"),
+                    ("x-grpc-web", "1"),
+                    ("authorization", &bearer),
+                ],
+                b64.encode(&frame),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(!reply.body.is_empty(), "an answer, not {:?}", reply.headers);
+        assert!(
+            reply.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/grpc-web-text")
+        );
+        // the answer: base64 chunks, each padded to whole 4-character groups (a group decodes on
+        // its own), the message frame then the trailer frame
+        let mut bytes = Vec::new();
+        for group in reply.body.chunks(4) {
+            bytes.extend(b64.decode(group).expect("base64"));
+        }
+        assert_eq!(bytes[0], 0, "a message frame first");
+        let len = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
+        let answer = prost::Message::decode(&bytes[5..5 + len]).unwrap();
+        let trailer = String::from_utf8_lossy(&bytes[5 + len + 5..]).to_string();
+        assert!(trailer.contains("grpc-status:0"), "{trailer}");
+        answer
+    }
+
     /// A user's access token, logged in over JSON.
     async fn login(&self, username: &str) -> String {
         let reply = self
@@ -311,6 +359,9 @@ async fn customers_over_json_grpc_web_and_grpc_answer_alike_errors_included() {
         .grpc_web("crm.customers.v1.CustomerService/GetCustomer", &rep, &get)
         .await
         .unwrap();
+    // and gRPC-Web's text mode (base64 frames), what grpc-web's default browser client sends
+    let over_text = p.grpc_web_text(&rep, &get).await;
+    assert_eq!(over_text, over_grpc);
     assert_eq!(over_json, over_grpc);
     assert_eq!(over_web, over_grpc);
     assert_eq!(

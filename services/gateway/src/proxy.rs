@@ -111,6 +111,14 @@ impl Upstream {
             .build()?;
         // a gRPC-Web or JSON call may have come over HTTP/1.1; it leaves as HTTP/2
         *request.version_mut() = http::Version::HTTP_2;
+        // a body whose size is known but not declared (tonic-web's text mode keeps the base64
+        // text's length as the decoded body's size): hyper would declare that length and the
+        // service would refuse the shorter stream, so it goes without one
+        if !request.headers().contains_key(http::header::CONTENT_LENGTH)
+            && http_body::Body::size_hint(request.body()).exact().is_some()
+        {
+            request = request.map(|b| Body::new(Unsized(b)));
+        }
         let mut sender = self.sender().await?;
         match sender.send_request(request).await {
             Ok(response) => Ok(response.map(Body::new)),
@@ -142,6 +150,25 @@ impl Proxy {
         let rest = path.strip_prefix("/crm.")?;
         let (area, _) = rest.split_once('.')?;
         Some(area)
+    }
+}
+
+/// A body that does not say its size (see [`Upstream::forward`]).
+struct Unsized(Body);
+
+impl http_body::Body for Unsized {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.0).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
     }
 }
 
