@@ -10,7 +10,6 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use crm_kit::{Clock, ratelimit::Rate, testing};
 use crm_proto::{
     customers::v1::{self as customers, customer_service_client::CustomerServiceClient},
-    gateway::v1 as gw,
     repairs::v1::{self as repairs, repair_service_client::RepairServiceClient},
     tickets::v1::{self as tickets, ticket_service_client::TicketServiceClient},
 };
@@ -667,7 +666,6 @@ async fn a_partner_on_json_sees_only_its_own_repair_orders() {
         p.gateway.clone(),
         testing::Bearer::new(&admin_token),
     );
-    let identity = crm::admin::identity(&p.running.settings).await.unwrap();
     let mut orders = std::collections::BTreeMap::new();
     let mut keys = std::collections::BTreeMap::new();
     for partner in ["partner.a", "partner.b"] {
@@ -710,20 +708,7 @@ async fn a_partner_on_json_sees_only_its_own_repair_orders() {
             .repair_order
             .unwrap();
         orders.insert(partner, order.id);
-        let key = crm::admin::create_api_key(
-            &identity,
-            gw::ApiKey {
-                name: format!("{partner} repair system"),
-                roles: vec!["partner".into()],
-                partner_id: partner.into(),
-                ..Default::default()
-            },
-            30,
-            "test",
-        )
-        .await
-        .unwrap();
-        keys.insert(partner, key.secret);
+        keys.insert(partner, p.running.partner_key(partner).await);
     }
 
     // partner A exchanges its key over JSON, as its PHP system would

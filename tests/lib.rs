@@ -69,6 +69,28 @@ impl Running {
         ids
     }
 
+    /// A new API key of the partner organisation `partner` (role `partner`, 30 days), as an
+    /// admin makes it: its secret, shown once.
+    pub async fn partner_key(&self, partner: &str) -> String {
+        let identity = crm::admin::identity(&self.settings)
+            .await
+            .expect("the gateway's identity store");
+        crm::admin::create_api_key(
+            &identity,
+            crm_proto::gateway::v1::ApiKey {
+                name: format!("{partner} repair system"),
+                roles: vec!["partner".into()],
+                partner_id: partner.into(),
+                ..Default::default()
+            },
+            30,
+            "test",
+        )
+        .await
+        .expect("an API key")
+        .secret
+    }
+
     /// A client of the customers service as an admin, straight to the service.
     pub async fn customers_admin(
         &self,

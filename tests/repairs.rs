@@ -86,24 +86,9 @@ impl Platform {
     /// A partner system's token: an API key of `partner` made by the admin, exchanged at the
     /// gateway as the partner would.
     async fn partner_token(&self, partner: &str) -> String {
-        let identity = crm::admin::identity(&self.running.settings).await.unwrap();
-        let key = crm::admin::create_api_key(
-            &identity,
-            gw::ApiKey {
-                name: format!("{partner} repair system"),
-                roles: vec!["partner".into()],
-                partner_id: partner.into(),
-                ..Default::default()
-            },
-            30,
-            "test",
-        )
-        .await
-        .expect("an API key");
+        let key = self.running.partner_key(partner).await;
         AuthServiceClient::new(self.gateway.clone())
-            .exchange_api_key(gw::ExchangeApiKeyRequest {
-                api_key: key.secret,
-            })
+            .exchange_api_key(gw::ExchangeApiKeyRequest { api_key: key })
             .await
             .expect("the key is exchanged")
             .into_inner()
